@@ -1,0 +1,94 @@
+/**
+ * The decoded change model shared by capture, events and delivery. Capture produces these from the
+ * pgoutput stream; nothing downstream knows about the wire format.
+ */
+
+/** A column as announced by a pgoutput Relation message. */
+export interface ColumnInfo {
+  name: string;
+  typeOid: number;
+  typeMod: number;
+  /** Part of the replica identity (usually the primary key). */
+  isKey: boolean;
+}
+
+export type ReplicaIdentity = 'default' | 'nothing' | 'full' | 'index';
+
+export interface RelationInfo {
+  /** The relation's OID, as pgoutput sends it. */
+  id: number;
+  schema: string;
+  table: string;
+  replicaIdentity: ReplicaIdentity;
+  columns: ColumnInfo[];
+  /** Names of the key columns, in column order. Empty when the table has no identity. */
+  keyColumns: string[];
+}
+
+/** A row as JSON-natural values (see PRODUCT.md "The event"). */
+export type Row = Record<string, unknown>;
+
+interface ChangeBase {
+  relation: RelationInfo;
+  /** LSN of the transaction's commit record: identical on every replay of the transaction. */
+  commitLsn: bigint;
+  /** LSN just past the commit record: what we confirm to the slot once the transaction is done. */
+  endLsn: bigint;
+  commitTime: Date;
+  xid: number;
+  /** 0-based position of this change inside its transaction. */
+  ordinal: number;
+}
+
+export interface InsertChange extends ChangeBase {
+  kind: 'insert';
+  new: Row;
+  /** Columns whose value was not sent (unchanged TOAST); absent from `new`, never faked. */
+  missingColumns: string[];
+}
+
+export interface UpdateChange extends ChangeBase {
+  kind: 'update';
+  new: Row;
+  /** The previous row: whole with REPLICA IDENTITY FULL, key columns only when the key changed. */
+  old?: Row;
+  /** True when `old` carries only the replica identity columns. */
+  oldIsKeyOnly: boolean;
+  missingColumns: string[];
+}
+
+export interface DeleteChange extends ChangeBase {
+  kind: 'delete';
+  /** The deleted row: key columns at least (all columns with REPLICA IDENTITY FULL). */
+  old: Row;
+  oldIsKeyOnly: boolean;
+  missingColumns: string[];
+}
+
+export interface TruncateChange extends ChangeBase {
+  kind: 'truncate';
+  cascade: boolean;
+  restartIdentity: boolean;
+}
+
+export type RowChange = InsertChange | UpdateChange | DeleteChange;
+export type Change = RowChange | TruncateChange;
+
+/** `0/16B3748` style, as PostgreSQL prints LSNs. */
+export function formatLsn(lsn: bigint): string {
+  return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
+}
+
+export function parseLsn(text: string): bigint {
+  const m = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(text.trim());
+  if (!m) throw new Error(`not an LSN: ${JSON.stringify(text)}`);
+  return (BigInt('0x' + m[1]) << 32n) | BigInt('0x' + m[2]);
+}
+
+/**
+ * Position of a change in the stream, string-sortable: 16 hex digits of the commit LSN, then the
+ * 8-digit ordinal. Equal on every redelivery, so it doubles as the event id.
+ */
+export function changeSequence(change: Pick<ChangeBase, 'commitLsn' | 'ordinal'>): string {
+  return `${change.commitLsn.toString(16).toUpperCase().padStart(16, '0')}-${String(change.ordinal).padStart(8, '0')}`;
+}

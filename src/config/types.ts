@@ -1,0 +1,76 @@
+/**
+ * The validated, frozen configuration. Produced once by `loadConfig` (file → defaults → environment
+ * → JSON Schema validation) and passed down; nothing else reads process.env for these settings.
+ * Durations are ISO 8601 in the file (`PT0.5S`) and milliseconds here.
+ */
+
+export interface TableConfig {
+  /** `schema.name` as given; `schema` defaults to `public`. */
+  table: string;
+  schema: string;
+  name: string;
+  /** CloudEvent `app` extension; defaults to the schema. */
+  app: string;
+  /** CloudEvent `model` extension; defaults to the table name. */
+  model: string;
+}
+
+export interface CaptureConfig {
+  mode: 'logical';
+  slot: string;
+  publication: string;
+  /** How often a standby status update is sent even when the server does not ask (ms). */
+  statusIntervalMs: number;
+  /** Reconnect backoff after the replication connection drops (ms). */
+  reconnectDelayMs: number;
+  reconnectMaxMs: number;
+}
+
+export interface EventsConfig {
+  format: 'default' | 'django';
+  /** `orm` → `orm.post_save`; the django format defaults it to `django.orm`. */
+  typePrefix: string;
+  /** Explicit `source`; K_SOURCE wins over it. Undefined → format's default. */
+  source?: string;
+  /** Extensions from K_CE_OVERRIDES, already validated. */
+  overrides: Record<string, string | number | boolean>;
+}
+
+export interface SinkConfig {
+  /** K_SINK, or `sink.url` in the file. */
+  url?: string;
+  mode: 'binary' | 'structured';
+  /** Per-request timeout (ms): K_SINK_TIMEOUT seconds, or `delivery.timeout`. */
+  timeoutMs: number;
+  /** PEM bundle(s) to trust for https (K_CA_CERTS plus files in caCertsDir). */
+  caCerts?: string;
+  caCertsDir: string;
+  /** Path of the OIDC token file; sent as a bearer token when present. */
+  oidcTokenPath: string;
+}
+
+export interface DeliveryConfig {
+  /** Retries after the first attempt; undefined = keep retrying (nothing is ever dropped). */
+  retry?: number;
+  backoffPolicy: 'linear' | 'exponential';
+  backoffDelayMs: number;
+  backoffMaxMs: number;
+  retryAfterMaxMs?: number;
+  timeoutMs: number;
+}
+
+export interface ServerConfig {
+  port: number;
+}
+
+export interface Config {
+  databaseUrl: string;
+  tables: TableConfig[];
+  capture: CaptureConfig;
+  events: EventsConfig;
+  handler: string;
+  sink: SinkConfig;
+  delivery: DeliveryConfig;
+  server: ServerConfig;
+  logLevel: string;
+}

@@ -1,0 +1,77 @@
+/**
+ * Every error we raise knows whether retrying can help (kafkajs' pattern): the retry loop asks the
+ * error, not the call site. Codes are stable and documented in the README ("Error codes").
+ */
+export const ErrorCodes = {
+  CONFIG_INVALID: 'PGCE_ERR_CONFIG_INVALID',
+  CONFIG_FILE: 'PGCE_ERR_CONFIG_FILE',
+  CE_OVERRIDES: 'PGCE_ERR_CE_OVERRIDES',
+  UNKNOWN_TABLE: 'PGCE_ERR_UNKNOWN_TABLE',
+  WAL_LEVEL: 'PGCE_ERR_WAL_LEVEL',
+  DB_CONNECT: 'PGCE_ERR_DB_CONNECT',
+  REPLICATION: 'PGCE_ERR_REPLICATION',
+  PROTOCOL: 'PGCE_ERR_PROTOCOL',
+  DECODE: 'PGCE_ERR_DECODE',
+  SINK_CONFIG: 'PGCE_ERR_SINK_CONFIG',
+  SINK_RETRIABLE: 'PGCE_ERR_SINK_RETRIABLE',
+  SINK_FINAL: 'PGCE_ERR_SINK_FINAL',
+  SINK_UNREACHABLE: 'PGCE_ERR_SINK_UNREACHABLE',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export interface PgceErrorOptions {
+  retriable?: boolean;
+  cause?: unknown;
+  /** Extra structured detail for logs and /status (never secrets). */
+  detail?: Record<string, unknown>;
+}
+
+export class PgceError extends Error {
+  readonly code: ErrorCode;
+  readonly retriable: boolean;
+  readonly detail: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, options: PgceErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'PgceError';
+    this.code = code;
+    this.retriable = options.retriable ?? false;
+    this.detail = options.detail ?? {};
+  }
+}
+
+/** Configuration problems: never retriable, always name the key path. */
+export class ConfigError extends PgceError {
+  readonly problems: string[];
+  constructor(problems: string[], code: ErrorCode = ErrorCodes.CONFIG_INVALID, cause?: unknown) {
+    super(code, `invalid configuration:\n  - ${problems.join('\n  - ')}`, { retriable: false, cause });
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** A delivery attempt failed. `status` is the sink's answer when there was one. */
+export class DeliveryError extends PgceError {
+  readonly status?: number;
+  /** Milliseconds the sink asked us to wait (Retry-After), when it did. */
+  readonly retryAfterMs?: number;
+  constructor(
+    message: string,
+    options: PgceErrorOptions & { status?: number; retryAfterMs?: number; code?: ErrorCode } = {},
+  ) {
+    const code = options.code ?? (options.retriable ? ErrorCodes.SINK_RETRIABLE : ErrorCodes.SINK_FINAL);
+    super(code, message, options);
+    this.name = 'DeliveryError';
+    this.status = options.status;
+    this.retryAfterMs = options.retryAfterMs;
+  }
+}
+
+export function isRetriable(err: unknown): boolean {
+  return err instanceof PgceError ? err.retriable : true;
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,17 @@
+import type { CloudEvent } from 'cloudevents';
+
+/**
+ * A sink delivers one CloudEvent and resolves only when the receiver confirmed it. It throws a
+ * `DeliveryError` whose `retriable` flag follows Knative's table (PRODUCT.md); the delivery layer
+ * owns retries, backoff and ordering, so a sink makes exactly one attempt per call.
+ */
+export interface Sink {
+  readonly name: string;
+  /** Resolve when the event is accepted; throw DeliveryError otherwise. One attempt. */
+  send(event: CloudEvent<unknown>): Promise<void>;
+  /** Connectivity/configuration check for `pg-cloudevents check`; throws with a clear message. */
+  check?(): Promise<void>;
+  close(): Promise<void>;
+  /** Destination for logs and /status, without secrets. */
+  describe(): string;
+}
