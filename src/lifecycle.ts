@@ -1,0 +1,56 @@
+import { EventEmitter } from 'node:events';
+import type { CloudEvent } from 'cloudevents';
+import type { Change } from './capture/change';
+
+/**
+ * Everything observable that happens in the pipeline, in one typed map (graphile-worker's
+ * WorkerEventMap pattern). Metrics, logs and /status subscribe here instead of being sprinkled
+ * through capture and delivery.
+ */
+export interface LifecycleEventMap {
+  /** The replication stream is open and reading from `slot`. */
+  'capture:connected': { slot: string; publication: string; startLsn: bigint };
+  /** The replication connection closed or failed; capture will reconnect after `retryInMs`. */
+  'capture:disconnected': { error?: Error; retryInMs: number };
+  /** A change was decoded from the stream. */
+  'capture:change': { change: Change };
+  /** A standby status update confirmed `lsn` as flushed to the slot. */
+  'capture:acknowledged': { lsn: bigint };
+  /** The server's current WAL end, from XLogData/keepalive headers (for lag). */
+  'capture:walEnd': { lsn: bigint };
+  /** The sink accepted an event. */
+  'delivery:delivered': { event: CloudEvent<unknown>; attempts: number; latencyMs: number; commitTime: Date };
+  /** One attempt failed; `willRetry` says whether another attempt follows. */
+  'delivery:attemptFailed': {
+    event: CloudEvent<unknown>;
+    error: Error;
+    status?: number;
+    attempt: number;
+    willRetry: boolean;
+    retryInMs?: number;
+  };
+}
+
+type Listener<K extends keyof LifecycleEventMap> = (payload: LifecycleEventMap[K]) => void;
+
+export class Lifecycle {
+  private readonly emitter = new EventEmitter();
+
+  constructor() {
+    this.emitter.setMaxListeners(50);
+  }
+
+  on<K extends keyof LifecycleEventMap>(name: K, listener: Listener<K>): this {
+    this.emitter.on(name, listener as (payload: unknown) => void);
+    return this;
+  }
+
+  off<K extends keyof LifecycleEventMap>(name: K, listener: Listener<K>): this {
+    this.emitter.off(name, listener as (payload: unknown) => void);
+    return this;
+  }
+
+  emit<K extends keyof LifecycleEventMap>(name: K, payload: LifecycleEventMap[K]): void {
+    this.emitter.emit(name, payload);
+  }
+}
