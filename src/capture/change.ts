@@ -32,8 +32,6 @@ interface ChangeBase {
   relation: RelationInfo;
   /** LSN of the transaction's commit record: identical on every replay of the transaction. */
   commitLsn: bigint;
-  /** LSN just past the commit record: what we confirm to the slot once the transaction is done. */
-  endLsn: bigint;
   commitTime: Date;
   xid: number;
   /** 0-based position of this change inside its transaction. */

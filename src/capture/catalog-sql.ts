@@ -1,0 +1,49 @@
+/**
+ * Catalog queries used by capture's set-up and checks. Named constants; values are always
+ * parameters, identifiers are quoted with `quoteIdent`, never spliced from user input raw.
+ */
+
+export const WAL_LEVEL_SQL = `SELECT current_setting('wal_level') AS wal_level,
+  current_setting('max_replication_slots')::int AS max_slots,
+  (SELECT count(*)::int FROM pg_replication_slots) AS used_slots,
+  current_database() AS database`;
+
+/** Tables by (schema, name), with their replica identity and whether they have a primary key. */
+export const TABLES_SQL = `SELECT n.nspname AS schema, c.relname AS name, c.relkind AS kind,
+  c.relreplident AS replident,
+  EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) AS has_pk
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest($1::text[], $2::text[]))`;
+
+export const ROLE_SQL = `SELECT rolsuper OR rolreplication AS can_replicate
+FROM pg_roles WHERE rolname = current_user`;
+
+export const PUBLICATION_SQL = `SELECT p.pubname, p.pubinsert, p.pubupdate, p.pubdelete, p.pubtruncate, p.puballtables
+FROM pg_publication p WHERE p.pubname = $1`;
+
+export const PUBLICATION_TABLES_SQL = `SELECT schemaname AS schema, tablename AS name
+FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1, 2`;
+
+export const SLOT_SQL = `SELECT slot_name, plugin, slot_type, database, active, active_pid,
+  confirmed_flush_lsn::text AS confirmed_flush_lsn, restart_lsn::text AS restart_lsn,
+  pg_current_wal_lsn()::text AS current_lsn,
+  pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint AS retained_bytes,
+  pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint AS lag_bytes
+FROM pg_replication_slots WHERE slot_name = $1`;
+
+export const CREATE_SLOT_SQL = `SELECT lsn::text AS lsn FROM pg_create_logical_replication_slot($1, 'pgoutput')`;
+
+export const DROP_SLOT_SQL = `SELECT pg_drop_replication_slot($1)`;
+
+/** PostgreSQL's own identifier quoting: double the quotes, wrap in quotes. */
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+export function quoteTable(schema: string, name: string): string {
+  return `${quoteIdent(schema)}.${quoteIdent(name)}`;
+}
+
+export function quoteLiteral(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}

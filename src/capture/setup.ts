@@ -1,0 +1,226 @@
+import type { Client } from 'pg';
+import type { Config, TableConfig } from '../config/types';
+import { ErrorCodes, PgceError } from '../errors';
+import {
+  CREATE_SLOT_SQL, DROP_SLOT_SQL, PUBLICATION_SQL, PUBLICATION_TABLES_SQL, ROLE_SQL, SLOT_SQL,
+  TABLES_SQL, WAL_LEVEL_SQL, quoteIdent, quoteLiteral, quoteTable,
+} from './catalog-sql';
+
+/**
+ * What logical capture needs in the database (a publication over the configured tables and a
+ * pgoutput slot), inspected, planned as SQL steps, then applied. `setup --dry-run` prints the plan.
+ */
+
+export interface SetupStep {
+  description: string;
+  sql: string;
+  params?: string[];
+}
+
+export interface TableState {
+  schema: string;
+  name: string;
+  kind: string;
+  replident: 'd' | 'n' | 'f' | 'i';
+  hasPk: boolean;
+}
+
+export interface SlotState {
+  slot_name: string;
+  plugin: string;
+  database: string;
+  active: boolean;
+  active_pid: number | null;
+  confirmed_flush_lsn: string | null;
+  restart_lsn: string | null;
+  current_lsn: string;
+  retained_bytes: string | null;
+  lag_bytes: string | null;
+}
+
+export interface Inspection {
+  walLevel: string;
+  maxSlots: number;
+  usedSlots: number;
+  database: string;
+  canReplicate: boolean;
+  tables: Map<string, TableState>;
+  publication: { exists: boolean; allTables: boolean; tables: string[] };
+  slot: SlotState | null;
+}
+
+export interface Verdict {
+  errors: PgceError[];
+  warnings: string[];
+}
+
+const tableKey = (schema: string, name: string) => `${schema}.${name}`;
+
+export async function inspect(client: Client, config: Config): Promise<Inspection> {
+  const wal = (await client.query(WAL_LEVEL_SQL)).rows[0];
+  const tables = await client.query(TABLES_SQL, [
+    config.tables.map((t) => t.schema),
+    config.tables.map((t) => t.name),
+  ]);
+  const role = await client.query(ROLE_SQL);
+  const pub = await client.query(PUBLICATION_SQL, [config.capture.publication]);
+  const pubTables = pub.rowCount
+    ? (await client.query(PUBLICATION_TABLES_SQL, [config.capture.publication])).rows
+    : [];
+  const slot = await client.query(SLOT_SQL, [config.capture.slot]);
+  return {
+    walLevel: wal.wal_level,
+    maxSlots: wal.max_slots,
+    usedSlots: wal.used_slots,
+    database: wal.database,
+    canReplicate: Boolean(role.rows[0]?.can_replicate),
+    tables: new Map(
+      tables.rows.map((r) => [
+        tableKey(r.schema, r.name),
+        { schema: r.schema, name: r.name, kind: r.kind, replident: r.replident, hasPk: r.has_pk },
+      ]),
+    ),
+    publication: {
+      exists: Boolean(pub.rowCount),
+      allTables: Boolean(pub.rows[0]?.puballtables),
+      tables: pubTables.map((r) => tableKey(r.schema, r.name)),
+    },
+    slot: slot.rows[0] ?? null,
+  };
+}
+
+/** Problems that stop capture, and warnings worth a log line, for the configured tables. */
+export function verify(state: Inspection, config: Config): Verdict {
+  const errors: PgceError[] = [];
+  const warnings: string[] = [];
+  if (state.walLevel !== 'logical') {
+    errors.push(new PgceError(ErrorCodes.WAL_LEVEL,
+      `PostgreSQL has wal_level = ${state.walLevel}; logical replication needs wal_level = logical ` +
+      `(ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL)`));
+  }
+  if (!state.canReplicate) {
+    errors.push(new PgceError(ErrorCodes.REPLICATION,
+      'the database user has neither REPLICATION nor SUPERUSER; grant it with ALTER ROLE <user> REPLICATION'));
+  }
+  if (!state.slot && state.usedSlots >= state.maxSlots) {
+    errors.push(new PgceError(ErrorCodes.REPLICATION,
+      `no free replication slot: ${state.usedSlots} of max_replication_slots = ${state.maxSlots} are in use`));
+  }
+  if (state.slot && state.slot.plugin !== 'pgoutput') {
+    errors.push(new PgceError(ErrorCodes.REPLICATION,
+      `replication slot "${config.capture.slot}" exists with plugin ${state.slot.plugin}, not pgoutput; ` +
+      `choose another capture.slot or drop it`));
+  }
+  if (state.slot && state.slot.database !== state.database) {
+    errors.push(new PgceError(ErrorCodes.REPLICATION,
+      `replication slot "${config.capture.slot}" belongs to database "${state.slot.database}", not "${state.database}"`));
+  }
+  const unknown = config.tables.filter((t) => !state.tables.has(tableKey(t.schema, t.name)));
+  if (unknown.length) {
+    errors.push(new PgceError(ErrorCodes.UNKNOWN_TABLE,
+      `unknown table${unknown.length > 1 ? 's' : ''} in database "${state.database}": ` +
+      unknown.map((t) => `${t.schema}.${t.name}`).join(', ')));
+  }
+  for (const t of config.tables) {
+    const s = state.tables.get(tableKey(t.schema, t.name));
+    if (!s) continue;
+    const where = `${t.schema}.${t.name}`;
+    if (s.kind !== 'r' && s.kind !== 'p') {
+      errors.push(new PgceError(ErrorCodes.UNKNOWN_TABLE,
+        `${where} is not a table (relkind ${s.kind}); only tables and partitioned tables can be captured`));
+    } else if (s.replident === 'n' || (s.replident === 'd' && !s.hasPk)) {
+      // PostgreSQL itself then rejects UPDATE and DELETE on the table once it is published.
+      errors.push(new PgceError(ErrorCodes.UNKNOWN_TABLE,
+        `${where} has no replica identity (REPLICA IDENTITY ${s.replident === 'n' ? 'NOTHING' : 'DEFAULT without a primary key'}); ` +
+        `PostgreSQL would reject UPDATE and DELETE on it once published. Add a primary key or ` +
+        `ALTER TABLE ${quoteTable(t.schema, t.name)} REPLICA IDENTITY FULL`));
+    } else if (s.replident !== 'f') {
+      warnings.push(
+        `${where} has REPLICA IDENTITY ${s.replident === 'd' ? 'DEFAULT' : 'USING INDEX'}: updates carry no ` +
+        `old row (update_fields is null) and deletes carry only the key columns. For old rows: ` +
+        `ALTER TABLE ${quoteTable(t.schema, t.name)} REPLICA IDENTITY FULL`);
+    }
+  }
+  if (state.publication.allTables) {
+    warnings.push(`publication "${config.capture.publication}" is FOR ALL TABLES; it is left as it is`);
+  }
+  return { errors, warnings };
+}
+
+function tableList(tables: readonly TableConfig[]): string {
+  return tables.map((t) => quoteTable(t.schema, t.name)).join(', ');
+}
+
+export function planSetup(state: Inspection, config: Config): SetupStep[] {
+  const steps: SetupStep[] = [];
+  const pub = quoteIdent(config.capture.publication);
+  const wanted = config.tables.map((t) => tableKey(t.schema, t.name)).sort();
+  if (!state.publication.exists) {
+    steps.push({
+      description: `create publication ${config.capture.publication}`,
+      // Partitioned tables publish under their root's name, as the configuration names them.
+      sql: `CREATE PUBLICATION ${pub} FOR TABLE ${tableList(config.tables)} WITH (publish = 'insert, update, delete, truncate', publish_via_partition_root = true)`,
+    });
+  } else if (!state.publication.allTables && [...state.publication.tables].sort().join('\n') !== wanted.join('\n')) {
+    steps.push({
+      description: `set the tables of publication ${config.capture.publication}`,
+      sql: `ALTER PUBLICATION ${pub} SET TABLE ${tableList(config.tables)}`,
+    });
+  }
+  if (!state.slot) {
+    steps.push({
+      description: `create replication slot ${config.capture.slot} (pgoutput)`,
+      sql: CREATE_SLOT_SQL,
+      params: [config.capture.slot],
+    });
+  }
+  return steps;
+}
+
+export function planTeardown(state: Inspection, config: Config): SetupStep[] {
+  const steps: SetupStep[] = [];
+  if (state.slot) {
+    if (state.slot.active) {
+      throw new PgceError(ErrorCodes.REPLICATION,
+        `replication slot "${config.capture.slot}" is in use by process ${state.slot.active_pid}; stop pg-cloudevents run first`);
+    }
+    steps.push({ description: `drop replication slot ${config.capture.slot}`, sql: DROP_SLOT_SQL, params: [config.capture.slot] });
+  }
+  if (state.publication.exists) {
+    steps.push({
+      description: `drop publication ${config.capture.publication}`,
+      sql: `DROP PUBLICATION IF EXISTS ${quoteIdent(config.capture.publication)}`,
+    });
+  }
+  return steps;
+}
+
+/** SQL as `--dry-run` prints it: parameters inlined as quoted literals. */
+export function renderStep(step: SetupStep): string {
+  let sql = step.sql;
+  (step.params ?? []).forEach((p, i) => {
+    sql = sql.replace(new RegExp(`\\$${i + 1}(?!\\d)`, 'g'), quoteLiteral(p));
+  });
+  return `-- ${step.description}\n${sql};`;
+}
+
+export async function applySteps(client: Client, steps: SetupStep[]): Promise<void> {
+  for (const step of steps) {
+    try {
+      await client.query(step.sql, step.params);
+    } catch (err) {
+      // Another replica may have created the same object a moment ago: setup stays idempotent.
+      if ((err as { code?: string }).code === '42710') continue;
+      throw new PgceError(ErrorCodes.REPLICATION, `could not ${step.description}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+}
+
+export function raiseErrors(verdict: Verdict): void {
+  if (verdict.errors.length === 1) throw verdict.errors[0];
+  if (verdict.errors.length > 1) {
+    throw new PgceError(verdict.errors[0].code, verdict.errors.map((e) => e.message).join('\n'), {
+      detail: { codes: verdict.errors.map((e) => e.code) },
+    });
+  }
+}

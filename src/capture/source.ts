@@ -1,0 +1,283 @@
+import type { Pool } from 'pg';
+import type { Config, TableConfig } from '../config/types';
+import type { ChangeConsumer } from '../delivery/consumer';
+import { PgceError, errorMessage } from '../errors';
+import type { Lifecycle } from '../lifecycle';
+import { logger } from '../logger';
+import type { Change, RelationInfo } from './change';
+import { parsePgOutput, type PgOutputMessage } from './pgoutput';
+import { relationFromMessage, tupleToRow } from './rows';
+import { ReplicationStream } from './stream';
+import { TypeRegistry } from './types-registry';
+import { TypeLoader } from './type-loader';
+
+export interface CaptureSourceOptions {
+  config: Config;
+  pool: Pool;
+  consumer: ChangeConsumer;
+  lifecycle: Lifecycle;
+  /** `tail`: a throw-away slot created for this stream, gone when it closes. */
+  temporarySlot?: string;
+}
+
+interface Txn {
+  commitLsn: bigint;
+  commitTime: Date;
+  xid: number;
+  ordinal: number;
+}
+
+type Pending = { kind: 'message'; msg: PgOutputMessage } | { kind: 'keepalive'; lsn: bigint };
+
+/**
+ * Reads the slot, decodes pgoutput into Changes and hands them to the consumer in stream order.
+ * Reconnects with backoff when the connection or the database goes away, resuming from the
+ * slot's confirmed position, so whatever was not acknowledged is simply read again.
+ */
+export class CaptureSource {
+  private readonly log = logger('capture');
+  private readonly registry = new TypeRegistry();
+  private readonly types: TypeLoader;
+  private readonly relations = new Map<number, RelationInfo>();
+  private readonly tables: Map<string, TableConfig>;
+  private stream?: ReplicationStream;
+  private txn?: Txn;
+  /** Messages waiting behind an asynchronous type lookup; empty on the fast path. */
+  private pending: Pending[] = [];
+  private draining = false;
+  private stopping = false;
+  private wake?: () => void;
+  private pausedByConsumer = false;
+  private loopDone?: Promise<void>;
+
+  constructor(private readonly opts: CaptureSourceOptions) {
+    this.tables = new Map(opts.config.tables.map((t) => [`${t.schema}.${t.name}`, t]));
+    this.types = new TypeLoader(opts.pool, this.registry);
+  }
+
+  /** Resolves once the first stream is open; the returned promise `done` settles when capture ends. */
+  async start(): Promise<{ done: Promise<void> }> {
+    await this.types.preload(this.opts.config.tables);
+    await this.connect();
+    this.loopDone = this.supervise();
+    return { done: this.loopDone };
+  }
+
+  acknowledge(lsn: bigint, idle: boolean): void {
+    const stream = this.stream;
+    if (!stream) return;
+    stream.acknowledge(lsn);
+    // Report at once when the pipeline is idle; under load the status timer batches reports.
+    if (idle) stream.flush();
+  }
+
+  setPressure(full: boolean): void {
+    this.pausedByConsumer = full;
+    if (full) this.stream?.pause();
+    else if (!this.pending.length) this.stream?.resume();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.stream?.pause();
+    this.wake?.();
+    await this.opts.consumer.stop();
+    await this.stream?.stop();
+    await this.loopDone?.catch(() => undefined);
+  }
+
+  private async connect(): Promise<void> {
+    const { config, lifecycle } = this.opts;
+    const slot = this.opts.temporarySlot ?? config.capture.slot;
+    const stream = new ReplicationStream({
+      connectionString: config.databaseUrl,
+      slot,
+      publication: config.capture.publication,
+      statusIntervalMs: config.capture.statusIntervalMs,
+      temporarySlot: Boolean(this.opts.temporarySlot),
+      onData: (data) => this.onData(data),
+      onKeepalive: (lsn) => this.onKeepalive(lsn),
+      onWalEnd: (lsn) => lifecycle.emit('capture:walEnd', { lsn }),
+    });
+    stream.on('acknowledged', (lsn) => lifecycle.emit('capture:acknowledged', { lsn }));
+    this.txn = undefined;
+    this.pending = [];
+    await stream.start();
+    this.stream = stream;
+    if (this.pausedByConsumer) stream.pause();
+    lifecycle.emit('capture:connected', { slot, publication: config.capture.publication, startLsn: stream.acknowledgedLsn });
+  }
+
+  private async supervise(): Promise<void> {
+    const { capture } = this.opts.config;
+    let delay = capture.reconnectDelayMs;
+    for (;;) {
+      const error = await new Promise<Error | undefined>((resolve) => this.stream!.once('end', resolve));
+      if (this.stopping) return;
+      // Queued work was never acknowledged; the slot will send it again.
+      await this.opts.consumer.reset();
+      if (error instanceof PgceError && !error.retriable) throw error;
+      for (;;) {
+        this.opts.lifecycle.emit('capture:disconnected', { error, retryInMs: delay });
+        this.log.warn({ err: error && errorMessage(error), retryInMs: delay }, 'replication stream lost; reconnecting');
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, delay);
+          this.wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+        if (this.stopping) return;
+        delay = Math.min(delay * 2, capture.reconnectMaxMs);
+        try {
+          await this.connect();
+          delay = capture.reconnectDelayMs;
+          break;
+        } catch (err) {
+          if (err instanceof PgceError && !err.retriable) throw err;
+          this.log.warn({ err: errorMessage(err) }, 'reconnect failed');
+        }
+      }
+    }
+  }
+
+  private onData(data: Buffer): void {
+    const msg = parsePgOutput(data);
+    if (this.pending.length || this.draining) {
+      this.pending.push({ kind: 'message', msg });
+      return;
+    }
+    if (msg.tag === 'relation' && this.types.needsLookup(msg)) {
+      this.pending.push({ kind: 'message', msg });
+      void this.drain();
+      return;
+    }
+    this.handle(msg);
+  }
+
+  private onKeepalive(lsn: bigint): void {
+    if (this.pending.length || this.draining) this.pending.push({ kind: 'keepalive', lsn });
+    // Inside a transaction the server's position may already be past its commit: never confirm it.
+    else if (!this.txn) this.opts.consumer.position(lsn);
+  }
+
+  /** Slow path: resolve unknown column types before decoding further, keeping stream order. */
+  private async drain(): Promise<void> {
+    this.draining = true;
+    this.stream?.pause();
+    try {
+      while (this.pending.length && !this.stopping) {
+        const item = this.pending.shift()!;
+        if (item.kind === 'keepalive') {
+          if (!this.txn) this.opts.consumer.position(item.lsn);
+          continue;
+        }
+        if (item.msg.tag === 'relation' && this.types.needsLookup(item.msg)) await this.types.lookup(item.msg);
+        this.handle(item.msg);
+      }
+    } catch (err) {
+      this.log.error({ err: errorMessage(err) }, 'type lookup failed; restarting the stream');
+      this.pending = [];
+      await this.stream?.stop();
+    } finally {
+      this.draining = false;
+      if (!this.pausedByConsumer) this.stream?.resume();
+    }
+  }
+
+  private handle(msg: PgOutputMessage): void {
+    const consumer = this.opts.consumer;
+    switch (msg.tag) {
+      case 'begin':
+        this.txn = { commitLsn: msg.finalLsn, commitTime: msg.commitTime, xid: msg.xid, ordinal: 0 };
+        return;
+      case 'commit':
+        this.txn = undefined;
+        consumer.commit(msg.endLsn);
+        return;
+      case 'relation':
+        this.relations.set(msg.id, relationFromMessage(msg));
+        return;
+      case 'insert':
+      case 'update':
+      case 'delete': {
+        const change = this.rowChange(msg);
+        if (change) this.emit(change);
+        return;
+      }
+      case 'truncate':
+        for (const id of msg.relationIds) {
+          const txn = this.requireTxn();
+          const relation = this.relation(id);
+          const ordinal = txn.ordinal++;
+          if (!this.captured(relation)) continue;
+          this.emit({
+            kind: 'truncate', relation, cascade: msg.cascade, restartIdentity: msg.restartIdentity,
+            commitLsn: txn.commitLsn, commitTime: txn.commitTime, xid: txn.xid, ordinal,
+          });
+        }
+        return;
+      default:
+        return; // type, origin and logical messages carry nothing to emit
+    }
+  }
+
+  private rowChange(msg: Extract<PgOutputMessage, { tag: 'insert' | 'update' | 'delete' }>): Change | undefined {
+    const txn = this.requireTxn();
+    const relation = this.relation(msg.relationId);
+    // Every change takes an ordinal, captured or not, so ids do not depend on the configuration.
+    const ordinal = txn.ordinal++;
+    if (!this.captured(relation)) return undefined;
+    const base = { relation, commitLsn: txn.commitLsn, commitTime: txn.commitTime, xid: txn.xid, ordinal };
+    if (msg.tag === 'insert') {
+      const { row, missingColumns } = tupleToRow(relation, msg.new, this.registry);
+      return { ...base, kind: 'insert', new: row, missingColumns };
+    }
+    const oldTuple = msg.old ?? msg.key;
+    const old = oldTuple ? tupleToRow(relation, oldTuple, this.registry) : undefined;
+    const oldIsKeyOnly = !msg.old;
+    // A key tuple ('K') sends the other columns as nulls: they are unknown, not null, so drop them.
+    if (old && oldIsKeyOnly) old.row = pick(old.row, relation.keyColumns);
+    if (msg.tag === 'update') {
+      const { row, missingColumns } = tupleToRow(relation, msg.new, this.registry);
+      // With REPLICA IDENTITY FULL the old tuple holds the unchanged TOAST value the new one lacks.
+      if (old && !oldIsKeyOnly) {
+        for (const c of missingColumns.slice()) {
+          if (c in old.row) {
+            row[c] = old.row[c];
+            missingColumns.splice(missingColumns.indexOf(c), 1);
+          }
+        }
+      }
+      return { ...base, kind: 'update', new: row, old: old?.row, oldIsKeyOnly, missingColumns };
+    }
+    if (!old) throw new PgceError('PGCE_ERR_PROTOCOL', `delete on ${relation.schema}.${relation.table} without an old tuple`);
+    return { ...base, kind: 'delete', old: old.row, oldIsKeyOnly, missingColumns: old.missingColumns };
+  }
+
+  private emit(change: Change): void {
+    this.opts.lifecycle.emit('capture:change', { change });
+    this.opts.consumer.change(change);
+  }
+
+  private captured(relation: RelationInfo): boolean {
+    return this.tables.has(`${relation.schema}.${relation.table}`);
+  }
+
+  private relation(id: number): RelationInfo {
+    const r = this.relations.get(id);
+    if (!r) throw new PgceError('PGCE_ERR_PROTOCOL', `change for relation ${id} before its Relation message`);
+    return r;
+  }
+
+  private requireTxn(): Txn {
+    if (!this.txn) throw new PgceError('PGCE_ERR_PROTOCOL', 'change outside a transaction');
+    return this.txn;
+  }
+}
+
+function pick(row: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of keys) if (k in row) out[k] = row[k];
+  return out;
+}

@@ -1,0 +1,30 @@
+import { createSink } from '../sinks';
+import type { Command } from './command';
+import { configure, inspectAndVerify, withDatabase } from './context';
+
+/** Validates configuration, the database and the sink; each failure names what is wrong. */
+export const checkCommand: Command = {
+  summary: 'validate configuration and connectivity; exits non-zero naming the problem',
+  async run(options) {
+    const config = configure(options);
+    const out = (line: string) => process.stdout.write(`${line}\n`);
+    out(`ok   configuration (${config.tables.length} table${config.tables.length === 1 ? '' : 's'}, handler ${config.handler})`);
+    const warnings = await withDatabase(config, async (client) => {
+      const { state, verdict } = await inspectAndVerify(client, config);
+      out(`ok   database "${state.database}": wal_level = logical, replication allowed`);
+      for (const t of config.tables) out(`ok   table ${t.schema}.${t.name} → ${t.app}.${t.model}`);
+      out(`${state.publication.exists ? 'ok  ' : 'todo'} publication ${config.capture.publication}${state.publication.exists ? '' : ' (created by setup or run)'}`);
+      out(`${state.slot ? 'ok  ' : 'todo'} replication slot ${config.capture.slot}${state.slot ? '' : ' (created by setup or run)'}`);
+      return verdict.warnings;
+    });
+    for (const w of warnings) out(`warn ${w}`);
+    const sink = createSink(config.handler, config);
+    try {
+      await sink.check?.();
+      out(`ok   sink ${sink.describe()}`);
+    } finally {
+      await sink.close();
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,32 @@
+import type { Client } from 'pg';
+import { connect } from '../capture/db';
+import { inspect, raiseErrors, verify, type Inspection, type Verdict } from '../capture/setup';
+import { loadConfig } from '../config/load';
+import type { Config } from '../config/types';
+import { configureLogger } from '../logger';
+import type { CommandOptions } from './command';
+
+/** Configuration first (an invalid file stops us before any connection), then the logger. */
+export function configure(options: CommandOptions): Config {
+  const config = loadConfig({ env: options.env, configPath: options.configPath });
+  configureLogger({ level: config.logLevel });
+  return config;
+}
+
+/** Runs `fn` with a plain connection, always closed afterwards. */
+export async function withDatabase<T>(config: Config, fn: (client: Client) => Promise<T>): Promise<T> {
+  const client = await connect(config.databaseUrl);
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Inspects the database and throws when capture cannot work; returns the state and warnings. */
+export async function inspectAndVerify(client: Client, config: Config): Promise<{ state: Inspection; verdict: Verdict }> {
+  const state = await inspect(client, config);
+  const verdict = verify(state, config);
+  raiseErrors(verdict);
+  return { state, verdict };
+}

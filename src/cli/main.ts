@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { ConfigError, PgceError, errorMessage } from '../errors';
+import { scrubSecrets } from '../logger';
+import type { Command } from './command';
+import { checkCommand } from './check';
+import { runCommand } from './run';
+import { setupCommand } from './setup';
+import { statusCommand } from './status';
+import { tailCommand } from './tail';
+import { teardownCommand } from './teardown';
+
+/** Adding a command: one file in src/cli exporting a Command, one line here. */
+const COMMANDS: Record<string, Command> = {
+  run: runCommand,
+  setup: setupCommand,
+  teardown: teardownCommand,
+  status: statusCommand,
+  check: checkCommand,
+  tail: tailCommand,
+};
+
+const USAGE = `usage: pg-cloudevents <command> [options]
+
+commands:
+${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`).join('\n')}
+
+options:
+  -c, --config <file>   configuration file (YAML or JSON); default: $PG_CLOUDEVENTS_CONFIG
+      --dry-run         setup/teardown: print the SQL instead of running it
+      --json            status: machine-readable output
+  -h, --help            this text
+
+The environment (DATABASE_URL, K_SINK, PG_CLOUDEVENTS_TABLES, ...) is described in the README.`;
+
+/** Exit codes: 0 done, 1 a runtime failure, 2 bad usage or configuration. */
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        'dry-run': { type: 'boolean' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    process.stderr.write(`pg-cloudevents: ${errorMessage(err)}\n\n${USAGE}\n`);
+    return 2;
+  }
+  const [name] = parsed.positionals;
+  if (parsed.values.help || !name) {
+    process.stdout.write(`${USAGE}\n`);
+    return name || parsed.values.help ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`pg-cloudevents: unknown command "${name}"\n\n${USAGE}\n`);
+    return 2;
+  }
+  try {
+    return await command.run({
+      configPath: parsed.values.config,
+      dryRun: Boolean(parsed.values['dry-run']),
+      json: Boolean(parsed.values.json),
+      env: process.env,
+    });
+  } catch (err) {
+    const code = err instanceof PgceError ? ` [${err.code}]` : '';
+    process.stderr.write(`pg-cloudevents ${name}: ${scrubSecrets(errorMessage(err))}${code}\n`);
+    return err instanceof ConfigError ? 2 : 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err) => {
+      process.stderr.write(`pg-cloudevents: ${scrubSecrets(errorMessage(err))}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,51 @@
+import { createPool } from '../capture/db';
+import { CaptureSource } from '../capture/source';
+import type { ChangeConsumer } from '../delivery/consumer';
+import { ErrorCodes, PgceError } from '../errors';
+import { Lifecycle } from '../lifecycle';
+import { eventBuilder } from '../runtime';
+import type { Command } from './command';
+import { configure, inspectAndVerify, withDatabase } from './context';
+
+/**
+ * Prints, one JSON line each, the events that changes committed from now on would produce. It
+ * reads through a temporary slot of its own, so the real slot is neither read nor acknowledged.
+ */
+export const tailCommand: Command = {
+  summary: 'print the events that would be emitted, without delivering or acknowledging',
+  async run(options) {
+    const config = configure(options);
+    const database = await withDatabase(config, async (client) => {
+      const { state } = await inspectAndVerify(client, config);
+      if (!state.publication.exists) {
+        throw new PgceError(ErrorCodes.REPLICATION,
+          `publication ${config.capture.publication} does not exist yet: run \`pg-cloudevents setup\` first`);
+      }
+      return state.database;
+    });
+    const build = eventBuilder(config, options.env, database);
+    const printer: ChangeConsumer = {
+      change: (change) => {
+        process.stdout.write(`${JSON.stringify(build(change))}\n`);
+      },
+      commit: () => undefined,
+      position: () => undefined,
+      reset: async () => undefined,
+      stop: async () => undefined,
+    };
+    const pool = createPool(config.databaseUrl);
+    const source = new CaptureSource({
+      config, pool, consumer: printer, lifecycle: new Lifecycle(), temporarySlot: `pgce_tail_${process.pid}`,
+    });
+    const { done } = await source.start();
+    process.stderr.write(`tailing ${config.tables.map((t) => t.table).join(', ')} (Ctrl-C to stop)\n`);
+    const stopped = new Promise<void>((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+    });
+    await Promise.race([stopped, done]);
+    await source.stop();
+    await pool.end();
+    return 0;
+  },
+};

@@ -1,0 +1,20 @@
+import { applySteps, inspect, planTeardown, renderStep } from '../capture/setup';
+import type { Command } from './command';
+import { configure, withDatabase } from './context';
+
+export const teardownCommand: Command = {
+  summary: 'drop the replication slot and publication that setup created (never touches table data)',
+  async run(options) {
+    const config = configure(options);
+    return withDatabase(config, async (client) => {
+      const steps = planTeardown(await inspect(client, config), config);
+      if (options.dryRun) {
+        process.stdout.write(steps.length ? `${steps.map(renderStep).join('\n')}\n` : '-- nothing to do\n');
+        return 0;
+      }
+      await applySteps(client, steps);
+      process.stdout.write(steps.length ? `${steps.map((s) => `done: ${s.description}`).join('\n')}\n` : 'nothing to do\n');
+      return 0;
+    });
+  },
+};

@@ -1,0 +1,31 @@
+import type { CloudEvent } from 'cloudevents';
+import type { Change } from './capture/change';
+import { databaseName } from './capture/db';
+import type { Config, TableConfig } from './config/types';
+import { getEventFormat, resolveSource } from './events';
+
+/** Change → CloudEvent with the configured format, source, type prefix and overrides. */
+export function eventBuilder(config: Config, env: NodeJS.ProcessEnv, database?: string): (change: Change) => CloudEvent<unknown> {
+  const format = getEventFormat(config.events.format);
+  const source = resolveSource({
+    kSource: env.K_SOURCE || undefined,
+    configured: config.events.source,
+    format,
+    databaseName: database ?? databaseName(config.databaseUrl) ?? 'postgres',
+  });
+  const tables = new Map<string, TableConfig>(config.tables.map((t) => [`${t.schema}.${t.name}`, t]));
+  const contexts = new Map<string, Parameters<typeof format.build>[1]>();
+  return (change) => {
+    const key = `${change.relation.schema}.${change.relation.table}`;
+    let ctx = contexts.get(key);
+    if (!ctx) {
+      const table = tables.get(key) ?? {
+        table: key, schema: change.relation.schema, name: change.relation.table,
+        app: change.relation.schema, model: change.relation.table,
+      };
+      ctx = { source, typePrefix: config.events.typePrefix, overrides: config.events.overrides, table };
+      contexts.set(key, ctx);
+    }
+    return format.build(change, ctx);
+  };
+}
