@@ -1,0 +1,45 @@
+# pg-cloudevents — build, test and run. `make help` lists the targets.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+# npm ci runs again only when package-lock.json is newer than this stamp (or node_modules is gone).
+# The stamp is npm's own hidden lockfile, which every npm ci/install rewrites.
+DEPS_STAMP := node_modules/.package-lock.json
+IMAGE ?= pg-cloudevents
+
+.PHONY: help deps build services services-all test test-unit run docker clean
+
+help: ## list the targets
+	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z_-]+:.*## / { printf "  %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+deps: $(DEPS_STAMP) ## install node_modules with `npm ci` when missing or older than package-lock.json
+
+$(DEPS_STAMP): package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+build: deps ## compile TypeScript to dist/ (a clean build, so removed files do not linger)
+	rm -rf dist
+	npx tsc -p tsconfig.json
+
+services: ## start PostgreSQL if needed and make sure wal_level = logical
+	scripts/ensure-services.sh postgres
+
+services-all: ## as services, plus Redis, RabbitMQ, NATS and Mosquitto
+	scripts/ensure-services.sh all
+
+test: deps build services ## all tests (unit + integration, specs from .mocharc.json) against local services
+	npx mocha
+
+test-unit: build ## unit tests only; needs no services
+	npx mocha --no-config --timeout 60000 --exit --reporter spec 'dist/test/unit/**/*.test.js'
+
+run: deps build services ## run against DATABASE_URL/K_SINK, or a local demo database printing events to the console
+	scripts/run-demo.sh
+
+docker: ## build the container image $(IMAGE) (needs a Docker engine; there is none on the CI machines)
+	docker build -t $(IMAGE) .
+
+clean: ## remove dist/, packed tarballs and test output (node_modules stays; rm it to force `npm ci`)
+	rm -rf dist .tmp *.tgz

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# `make run`: runs `pg-cloudevents run`, filling in a local demo for whatever is not configured.
+#
+#   DATABASE_URL unset            → local PostgreSQL, database pgce_demo with table public.demo_orders,
+#                                   plus a loop that changes a demo row every 2 seconds
+#   K_SINK and CLOUDEVENTS_HANDLER unset → CLOUDEVENTS_HANDLER=console (events printed to stdout)
+#   PG_CLOUDEVENTS_TABLES and PG_CLOUDEVENTS_CONFIG unset → PG_CLOUDEVENTS_TABLES=public.demo_orders
+#
+# Everything it chooses is printed to stderr, with how to point it at a real database and sink.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+readonly DEMO_DB=pgce_demo
+readonly DEMO_ADMIN_URL="postgres://postgres@127.0.0.1:5432/postgres"
+readonly DEMO_URL="postgres://postgres@127.0.0.1:5432/${DEMO_DB}"
+readonly DEMO_TABLE=public.demo_orders
+readonly DEMO_INTERVAL_SECONDS=2
+
+readonly CREATE_TABLE_SQL="
+CREATE TABLE IF NOT EXISTS public.demo_orders (
+  id serial PRIMARY KEY,
+  customer text,
+  total numeric(10,2),
+  status text,
+  created_at timestamptz DEFAULT now()
+);
+-- FULL: updates and deletes carry the whole old row, so events show 'old' and update_fields.
+ALTER TABLE public.demo_orders REPLICA IDENTITY FULL;"
+
+# One change per tick, in turn: insert a new order, update the newest, delete the oldest.
+readonly TICK_SQL=(
+  "INSERT INTO public.demo_orders (customer, total, status)
+     VALUES ((ARRAY['ada','grace','linus','barbara'])[1 + floor(random() * 4)::int],
+             round((random() * 200)::numeric, 2), 'new')"
+  "UPDATE public.demo_orders SET status = 'shipped', total = total + 1
+     WHERE id = (SELECT max(id) FROM public.demo_orders)"
+  "DELETE FROM public.demo_orders
+     WHERE id = (SELECT min(id) FROM public.demo_orders)
+       AND (SELECT count(*) FROM public.demo_orders) > 3"
+)
+
+psql_quiet() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+
+choices=()
+demo_db=0
+
+if [[ -z "${DATABASE_URL:-}" ]]; then
+  demo_db=1
+  export DATABASE_URL=$DEMO_URL
+  if [[ -z "$(psql_quiet "$DEMO_ADMIN_URL" -c "SELECT 1 FROM pg_database WHERE datname = '${DEMO_DB}'")" ]]; then
+    psql_quiet "$DEMO_ADMIN_URL" -c "CREATE DATABASE ${DEMO_DB}"
+  fi
+  psql_quiet "$DATABASE_URL" -c "$CREATE_TABLE_SQL"
+  choices+=("database  ${DATABASE_URL} (local demo database; DATABASE_URL was not set)")
+else
+  choices+=("database  DATABASE_URL from your environment")
+fi
+
+if [[ -z "${K_SINK:-}" && -z "${CLOUDEVENTS_HANDLER:-}" ]]; then
+  export CLOUDEVENTS_HANDLER=console
+  choices+=("sink      console: events are printed to stdout (K_SINK was not set)")
+elif [[ -n "${K_SINK:-}" ]]; then
+  choices+=("sink      K_SINK=${K_SINK%%\?*}")
+else
+  choices+=("sink      CLOUDEVENTS_HANDLER=${CLOUDEVENTS_HANDLER}")
+fi
+
+if [[ -z "${PG_CLOUDEVENTS_TABLES:-}" && -z "${PG_CLOUDEVENTS_CONFIG:-}" ]]; then
+  export PG_CLOUDEVENTS_TABLES=$DEMO_TABLE
+  choices+=("tables    ${DEMO_TABLE} (PG_CLOUDEVENTS_TABLES was not set)")
+elif [[ -n "${PG_CLOUDEVENTS_CONFIG:-}" ]]; then
+  choices+=("config    ${PG_CLOUDEVENTS_CONFIG}")
+else
+  choices+=("tables    ${PG_CLOUDEVENTS_TABLES}")
+fi
+
+{
+  echo
+  echo "pg-cloudevents — make run"
+  printf '  %s\n' "${choices[@]}"
+  if ((demo_db)); then
+    echo "  demo      a row of ${DEMO_TABLE} is inserted, updated or deleted every ${DEMO_INTERVAL_SECONDS}s"
+  fi
+  echo
+  echo "  Make a change yourself:"
+  if ((demo_db)); then
+    echo "    psql ${DATABASE_URL} -c \"insert into demo_orders (customer, total, status) values ('you', 9.99, 'new')\""
+  else
+    # Your URL may hold a password: it is not printed.
+    echo "    psql \"\$DATABASE_URL\" -c \"insert into <your table> ...\""
+  fi
+  echo "  Point it at a real database and sink:"
+  echo "    DATABASE_URL=postgres://user:pass@host:5432/db PG_CLOUDEVENTS_TABLES=public.orders K_SINK=http://event-display.default.svc make run"
+  echo "  Health, readiness and metrics: http://127.0.0.1:${PORT:-8080}/healthz /readyz /metrics. Stop with Ctrl-C."
+  echo
+} >&2
+
+if ((demo_db)); then
+  # `exec` below turns this shell into the node process, keeping its PID, so no trap would be left
+  # to run: the loop watches that PID instead and ends as soon as the run process is gone.
+  # Ctrl-C reaches the loop too (same process group).
+  run_pid=$$
+  (
+    trap 'exit 0' INT TERM
+    tick=0
+    while kill -0 "$run_pid" 2>/dev/null; do
+      sleep "$DEMO_INTERVAL_SECONDS"
+      psql_quiet "$DATABASE_URL" -c "${TICK_SQL[tick % 3]}" >/dev/null 2>&1 || true
+      tick=$((tick + 1))
+    done
+  ) &
+fi
+
+exec node dist/src/cli/main.js run
