@@ -9,7 +9,7 @@ import { parsePgOutput, type PgOutputMessage } from './pgoutput';
 import { relationFromMessage, tupleToRow } from './rows';
 import { ReplicationStream } from './stream';
 import { TypeRegistry } from './types-registry';
-import { TypeLoader } from './type-loader';
+import { Catalog } from './catalog';
 
 export interface CaptureSourceOptions {
   config: Config;
@@ -37,7 +37,7 @@ type Pending = { kind: 'message'; msg: PgOutputMessage } | { kind: 'keepalive'; 
 export class CaptureSource {
   private readonly log = logger('capture');
   private readonly registry = new TypeRegistry();
-  private readonly types: TypeLoader;
+  private readonly catalog: Catalog;
   private readonly relations = new Map<number, RelationInfo>();
   private readonly tables: Map<string, TableConfig>;
   private stream?: ReplicationStream;
@@ -52,12 +52,12 @@ export class CaptureSource {
 
   constructor(private readonly opts: CaptureSourceOptions) {
     this.tables = new Map(opts.config.tables.map((t) => [`${t.schema}.${t.name}`, t]));
-    this.types = new TypeLoader(opts.pool, this.registry);
+    this.catalog = new Catalog(opts.pool, this.registry);
   }
 
   /** Resolves once the first stream is open; the returned promise `done` settles when capture ends. */
   async start(): Promise<{ done: Promise<void> }> {
-    await this.types.preload(this.opts.config.tables);
+    await this.catalog.preload(this.opts.config.tables);
     await this.connect();
     this.loopDone = this.supervise();
     return { done: this.loopDone };
@@ -147,7 +147,7 @@ export class CaptureSource {
       this.pending.push({ kind: 'message', msg });
       return;
     }
-    if (msg.tag === 'relation' && this.types.needsLookup(msg)) {
+    if (msg.tag === 'relation' && this.catalog.needsLookup(msg)) {
       this.pending.push({ kind: 'message', msg });
       void this.drain();
       return;
@@ -172,7 +172,7 @@ export class CaptureSource {
           if (!this.txn) this.opts.consumer.position(item.lsn);
           continue;
         }
-        if (item.msg.tag === 'relation' && this.types.needsLookup(item.msg)) await this.types.lookup(item.msg);
+        if (item.msg.tag === 'relation' && this.catalog.needsLookup(item.msg)) await this.catalog.lookup(item.msg);
         this.handle(item.msg);
       }
     } catch (err) {
@@ -195,9 +195,15 @@ export class CaptureSource {
         this.txn = undefined;
         consumer.commit(msg.endLsn);
         return;
-      case 'relation':
-        this.relations.set(msg.id, relationFromMessage(msg));
+      case 'relation': {
+        const relation = relationFromMessage(msg);
+        // The catalog's key, not pgoutput's flags (with REPLICA IDENTITY FULL every column is flagged).
+        const keys = this.catalog.keyColumns(msg.id);
+        if (keys) relation.keyColumns = keys;
+        else if (relation.replicaIdentity === 'full') relation.keyColumns = [];
+        this.relations.set(msg.id, relation);
         return;
+      }
       case 'insert':
       case 'update':
       case 'delete': {

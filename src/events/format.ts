@@ -1,0 +1,59 @@
+/**
+ * The seam between a Change and the CloudEvent delivered for it. A format is one small object
+ * (`default`, `django`); adding one is a module plus a line in ./index.ts.
+ */
+import type { CloudEvent } from 'cloudevents';
+import type { Change, Row } from '../capture/change';
+import type { TableConfig } from '../config/types';
+
+/** Per-source settings a format needs; built once at start-up and reused for every change. */
+export interface EventContext {
+  /** Already resolved (K_SOURCE, configured `source`, format default): see resolveSource(). */
+  source: string;
+  /** `orm` → `orm.post_save`. */
+  typePrefix: string;
+  /** K_CE_OVERRIDES extensions, validated by parseCeOverrides(). */
+  overrides: Record<string, string | number | boolean>;
+  /** The captured table's configuration (app, model). */
+  table: TableConfig;
+  /** Events for rows that already existed (`backfill`): Django's `raw: true`. */
+  backfill?: boolean;
+}
+
+/** Django's post_save / post_delete keyword arguments, as the events carry them. */
+export interface SignalKwargs {
+  created?: boolean;
+  update_fields?: string[] | null;
+  raw?: boolean;
+  using: string;
+  /** truncate only (no Django equivalent): the TRUNCATE options. */
+  cascade?: boolean;
+  restart_identity?: boolean;
+}
+
+/** The event's `data` (PRODUCT.md "The event (default format)"). */
+export interface EventData {
+  /**
+   * The row: new row for insert/update, old row for delete. Truncate: null in the default format,
+   * absent in the django format (the original's event without an instance has no `data` key).
+   */
+  data?: Row | null;
+  signal_kwargs: SignalKwargs;
+  db_table: string;
+  /** The previous row of an update, present only when PostgreSQL sent it. */
+  old?: Row;
+  /**
+   * Columns PostgreSQL did not send because their TOASTed value did not change: absent from
+   * `data`, not null. Present only when non-empty.
+   */
+  unchanged_toast_columns?: string[];
+}
+
+export interface EventFormat {
+  readonly name: string;
+  /** `source` when neither K_SOURCE nor a configured `source` is set. */
+  defaultSource(databaseName: string): string;
+  readonly defaultTypePrefix: string;
+  /** Pure and deterministic: the same change and context always give the same event. */
+  build(change: Change, ctx: EventContext): CloudEvent<EventData>;
+}
