@@ -1,0 +1,147 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { isRetriable } from '../errors';
+import type { Lifecycle, LifecycleEventMap } from '../lifecycle';
+
+/**
+ * Prometheus metrics fed only by lifecycle events (graphile-worker's pattern: capture and delivery
+ * never touch a metric directly). Each call makes its own Registry so tests and several pipelines
+ * in one process never collide on metric names.
+ */
+export interface PipelineMetrics {
+  registry: Registry;
+  /** WAL the slot holds back on the server (pg_replication_slots), polled by the caller. */
+  setSlotRetainedBytes(n: number): void;
+  /** Unsubscribe from the lifecycle (the registry keeps its last values). */
+  dispose(): void;
+}
+
+const PREFIX = 'pgce_';
+
+// Commit → confirmed delivery spans milliseconds (local sink) to a minute (sink outage, retries).
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const ATTEMPT_BUCKETS = [1, 2, 3, 5, 8, 13, 21];
+
+type Handlers = { [K in keyof LifecycleEventMap]?: (payload: LifecycleEventMap[K]) => void };
+
+export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: PREFIX });
+  const registers = [registry];
+
+  const captured = new Counter({
+    name: `${PREFIX}events_captured_total`,
+    help: 'Changes decoded from the replication stream.',
+    labelNames: ['table', 'operation'] as const,
+    registers,
+  });
+  const delivered = new Counter({
+    name: `${PREFIX}events_delivered_total`,
+    help: 'Events the sink accepted, by CloudEvent type.',
+    labelNames: ['type'] as const,
+    registers,
+  });
+  const failures = new Counter({
+    name: `${PREFIX}delivery_failures_total`,
+    help: 'Failed delivery attempts, by HTTP status (or "network") and whether the failure is retriable.',
+    labelNames: ['status', 'retriable'] as const,
+    registers,
+  });
+  const latency = new Histogram({
+    name: `${PREFIX}delivery_latency_seconds`,
+    help: 'Time from the transaction commit to the sink accepting the event.',
+    buckets: LATENCY_BUCKETS,
+    registers,
+  });
+  const attempts = new Histogram({
+    name: `${PREFIX}delivery_attempts`,
+    help: 'Attempts it took to deliver an event.',
+    buckets: ATTEMPT_BUCKETS,
+    registers,
+  });
+  const slotLag = new Gauge({
+    name: `${PREFIX}slot_lag_bytes`,
+    help: 'Server WAL end minus the last acknowledged LSN.',
+    registers,
+  });
+  const ackLsn = new Gauge({
+    name: `${PREFIX}acknowledged_lsn`,
+    help: 'Last LSN confirmed to the replication slot, as a number.',
+    registers,
+  });
+  const connected = new Gauge({
+    name: `${PREFIX}capture_connected`,
+    help: '1 while the replication stream is open, else 0.',
+    registers,
+  });
+  const reconnects = new Counter({
+    name: `${PREFIX}capture_reconnects_total`,
+    help: 'Replication connections opened after the first one.',
+    registers,
+  });
+  const retained = new Gauge({
+    name: `${PREFIX}slot_retained_wal_bytes`,
+    help: 'WAL retained by the replication slot on the server (pg_replication_slots).',
+    registers,
+  });
+  connected.set(0);
+
+  let walEnd: bigint | undefined;
+  let acknowledged: bigint | undefined;
+  let connections = 0;
+  const updateLag = () => {
+    if (walEnd === undefined || acknowledged === undefined) return;
+    // The ack can briefly pass the last walEnd we saw (keepalive order); lag is never negative.
+    slotLag.set(walEnd > acknowledged ? Number(walEnd - acknowledged) : 0);
+  };
+
+  const handlers: Handlers = {
+    'capture:change': ({ change }) => {
+      captured.inc({ table: `${change.relation.schema}.${change.relation.table}`, operation: change.kind });
+    },
+    'capture:connected': () => {
+      connections += 1;
+      if (connections > 1) reconnects.inc();
+      connected.set(1);
+    },
+    'capture:disconnected': () => connected.set(0),
+    'capture:walEnd': ({ lsn }) => {
+      walEnd = lsn;
+      updateLag();
+    },
+    'capture:acknowledged': ({ lsn }) => {
+      acknowledged = lsn;
+      ackLsn.set(Number(lsn));
+      updateLag();
+    },
+    'delivery:delivered': ({ event, attempts: n, latencyMs }) => {
+      delivered.inc({ type: event.type });
+      latency.observe(Math.max(0, latencyMs) / 1000);
+      attempts.observe(n);
+    },
+    'delivery:attemptFailed': ({ error, status }) => {
+      failures.inc({ status: status === undefined ? 'network' : String(status), retriable: String(isRetriable(error)) });
+    },
+  };
+  subscribe(lifecycle, handlers);
+
+  return {
+    registry,
+    setSlotRetainedBytes: (n) => retained.set(n),
+    dispose: () => unsubscribe(lifecycle, handlers),
+  };
+}
+
+/** Attach every handler of a map; shared with the status tracker. */
+export function subscribe(lifecycle: Lifecycle, handlers: Handlers): void {
+  for (const name of Object.keys(handlers) as (keyof LifecycleEventMap)[]) {
+    lifecycle.on(name, handlers[name] as never);
+  }
+}
+
+export function unsubscribe(lifecycle: Lifecycle, handlers: Handlers): void {
+  for (const name of Object.keys(handlers) as (keyof LifecycleEventMap)[]) {
+    lifecycle.off(name, handlers[name] as never);
+  }
+}
+
+export type LifecycleHandlers = Handlers;

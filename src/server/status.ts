@@ -1,0 +1,153 @@
+import { formatLsn } from '../capture/change';
+import { errorMessage } from '../errors';
+import type { Lifecycle } from '../lifecycle';
+import { scrubSecrets } from '../logger';
+import { subscribe, unsubscribe, type LifecycleHandlers } from './metrics';
+
+/** Leader election arrives later; until then every replica captures and reports `leader`. */
+export type Role = 'leader' | 'standby';
+
+export interface SinkStatus {
+  describe: string;
+  configured: boolean;
+  /** False after a failed attempt, true again after a delivery. */
+  healthy: boolean;
+  /** HTTP status of the last failed attempt; cleared by a delivery. */
+  lastStatus?: number;
+  consecutiveFailures: number;
+}
+
+/** What GET /status answers (before extra status is merged in): plain JSON, LSNs as strings. */
+export interface StatusReport {
+  role: Role;
+  startedAt: string;
+  capture: {
+    connected: boolean;
+    slot: string | null;
+    publication: string | null;
+    lastAcknowledgedLsn: string | null;
+    lastWalEnd: string | null;
+  };
+  counts: { captured: number; delivered: number; failed: number };
+  lastDeliveredAt: string | null;
+  lastError: string | null;
+  lastErrorAt: string | null;
+  sink: SinkStatus;
+}
+
+export interface StatusTrackerOptions {
+  /** The sink's `describe()` (already free of secrets; scrubbed again anyway). */
+  sink?: string;
+  sinkConfigured?: boolean;
+}
+
+/** Pipeline state for /status and /readyz, kept current by lifecycle events only. */
+export class StatusTracker {
+  private role: Role = 'leader';
+  private readonly startedAt = new Date();
+  private connected = false;
+  private slot: string | null = null;
+  private publication: string | null = null;
+  private lastAcknowledgedLsn: bigint | null = null;
+  private lastWalEnd: bigint | null = null;
+  private readonly counts = { captured: 0, delivered: 0, failed: 0 };
+  private lastDeliveredAt: Date | null = null;
+  private lastError: { message: string; at: Date } | null = null;
+  private readonly sink: SinkStatus;
+  private readonly handlers: LifecycleHandlers;
+
+  constructor(private readonly lifecycle: Lifecycle, options: StatusTrackerOptions = {}) {
+    this.sink = {
+      describe: options.sink ?? '',
+      configured: options.sinkConfigured ?? options.sink !== undefined,
+      healthy: true,
+      consecutiveFailures: 0,
+    };
+    this.handlers = {
+      'capture:connected': ({ slot, publication }) => {
+        this.connected = true;
+        this.slot = slot;
+        this.publication = publication;
+      },
+      'capture:disconnected': ({ error }) => {
+        this.connected = false;
+        if (error) this.recordError(error);
+      },
+      'capture:change': () => {
+        this.counts.captured += 1;
+      },
+      'capture:acknowledged': ({ lsn }) => {
+        this.lastAcknowledgedLsn = lsn;
+      },
+      'capture:walEnd': ({ lsn }) => {
+        this.lastWalEnd = lsn;
+      },
+      'delivery:delivered': () => {
+        this.counts.delivered += 1;
+        this.lastDeliveredAt = new Date();
+        this.sink.healthy = true;
+        this.sink.consecutiveFailures = 0;
+        delete this.sink.lastStatus;
+      },
+      'delivery:attemptFailed': ({ error, status }) => {
+        this.counts.failed += 1;
+        this.sink.healthy = false;
+        this.sink.consecutiveFailures += 1;
+        if (status === undefined) delete this.sink.lastStatus;
+        else this.sink.lastStatus = status;
+        this.recordError(error);
+      },
+    };
+    subscribe(lifecycle, this.handlers);
+  }
+
+  setRole(role: Role): void {
+    this.role = role;
+  }
+
+  setSink(describe: string, configured = true): void {
+    this.sink.describe = describe;
+    this.sink.configured = configured;
+  }
+
+  /** Why the process is not ready; empty when it is. */
+  notReadyReasons(): string[] {
+    const reasons: string[] = [];
+    if (!this.connected) reasons.push('capture is not connected');
+    if (!this.sink.configured) reasons.push('no sink is configured');
+    return reasons;
+  }
+
+  ready(): boolean {
+    return this.notReadyReasons().length === 0;
+  }
+
+  snapshot(): StatusReport {
+    return {
+      role: this.role,
+      startedAt: this.startedAt.toISOString(),
+      capture: {
+        connected: this.connected,
+        slot: this.slot,
+        publication: this.publication,
+        lastAcknowledgedLsn: this.lastAcknowledgedLsn === null ? null : formatLsn(this.lastAcknowledgedLsn),
+        lastWalEnd: this.lastWalEnd === null ? null : formatLsn(this.lastWalEnd),
+      },
+      counts: { ...this.counts },
+      lastDeliveredAt: this.lastDeliveredAt?.toISOString() ?? null,
+      lastError: this.lastError?.message ?? null,
+      lastErrorAt: this.lastError?.at.toISOString() ?? null,
+      sink: { ...this.sink, describe: scrubSecrets(this.sink.describe) },
+    };
+  }
+
+  /** Stop following the lifecycle. */
+  dispose(): void {
+    unsubscribe(this.lifecycle, this.handlers);
+  }
+
+  private recordError(error: unknown): void {
+    // Message only: stacks and causes may carry connection strings or payloads.
+    this.lastError = { message: scrubSecrets(errorMessage(error)), at: new Date() };
+  }
+}

@@ -1,0 +1,112 @@
+import { expect } from 'chai';
+import { Lifecycle } from '../../../src/lifecycle';
+import { createMetrics, type PipelineMetrics } from '../../../src/server/metrics';
+import { connect, deleteFrom, deliver, failAttempt, insertInto, relation, sample } from './fixtures';
+
+describe('server/metrics', () => {
+  let lifecycle: Lifecycle;
+  let metrics: PipelineMetrics;
+  const text = () => metrics.registry.metrics();
+
+  beforeEach(() => {
+    lifecycle = new Lifecycle();
+    metrics = createMetrics(lifecycle);
+  });
+  afterEach(() => metrics.dispose());
+
+  it('counts captured changes by schema.table and operation', async () => {
+    const t = relation('public', 't');
+    lifecycle.emit('capture:change', { change: insertInto(t, 1) });
+    lifecycle.emit('capture:change', { change: insertInto(t, 2) });
+    lifecycle.emit('capture:change', { change: deleteFrom(relation('shop', 'order'), 3) });
+    const body = await text();
+    expect(sample(body, 'pgce_events_captured_total', { table: 'public.t', operation: 'insert' })).to.equal(2);
+    expect(sample(body, 'pgce_events_captured_total', { table: 'shop.order', operation: 'delete' })).to.equal(1);
+    expect(sample(body, 'pgce_events_captured_total', { table: 'public.t', operation: 'delete' })).to.equal(undefined);
+  });
+
+  it('counts deliveries by type and records latency (seconds) and attempts', async () => {
+    deliver(lifecycle, 'orm.post_save', 3, 1);
+    deliver(lifecycle, 'orm.post_save', 40, 3);
+    deliver(lifecycle, 'orm.post_delete', 2_000, 1);
+    const body = await text();
+    expect(sample(body, 'pgce_events_delivered_total', { type: 'orm.post_save' })).to.equal(2);
+    expect(sample(body, 'pgce_events_delivered_total', { type: 'orm.post_delete' })).to.equal(1);
+    expect(sample(body, 'pgce_delivery_latency_seconds_count')).to.equal(3);
+    expect(sample(body, 'pgce_delivery_latency_seconds_sum')).to.be.closeTo(2.043, 1e-9);
+    // 3 ms falls in the lowest bucket (5 ms); 40 ms is under 50 ms; 2 s only from 2.5 s up.
+    expect(sample(body, 'pgce_delivery_latency_seconds_bucket', { le: '0.005' })).to.equal(1);
+    expect(sample(body, 'pgce_delivery_latency_seconds_bucket', { le: '0.05' })).to.equal(2);
+    expect(sample(body, 'pgce_delivery_latency_seconds_bucket', { le: '1' })).to.equal(2);
+    expect(sample(body, 'pgce_delivery_latency_seconds_bucket', { le: '60' })).to.equal(3);
+    expect(sample(body, 'pgce_delivery_attempts_count')).to.equal(3);
+    expect(sample(body, 'pgce_delivery_attempts_sum')).to.equal(5);
+    expect(sample(body, 'pgce_delivery_attempts_bucket', { le: '1' })).to.equal(2);
+  });
+
+  it('counts failed attempts by status (or network) and retriability', async () => {
+    failAttempt(lifecycle, 503, true);
+    failAttempt(lifecycle, 503, true);
+    failAttempt(lifecycle, 400, false);
+    failAttempt(lifecycle, undefined, true);
+    const body = await text();
+    expect(sample(body, 'pgce_delivery_failures_total', { status: '503', retriable: 'true' })).to.equal(2);
+    expect(sample(body, 'pgce_delivery_failures_total', { status: '400', retriable: 'false' })).to.equal(1);
+    expect(sample(body, 'pgce_delivery_failures_total', { status: 'network', retriable: 'true' })).to.equal(1);
+  });
+
+  it('slot lag is the last WAL end minus the last acknowledged LSN, never negative', async () => {
+    lifecycle.emit('capture:walEnd', { lsn: 0x1_0000_2000n });
+    lifecycle.emit('capture:acknowledged', { lsn: 0x1_0000_0800n });
+    let body = await text();
+    expect(sample(body, 'pgce_slot_lag_bytes')).to.equal(0x2000 - 0x800);
+    expect(sample(body, 'pgce_acknowledged_lsn')).to.equal(0x1_0000_0800);
+
+    lifecycle.emit('capture:walEnd', { lsn: 0x1_0000_3000n });
+    body = await text();
+    expect(sample(body, 'pgce_slot_lag_bytes')).to.equal(0x3000 - 0x800);
+
+    // An acknowledgement past the last WAL end seen (keepalive ordering) reads as no lag.
+    lifecycle.emit('capture:acknowledged', { lsn: 0x1_0000_4000n });
+    body = await text();
+    expect(sample(body, 'pgce_slot_lag_bytes')).to.equal(0);
+  });
+
+  it('tracks the connection and counts reconnects after the first connection', async () => {
+    expect(sample(await text(), 'pgce_capture_connected')).to.equal(0);
+    connect(lifecycle);
+    expect(sample(await text(), 'pgce_capture_connected')).to.equal(1);
+    expect(sample(await text(), 'pgce_capture_reconnects_total')).to.equal(0);
+    lifecycle.emit('capture:disconnected', { error: new Error('gone'), retryInMs: 10 });
+    expect(sample(await text(), 'pgce_capture_connected')).to.equal(0);
+    connect(lifecycle);
+    const body = await text();
+    expect(sample(body, 'pgce_capture_connected')).to.equal(1);
+    expect(sample(body, 'pgce_capture_reconnects_total')).to.equal(1);
+  });
+
+  it('retained WAL is set by the caller; default process metrics carry the prefix', async () => {
+    metrics.setSlotRetainedBytes(123_456);
+    const body = await text();
+    expect(sample(body, 'pgce_slot_retained_wal_bytes')).to.equal(123_456);
+    expect(sample(body, 'pgce_process_cpu_user_seconds_total')).to.be.a('number');
+  });
+
+  it('each pipeline has its own registry', async () => {
+    const other = createMetrics(new Lifecycle());
+    try {
+      lifecycle.emit('capture:change', { change: insertInto(relation('public', 't'), 1) });
+      expect(sample(await other.registry.metrics(), 'pgce_events_captured_total', { table: 'public.t', operation: 'insert' }))
+        .to.equal(undefined);
+      expect(sample(await text(), 'pgce_events_captured_total', { table: 'public.t', operation: 'insert' })).to.equal(1);
+    } finally {
+      other.dispose();
+    }
+  });
+
+  it('dispose stops following the lifecycle', async () => {
+    metrics.dispose();
+    lifecycle.emit('capture:change', { change: insertInto(relation('public', 't'), 1) });
+    expect(sample(await text(), 'pgce_events_captured_total', { table: 'public.t', operation: 'insert' })).to.equal(undefined);
+  });
+});

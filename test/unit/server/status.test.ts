@@ -1,0 +1,88 @@
+import { expect } from 'chai';
+import { formatLsn } from '../../../src/capture/change';
+import { Lifecycle } from '../../../src/lifecycle';
+import { StatusTracker } from '../../../src/server/status';
+import { connect, deliver, failAttempt, insertInto, relation } from './fixtures';
+
+describe('server/status', () => {
+  let lifecycle: Lifecycle;
+  let status: StatusTracker;
+
+  beforeEach(() => {
+    lifecycle = new Lifecycle();
+    status = new StatusTracker(lifecycle, { sink: 'http://127.0.0.1:9/sink', sinkConfigured: true });
+  });
+  afterEach(() => status.dispose());
+
+  it('is ready only while capture is connected and a sink is configured', () => {
+    expect(status.ready()).to.equal(false);
+    expect(status.notReadyReasons()).to.deep.equal(['capture is not connected']);
+    connect(lifecycle);
+    expect(status.ready()).to.equal(true);
+    lifecycle.emit('capture:disconnected', { retryInMs: 100 });
+    expect(status.ready()).to.equal(false);
+
+    const noSink = new StatusTracker(lifecycle);
+    connect(lifecycle);
+    expect(noSink.ready()).to.equal(false);
+    expect(noSink.notReadyReasons()).to.deep.equal(['no sink is configured']);
+    noSink.setSink('console');
+    expect(noSink.ready()).to.equal(true);
+    noSink.dispose();
+  });
+
+  it('reflects capture position, counts and the slot it reads', () => {
+    connect(lifecycle, 'pgce_srv_a', 'pgce_srv_pub_a');
+    const t = relation('public', 't');
+    lifecycle.emit('capture:change', { change: insertInto(t, 1) });
+    lifecycle.emit('capture:change', { change: insertInto(t, 2) });
+    lifecycle.emit('capture:walEnd', { lsn: 0x2_0000_0100n });
+    lifecycle.emit('capture:acknowledged', { lsn: 0x2_0000_0040n });
+    deliver(lifecycle, 'orm.post_save', 5);
+    const report = status.snapshot();
+    expect(report.capture).to.deep.equal({
+      connected: true,
+      slot: 'pgce_srv_a',
+      publication: 'pgce_srv_pub_a',
+      lastAcknowledgedLsn: formatLsn(0x2_0000_0040n),
+      lastWalEnd: formatLsn(0x2_0000_0100n),
+    });
+    expect(report.capture.lastAcknowledgedLsn).to.equal('2/40');
+    expect(report.counts).to.deep.equal({ captured: 2, delivered: 1, failed: 0 });
+    expect(report.lastDeliveredAt).to.be.a('string');
+    expect(report.role).to.equal('leader');
+    // Plain JSON: survives a round trip unchanged (no bigints, no Dates).
+    expect(JSON.parse(JSON.stringify(report))).to.deep.equal(report);
+  });
+
+  it('sink health flips false on a failed attempt and back on a delivery', () => {
+    expect(status.snapshot().sink).to.deep.include({ healthy: true, consecutiveFailures: 0 });
+    failAttempt(lifecycle, 503, true);
+    failAttempt(lifecycle, 502, true);
+    let report = status.snapshot();
+    expect(report.sink).to.deep.equal({
+      describe: 'http://127.0.0.1:9/sink', configured: true, healthy: false, lastStatus: 502, consecutiveFailures: 2,
+    });
+    expect(report.counts.failed).to.equal(2);
+    expect(report.lastError).to.equal('sink said no');
+    deliver(lifecycle, 'orm.post_save', 5, 3);
+    report = status.snapshot();
+    expect(report.sink).to.deep.equal({
+      describe: 'http://127.0.0.1:9/sink', configured: true, healthy: true, consecutiveFailures: 0,
+    });
+  });
+
+  it('keeps only the scrubbed message of the last error', () => {
+    lifecycle.emit('capture:disconnected', {
+      error: new Error('could not connect to postgres://u:hunter2@h/db'), retryInMs: 100,
+    });
+    const report = status.snapshot();
+    expect(report.lastError).to.equal('could not connect to postgres://u:***@h/db');
+    expect(JSON.stringify(report)).not.to.contain('hunter2');
+  });
+
+  it('role has a setter for leader election', () => {
+    status.setRole('standby');
+    expect(status.snapshot().role).to.equal('standby');
+  });
+});
