@@ -1,0 +1,319 @@
+/**
+ * Configuration, once, at the edge: defaults < configuration file < environment variables.
+ * The file is validated by config/schema.json, the environment by the same format checks; every
+ * problem is collected and reported together (ConfigError.problems), then the result is frozen.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import YAML from 'yaml';
+import { ConfigError, ErrorCodes, errorMessage } from '../errors';
+import { parseCeOverrides } from '../events/overrides';
+import { scrubSecrets } from '../logger';
+import { parseDuration } from './duration';
+import { FORMATS, validateFileConfig } from './schema';
+import { resolveTables, splitTableList, tableKey, type TableEntry } from './tables';
+import type { Config, TableConfig } from './types';
+
+export interface LoadConfigOptions {
+  /** Defaults to process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Wins over PG_CLOUDEVENTS_CONFIG. */
+  configPath?: string;
+}
+
+/** The file's shape, as config/schema.json allows it. */
+export interface FileConfig {
+  database?: { url?: string };
+  source?: string;
+  tables?: Array<string | TableEntry>;
+  capture?: Partial<typeof DEFAULTS.capture>;
+  events?: { format?: 'default' | 'django'; typePrefix?: string };
+  handler?: string;
+  sink?: Partial<typeof DEFAULTS.sink> & { url?: string };
+  delivery?: Partial<typeof DEFAULTS.delivery> & { retry?: number; retryAfterMax?: string };
+  server?: Partial<typeof DEFAULTS.server>;
+  log?: Partial<typeof DEFAULTS.log>;
+}
+
+/** Defaults in the file's own terms (ISO 8601 durations); config/schema.json repeats them as `default`. */
+export const DEFAULTS = {
+  capture: {
+    mode: 'logical' as const,
+    slot: 'pg_cloudevents',
+    publication: 'pg_cloudevents',
+    statusInterval: 'PT10S',
+    reconnectDelay: 'PT1S',
+    reconnectMax: 'PT30S',
+  },
+  events: { format: 'default' as 'default' | 'django' },
+  sink: { mode: 'binary' as 'binary' | 'structured', caCertsDir: '/knative-custom-certs', oidcTokenPath: '/oidc/token' },
+  // No `retry`: keep retrying, since nothing may be dropped (no dead-letter sink yet).
+  delivery: { backoffPolicy: 'exponential' as 'linear' | 'exponential', backoffDelay: 'PT0.2S', backoffMax: 'PT30S', timeout: 'PT30S' },
+  server: { port: 8080 },
+  log: { level: 'info' },
+};
+
+export const TYPE_PREFIX = { default: 'orm', django: 'django.orm' } as const;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const FILE_EXTENSIONS = ['.yaml', '.yml', '.json'];
+
+export function loadConfig(opts: LoadConfigOptions = {}): Config {
+  const env = opts.env ?? process.env;
+  const configPath = opts.configPath ?? present(env.PG_CLOUDEVENTS_CONFIG);
+  const data = configPath === undefined ? {} : readConfigFile(configPath);
+
+  const fileProblems = validateFileConfig(data);
+  const fromEnv = readEnvironment(env);
+  const problems = [...fileProblems, ...fromEnv.problems];
+
+  // Checked even when the file is invalid, so that one run reports every problem.
+  const tables = resolveAllTables(data, fromEnv.tables, problems);
+  const fileDatabaseUrl = (data as FileConfig).database?.url;
+  if (fromEnv.databaseUrl === undefined && typeof fileDatabaseUrl !== 'string') {
+    problems.push('DATABASE_URL: not set (or database.url in the configuration file)');
+  }
+  if (fileProblems.length > 0) throw new ConfigError(problems);
+
+  const config = build(data as FileConfig, fromEnv, tables, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return deepFreeze(config);
+}
+
+/** Values from the environment, each already checked; blank variables count as unset. */
+interface EnvValues {
+  databaseUrl?: string;
+  sinkUrl?: string;
+  overrides: Record<string, string | number | boolean>;
+  caCerts?: string;
+  timeoutMs?: number;
+  source?: string;
+  handler?: string;
+  tables?: TableEntry[];
+  port?: number;
+  logLevel?: string;
+  problems: string[];
+}
+
+function readEnvironment(env: NodeJS.ProcessEnv): EnvValues {
+  const problems: string[] = [];
+  const out: EnvValues = { overrides: {}, problems };
+  const formatted = (name: string, format: string): string | undefined => {
+    const value = present(env[name]);
+    if (value === undefined || FORMATS[format].check(value)) return value;
+    problems.push(`${name}: ${FORMATS[format].reason}`);
+    return undefined;
+  };
+
+  out.databaseUrl = formatted('DATABASE_URL', 'postgres-url');
+  out.sinkUrl = formatted('K_SINK', 'http-url');
+  out.handler = formatted('CLOUDEVENTS_HANDLER', 'handler');
+  out.source = present(env.K_SOURCE);
+  try {
+    out.overrides = parseCeOverrides(env.K_CE_OVERRIDES);
+  } catch (err) {
+    // parseCeOverrides' messages already start with "K_CE_OVERRIDES: ".
+    const message = errorMessage(err);
+    problems.push(message.startsWith('K_CE_OVERRIDES') ? message : `K_CE_OVERRIDES: ${message}`);
+  }
+
+  const caCerts = present(env.K_CA_CERTS);
+  if (caCerts !== undefined && !caCerts.includes('-----BEGIN CERTIFICATE-----')) {
+    problems.push('K_CA_CERTS: must be PEM text containing at least one -----BEGIN CERTIFICATE----- block');
+  } else {
+    out.caCerts = caCerts;
+  }
+
+  const timeout = present(env.K_SINK_TIMEOUT);
+  if (timeout !== undefined) {
+    const seconds = Number(timeout);
+    if (Number.isFinite(seconds) && seconds > 0) out.timeoutMs = Math.round(seconds * 1000);
+    else problems.push(`K_SINK_TIMEOUT: must be a positive number of seconds (got ${JSON.stringify(timeout)})`);
+  }
+
+  const port = present(env.PORT);
+  if (port !== undefined) {
+    const n = /^\d+$/.test(port) ? Number(port) : NaN;
+    if (n >= 1 && n <= 65535) out.port = n;
+    else problems.push(`PORT: must be an integer from 1 to 65535 (got ${JSON.stringify(port)})`);
+  }
+
+  const level = present(env.LOG_LEVEL)?.toLowerCase();
+  if (level !== undefined) {
+    if (LOG_LEVELS.includes(level)) out.logLevel = level;
+    else problems.push(`LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(env.LOG_LEVEL)})`);
+  }
+
+  const tables = present(env.PG_CLOUDEVENTS_TABLES);
+  if (tables !== undefined) {
+    out.tables = splitTableList(tables).map((table) => ({ table }));
+    if (out.tables.length === 0) problems.push('PG_CLOUDEVENTS_TABLES: no table names in the list');
+  }
+  return out;
+}
+
+/**
+ * PG_CLOUDEVENTS_TABLES, when set, chooses the tables; a file entry for the same table still
+ * supplies its app and model. Problems in the file's entries are reported either way.
+ */
+function resolveAllTables(data: unknown, envTables: TableEntry[] | undefined, problems: string[]): TableConfig[] {
+  const fileTables = resolveTables(fileTableEntries(data), (i) => `tables[${i}].table`, problems);
+  if (envTables === undefined) {
+    if (fileTables.length === 0 && !problems.some((p) => p.startsWith('tables'))) {
+      problems.push('tables: no tables configured (set PG_CLOUDEVENTS_TABLES or tables in the configuration file)');
+    }
+    return fileTables;
+  }
+  const fromFile = new Map(fileTables.map((t) => [tableKey(t), t]));
+  return resolveTables(envTables, (i) => `PG_CLOUDEVENTS_TABLES[${i}]`, problems).map((t) => {
+    const configured = fromFile.get(tableKey(t));
+    return configured ? { ...t, app: configured.app, model: configured.model } : t;
+  });
+}
+
+/** The file's table entries, leaving out (as undefined) those the schema already rejects. */
+function fileTableEntries(data: unknown): Array<TableEntry | undefined> {
+  const tables = (data as FileConfig).tables;
+  if (!Array.isArray(tables)) return [];
+  return tables.map((item: unknown) => {
+    if (typeof item === 'string') return { table: item };
+    if (typeof item !== 'object' || item === null) return undefined;
+    const { table, app, model } = item as Record<string, unknown>;
+    if (typeof table !== 'string') return undefined;
+    return { table, app: typeof app === 'string' ? app : undefined, model: typeof model === 'string' ? model : undefined };
+  });
+}
+
+/** Merges a schema-valid file with defaults and the environment; cross-field problems are added. */
+function build(file: FileConfig, env: EnvValues, tables: TableConfig[], problems: string[]): Config {
+  const capture = { ...DEFAULTS.capture, ...file.capture };
+  const events = { ...DEFAULTS.events, ...file.events };
+  const sink = { ...DEFAULTS.sink, ...file.sink };
+  const delivery = { ...DEFAULTS.delivery, ...file.delivery };
+
+  const sinkUrl = env.sinkUrl ?? sink.url;
+  const handler = env.handler ?? file.handler ?? (sinkUrl === undefined ? 'console' : 'http');
+  if (handler === 'http' && sinkUrl === undefined) {
+    problems.push('K_SINK: not set (or sink.url in the configuration file); the http handler needs a sink URL');
+  }
+
+  // The schema has checked every duration's syntax; only their relations are left to check.
+  const statusIntervalMs = parseDuration(capture.statusInterval);
+  const reconnectDelayMs = parseDuration(capture.reconnectDelay);
+  const reconnectMaxMs = parseDuration(capture.reconnectMax);
+  const backoffDelayMs = parseDuration(delivery.backoffDelay);
+  const backoffMaxMs = parseDuration(delivery.backoffMax);
+  const fileTimeoutMs = parseDuration(delivery.timeout);
+  if (statusIntervalMs <= 0) problems.push(`capture.statusInterval: must be longer than zero (got ${capture.statusInterval})`);
+  if (reconnectMaxMs < reconnectDelayMs) {
+    problems.push(`capture.reconnectMax: ${capture.reconnectMax} is shorter than capture.reconnectDelay (${capture.reconnectDelay})`);
+  }
+  if (backoffMaxMs < backoffDelayMs) {
+    problems.push(`delivery.backoffMax: ${delivery.backoffMax} is shorter than delivery.backoffDelay (${delivery.backoffDelay})`);
+  }
+  if (fileTimeoutMs <= 0) problems.push(`delivery.timeout: must be longer than zero (got ${delivery.timeout})`);
+  const timeoutMs = env.timeoutMs ?? fileTimeoutMs;
+
+  return {
+    databaseUrl: (env.databaseUrl ?? file.database?.url) as string,
+    tables,
+    capture: {
+      mode: capture.mode,
+      slot: capture.slot,
+      publication: capture.publication,
+      statusIntervalMs,
+      reconnectDelayMs,
+      reconnectMaxMs,
+    },
+    events: {
+      format: events.format,
+      typePrefix: events.typePrefix ?? TYPE_PREFIX[events.format],
+      source: env.source ?? file.source,
+      overrides: env.overrides,
+    },
+    handler,
+    sink: {
+      url: sinkUrl,
+      mode: sink.mode,
+      timeoutMs,
+      caCerts: env.caCerts,
+      caCertsDir: sink.caCertsDir,
+      oidcTokenPath: sink.oidcTokenPath,
+    },
+    delivery: {
+      retry: delivery.retry,
+      backoffPolicy: delivery.backoffPolicy,
+      backoffDelayMs,
+      backoffMaxMs,
+      retryAfterMaxMs: delivery.retryAfterMax === undefined ? undefined : parseDuration(delivery.retryAfterMax),
+      timeoutMs,
+    },
+    server: { port: env.port ?? file.server?.port ?? DEFAULTS.server.port },
+    logLevel: env.logLevel ?? file.log?.level ?? DEFAULTS.log.level,
+  };
+}
+
+/** Reads and parses the file (format by extension). Problems here stop loading at once. */
+export function readConfigFile(file: string): unknown {
+  const label = `configuration file ${file}`;
+  const fail = (reasons: string[]): never => {
+    throw new ConfigError(reasons.map((r) => scrubSecrets(`${label}: ${r}`)), ErrorCodes.CONFIG_FILE);
+  };
+  const ext = path.extname(file).toLowerCase();
+  if (!FILE_EXTENSIONS.includes(ext)) fail([`unsupported extension "${ext}" (use ${FILE_EXTENSIONS.join(', ')})`]);
+
+  let text = '';
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    fail([code === 'ENOENT' ? 'not found' : `cannot be read (${code ?? errorMessage(err)})`]);
+  }
+  const data = ext === '.json' ? parseJson(text, fail) : parseYaml(text, fail);
+  // An empty YAML file is an empty configuration.
+  return data === null || data === undefined ? {} : data;
+}
+
+function parseYaml(text: string, fail: (reasons: string[]) => never): unknown {
+  const doc = YAML.parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length > 0) {
+    fail(doc.errors.map((e) => {
+      // The message's first line only: the rest quotes the offending line, which may hold a password.
+      const reason = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+      const at = e.linePos?.[0];
+      return at ? `line ${at.line}, column ${at.col}: ${reason}` : reason;
+    }));
+  }
+  return doc.toJS();
+}
+
+function parseJson(text: string, fail: (reasons: string[]) => never): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    // V8 quotes the text around the error in some messages (`Unexpected token 'x', ..."…"... is not
+    // valid JSON`), which may hold a password: keep only what comes before the quote.
+    let reason = errorMessage(err).replace(/^(Unexpected token [^,]*|[^"]*?), .* is not valid JSON$/s, '$1');
+    const position = /at position (\d+)/.exec(reason);
+    if (position) {
+      const before = text.slice(0, Number(position[1]));
+      const line = before.split('\n').length;
+      const col = Number(position[1]) - before.lastIndexOf('\n');
+      reason = `line ${line}, column ${col}: ${reason.replace(/ at position \d+.*$/s, '')}`;
+    }
+    return fail([`not valid JSON: ${reason}`]);
+  }
+}
+
+/** Blank environment variables count as unset (Knative sets K_CE_OVERRIDES to "" when there are none). */
+function present(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}

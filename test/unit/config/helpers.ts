@@ -1,0 +1,47 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { expect } from 'chai';
+import { loadConfig, type LoadConfigOptions } from '../../../src/config/load';
+import { ConfigError } from '../../../src/errors';
+
+/** A throw-away folder for configuration files, removed by `cleanup()`. */
+export class TempFiles {
+  readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgce-config-'));
+
+  write(name: string, text: string): string {
+    const file = path.join(this.dir, name);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, text);
+    return file;
+  }
+
+  cleanup(): void {
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** The smallest environment that loads: a database and a table. */
+export const MINIMAL_ENV = Object.freeze({
+  DATABASE_URL: 'postgres://app@127.0.0.1:5432/app',
+  PG_CLOUDEVENTS_TABLES: 'public.orders',
+});
+
+/** Runs loadConfig expecting a ConfigError; returns it. */
+export function configError(opts: LoadConfigOptions): ConfigError {
+  try {
+    loadConfig(opts);
+  } catch (err) {
+    expect(err, String(err)).to.be.instanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error('loadConfig accepted the configuration');
+}
+
+/** Asserts one problem line starts with `key:` and contains every fragment. */
+export function expectProblem(err: ConfigError, key: string, ...fragments: string[]): void {
+  const line = err.problems.find((p) => p.startsWith(`${key}:`));
+  expect(line, `no problem for ${key} in:\n${err.problems.join('\n')}`).to.be.a('string');
+  for (const fragment of fragments) expect(line).to.include(fragment);
+  expect(err.message).to.include(line as string);
+}

@@ -1,0 +1,132 @@
+import { expect } from 'chai';
+import { ErrorCodes } from '../../../src/errors';
+import { configError, expectProblem, MINIMAL_ENV, TempFiles } from './helpers';
+
+const PASSWORD = 'Tr0ub4dor-s3cret';
+
+describe('config/load validation', () => {
+  let temp: TempFiles;
+  beforeEach(() => (temp = new TempFiles()));
+  afterEach(() => temp.cleanup());
+
+  const withFile = (yaml: string, env: NodeJS.ProcessEnv = { ...MINIMAL_ENV }) =>
+    configError({ env, configPath: temp.write('config.yaml', yaml) });
+
+  describe('file values name their key path', () => {
+    const cases: Array<[yaml: string, key: string, ...fragments: string[]]> = [
+      ['delivery: { backoffPolicy: fibonacci }', 'delivery.backoffPolicy', 'linear, exponential', '"fibonacci"'],
+      ['delivery: { backoffDelay: 200ms }', 'delivery.backoffDelay', 'ISO 8601 duration'],
+      ['delivery: { retry: 1.5 }', 'delivery.retry', 'integer'],
+      ['delivery: { timeout: PT0S }', 'delivery.timeout', 'longer than zero'],
+      ['delivery: { backoffDelay: PT1M }', 'delivery.backoffMax', 'PT30S is shorter than delivery.backoffDelay (PT1M)'],
+      ['capture: { slot: Bad-Slot }', 'capture.slot', '^[a-z0-9_]{1,63}$', '"Bad-Slot"'],
+      [`capture: { publication: ${'p'.repeat(64)} }`, 'capture.publication', '^[a-z0-9_]{1,63}$'],
+      ['capture: { mode: outbox }', 'capture.mode', 'logical'],
+      ['capture: { statusInterval: PT0S }', 'capture.statusInterval', 'longer than zero'],
+      ['capture: { reconnectDelay: PT1M, reconnectMax: PT10S }', 'capture.reconnectMax', 'PT10S is shorter than capture.reconnectDelay (PT1M)'],
+      ['tables: [{ table: "bad name" }]', 'tables[0].table', 'unexpected " "'],
+      ['tables: [{ app: polls }]', 'tables[0].table', 'required'],
+      ['tables: [a, public.a]', 'tables[1].table', 'listed twice', 'tables[0].table'],
+      ['tables: [{ table: a, modle: q }]', 'tables[0].modle', 'did you mean model?'],
+      ['tables: []', 'tables', 'no tables configured'],
+      ['events: { format: rails }', 'events.format', 'default, django'],
+      ['handler: htpp', 'handler', 'built-in handler'],
+      ['sink: { url: "ftp://x/" }', 'sink.url', 'http:// or https://'],
+      ['sink: { mode: batched }', 'sink.mode', 'binary, structured'],
+      ['server: { port: 70000 }', 'server.port', '<= 65535'],
+      ['log: { level: verbose }', 'log.level', 'debug'],
+      ['database: { url: "mysql://u@h/d" }', 'database.url', 'postgres://'],
+      ['handler: http', 'K_SINK', 'not set', 'sink.url'],
+      ['colour: blue', 'colour', 'unknown key'],
+    ];
+    for (const [yaml, key, ...fragments] of cases) {
+      it(`${key} (${yaml})`, () => {
+        const env = yaml.startsWith('tables') ? { DATABASE_URL: MINIMAL_ENV.DATABASE_URL } : { ...MINIMAL_ENV };
+        const err = withFile(yaml, env);
+        expect(err.code).to.equal(ErrorCodes.CONFIG_INVALID);
+        expectProblem(err, key, ...fragments);
+      });
+    }
+  });
+
+  it('rejects an unknown key, suggesting the right one (sink.urll)', () => {
+    const err = withFile('sink: { urll: "http://sink/" }');
+    expect(err.problems).to.deep.equal(['sink.urll: unknown key (did you mean url? allowed: url, mode, caCertsDir, oidcTokenPath)']);
+  });
+
+  describe('environment values name their variable', () => {
+    const cases: Array<[variable: string, value: string, ...fragments: string[]]> = [
+      ['K_SINK', 'sink.local/path', 'absolute http:// or https:// URL'],
+      ['K_SINK', 'ftp://sink.local/', 'absolute http:// or https:// URL'],
+      ['PORT', '0', '1 to 65535', '"0"'],
+      ['PORT', '80.5', '1 to 65535'],
+      ['PORT', '65536', '1 to 65535'],
+      ['LOG_LEVEL', 'loud', 'info', '"loud"'],
+      ['K_CE_OVERRIDES', '{"extensions":{"id":"x"}}', 'extensions.id', 'may not be overridden'],
+      ['K_CE_OVERRIDES', '{nope', 'not valid JSON'],
+      ['K_CA_CERTS', 'not a certificate', '-----BEGIN CERTIFICATE-----'],
+      ['K_SINK_TIMEOUT', '-1', 'positive number of seconds'],
+      ['K_SINK_TIMEOUT', 'PT5S', 'positive number of seconds'],
+      ['CLOUDEVENTS_HANDLER', 'kafak', 'built-in handler'],
+      ['PG_CLOUDEVENTS_TABLES', ' , ', 'no table names'],
+      ['PG_CLOUDEVENTS_TABLES[1]', 'a,b c', 'unexpected " "'],
+      ['PG_CLOUDEVENTS_TABLES[1]', 'orders,public.orders', 'listed twice (first as PG_CLOUDEVENTS_TABLES[0])'],
+      ['DATABASE_URL', 'mysql://u@h/d', 'postgres:// or postgresql://'],
+    ];
+    for (const [key, value, ...fragments] of cases) {
+      it(`${key}=${value}`, () => {
+        const variable = key.replace(/\[\d+\]$/, '');
+        const err = configError({ env: { ...MINIMAL_ENV, [variable]: value } });
+        expectProblem(err, key, ...fragments);
+      });
+    }
+  });
+
+  it('requires a database URL and at least one table', () => {
+    const err = configError({ env: {} });
+    expect(err.problems).to.deep.equal([
+      'tables: no tables configured (set PG_CLOUDEVENTS_TABLES or tables in the configuration file)',
+      'DATABASE_URL: not set (or database.url in the configuration file)',
+    ]);
+  });
+
+  it('reports every problem at once: file, environment and required values', () => {
+    const yaml = [
+      'capture: { slot: "BAD" }',
+      'delivery: { backoffPolicy: random, retry: -1 }',
+      'sink: { urll: x }',
+      'tables: [{ table: "a b" }]',
+    ].join('\n');
+    const err = withFile(yaml, { PORT: 'x', K_SINK: 'nope', K_CE_OVERRIDES: '[]', LOG_LEVEL: 'chatty' });
+    for (const key of ['capture.slot', 'delivery.backoffPolicy', 'delivery.retry', 'sink.urll', 'tables[0].table', 'PORT', 'K_SINK', 'K_CE_OVERRIDES', 'LOG_LEVEL', 'DATABASE_URL']) {
+      expectProblem(err, key);
+    }
+    expect(err.problems).to.have.length(10);
+  });
+
+  describe('the database password never appears in an error', () => {
+    const url = `postgres://app:${PASSWORD}@db.internal:5432/app`;
+    const scenarios: Array<[string, () => ReturnType<typeof configError>]> = [
+      ['wrong scheme in DATABASE_URL', () => configError({ env: { ...MINIMAL_ENV, DATABASE_URL: `mysql://app:${PASSWORD}@db/app` } })],
+      ['unparsable DATABASE_URL', () => configError({ env: { ...MINIMAL_ENV, DATABASE_URL: `postgres://app:${PASSWORD}@db:port/app` } })],
+      ['wrong scheme in database.url', () => withFile(`database: { url: "http://app:${PASSWORD}@db/app" }`, { PG_CLOUDEVENTS_TABLES: 'a' })],
+      ['another problem next to a good DATABASE_URL', () => configError({ env: { DATABASE_URL: url, PORT: 'x' } })],
+      ['YAML syntax error on the url line', () => withFile(`database:\n  url: ${url}: [\n`)],
+      ['JSON syntax error next to the url', () => configError({ env: {}, configPath: temp.write('c.json', `{"database": {"url": "${url}" x}}`) })],
+      ['JSON syntax error quoting the url', () => configError({ env: {}, configPath: temp.write('d.json', `{"database": {"url": ${url}}}`) })],
+      ['JSON syntax error just after the url', () => configError({ env: {}, configPath: temp.write('e.json', `{"database": {"url": "postgres://a:${PASSWORD}@h"}x}`) })],
+      ['password-bearing K_SINK', () => configError({ env: { ...MINIMAL_ENV, K_SINK: `ftp://u:${PASSWORD}@sink/` } })],
+    ];
+    for (const [name, run] of scenarios) {
+      it(name, () => {
+        const err = run();
+        expect(err.problems.length).to.be.greaterThan(0);
+        // Not even part of it: V8 quotes a few characters around a JSON syntax error.
+        for (const secret of [PASSWORD, PASSWORD.slice(0, 6), PASSWORD.slice(-6)]) expect(err.message).not.to.include(secret);
+        expect(err.problems.join('\n')).not.to.include(PASSWORD);
+        expect(String(err.stack)).not.to.include(PASSWORD);
+        expect(JSON.stringify(err.detail)).not.to.include(PASSWORD);
+      });
+    }
+  });
+});
