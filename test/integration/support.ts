@@ -23,14 +23,10 @@ export function writeTempFile(name: string, content: string): string {
   return path;
 }
 
-/** Fast retries for tests (kafkajs' habit): the behaviour is the same, the waits are short. */
+/** Fast retries for tests (kafkajs' habit): the behaviour is the same, the waits are short. Each test adds its own `capture:`. */
 export const FAST_DELIVERY_YAML = `delivery:
   backoffPolicy: exponential
   backoffDelay: PT0.05S
   backoffMax: PT0.5S
   timeout: PT5S
-capture:
-  statusInterval: PT1S
-  reconnectDelay: PT0.2S
-  reconnectMax: PT1S
 `;

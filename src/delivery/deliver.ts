@@ -1,0 +1,115 @@
+import type { CloudEvent } from 'cloudevents';
+import type { DeliveryConfig } from '../config/types';
+import { DeliveryError, ErrorCodes, PgceError, errorMessage, isRetriable } from '../errors';
+import type { Sink } from '../sinks/types';
+import { backoffDelay } from './backoff';
+import { cappedRetryAfter } from './retry-after';
+
+export interface AttemptFailure {
+  error: DeliveryError;
+  /** 1 = the first attempt. */
+  attempt: number;
+  willRetry: boolean;
+  /** The wait before the next attempt, when there is one. */
+  retryInMs?: number;
+}
+
+export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
+
+export interface DeliverOptions {
+  /** Aborted on shutdown: stop waiting, throw `DeliveryAbortedError`, acknowledge nothing. */
+  signal?: AbortSignal;
+  onAttemptFailed?: (info: AttemptFailure) => void;
+  /** Timer used between attempts; injected by tests. Must reject when `signal` aborts. */
+  sleep?: Sleep;
+  /** Jitter source for the backoff (see backoff.ts); none by default. */
+  random?: () => number;
+}
+
+/** The last attempt's error, with how many attempts were made. */
+export type DeliveryFailure = DeliveryError & { attempts: number };
+
+/** Thrown when the signal aborted: the event was NOT delivered and must not be acknowledged. */
+export class DeliveryAbortedError extends PgceError {
+  readonly attempts: number;
+  constructor(attempts: number, lastError?: DeliveryError) {
+    super(ErrorCodes.SINK_RETRIABLE, 'delivery abandoned: shutting down before the sink accepted the event', {
+      retriable: true,
+      cause: lastError,
+    });
+    this.name = 'AbortError';
+    this.attempts = attempts;
+  }
+}
+
+/**
+ * Sends `event` until the sink accepts it, following Knative's delivery semantics: retriable
+ * failures are retried after `max(backoff, Retry-After)` (Knative uses the larger of the two);
+ * `policy.retry` retries at most (undefined = forever; nothing is dropped); a final failure or the
+ * last retry's failure is thrown (a `DeliveryFailure`) for the caller to dead-letter.
+ */
+export async function deliverWithRetry(
+  sink: Sink,
+  event: CloudEvent<unknown>,
+  policy: DeliveryConfig,
+  opts: DeliverOptions = {},
+): Promise<{ attempts: number }> {
+  const { signal } = opts;
+  const sleep = opts.sleep ?? sleepFor;
+  let lastError: DeliveryError | undefined;
+  for (let attempt = 1; ; attempt++) {
+    if (signal?.aborted) throw new DeliveryAbortedError(attempt - 1, lastError);
+    try {
+      await sink.send(event);
+      return { attempts: attempt };
+    } catch (err) {
+      lastError = asDeliveryError(err);
+    }
+    const retriesLeft = policy.retry === undefined || attempt <= policy.retry;
+    const willRetry = lastError.retriable && retriesLeft && !signal?.aborted;
+    const retryInMs = willRetry ? waitBefore(policy, attempt, lastError, opts.random) : undefined;
+    opts.onAttemptFailed?.({ error: lastError, attempt, willRetry, retryInMs });
+    if (signal?.aborted) throw new DeliveryAbortedError(attempt, lastError);
+    if (!willRetry) throw Object.assign(lastError, { attempts: attempt }) as DeliveryFailure;
+    try {
+      await sleep(retryInMs!, signal);
+    } catch (err) {
+      if (signal?.aborted) throw new DeliveryAbortedError(attempt, lastError);
+      throw err;
+    }
+  }
+}
+
+/** The wait after failed attempt number `attempt` (= before retry number `attempt`). */
+export function waitBefore(
+  policy: DeliveryConfig,
+  attempt: number,
+  error: DeliveryError,
+  random?: () => number,
+): number {
+  const backoff = backoffDelay(policy, attempt, random);
+  const asked = cappedRetryAfter(error.retryAfterMs, policy.retryAfterMaxMs) ?? 0;
+  return Math.max(backoff, asked);
+}
+
+/** A module handler may throw anything; a plain Error is retriable, as kafkajs treats unknowns. */
+function asDeliveryError(err: unknown): DeliveryError {
+  if (err instanceof DeliveryError) return err;
+  const code = err instanceof PgceError ? err.code : undefined;
+  return new DeliveryError(errorMessage(err), { retriable: isRetriable(err), cause: err, code });
+}
+
+function sleepFor(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

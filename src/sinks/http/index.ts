@@ -1,0 +1,149 @@
+import type { CloudEvent } from 'cloudevents';
+import { Agent, errors as undiciErrors, request, type Dispatcher } from 'undici';
+import type { SinkConfig } from '../../config/types';
+import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors';
+import { scrubSecrets } from '../../logger';
+import type { Sink } from '../types';
+import { checkAnswer } from './answer';
+import { encodeEvent } from './encode';
+import { trustedCAs } from './tls';
+import { TokenFile } from './token';
+
+// Idle sockets are kept this long; Knative's queue-proxy keeps them open longer than that.
+const KEEP_ALIVE_MS = 30_000;
+
+/**
+ * The Knative sink (`K_SINK`): one POST per event, CloudEvents HTTP binding, binary mode unless an
+ * attribute cannot travel as a header (see encode.ts) or `mode: structured` is set. Connections
+ * are pooled and kept alive (undici Agent, no pipelining), so a steady stream reuses one socket.
+ */
+export class HttpSink implements Sink {
+  readonly name = 'http';
+  private readonly url: URL;
+  private readonly agent: Agent;
+  private readonly token: TokenFile;
+  private readonly basicAuth?: string;
+
+  constructor(private readonly config: SinkConfig) {
+    this.url = parseSinkUrl(config.url);
+    this.basicAuth = basicAuthOf(this.url);
+    this.url.username = '';
+    this.url.password = '';
+    this.token = new TokenFile(config.oidcTokenPath);
+    this.agent = new Agent({
+      pipelining: 1, // one request at a time per connection; 0 would turn keep-alive off
+      keepAliveTimeout: KEEP_ALIVE_MS,
+      headersTimeout: config.timeoutMs,
+      bodyTimeout: config.timeoutMs,
+      connect: this.url.protocol === 'https:' ? { ca: trustedCAs(config.caCerts, config.caCertsDir) } : {},
+    });
+  }
+
+  describe(): string {
+    return this.url.toString();
+  }
+
+  async send(event: CloudEvent<unknown>): Promise<void> {
+    const encoded = encodeEvent(event, this.config.mode);
+    const headers = { ...encoded.headers, ...(await this.authorization()) };
+    await this.call({ method: 'POST', headers, body: encoded.body }, checkAnswer);
+  }
+
+  /** Any HTTP answer proves the sink is there; only the connection itself can fail the check. */
+  async check(): Promise<void> {
+    try {
+      await this.call({ method: 'HEAD', headers: await this.authorization() }, async (res) => {
+        await res.body.dump();
+      });
+    } catch (err) {
+      const cause = err instanceof DeliveryError && err.cause ? err.cause : err;
+      const what = err instanceof DeliveryError && err.code !== ErrorCodes.SINK_UNREACHABLE ? err.message : describeCause(cause);
+      throw new PgceError(ErrorCodes.SINK_UNREACHABLE, `K_SINK ${this.describe()} is not reachable: ${what}`, {
+        retriable: true,
+        cause: err,
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+
+  private async authorization(): Promise<Record<string, string>> {
+    const token = await this.token.read();
+    if (token) return { authorization: `Bearer ${token}` };
+    return this.basicAuth ? { authorization: this.basicAuth } : {};
+  }
+
+  /** One request with the per-request timeout over headers and body; failures as DeliveryError. */
+  private async call(
+    options: { method: 'POST' | 'HEAD'; headers: Record<string, string>; body?: string | Uint8Array },
+    onAnswer: (res: Dispatcher.ResponseData) => Promise<void>,
+  ): Promise<void> {
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(new TimeoutError(this.config.timeoutMs)), this.config.timeoutMs);
+    try {
+      const res = await request(this.url, { ...options, dispatcher: this.agent, signal: timeout.signal });
+      await onAnswer(res);
+    } catch (err) {
+      if (err instanceof DeliveryError) throw err;
+      throw this.networkError(timeout.signal.aborted ? timeout.signal.reason : err);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private networkError(err: unknown): DeliveryError {
+    const timedOut =
+      err instanceof TimeoutError ||
+      err instanceof undiciErrors.HeadersTimeoutError ||
+      err instanceof undiciErrors.BodyTimeoutError;
+    if (timedOut) {
+      return new DeliveryError(`sink ${this.describe()} did not answer within ${this.config.timeoutMs} ms`, {
+        retriable: true,
+        cause: err,
+      });
+    }
+    return new DeliveryError(scrubSecrets(`sink ${this.describe()} unreachable: ${describeCause(err)}`), {
+      retriable: true,
+      code: ErrorCodes.SINK_UNREACHABLE,
+      cause: err,
+    });
+  }
+}
+
+class TimeoutError extends Error {
+  constructor(ms: number) {
+    super(`timed out after ${ms} ms`);
+    this.name = 'TimeoutError';
+  }
+}
+
+function parseSinkUrl(raw: string | undefined): URL {
+  if (!raw) throw new PgceError(ErrorCodes.SINK_CONFIG, 'K_SINK is not set: the http handler needs a sink URL (K_SINK or sink.url)');
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new PgceError(ErrorCodes.SINK_CONFIG, `K_SINK ${JSON.stringify(scrubSecrets(raw))} is not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new PgceError(ErrorCodes.SINK_CONFIG, `K_SINK must be an http or https URL, got ${url.protocol}`);
+  }
+  return url;
+}
+
+function basicAuthOf(url: URL): string | undefined {
+  if (!url.username && !url.password) return undefined;
+  const pair = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  return `Basic ${Buffer.from(pair).toString('base64')}`;
+}
+
+/** `connect ECONNREFUSED 127.0.0.1:9` rather than undici's generic "fetch failed"-style text. */
+function describeCause(err: unknown): string {
+  const code = (err as { code?: string }).code;
+  const cause = (err as { cause?: unknown }).cause;
+  const text = errorMessage(err);
+  const inner = cause ? `; ${errorMessage(cause)}` : '';
+  return scrubSecrets(code && !text.includes(code) ? `${code}: ${text}${inner}` : `${text}${inner}`);
+}

@@ -1,0 +1,332 @@
+import { expect } from 'chai';
+import { CloudEvent } from 'cloudevents';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DeliveryConfig, SinkConfig } from '../../../src/config/types';
+import { deliverWithRetry, type AttemptFailure } from '../../../src/delivery/deliver';
+import { DeliveryError, ErrorCodes, PgceError } from '../../../src/errors';
+import { HttpSink } from '../../../src/sinks/http';
+import { startReceiver, type Receiver } from '../harness/receiver';
+
+const NO_DIR = join(tmpdir(), 'pgce-c-no-such-dir');
+
+function sinkConfig(url: string, over: Partial<SinkConfig> = {}): SinkConfig {
+  return { url, mode: 'binary', timeoutMs: 5000, caCertsDir: NO_DIR, oidcTokenPath: join(NO_DIR, 'token'), ...over };
+}
+
+const fast: DeliveryConfig = { backoffPolicy: 'exponential', backoffDelayMs: 10, backoffMaxMs: 50, timeoutMs: 5000 };
+
+function sampleEvent(over: Record<string, unknown> = {}): CloudEvent<unknown> {
+  return new CloudEvent<unknown>({
+    specversion: '1.0',
+    id: '00000000016B3748-00000003',
+    source: '/pg-cloudevents/app',
+    type: 'orm.post_save',
+    subject: 'DCE:polls.question/22',
+    time: '2020-12-01T09:43:00.250Z',
+    datacontenttype: 'application/json',
+    app: 'polls',
+    model: 'question',
+    sequence: '00000000016B3748-00000003',
+    partitionkey: 'polls.question/22',
+    data: { data: { id: 22, question_text: 'How are you?' }, db_table: 'polls_question' },
+    ...over,
+  });
+}
+
+async function failure(p: Promise<unknown>): Promise<DeliveryError> {
+  return p.then(
+    () => expect.fail('expected a failure'),
+    (e: unknown) => e as DeliveryError,
+  );
+}
+
+/** A loopback port nothing listens on. */
+async function closedPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+describe('sinks/http against a real receiver', function () {
+  let receiver: Receiver;
+  let sink: HttpSink;
+
+  beforeEach(async () => {
+    receiver = await startReceiver();
+  });
+  afterEach(async () => {
+    await sink?.close();
+    await receiver.close();
+  });
+
+  it('binary mode: ce- headers, content-type and the JSON body exactly', async () => {
+    sink = new HttpSink(sinkConfig(receiver.url));
+    const event = sampleEvent();
+    await sink.send(event);
+    expect(receiver.errors).to.deep.equal([]);
+    const [req] = receiver.requests;
+    expect(req.mode).to.equal('binary');
+    const ce = Object.fromEntries(Object.entries(req.headers).filter(([k]) => k.startsWith('ce-')));
+    expect(ce).to.deep.equal({
+      'ce-specversion': '1.0',
+      'ce-id': '00000000016B3748-00000003',
+      'ce-source': '/pg-cloudevents/app',
+      'ce-type': 'orm.post_save',
+      'ce-subject': 'DCE:polls.question/22',
+      'ce-time': '2020-12-01T09:43:00.250Z',
+      'ce-app': 'polls',
+      'ce-model': 'question',
+      'ce-sequence': '00000000016B3748-00000003',
+      'ce-partitionkey': 'polls.question/22',
+    });
+    expect(req.headers['content-type']).to.equal('application/json');
+    expect(JSON.parse(req.body)).to.deep.equal(event.data);
+    expect(receiver.events[0].toJSON()).to.deep.equal(event.toJSON());
+  });
+
+  it('falls back to structured mode for a non-ASCII subject or extension, and the event round-trips', async () => {
+    sink = new HttpSink(sinkConfig(receiver.url));
+    const accented = sampleEvent({ subject: 'DCE:polls.question/Zürich' });
+    const spaced = sampleEvent({ id: 'x-2', tenant: 'Acme Corp' });
+    const plain = sampleEvent({ id: 'x-3' });
+    for (const e of [accented, spaced, plain]) await sink.send(e);
+    expect(receiver.errors).to.deep.equal([]);
+    expect(receiver.requests.map((r) => r.mode)).to.deep.equal(['structured', 'structured', 'binary']);
+    expect(receiver.requests[0].headers['content-type']).to.match(/^application\/cloudevents\+json/);
+    expect(receiver.requests[0].headers).not.to.have.property('ce-subject');
+    expect(receiver.events[0].toJSON()).to.deep.equal(accented.toJSON());
+    expect(receiver.events[1].toJSON()).to.deep.equal(spaced.toJSON());
+  });
+
+  it('mode structured sends every event structured', async () => {
+    sink = new HttpSink(sinkConfig(receiver.url, { mode: 'structured' }));
+    const event = sampleEvent();
+    await sink.send(event);
+    expect(receiver.requests[0].mode).to.equal('structured');
+    expect(JSON.parse(receiver.requests[0].body)).to.deep.equal(JSON.parse(event.toString()));
+    expect(receiver.events[0].toJSON()).to.deep.equal(event.toJSON());
+  });
+
+  it('classifies answers by Knative’s table', async () => {
+    sink = new HttpSink(sinkConfig(receiver.url));
+    const statuses = [200, 202, 400, 401, 403, 404, 408, 409, 429, 500, 503, 301];
+    receiver.respondWith((_req, n) => ({ status: statuses[n - 1], body: 'nope' }));
+    const outcomes: Record<number, string> = {};
+    for (const status of statuses) {
+      try {
+        await sink.send(sampleEvent({ id: `s-${status}` }));
+        outcomes[status] = 'delivered';
+      } catch (err) {
+        expect(err).to.be.instanceOf(DeliveryError);
+        expect((err as DeliveryError).status).to.equal(status);
+        outcomes[status] = (err as DeliveryError).retriable ? 'retriable' : 'final';
+      }
+    }
+    expect(outcomes).to.deep.equal({
+      200: 'delivered', 202: 'delivered',
+      400: 'final', 401: 'final', 403: 'final', 301: 'final',
+      404: 'retriable', 408: 'retriable', 409: 'retriable', 429: 'retriable', 500: 'retriable', 503: 'retriable',
+    });
+  });
+
+  it('the error names the status and quotes at most 512 characters of the answer', async () => {
+    sink = new HttpSink(sinkConfig(receiver.url));
+    receiver.respondWith(() => ({ status: 503, body: `overloaded ${'x'.repeat(5000)}` }));
+    const err = await failure(sink.send(sampleEvent()));
+    expect(err.message).to.match(/^sink answered 503 Service Unavailable: overloaded x+/);
+    const excerpt = err.message.slice(err.message.indexOf(': ') + 2);
+    expect(excerpt.length).to.be.at.most(512);
+    expect(err.code).to.equal(ErrorCodes.SINK_RETRIABLE);
+
+    receiver.respondWith(() => ({ status: 302, headers: { location: 'http://127.0.0.1:1/' } }));
+    const redirect = await failure(sink.send(sampleEvent()));
+    expect(redirect.retriable).to.equal(false);
+    expect(redirect.message).to.match(/302 Found.*redirects are not followed/);
+  });
+
+  it('honours Retry-After in seconds', async () => {
+    sink = new HttpSink(sinkConfig(receiver.url));
+    receiver.respondWith((_r, n) => (n === 1 ? { status: 503, headers: { 'retry-after': '1' } } : undefined));
+    const result = await deliverWithRetry(sink, sampleEvent(), fast);
+    expect(result.attempts).to.equal(2);
+    const gap = receiver.requests[1].at - receiver.requests[0].at;
+    expect(gap).to.be.at.least(1000);
+    expect(gap).to.be.below(3000);
+  });
+
+  it('honours Retry-After as an HTTP-date', async () => {
+    sink = new HttpSink(sinkConfig(receiver.url));
+    let retryAt = 0;
+    receiver.respondWith((_r, n) => {
+      if (n > 1) return undefined;
+      retryAt = Math.ceil((Date.now() + 1500) / 1000) * 1000; // HTTP-dates have whole seconds
+      return { status: 429, headers: { 'retry-after': new Date(retryAt).toUTCString() } };
+    });
+    const result = await deliverWithRetry(sink, sampleEvent(), fast);
+    expect(result.attempts).to.equal(2);
+    expect(receiver.requests[1].at).to.be.at.least(retryAt - 5);
+    expect(receiver.requests[1].at - receiver.requests[0].at).to.be.at.least(1400);
+  });
+
+  it('a timeout is a retriable failure', async () => {
+    sink = new HttpSink(sinkConfig(receiver.url, { timeoutMs: 150 }));
+    receiver.respondWith(() => ({ status: 200, delayMs: 2000 }));
+    const started = Date.now();
+    const err = await failure(sink.send(sampleEvent()));
+    expect(Date.now() - started).to.be.below(1500);
+    expect(err).to.be.instanceOf(DeliveryError);
+    expect(err.retriable).to.equal(true);
+    expect(err.message).to.match(/did not answer within 150 ms/);
+  });
+
+  it('connection refused is a retriable SINK_UNREACHABLE, and the password never shows', async () => {
+    const port = await closedPort();
+    sink = new HttpSink(sinkConfig(`http://user:hunter2@127.0.0.1:${port}/`));
+    const err = await failure(sink.send(sampleEvent()));
+    expect(err.retriable).to.equal(true);
+    expect(err.code).to.equal(ErrorCodes.SINK_UNREACHABLE);
+    expect(err.message).to.match(/ECONNREFUSED/);
+    expect(err.message).not.to.include('hunter2');
+    expect(err.cause).to.be.an('error');
+  });
+
+  it('check(): any answer is fine; a refused connection names K_SINK', async () => {
+    sink = new HttpSink(sinkConfig(receiver.url));
+    await sink.check();
+    const port = await closedPort();
+    const down = new HttpSink(sinkConfig(`http://127.0.0.1:${port}/`));
+    try {
+      const err = await failure(down.check());
+      expect(err).to.be.instanceOf(PgceError);
+      expect(err.code).to.equal(ErrorCodes.SINK_UNREACHABLE);
+      expect(err.message).to.match(new RegExp(`K_SINK http://127.0.0.1:${port}/ is not reachable.*ECONNREFUSED`));
+    } finally {
+      await down.close();
+    }
+  });
+
+  it('deliverWithRetry: 503, 503, 200 → delivered after 3 attempts', async () => {
+    sink = new HttpSink(sinkConfig(receiver.url));
+    receiver.respondWith((_r, n) => (n <= 2 ? { status: 503 } : { status: 200 }));
+    const failures: AttemptFailure[] = [];
+    const result = await deliverWithRetry(sink, sampleEvent(), fast, { onAttemptFailed: (f) => failures.push(f) });
+    expect(result.attempts).to.equal(3);
+    expect(receiver.requests.map((r) => r.status)).to.deep.equal([503, 503, 200]);
+    expect(receiver.accepted).to.have.length(1);
+    expect(failures.map((f) => f.error.status)).to.deep.equal([503, 503]);
+  });
+
+  it('deliverWithRetry: retry 2 against a sink that stays at 500 throws after 3 attempts', async () => {
+    sink = new HttpSink(sinkConfig(receiver.url));
+    receiver.respondWith(() => ({ status: 500 }));
+    const err = await failure(deliverWithRetry(sink, sampleEvent(), { ...fast, retry: 2 }));
+    expect(err.status).to.equal(500);
+    expect((err as unknown as { attempts: number }).attempts).to.equal(3);
+    expect(receiver.requests).to.have.length(3);
+  });
+
+  it('deliverWithRetry: abort while waiting stops promptly without another request', async () => {
+    sink = new HttpSink(sinkConfig(receiver.url));
+    receiver.respondWith(() => ({ status: 503 }));
+    const ac = new AbortController();
+    const slow = { ...fast, backoffDelayMs: 30_000, backoffMaxMs: 30_000 };
+    const delivering = deliverWithRetry(sink, sampleEvent(), slow, { signal: ac.signal });
+    await receiver.waitFor(1);
+    const abortedAt = Date.now();
+    ac.abort();
+    const err = await failure(delivering);
+    expect(err.name).to.equal('AbortError');
+    expect(Date.now() - abortedAt).to.be.below(500);
+    expect(receiver.requests).to.have.length(1);
+  });
+
+  it('keeps one TCP connection alive across sequential requests', async () => {
+    sink = new HttpSink(sinkConfig(receiver.url));
+    receiver.respondWith((_r, n) => (n === 3 ? { status: 503, body: 'busy' } : undefined));
+    for (let i = 0; i < 6; i++) await sink.send(sampleEvent({ id: `k-${i}` })).catch(() => undefined);
+    expect(receiver.requests).to.have.length(6);
+    expect(new Set(receiver.requests.map((r) => r.connection))).to.deep.equal(new Set([1]));
+    expect(receiver.connections()).to.equal(1);
+  });
+
+  describe('OIDC token file', () => {
+    let dir: string;
+    beforeEach(() => {
+      dir = mkdtempSync(join(tmpdir(), 'pgce-c-oidc-'));
+    });
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('sends the token as a bearer and re-reads it when the file changes', async () => {
+      const path = join(dir, 'token');
+      sink = new HttpSink(sinkConfig(receiver.url, { oidcTokenPath: path }));
+      await sink.send(sampleEvent({ id: 't-0' }));
+      writeFileSync(path, 'first.token\n');
+      await sink.send(sampleEvent({ id: 't-1' }));
+      writeFileSync(path, 'second.rotated.token\n');
+      await sink.send(sampleEvent({ id: 't-2' }));
+      rmSync(path);
+      await sink.send(sampleEvent({ id: 't-3' }));
+      expect(receiver.requests.map((r) => r.headers.authorization)).to.deep.equal([
+        undefined,
+        'Bearer first.token',
+        'Bearer second.rotated.token',
+        undefined,
+      ]);
+    });
+  });
+
+  describe('https', () => {
+    let dir: string;
+    let caPem: string;
+    let tlsReceiver: Receiver;
+
+    before(function () {
+      this.timeout(30_000);
+      dir = mkdtempSync(join(tmpdir(), 'pgce-c-tls-'));
+      const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+      run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=pgce test CA');
+      run('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
+      writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
+      run('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'san.ext');
+      caPem = readFileSync(join(dir, 'ca.pem'), 'utf8');
+    });
+    beforeEach(async () => {
+      tlsReceiver = await startReceiver({
+        tls: { key: readFileSync(join(dir, 'server.key')), cert: readFileSync(join(dir, 'server.pem')) },
+      });
+    });
+    afterEach(() => tlsReceiver.close());
+    after(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('trusts the CA given in K_CA_CERTS', async () => {
+      sink = new HttpSink(sinkConfig(tlsReceiver.url, { caCerts: caPem }));
+      await sink.send(sampleEvent());
+      expect(tlsReceiver.events).to.have.length(1);
+      expect(tlsReceiver.errors).to.deep.equal([]);
+    });
+
+    it('trusts a CA file in caCertsDir', async () => {
+      const certsDir = join(dir, 'custom-certs');
+      execFileSync('mkdir', ['-p', certsDir]);
+      writeFileSync(join(certsDir, 'bundle.pem'), caPem);
+      sink = new HttpSink(sinkConfig(tlsReceiver.url, { caCertsDir: certsDir }));
+      await sink.send(sampleEvent());
+      expect(tlsReceiver.events).to.have.length(1);
+    });
+
+    it('refuses the self-signed chain without it', async () => {
+      sink = new HttpSink(sinkConfig(tlsReceiver.url));
+      const err = await failure(sink.send(sampleEvent()));
+      expect(err.code).to.equal(ErrorCodes.SINK_UNREACHABLE);
+      expect(err.message).to.match(/certificate/i);
+      expect(tlsReceiver.events).to.have.length(0);
+    });
+  });
+});
