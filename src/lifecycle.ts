@@ -54,3 +54,18 @@ export class Lifecycle {
     this.emitter.emit(name, payload);
   }
 }
+
+/** A handler for any subset of the lifecycle events; metrics, logs and /status are such maps. */
+export type LifecycleHandlers = { [K in keyof LifecycleEventMap]?: (payload: LifecycleEventMap[K]) => void };
+
+export function subscribe(lifecycle: Lifecycle, handlers: LifecycleHandlers): void {
+  for (const name of Object.keys(handlers) as (keyof LifecycleEventMap)[]) {
+    lifecycle.on(name, handlers[name] as never);
+  }
+}
+
+export function unsubscribe(lifecycle: Lifecycle, handlers: LifecycleHandlers): void {
+  for (const name of Object.keys(handlers) as (keyof LifecycleEventMap)[]) {
+    lifecycle.off(name, handlers[name] as never);
+  }
+}

@@ -219,7 +219,6 @@ export class ReplicationStream extends EventEmitter<ReplicationStreamEvents> {
     }
     if (flush !== this.reportedFlush) {
       this.reportedFlush = flush;
-      this.log.debug({ flush: formatLsn(flush) }, 'acknowledged');
       this.emit('acknowledged', flush);
     }
   }

@@ -2,6 +2,7 @@ import { CaptureSource } from '../capture/source';
 import { createPool } from '../capture/db';
 import { SLOT_SQL } from '../capture/catalog-sql';
 import { applySteps, planSetup } from '../capture/setup';
+import { logLifecycle } from '../delivery/log';
 import { SequentialConsumer } from '../delivery/sequential';
 import { errorMessage } from '../errors';
 import { Lifecycle } from '../lifecycle';
@@ -34,6 +35,7 @@ export const runCommand: Command = {
     const sink = createSink(config.handler, config);
     const lifecycle = new Lifecycle();
     const metrics = createMetrics(lifecycle);
+    logLifecycle(lifecycle);
     const status = new StatusTracker(lifecycle, { sink: sink.describe(), sinkConfigured: true });
     const pool = createPool(config.databaseUrl);
     const slotState = async () => {

@@ -34,6 +34,7 @@ export class SequentialConsumer implements ChangeConsumer {
   private head = 0;
   private full = false;
   private running?: Promise<void>;
+  private working = false;
   private abort = new AbortController();
   private stopped = false;
   private readonly highWater: number;
@@ -76,7 +77,10 @@ export class SequentialConsumer implements ChangeConsumer {
     if (this.stopped) return;
     this.queue.push(item);
     if (!this.full && this.pending >= this.highWater) this.setPressure(true);
-    if (!this.running) this.running = this.work().finally(() => (this.running = undefined));
+    if (!this.working) {
+      this.working = true;
+      this.running = this.work();
+    }
   }
 
   private setPressure(full: boolean): void {
@@ -87,20 +91,27 @@ export class SequentialConsumer implements ChangeConsumer {
 
   private async work(): Promise<void> {
     const signal = this.abort.signal;
-    while (this.head < this.queue.length && !signal.aborted) {
-      const item = this.queue[this.head];
-      if (item.kind === 'change') {
-        const done = await this.deliver(item.change, signal);
-        if (!done) return;
-      } else {
-        this.opts.hooks.acknowledge(item.lsn, this.head + 1 === this.queue.length);
+    try {
+      while (this.head < this.queue.length && !signal.aborted) {
+        const item = this.queue[this.head];
+        if (item.kind === 'change') {
+          const done = await this.deliver(item.change, signal);
+          if (!done) return;
+        } else {
+          this.opts.hooks.acknowledge(item.lsn, this.head + 1 === this.queue.length);
+        }
+        this.queue[this.head++] = undefined as never;
+        if (this.head > 4096 && this.head * 2 > this.queue.length) {
+          this.queue = this.queue.slice(this.head);
+          this.head = 0;
+        }
+        if (this.full && this.pending < this.highWater / 2) this.setPressure(false);
       }
-      this.queue[this.head++] = undefined as never;
-      if (this.head > 4096 && this.head * 2 > this.queue.length) {
-        this.queue = this.queue.slice(this.head);
-        this.head = 0;
-      }
-      if (this.full && this.pending < this.highWater / 2) this.setPressure(false);
+    } finally {
+      // Cleared in the same tick as the loop's last check, so an item queued from then on starts
+      // a new worker. (Cleared a microtask later, items arriving in the same socket read were lost
+      // until the next message woke the queue.)
+      this.working = false;
     }
   }
 

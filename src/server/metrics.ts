@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { isRetriable } from '../errors';
-import type { Lifecycle, LifecycleEventMap } from '../lifecycle';
+import { subscribe, unsubscribe, type Lifecycle, type LifecycleHandlers } from '../lifecycle';
 
 /**
  * Prometheus metrics fed only by lifecycle events (graphile-worker's pattern: capture and delivery
@@ -21,7 +21,6 @@ const PREFIX = 'pgce_';
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const ATTEMPT_BUCKETS = [1, 2, 3, 5, 8, 13, 21];
 
-type Handlers = { [K in keyof LifecycleEventMap]?: (payload: LifecycleEventMap[K]) => void };
 
 export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
   const registry = new Registry();
@@ -94,7 +93,7 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
     slotLag.set(walEnd > acknowledged ? Number(walEnd - acknowledged) : 0);
   };
 
-  const handlers: Handlers = {
+  const handlers: LifecycleHandlers = {
     'capture:change': ({ change }) => {
       captured.inc({ table: `${change.relation.schema}.${change.relation.table}`, operation: change.kind });
     },
@@ -130,18 +129,3 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
     dispose: () => unsubscribe(lifecycle, handlers),
   };
 }
-
-/** Attach every handler of a map; shared with the status tracker. */
-export function subscribe(lifecycle: Lifecycle, handlers: Handlers): void {
-  for (const name of Object.keys(handlers) as (keyof LifecycleEventMap)[]) {
-    lifecycle.on(name, handlers[name] as never);
-  }
-}
-
-export function unsubscribe(lifecycle: Lifecycle, handlers: Handlers): void {
-  for (const name of Object.keys(handlers) as (keyof LifecycleEventMap)[]) {
-    lifecycle.off(name, handlers[name] as never);
-  }
-}
-
-export type LifecycleHandlers = Handlers;

@@ -2,7 +2,7 @@ import { formatLsn } from '../capture/change';
 import { errorMessage } from '../errors';
 import type { Lifecycle } from '../lifecycle';
 import { scrubSecrets } from '../logger';
-import { subscribe, unsubscribe, type LifecycleHandlers } from './metrics';
+import { subscribe, unsubscribe, type LifecycleHandlers } from '../lifecycle';
 
 /** Leader election arrives later; until then every replica captures and reports `leader`. */
 export type Role = 'leader' | 'standby';

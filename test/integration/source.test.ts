@@ -62,6 +62,7 @@ tables:
   });
 
   after(async () => {
+    if (process.env.PGCE_TEST_DUMP) require('node:fs').writeFileSync(process.env.PGCE_TEST_DUMP, cli?.stderr() ?? '');
     if (cli) {
       cli.kill('SIGTERM');
       const { code } = await cli.exit();

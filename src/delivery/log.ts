@@ -1,0 +1,18 @@
+import { formatLsn } from '../capture/change';
+import { logger, scrubSecrets } from '../logger';
+import { subscribe, type Lifecycle } from '../lifecycle';
+
+/** Log lines for the pipeline's lifecycle: failures at warn, the per-event path at debug. */
+export function logLifecycle(lifecycle: Lifecycle): void {
+  const log = logger('delivery');
+  subscribe(lifecycle, {
+    'delivery:attemptFailed': ({ event, error, status, attempt, willRetry, retryInMs }) =>
+      log.warn(
+        { id: event.id, subject: event.subject, status, attempt, willRetry, retryInMs, err: scrubSecrets(error.message) },
+        willRetry ? 'delivery attempt failed; retrying' : 'delivery attempt failed',
+      ),
+    'delivery:delivered': ({ event, attempts, latencyMs }) =>
+      log.debug({ id: event.id, subject: event.subject, attempts, latencyMs }, 'delivered'),
+    'capture:acknowledged': ({ lsn }) => log.debug({ lsn: formatLsn(lsn) }, 'acknowledged'),
+  });
+}
