@@ -16,6 +16,7 @@ export const ErrorCodes = {
   SINK_RETRIABLE: 'PGCE_ERR_SINK_RETRIABLE',
   SINK_FINAL: 'PGCE_ERR_SINK_FINAL',
   SINK_UNREACHABLE: 'PGCE_ERR_SINK_UNREACHABLE',
+  DELIVERY_ABORTED: 'PGCE_ERR_DELIVERY_ABORTED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

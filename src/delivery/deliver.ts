@@ -33,7 +33,7 @@ export type DeliveryFailure = DeliveryError & { attempts: number };
 export class DeliveryAbortedError extends PgceError {
   readonly attempts: number;
   constructor(attempts: number, lastError?: DeliveryError) {
-    super(ErrorCodes.SINK_RETRIABLE, 'delivery abandoned: shutting down before the sink accepted the event', {
+    super(ErrorCodes.DELIVERY_ABORTED, 'delivery abandoned: shutting down before the sink accepted the event', {
       retriable: true,
       cause: lastError,
     });

@@ -21,13 +21,13 @@ tables: [ { table: public.t } ]
     const cli = spawnCli(['run'], { DATABASE_URL: db.url, K_SINK: receiver.url, PG_CLOUDEVENTS_CONFIG: config, PORT: String(await freePort()) });
     await cli.waitForLine(/capturing/, 30_000);
     await db.query('INSERT INTO t VALUES (1)');
-    await waitFor(async () => receiver.events.length >= 1, { timeoutMs: 15_000, intervalMs: 50, what: 'first event' });
+    await waitFor(async () => receiver.accepted.length >= 1, { timeoutMs: 15_000, intervalMs: 50, what: 'first event' });
 
     const killed = await db.query(
       `SELECT pg_terminate_backend(active_pid) AS ok FROM pg_replication_slots WHERE slot_name = 'pgce_reconnect' AND active`);
     expect(killed.rows[0]?.ok).to.equal(true);
     await db.query('INSERT INTO t VALUES (2)');
-    await waitFor(async () => receiver.events.some((e: CloudEvent<unknown>) => (e.data as Data).data.id === 2), {
+    await waitFor(async () => receiver.accepted.some((e: CloudEvent<unknown>) => (e.data as Data).data.id === 2), {
       timeoutMs: 20_000, intervalMs: 50, what: 'the event written while the stream was down',
     });
     await cli.waitForLine(/reconnect/, 5_000);
@@ -54,7 +54,7 @@ tables: [ { table: public.t } ]
     const { rows } = await db.query(`SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'pgce_keepalive'`);
     const pid = rows[0].active_pid;
     for (let id = 1; id <= 5; id++) await db.query('INSERT INTO t VALUES ($1)', [id]);
-    await waitFor(async () => receiver.events.length >= 5, { timeoutMs: 30_000, intervalMs: 100, what: '5 slow deliveries' });
+    await waitFor(async () => receiver.accepted.length >= 5, { timeoutMs: 30_000, intervalMs: 100, what: '5 slow deliveries' });
     const after = await db.query(`SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'pgce_keepalive'`);
     expect(after.rows[0].active_pid, 'the same walsender served the whole time').to.equal(pid);
     expect(cli.stderr()).to.not.match(/replication stream ended/);

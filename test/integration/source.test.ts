@@ -30,7 +30,7 @@ describe('run: PostgreSQL logical replication → CloudEvents → K_SINK (real P
   let cli: Cli;
 
   const eventsFor = (subjectPrefix: string) =>
-    receiver.events.filter((e: CloudEvent<unknown>) => String(e.subject).startsWith(subjectPrefix));
+    receiver.accepted.filter((e: CloudEvent<unknown>) => String(e.subject).startsWith(subjectPrefix));
   const next = async (subjectPrefix: string, count = 1) => {
     await waitFor(async () => eventsFor(subjectPrefix).length >= count, {
       timeoutMs: 20_000, intervalMs: 50, what: `${count} event(s) with subject ${subjectPrefix}`,
@@ -177,10 +177,10 @@ tables:
   it('a truncate becomes one orm.post_truncate per table', async () => {
     await db.query(`INSERT INTO full_row VALUES (8, 'x', 1)`);
     await db.query(`TRUNCATE full_row`);
-    await waitFor(async () => receiver.events.some((e: CloudEvent<unknown>) => e.type === 'orm.post_truncate'), {
+    await waitFor(async () => receiver.accepted.some((e: CloudEvent<unknown>) => e.type === 'orm.post_truncate'), {
       timeoutMs: 20_000, intervalMs: 50, what: 'a truncate event',
     });
-    const e = receiver.events.find((x: CloudEvent<unknown>) => x.type === 'orm.post_truncate') as CloudEvent<Data>;
+    const e = receiver.accepted.find((x: CloudEvent<unknown>) => x.type === 'orm.post_truncate') as CloudEvent<Data>;
     expect(e.subject).to.equal('DCE:public.full_row');
     expect(e.partitionkey).to.equal('public.full_row');
     expect(e.data!.db_table).to.equal('full_row');
