@@ -231,6 +231,8 @@ export class ReplicationStream extends EventEmitter<ReplicationStreamEvents> {
   private finish(error: Error | undefined): void {
     if (this.ended) return;
     this.ended = true;
+    // Closing the connection ourselves makes pg report "Connection terminated": not a failure.
+    if (this.stopping) error = undefined;
     if (this.timer) clearInterval(this.timer);
     if (error) this.log.warn({ err: { message: error.message, code: (error as PgceError).code } }, 'replication stream ended');
     this.emit('end', error);
