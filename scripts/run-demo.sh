@@ -75,6 +75,14 @@ else
   choices+=("tables    ${PG_CLOUDEVENTS_TABLES}")
 fi
 
+if [[ $demo_db == 1 && -z "${PG_CLOUDEVENTS_CONFIG:-}" ]]; then
+  # Slot names are cluster-wide: the demo keeps its own, so it never takes the default one.
+  mkdir -p .tmp
+  printf 'capture: { slot: pgce_demo, publication: pgce_demo }\n' > .tmp/demo.yaml
+  export PG_CLOUDEVENTS_CONFIG=$PWD/.tmp/demo.yaml
+  choices+=("slot      pgce_demo (drop it with: DATABASE_URL=$DATABASE_URL PG_CLOUDEVENTS_CONFIG=.tmp/demo.yaml PG_CLOUDEVENTS_TABLES=$PG_CLOUDEVENTS_TABLES node dist/src/cli/main.js teardown)")
+fi
+
 {
   echo
   echo "pg-cloudevents — make run"

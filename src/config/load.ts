@@ -30,7 +30,9 @@ export interface FileConfig {
   events?: { format?: 'default' | 'django'; typePrefix?: string };
   handler?: string;
   sink?: Partial<typeof DEFAULTS.sink> & { url?: string };
-  delivery?: Partial<typeof DEFAULTS.delivery> & { retry?: number; retryAfterMax?: string };
+  delivery?: Partial<typeof DEFAULTS.delivery> & { retry?: number; retryAfterMax?: string; deadLetterSink?: string };
+  deadLetters?: Partial<typeof DEFAULTS.deadLetters>;
+  leader?: Partial<typeof DEFAULTS.leader>;
   server?: Partial<typeof DEFAULTS.server>;
   log?: Partial<typeof DEFAULTS.log>;
 }
@@ -44,11 +46,21 @@ export const DEFAULTS = {
     statusInterval: 'PT10S',
     reconnectDelay: 'PT1S',
     reconnectMax: 'PT30S',
+    heartbeatInterval: 'PT30S',
   },
   events: { format: 'default' as 'default' | 'django' },
-  sink: { mode: 'binary' as 'binary' | 'structured', caCertsDir: '/knative-custom-certs', oidcTokenPath: '/oidc/token' },
-  // No `retry`: keep retrying, since nothing may be dropped (no dead-letter sink yet).
-  delivery: { backoffPolicy: 'exponential' as 'linear' | 'exponential', backoffDelay: 'PT0.2S', backoffMax: 'PT30S', timeout: 'PT30S' },
+  sink: { mode: 'binary' as 'binary' | 'structured' | 'batch', batchSize: 100, caCertsDir: '/knative-custom-certs', oidcTokenPath: '/oidc/token' },
+  // No `retry`: keep retrying, since nothing may be dropped unless it is dead-lettered.
+  delivery: {
+    backoffPolicy: 'exponential' as 'linear' | 'exponential',
+    backoffDelay: 'PT0.2S',
+    backoffMax: 'PT30S',
+    timeout: 'PT30S',
+    maxInFlight: 64,
+    maxBufferBytes: 64 * 1024 * 1024,
+  },
+  deadLetters: { schema: 'pg_cloudevents', table: 'dead_letters' },
+  leader: { enabled: true, pollInterval: 'PT1S' },
   server: { port: 8080 },
   log: { level: 'info' },
 };
@@ -224,6 +236,7 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], problems
       statusIntervalMs,
       reconnectDelayMs,
       reconnectMaxMs,
+      heartbeatIntervalMs: parseDuration(capture.heartbeatInterval),
     },
     events: {
       format: events.format,
@@ -235,6 +248,7 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], problems
     sink: {
       url: sinkUrl,
       mode: sink.mode,
+      batchSize: sink.batchSize,
       timeoutMs,
       caCerts: env.caCerts,
       caCertsDir: sink.caCertsDir,
@@ -247,6 +261,14 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], problems
       backoffMaxMs,
       retryAfterMaxMs: delivery.retryAfterMax === undefined ? undefined : parseDuration(delivery.retryAfterMax),
       timeoutMs,
+      maxInFlight: delivery.maxInFlight,
+      maxBufferBytes: delivery.maxBufferBytes,
+      deadLetterSink: delivery.deadLetterSink,
+    },
+    deadLetters: { ...DEFAULTS.deadLetters, ...file.deadLetters },
+    leader: {
+      enabled: file.leader?.enabled ?? DEFAULTS.leader.enabled,
+      pollIntervalMs: parseDuration(file.leader?.pollInterval ?? DEFAULTS.leader.pollInterval),
     },
     server: { port: env.port ?? file.server?.port ?? DEFAULTS.server.port },
     logLevel: env.logLevel ?? file.log?.level ?? DEFAULTS.log.level,

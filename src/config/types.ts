@@ -24,6 +24,11 @@ export interface CaptureConfig {
   /** Reconnect backoff after the replication connection drops (ms). */
   reconnectDelayMs: number;
   reconnectMaxMs: number;
+  /**
+   * How often a transactional logical message is written (pg_logical_emit_message) so the slot
+   * advances even when the captured tables are idle and the server is busy; 0 = never.
+   */
+  heartbeatIntervalMs: number;
 }
 
 export interface EventsConfig {
@@ -39,7 +44,9 @@ export interface EventsConfig {
 export interface SinkConfig {
   /** K_SINK, or `sink.url` in the file. */
   url?: string;
-  mode: 'binary' | 'structured';
+  /** `batch`: application/cloudevents-batch+json arrays of up to `batchSize` events. */
+  mode: 'binary' | 'structured' | 'batch';
+  batchSize: number;
   /** Per-request timeout (ms): K_SINK_TIMEOUT seconds, or `delivery.timeout`. */
   timeoutMs: number;
   /** PEM bundle(s) to trust for https (K_CA_CERTS plus files in caCertsDir). */
@@ -57,6 +64,25 @@ export interface DeliveryConfig {
   backoffMaxMs: number;
   retryAfterMaxMs?: number;
   timeoutMs: number;
+  /** Events (or batches) in flight at once, across different partition keys. */
+  maxInFlight: number;
+  /** Budget for events read but not yet delivered; reading pauses beyond it. */
+  maxBufferBytes: number;
+  /** Where final failures are also sent (Knative's deadLetterSink), as CloudEvents. */
+  deadLetterSink?: string;
+}
+
+/** The dead-letter table in the source database (created by `setup`). */
+export interface DeadLettersConfig {
+  schema: string;
+  table: string;
+}
+
+/** Several replicas may run; one holds an advisory lock and captures, the others wait. */
+export interface LeaderConfig {
+  enabled: boolean;
+  /** How often a standby tries to take the lock. */
+  pollIntervalMs: number;
 }
 
 export interface ServerConfig {
@@ -71,6 +97,8 @@ export interface Config {
   handler: string;
   sink: SinkConfig;
   delivery: DeliveryConfig;
+  deadLetters: DeadLettersConfig;
+  leader: LeaderConfig;
   server: ServerConfig;
   logLevel: string;
 }

@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { createTestDatabase, type TestDatabase } from './harness/postgres';
 import { REPO_ROOT, spawnCli } from './harness/process';
+import { writeTempFile } from './support';
 
 const run = promisify(execFile);
 
@@ -118,10 +119,18 @@ describe('packaging: the npm package installs and runs on its own', function () 
     expect(packedFiles.some((f) => f.startsWith('dist/test/')), 'tests must not be shipped').to.equal(false);
   });
 
+  // Slot names are cluster-wide: this test's own, so a slot left by `make run` cannot interfere.
+  const isolated = () => ({
+    DATABASE_URL: db.url,
+    CLOUDEVENTS_HANDLER: 'console',
+    LOG_LEVEL: 'info',
+    PG_CLOUDEVENTS_CONFIG: writeTempFile('pack.yaml', 'capture: { slot: pgce_d_pack, publication: pgce_d_pack }\n'),
+  });
+
   it('`pg-cloudevents check` passes against a real database and names the table', async function () {
     const cli = spawnCli(
       ['check'],
-      { DATABASE_URL: db.url, PG_CLOUDEVENTS_TABLES: 'public.items', CLOUDEVENTS_HANDLER: 'console', LOG_LEVEL: 'info' },
+      { ...isolated(), PG_CLOUDEVENTS_TABLES: 'public.items' },
       { command: bin, cwd: appDir },
     );
     const { code } = await cli.exit();
@@ -133,7 +142,7 @@ describe('packaging: the npm package installs and runs on its own', function () 
   it('`pg-cloudevents check` fails naming a table that does not exist', async function () {
     const cli = spawnCli(
       ['check'],
-      { DATABASE_URL: db.url, PG_CLOUDEVENTS_TABLES: 'public.no_such_items', CLOUDEVENTS_HANDLER: 'console', LOG_LEVEL: 'info' },
+      { ...isolated(), PG_CLOUDEVENTS_TABLES: 'public.no_such_items' },
       { command: bin, cwd: appDir },
     );
     const { code } = await cli.exit();

@@ -44,7 +44,8 @@ export class HttpSink implements Sink {
   }
 
   async send(event: CloudEvent<unknown>): Promise<void> {
-    const encoded = encodeEvent(event, this.config.mode);
+    // A single event in batch mode (e.g. a replay) goes as binary, the default single-event mode.
+    const encoded = encodeEvent(event, this.config.mode === 'structured' ? 'structured' : 'binary');
     const headers = { ...encoded.headers, ...(await this.authorization()) };
     await this.call({ method: 'POST', headers, body: encoded.body }, checkAnswer);
   }

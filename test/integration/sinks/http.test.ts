@@ -14,10 +14,10 @@ import { startReceiver, type Receiver } from '../harness/receiver';
 const NO_DIR = join(tmpdir(), 'pgce-c-no-such-dir');
 
 function sinkConfig(url: string, over: Partial<SinkConfig> = {}): SinkConfig {
-  return { url, mode: 'binary', timeoutMs: 5000, caCertsDir: NO_DIR, oidcTokenPath: join(NO_DIR, 'token'), ...over };
+  return { url, mode: 'binary', batchSize: 100, timeoutMs: 5000, caCertsDir: NO_DIR, oidcTokenPath: join(NO_DIR, 'token'), ...over };
 }
 
-const fast: DeliveryConfig = { backoffPolicy: 'exponential', backoffDelayMs: 10, backoffMaxMs: 50, timeoutMs: 5000 };
+const fast: DeliveryConfig = { backoffPolicy: 'exponential', backoffDelayMs: 10, backoffMaxMs: 50, timeoutMs: 5000, maxInFlight: 1, maxBufferBytes: 1 << 26 };
 
 function sampleEvent(over: Record<string, unknown> = {}): CloudEvent<unknown> {
   return new CloudEvent<unknown>({

@@ -25,12 +25,14 @@ describe('config/load loadConfig', () => {
         statusIntervalMs: 10_000,
         reconnectDelayMs: 1_000,
         reconnectMaxMs: 30_000,
+        heartbeatIntervalMs: 30_000,
       });
       expect(config.events).to.deep.equal({ format: 'default', typePrefix: 'orm', source: undefined, overrides: {} });
       expect(config.handler).to.equal('console');
       expect(config.sink).to.deep.equal({
         url: undefined,
         mode: 'binary',
+        batchSize: 100,
         timeoutMs: 30_000,
         caCerts: undefined,
         caCertsDir: '/knative-custom-certs',
@@ -43,7 +45,12 @@ describe('config/load loadConfig', () => {
         backoffMaxMs: 30_000,
         retryAfterMaxMs: undefined,
         timeoutMs: 30_000,
+        maxInFlight: 64,
+        maxBufferBytes: 64 * 1024 * 1024,
+        deadLetterSink: undefined,
       });
+      expect(config.deadLetters).to.deep.equal({ schema: 'pg_cloudevents', table: 'dead_letters' });
+      expect(config.leader).to.deep.equal({ enabled: true, pollIntervalMs: 1000 });
       expect(config.server).to.deep.equal({ port: 8080 });
       expect(config.logLevel).to.equal('info');
     });
@@ -133,11 +140,16 @@ describe('config/load loadConfig', () => {
       database: { url: 'postgres://app@db/app' },
       source: '/s',
       tables: ['a', { table: 'shop."B"', app: 'shop', model: 'b' }],
-      capture: { slot: 'slot_1', publication: 'pub_1', statusInterval: 'PT2S', reconnectDelay: 'PT0.5S', reconnectMax: 'PT1M' },
+      capture: { slot: 'slot_1', publication: 'pub_1', statusInterval: 'PT2S', reconnectDelay: 'PT0.5S', reconnectMax: 'PT1M', heartbeatInterval: 'PT0S' },
       events: { format: 'django', typePrefix: 'x.y' },
       handler: './handlers/h.js#send',
-      sink: { url: 'https://sink/', mode: 'structured', caCertsDir: '/certs', oidcTokenPath: '/tok' },
-      delivery: { retry: 3, backoffPolicy: 'linear', backoffDelay: 'PT1S', backoffMax: 'PT10S', retryAfterMax: 'PT0S', timeout: 'PT3S' },
+      sink: { url: 'https://sink/', mode: 'batch', batchSize: 50, caCertsDir: '/certs', oidcTokenPath: '/tok' },
+      delivery: {
+        retry: 3, backoffPolicy: 'linear', backoffDelay: 'PT1S', backoffMax: 'PT10S', retryAfterMax: 'PT0S', timeout: 'PT3S',
+        maxInFlight: 8, maxBufferBytes: 1048576, deadLetterSink: 'http://dead/',
+      },
+      deadLetters: { schema: 'cdc', table: 'failed' },
+      leader: { enabled: false, pollInterval: 'PT5S' },
       server: { port: 9000 },
       log: { level: 'trace' },
     };
@@ -147,11 +159,16 @@ describe('config/load loadConfig', () => {
         { table: 'a', schema: 'public', name: 'a', app: 'public', model: 'a' },
         { table: 'shop."B"', schema: 'shop', name: 'B', app: 'shop', model: 'b' },
       ],
-      capture: { mode: 'logical', slot: 'slot_1', publication: 'pub_1', statusIntervalMs: 2000, reconnectDelayMs: 500, reconnectMaxMs: 60_000 },
+      capture: { mode: 'logical', slot: 'slot_1', publication: 'pub_1', statusIntervalMs: 2000, reconnectDelayMs: 500, reconnectMaxMs: 60_000, heartbeatIntervalMs: 0 },
       events: { format: 'django', typePrefix: 'x.y', source: '/s', overrides: {} },
       handler: './handlers/h.js#send',
-      sink: { url: 'https://sink/', mode: 'structured', timeoutMs: 3000, caCerts: undefined, caCertsDir: '/certs', oidcTokenPath: '/tok' },
-      delivery: { retry: 3, backoffPolicy: 'linear', backoffDelayMs: 1000, backoffMaxMs: 10_000, retryAfterMaxMs: 0, timeoutMs: 3000 },
+      sink: { url: 'https://sink/', mode: 'batch', batchSize: 50, timeoutMs: 3000, caCerts: undefined, caCertsDir: '/certs', oidcTokenPath: '/tok' },
+      delivery: {
+        retry: 3, backoffPolicy: 'linear', backoffDelayMs: 1000, backoffMaxMs: 10_000, retryAfterMaxMs: 0, timeoutMs: 3000,
+        maxInFlight: 8, maxBufferBytes: 1048576, deadLetterSink: 'http://dead/',
+      },
+      deadLetters: { schema: 'cdc', table: 'failed' },
+      leader: { enabled: false, pollIntervalMs: 5000 },
       server: { port: 9000 },
       logLevel: 'trace',
     };
@@ -171,11 +188,14 @@ describe('config/load loadConfig', () => {
         '  - table: \'shop."B"\'',
         '    app: shop',
         '    model: b',
-        'capture: { slot: slot_1, publication: pub_1, statusInterval: PT2S, reconnectDelay: PT0.5S, reconnectMax: PT1M }',
+        'capture: { slot: slot_1, publication: pub_1, statusInterval: PT2S, reconnectDelay: PT0.5S, reconnectMax: PT1M, heartbeatInterval: PT0S }',
         'events: { format: django, typePrefix: x.y }',
         'handler: "./handlers/h.js#send"',
-        'sink: { url: "https://sink/", mode: structured, caCertsDir: /certs, oidcTokenPath: /tok }',
-        'delivery: { retry: 3, backoffPolicy: linear, backoffDelay: PT1S, backoffMax: PT10S, retryAfterMax: PT0S, timeout: PT3S }',
+        'sink: { url: "https://sink/", mode: batch, batchSize: 50, caCertsDir: /certs, oidcTokenPath: /tok }',
+        'delivery: { retry: 3, backoffPolicy: linear, backoffDelay: PT1S, backoffMax: PT10S, retryAfterMax: PT0S, timeout: PT3S,',
+        '  maxInFlight: 8, maxBufferBytes: 1048576, deadLetterSink: "http://dead/" }',
+        'deadLetters: { schema: cdc, table: failed }',
+        'leader: { enabled: false, pollInterval: PT5S }',
         'server: { port: 9000 }',
         'log: { level: trace }',
       ].join('\n');

@@ -51,7 +51,7 @@ describe('config/load validation', () => {
 
   it('rejects an unknown key, suggesting the right one (sink.urll)', () => {
     const err = withFile('sink: { urll: "http://sink/" }');
-    expect(err.problems).to.deep.equal(['sink.urll: unknown key (did you mean url? allowed: url, mode, caCertsDir, oidcTokenPath)']);
+    expect(err.problems).to.deep.equal(['sink.urll: unknown key (did you mean url? allowed: url, mode, caCertsDir, oidcTokenPath, batchSize)']);
   });
 
   describe('environment values name their variable', () => {

@@ -31,6 +31,8 @@ const policy = (over: Partial<DeliveryConfig> = {}): DeliveryConfig => ({
   backoffDelayMs: 100,
   backoffMaxMs: 1000,
   timeoutMs: 1000,
+  maxInFlight: 1,
+  maxBufferBytes: 1 << 26,
   ...over,
 });
 

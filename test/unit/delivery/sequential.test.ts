@@ -9,7 +9,7 @@ import type { Sink } from '../../../src/sinks/types';
 import { insertOf, questionRow, questions } from '../events/fixtures';
 
 const POLICY: DeliveryConfig = {
-  backoffPolicy: 'exponential', backoffDelayMs: 5, backoffMaxMs: 20, timeoutMs: 1000,
+  backoffPolicy: 'exponential', backoffDelayMs: 5, backoffMaxMs: 20, timeoutMs: 1000, maxInFlight: 1, maxBufferBytes: 1 << 26,
 };
 
 /** An in-memory sink (mocked: these tests are about the consumer's queue, not about HTTP). */

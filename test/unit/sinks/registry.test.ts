@@ -9,11 +9,13 @@ function config(url?: string): Config {
   return {
     databaseUrl: 'postgres://localhost/x',
     tables: [],
-    capture: { mode: 'logical', slot: 's', publication: 'p', statusIntervalMs: 1000, reconnectDelayMs: 100, reconnectMaxMs: 1000 },
+    capture: { mode: 'logical', slot: 's', publication: 'p', statusIntervalMs: 1000, reconnectDelayMs: 100, reconnectMaxMs: 1000, heartbeatIntervalMs: 0 },
     events: { format: 'default', typePrefix: 'orm', overrides: {} },
     handler: 'http',
-    sink: { url, mode: 'binary', timeoutMs: 1000, caCertsDir: '/nonexistent', oidcTokenPath: '/nonexistent/token' },
-    delivery: { backoffPolicy: 'exponential', backoffDelayMs: 100, backoffMaxMs: 1000, timeoutMs: 1000 },
+    sink: { url, mode: 'binary', batchSize: 100, timeoutMs: 1000, caCertsDir: '/nonexistent', oidcTokenPath: '/nonexistent/token' },
+    delivery: { backoffPolicy: 'exponential', backoffDelayMs: 100, backoffMaxMs: 1000, timeoutMs: 1000, maxInFlight: 64, maxBufferBytes: 1 << 26 },
+    deadLetters: { schema: 'pg_cloudevents', table: 'dead_letters' },
+    leader: { enabled: true, pollIntervalMs: 1000 },
     server: { port: 8080 },
     logLevel: 'silent',
   };
