@@ -18,8 +18,8 @@ export interface LifecycleEventMap {
   'capture:acknowledged': { lsn: bigint };
   /** The server's current WAL end, from XLogData/keepalive headers (for lag). */
   'capture:walEnd': { lsn: bigint };
-  /** The sink accepted an event. */
-  'delivery:delivered': { event: CloudEvent<unknown>; attempts: number; latencyMs: number; commitTime: Date };
+  /** The sink accepted an event. `status` is the sink's answer code when it has one (HTTP). */
+  'delivery:delivered': { event: CloudEvent<unknown>; attempts: number; latencyMs: number; commitTime: Date; status?: number };
   /** One attempt failed; `willRetry` says whether another attempt follows. */
   'delivery:attemptFailed': {
     event: CloudEvent<unknown>;
@@ -29,6 +29,12 @@ export interface LifecycleEventMap {
     willRetry: boolean;
     retryInMs?: number;
   };
+  /** Delivery failed for good; the event was stored as a dead letter (and sent to the dead-letter sink). */
+  'delivery:deadLettered': { event: CloudEvent<unknown>; error: Error; attempts: number; status?: number };
+  /** A heartbeat message was written to keep the slot moving while captured tables are idle. */
+  'capture:heartbeat': { lsn: bigint };
+  /** This replica's role changed (leader election). */
+  'leader:role': { role: 'leader' | 'standby' };
 }
 
 type Listener<K extends keyof LifecycleEventMap> = (payload: LifecycleEventMap[K]) => void;

@@ -7,11 +7,23 @@ import type { CloudEvent } from 'cloudevents';
  */
 export interface Sink {
   readonly name: string;
-  /** Resolve when the event is accepted; throw DeliveryError otherwise. One attempt. */
-  send(event: CloudEvent<unknown>): Promise<void>;
+  /**
+   * Resolve when the event is accepted; throw DeliveryError otherwise. One attempt. A sink that
+   * has an answer code (HTTP) resolves with it, for the per-status metrics.
+   */
+  send(event: CloudEvent<unknown>): Promise<SendResult | void>;
+  /**
+   * Batch mode (`sink.mode: batch`): all events in one request, accepted or refused together.
+   * Sinks without it get their events one by one.
+   */
+  sendBatch?(events: CloudEvent<unknown>[]): Promise<SendResult | void>;
   /** Connectivity/configuration check for `pg-cloudevents check`; throws with a clear message. */
   check?(): Promise<void>;
   close(): Promise<void>;
   /** Destination for logs and /status, without secrets. */
   describe(): string;
+}
+
+export interface SendResult {
+  status?: number;
 }
