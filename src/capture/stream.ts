@@ -112,7 +112,7 @@ export class ReplicationStream extends EventEmitter<ReplicationStreamEvents> {
     this.flushed = startLsn;
     const text =
       `START_REPLICATION SLOT ${quoteIdent(this.opts.slot)} LOGICAL ${formatLsn(startLsn)} ` +
-      `(proto_version '1', publication_names ${quoteLiteral(quoteIdent(this.opts.publication))})`;
+      `(proto_version '1', publication_names ${quoteLiteral(quoteIdent(this.opts.publication))}, messages 'true')`;
     client.query(new StartReplication(text, {
       data: (chunk) => this.onCopyData(chunk),
       error: (err) => this.finish(wrap(err, 'replication stream failed')),

@@ -1,3 +1,4 @@
+import { Heartbeat } from '../capture/heartbeat';
 import { CaptureSource } from '../capture/source';
 import { createPool } from '../capture/db';
 import { SLOT_SQL } from '../capture/catalog-sql';
@@ -67,6 +68,7 @@ export const runCommand: Command = {
     });
     source = new CaptureSource({ config, pool, consumer, lifecycle });
 
+    const heartbeat = new Heartbeat(pool, config.capture.heartbeatIntervalMs, lifecycle);
     const poll = setInterval(() => slotState().catch(() => undefined), SLOT_POLL_MS);
     poll.unref();
     let signalled = false;
@@ -84,6 +86,7 @@ export const runCommand: Command = {
     let failure: unknown;
     try {
       const { done } = await source.start();
+      heartbeat.start();
       log.info({ sink: sink.describe(), tables: config.tables.map((t) => t.table) }, 'capturing');
       await Promise.race([stopped, done]);
     } catch (err) {
@@ -91,6 +94,7 @@ export const runCommand: Command = {
       log.error({ err: errorMessage(err) }, 'capture failed');
     }
     clearInterval(poll);
+    heartbeat.stop();
     await source.stop().catch((err) => log.warn({ err: errorMessage(err) }, 'stopping capture'));
     await Promise.allSettled([server.close(), sink.close(), pool.end()]);
     if (failure) throw failure;

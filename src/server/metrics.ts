@@ -11,8 +11,19 @@ export interface PipelineMetrics {
   registry: Registry;
   /** WAL the slot holds back on the server (pg_replication_slots), polled by the caller. */
   setSlotRetainedBytes(n: number): void;
+  /** Rows in the dead-letter table, polled by the caller. */
+  setDeadLetterCount(n: number): void;
+  /** Where the in-flight/buffer gauges read from, at scrape time. */
+  bindDeliveryStats(stats: () => DeliveryStats): void;
   /** Unsubscribe from the lifecycle (the registry keeps its last values). */
   dispose(): void;
+}
+
+export interface DeliveryStats {
+  inFlight: number;
+  buffered: number;
+  bufferedBytes: number;
+  oldestUndeliveredCommitTime?: Date;
 }
 
 const PREFIX = 'pgce_';
@@ -82,6 +93,42 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
     help: 'WAL retained by the replication slot on the server (pg_replication_slots).',
     registers,
   });
+  const answers = new Counter({
+    name: `${PREFIX}sink_answers_total`,
+    help: 'Answers from the sink by status code (or "network"), successes and failures alike.',
+    labelNames: ['status'] as const,
+    registers,
+  });
+  const deadLettered = new Counter({
+    name: `${PREFIX}dead_lettered_total`,
+    help: 'Events that failed for good and were stored as dead letters.',
+    registers,
+  });
+  const deadLetters = new Gauge({
+    name: `${PREFIX}dead_letters`,
+    help: 'Rows in the dead-letter table.',
+    registers,
+  });
+  const heartbeats = new Counter({
+    name: `${PREFIX}heartbeats_total`,
+    help: 'Heartbeat messages written to keep the slot moving.',
+    registers,
+  });
+  let stats: (() => DeliveryStats) | undefined;
+  const fromStats = (name: string, help: string, read: (s: DeliveryStats) => number) =>
+    new Gauge({
+      name: `${PREFIX}${name}`,
+      help,
+      registers,
+      collect() {
+        if (stats) this.set(read(stats()));
+      },
+    });
+  fromStats('delivery_in_flight', 'Events (or batches) being sent now.', (s) => s.inFlight);
+  fromStats('delivery_buffered_events', 'Events read from the slot and not yet delivered.', (s) => s.buffered);
+  fromStats('delivery_buffered_bytes', 'Approximate bytes of the buffered events.', (s) => s.bufferedBytes);
+  fromStats('oldest_undelivered_seconds', 'Age (since commit) of the oldest event not yet delivered; 0 when none.', (s) =>
+    s.oldestUndeliveredCommitTime ? Math.max(0, (Date.now() - s.oldestUndeliveredCommitTime.getTime()) / 1000) : 0);
   connected.set(0);
 
   let walEnd: bigint | undefined;
@@ -112,12 +159,16 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
       ackLsn.set(Number(lsn));
       updateLag();
     },
-    'delivery:delivered': ({ event, attempts: n, latencyMs }) => {
+    'delivery:delivered': ({ event, attempts: n, latencyMs, status }) => {
       delivered.inc({ type: event.type });
+      answers.inc({ status: status === undefined ? 'ok' : String(status) });
       latency.observe(Math.max(0, latencyMs) / 1000);
       attempts.observe(n);
     },
+    'delivery:deadLettered': () => deadLettered.inc(),
+    'capture:heartbeat': () => heartbeats.inc(),
     'delivery:attemptFailed': ({ error, status }) => {
+      answers.inc({ status: status === undefined ? 'network' : String(status) });
       failures.inc({ status: status === undefined ? 'network' : String(status), retriable: String(isRetriable(error)) });
     },
   };
@@ -126,6 +177,10 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
   return {
     registry,
     setSlotRetainedBytes: (n) => retained.set(n),
+    setDeadLetterCount: (n) => deadLetters.set(n),
+    bindDeliveryStats: (fn) => {
+      stats = fn;
+    },
     dispose: () => unsubscribe(lifecycle, handlers),
   };
 }

@@ -28,7 +28,8 @@ export interface StatusReport {
     lastAcknowledgedLsn: string | null;
     lastWalEnd: string | null;
   };
-  counts: { captured: number; delivered: number; failed: number };
+  /** failed counts failed attempts; deadLettered counts events given up on and stored. */
+  counts: { captured: number; delivered: number; failed: number; deadLettered: number };
   lastDeliveredAt: string | null;
   lastError: string | null;
   lastErrorAt: string | null;
@@ -50,7 +51,7 @@ export class StatusTracker {
   private publication: string | null = null;
   private lastAcknowledgedLsn: bigint | null = null;
   private lastWalEnd: bigint | null = null;
-  private readonly counts = { captured: 0, delivered: 0, failed: 0 };
+  private readonly counts = { captured: 0, delivered: 0, failed: 0, deadLettered: 0 };
   private lastDeliveredAt: Date | null = null;
   private lastError: { message: string; at: Date } | null = null;
   private readonly sink: SinkStatus;
@@ -88,6 +89,12 @@ export class StatusTracker {
         this.sink.healthy = true;
         this.sink.consecutiveFailures = 0;
         delete this.sink.lastStatus;
+      },
+      'delivery:deadLettered': () => {
+        this.counts.deadLettered += 1;
+      },
+      'leader:role': ({ role }) => {
+        this.role = role;
       },
       'delivery:attemptFailed': ({ error, status }) => {
         this.counts.failed += 1;

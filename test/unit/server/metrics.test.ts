@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { Lifecycle } from '../../../src/lifecycle';
 import { createMetrics, type PipelineMetrics } from '../../../src/server/metrics';
-import { connect, deleteFrom, deliver, failAttempt, insertInto, relation, sample } from './fixtures';
+import { connect, deleteFrom, deliver, event, failAttempt, insertInto, relation, sample } from './fixtures';
 
 describe('server/metrics', () => {
   let lifecycle: Lifecycle;
@@ -108,5 +108,36 @@ describe('server/metrics', () => {
     metrics.dispose();
     lifecycle.emit('capture:change', { change: insertInto(relation('public', 't'), 1) });
     expect(sample(await text(), 'pgce_events_captured_total', { table: 'public.t', operation: 'insert' })).to.equal(undefined);
+  });
+
+  it('counts sink answers by status, dead letters and heartbeats', async () => {
+    lifecycle.emit('delivery:delivered', { event: event('t'), attempts: 1, latencyMs: 1, commitTime: new Date(), status: 202 });
+    failAttempt(lifecycle, 503, true);
+    failAttempt(lifecycle, undefined, true);
+    lifecycle.emit('delivery:deadLettered', { event: event('t'), error: new Error('400'), attempts: 1, status: 400 });
+    lifecycle.emit('capture:heartbeat', { lsn: 1n });
+    lifecycle.emit('capture:heartbeat', { lsn: 2n });
+    metrics.setDeadLetterCount(7);
+    const body = await text();
+    expect(sample(body, 'pgce_sink_answers_total', { status: '202' })).to.equal(1);
+    expect(sample(body, 'pgce_sink_answers_total', { status: '503' })).to.equal(1);
+    expect(sample(body, 'pgce_sink_answers_total', { status: 'network' })).to.equal(1);
+    expect(sample(body, 'pgce_dead_lettered_total')).to.equal(1);
+    expect(sample(body, 'pgce_dead_letters')).to.equal(7);
+    expect(sample(body, 'pgce_heartbeats_total')).to.equal(2);
+  });
+
+  it('reads in-flight, buffer and oldest-undelivered gauges from the delivery engine at scrape time', async () => {
+    let stats = { inFlight: 3, buffered: 10, bufferedBytes: 4096, oldestUndeliveredCommitTime: new Date(Date.now() - 5000) as Date | undefined };
+    metrics.bindDeliveryStats(() => stats);
+    let body = await text();
+    expect(sample(body, 'pgce_delivery_in_flight')).to.equal(3);
+    expect(sample(body, 'pgce_delivery_buffered_events')).to.equal(10);
+    expect(sample(body, 'pgce_delivery_buffered_bytes')).to.equal(4096);
+    expect(sample(body, 'pgce_oldest_undelivered_seconds')).to.be.within(4.9, 10);
+    stats = { inFlight: 0, buffered: 0, bufferedBytes: 0, oldestUndeliveredCommitTime: undefined };
+    body = await text();
+    expect(sample(body, 'pgce_delivery_in_flight')).to.equal(0);
+    expect(sample(body, 'pgce_oldest_undelivered_seconds')).to.equal(0);
   });
 });

@@ -93,7 +93,7 @@ describe('server (HTTP)', () => {
     expect(res.status).to.equal(200);
     let body = await json(res);
     expect(body.capture).to.include({ connected: true, slot: 'pgce_srv_slot', lastAcknowledgedLsn: '1/10' });
-    expect(body.counts).to.deep.equal({ captured: 1, delivered: 0, failed: 1 });
+    expect(body.counts).to.deep.equal({ captured: 1, delivered: 0, failed: 1, deadLettered: 0 });
     expect(body.sink).to.include({ healthy: false, lastStatus: 503, consecutiveFailures: 1 });
     expect(body.slot).to.deep.equal({ name: 'pgce_srv_slot', lagBytes: '10', checkedAt: '1970-01-01T00:00:00.000Z' });
 

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { CloudEvent } from 'cloudevents';
 import { formatLsn } from '../../../src/capture/change';
 import { Lifecycle } from '../../../src/lifecycle';
 import { StatusTracker } from '../../../src/server/status';
@@ -48,7 +49,7 @@ describe('server/status', () => {
       lastWalEnd: formatLsn(0x2_0000_0100n),
     });
     expect(report.capture.lastAcknowledgedLsn).to.equal('2/40');
-    expect(report.counts).to.deep.equal({ captured: 2, delivered: 1, failed: 0 });
+    expect(report.counts).to.deep.equal({ captured: 2, delivered: 1, failed: 0, deadLettered: 0 });
     expect(report.lastDeliveredAt).to.be.a('string');
     expect(report.role).to.equal('leader');
     // Plain JSON: survives a round trip unchanged (no bigints, no Dates).
@@ -84,5 +85,18 @@ describe('server/status', () => {
   it('role has a setter for leader election', () => {
     status.setRole('standby');
     expect(status.snapshot().role).to.equal('standby');
+  });
+
+  it('follows leader:role and counts dead-lettered events', () => {
+    const lifecycle = new Lifecycle();
+    const tracker = new StatusTracker(lifecycle, { sink: 'http://sink/' });
+    lifecycle.emit('leader:role', { role: 'standby' });
+    expect(tracker.snapshot().role).to.equal('standby');
+    lifecycle.emit('leader:role', { role: 'leader' });
+    lifecycle.emit('delivery:deadLettered', { event: new CloudEvent({ source: '/s', type: 't' }), error: new Error('no'), attempts: 2 });
+    const report = tracker.snapshot();
+    expect(report.role).to.equal('leader');
+    expect(report.counts.deadLettered).to.equal(1);
+    tracker.dispose();
   });
 });
