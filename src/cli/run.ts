@@ -1,35 +1,40 @@
-import { Heartbeat } from '../capture/heartbeat';
-import { CaptureSource } from '../capture/source';
-import { createPool } from '../capture/db';
+import type { Pool } from 'pg';
 import { SLOT_SQL } from '../capture/catalog-sql';
+import { createPool } from '../capture/db';
+import { LeaderElector } from '../capture/leader';
 import { applySteps, planSetup } from '../capture/setup';
+import type { Config } from '../config/types';
 import { logLifecycle } from '../delivery/log';
 import { SequentialConsumer } from '../delivery/sequential';
 import { errorMessage } from '../errors';
 import { Lifecycle } from '../lifecycle';
 import { logger } from '../logger';
+import { Pipeline } from '../pipeline';
 import { eventBuilder } from '../runtime';
 import { startServer } from '../server';
-import { createMetrics } from '../server/metrics';
+import { createMetrics, type PipelineMetrics } from '../server/metrics';
 import { StatusTracker } from '../server/status';
 import { createSink } from '../sinks';
+import type { Sink } from '../sinks/types';
 import type { Command } from './command';
 import { configure, inspectAndVerify, withDatabase } from './context';
 
 const SLOT_POLL_MS = 15_000;
 
+/**
+ * `run`: verify, serve health/metrics/status, wait to be the leader, then capture until a signal.
+ * Losing the leader lock ends the term (capture stops at once) and the replica waits again.
+ */
 export const runCommand: Command = {
   summary: 'capture and deliver until SIGTERM/SIGINT (creates the publication and slot when missing)',
   async run(options) {
     const config = configure(options);
     const log = logger('run');
 
+    // Read-only checks first: a standby with a broken configuration must fail now, not at takeover.
     const database = await withDatabase(config, async (client) => {
       const { state, verdict } = await inspectAndVerify(client, config);
       for (const w of verdict.warnings) log.warn(w);
-      const steps = planSetup(state, config);
-      await applySteps(client, steps);
-      for (const s of steps) log.info(`set-up: ${s.description}`);
       return state.database;
     });
 
@@ -39,66 +44,118 @@ export const runCommand: Command = {
     logLifecycle(lifecycle);
     const status = new StatusTracker(lifecycle, { sink: sink.describe(), sinkConfigured: true });
     const pool = createPool(config.databaseUrl);
-    const slotState = async () => {
-      const { rows } = await pool.query(SLOT_SQL, [config.capture.slot]);
-      const slot = rows[0];
-      if (!slot) return { slot: null };
-      const retained = slot.retained_bytes === null ? null : Number(slot.retained_bytes);
-      if (retained !== null) metrics.setSlotRetainedBytes(retained);
-      return {
-        slot: {
-          name: slot.slot_name, active: slot.active, confirmedFlushLsn: slot.confirmed_flush_lsn,
-          retainedWalBytes: retained, lagBytes: slot.lag_bytes === null ? null : Number(slot.lag_bytes),
-        },
-      };
-    };
+    const slotState = slotStatePoller(config, pool, metrics);
     const server = await startServer({ port: config.server.port, metrics, status, extraStatus: slotState });
     log.info({ port: server.port }, 'health, metrics and status server listening');
-
-    let source: CaptureSource | undefined;
-    const consumer = new SequentialConsumer({
-      sink,
-      policy: config.delivery,
-      lifecycle,
-      buildEvent: eventBuilder(config, options.env, database),
-      hooks: {
-        acknowledge: (lsn, idle) => source?.acknowledge(lsn, idle),
-        onPressure: (full) => source?.setPressure(full),
-      },
-    });
-    source = new CaptureSource({ config, pool, consumer, lifecycle });
-
-    const heartbeat = new Heartbeat(pool, config.capture.heartbeatIntervalMs, lifecycle);
     const poll = setInterval(() => slotState().catch(() => undefined), SLOT_POLL_MS);
     poll.unref();
-    let signalled = false;
-    const stopped = new Promise<void>((resolve) => {
-      const onSignal = (signal: string) => {
-        if (signalled) return;
-        signalled = true;
-        log.info({ signal }, 'stopping: finishing the delivery in flight, then acknowledging');
-        resolve();
-      };
-      process.once('SIGTERM', onSignal);
-      process.once('SIGINT', onSignal);
-    });
 
+    const stopping = new AbortController();
+    const onSignal = (signal: string) => {
+      if (stopping.signal.aborted) return;
+      log.info({ signal }, 'stopping: finishing the delivery in flight, then acknowledging');
+      stopping.abort();
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+
+    const elector = config.leader.enabled
+      ? new LeaderElector({ connectionString: config.databaseUrl, slot: config.capture.slot, pollIntervalMs: config.leader.pollIntervalMs, lifecycle })
+      : undefined;
     let failure: unknown;
     try {
-      const { done } = await source.start();
-      heartbeat.start();
-      log.info({ sink: sink.describe(), tables: config.tables.map((t) => t.table) }, 'capturing');
-      await Promise.race([stopped, done]);
+      await elector?.start();
+      while (!stopping.signal.aborted) {
+        if (elector) {
+          try {
+            await elector.waitForLeadership(stopping.signal);
+          } catch (err) {
+            if (stopping.signal.aborted) break;
+            throw err;
+          }
+        }
+        const lost = await captureTerm({ config, pool, lifecycle, sink, database, env: options.env, elector, stopping: stopping.signal });
+        if (!lost) break;
+      }
     } catch (err) {
       failure = err;
       log.error({ err: errorMessage(err) }, 'capture failed');
     }
     clearInterval(poll);
-    heartbeat.stop();
-    await source.stop().catch((err) => log.warn({ err: errorMessage(err) }, 'stopping capture'));
-    await Promise.allSettled([server.close(), sink.close(), pool.end()]);
+    await Promise.allSettled([elector?.stop(), server.close(), sink.close(), pool.end()]);
     if (failure) throw failure;
     log.info('stopped');
     return 0;
   },
 };
+
+interface TermOptions {
+  config: Config;
+  pool: Pool;
+  lifecycle: Lifecycle;
+  sink: Sink;
+  database: string;
+  env: NodeJS.ProcessEnv;
+  elector?: LeaderElector;
+  stopping: AbortSignal;
+}
+
+/** One leadership term. Resolves true when leadership was lost (wait again), false on a signal. */
+async function captureTerm(opts: TermOptions): Promise<boolean> {
+  const { config, pool, lifecycle, sink, elector, stopping } = opts;
+  const log = logger('run');
+  // Set-up belongs to the leader: replicas starting together must not race to create the slot.
+  await withDatabase(config, async (client) => {
+    const { state } = await inspectAndVerify(client, config);
+    const steps = planSetup(state, config);
+    await applySteps(client, steps);
+    for (const s of steps) log.info(`set-up: ${s.description}`);
+  });
+  const buildEvent = eventBuilder(config, opts.env, opts.database);
+  const pipeline = new Pipeline({
+    config,
+    pool,
+    lifecycle,
+    consumer: (hooks) => new SequentialConsumer({ sink, policy: config.delivery, lifecycle, buildEvent, hooks }),
+  });
+  let lostLeadership = false;
+  let onLost: ((err: Error) => void) | undefined;
+  const lost = new Promise<void>((resolve) => {
+    onLost = (err) => {
+      lostLeadership = true;
+      log.warn({ err: errorMessage(err) }, 'lost the leader lock: stopping capture at once');
+      resolve();
+    };
+    elector?.once('lost', onLost);
+  });
+  const signalled = new Promise<void>((resolve) => {
+    if (stopping.aborted) resolve();
+    stopping.addEventListener('abort', () => resolve(), { once: true });
+  });
+  try {
+    const { done } = await pipeline.start();
+    log.info({ sink: sink.describe(), tables: config.tables.map((t) => t.table) }, 'capturing');
+    await Promise.race([signalled, lost, done]);
+  } finally {
+    if (onLost) elector?.off('lost', onLost);
+    await pipeline.stop().catch((err) => log.warn({ err: errorMessage(err) }, 'stopping capture'));
+  }
+  return lostLeadership && !stopping.aborted;
+}
+
+/** Slot and dead-letter figures for /status and the metrics, read from PostgreSQL. */
+function slotStatePoller(config: Config, pool: Pool, metrics: PipelineMetrics) {
+  return async () => {
+    const { rows } = await pool.query(SLOT_SQL, [config.capture.slot]);
+    const slot = rows[0];
+    if (!slot) return { slot: null };
+    const retained = slot.retained_bytes === null ? null : Number(slot.retained_bytes);
+    if (retained !== null) metrics.setSlotRetainedBytes(retained);
+    return {
+      slot: {
+        name: slot.slot_name, active: slot.active, confirmedFlushLsn: slot.confirmed_flush_lsn,
+        retainedWalBytes: retained, lagBytes: slot.lag_bytes === null ? null : Number(slot.lag_bytes),
+      },
+    };
+  };
+}

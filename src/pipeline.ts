@@ -1,0 +1,48 @@
+import type { Pool } from 'pg';
+import { Heartbeat } from './capture/heartbeat';
+import { CaptureSource } from './capture/source';
+import type { Config } from './config/types';
+import type { ChangeConsumer, ConsumerHooks } from './delivery/consumer';
+import type { Lifecycle } from './lifecycle';
+
+export interface PipelineParts {
+  config: Config;
+  pool: Pool;
+  lifecycle: Lifecycle;
+  /** Builds the delivery side for one term; the hooks lead back to this term's capture. */
+  consumer(hooks: ConsumerHooks): ChangeConsumer;
+}
+
+/**
+ * One term of capture → delivery → acknowledgement: built fresh each time this replica becomes
+ * the leader, so nothing of a previous term (queues, relations, positions) leaks into the next.
+ */
+export class Pipeline {
+  readonly consumer: ChangeConsumer;
+  private readonly source: CaptureSource;
+  private readonly heartbeat: Heartbeat;
+
+  constructor(parts: PipelineParts) {
+    let source: CaptureSource | undefined;
+    this.consumer = parts.consumer({
+      acknowledge: (lsn, idle) => source?.acknowledge(lsn, idle),
+      onPressure: (full) => source?.setPressure(full),
+    });
+    source = new CaptureSource({ config: parts.config, pool: parts.pool, consumer: this.consumer, lifecycle: parts.lifecycle });
+    this.source = source;
+    this.heartbeat = new Heartbeat(parts.pool, parts.config.capture.heartbeatIntervalMs, parts.lifecycle);
+  }
+
+  /** Resolves once capture is open; `done` settles when capture ends by itself (a final error). */
+  async start(): Promise<{ done: Promise<void> }> {
+    const started = await this.source.start();
+    this.heartbeat.start();
+    return started;
+  }
+
+  /** Stop reading, finish or hand back the delivery in flight, acknowledge, close. */
+  async stop(): Promise<void> {
+    this.heartbeat.stop();
+    await this.source.stop();
+  }
+}
