@@ -22,6 +22,7 @@ $(DEPS_STAMP): package-lock.json
 build: deps ## compile TypeScript to dist/ (a clean build, so removed files do not linger)
 	rm -rf dist
 	npx tsc -p tsconfig.json
+	node scripts/copy-assets.js
 
 services: ## start PostgreSQL if needed and make sure wal_level = logical
 	scripts/ensure-services.sh postgres

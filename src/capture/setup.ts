@@ -1,5 +1,6 @@
 import type { Client } from 'pg';
 import type { Config, TableConfig } from '../config/types';
+import { inspectDeadLetterTable, planDeadLetterSetup, planDeadLetterTeardown, type DeadLetterTableState } from '../delivery/dead-letters/ddl';
 import { ErrorCodes, PgceError } from '../errors';
 import {
   CREATE_SLOT_SQL, DROP_SLOT_SQL, PUBLICATION_SQL, PUBLICATION_TABLES_SQL, ROLE_SQL, SLOT_SQL,
@@ -47,6 +48,7 @@ export interface Inspection {
   tables: Map<string, TableState>;
   publication: { exists: boolean; allTables: boolean; tables: string[] };
   slot: SlotState | null;
+  deadLetters: DeadLetterTableState;
 }
 
 export interface Verdict {
@@ -86,6 +88,7 @@ export async function inspect(client: Client, config: Config): Promise<Inspectio
       tables: pubTables.map((r) => tableKey(r.schema, r.name)),
     },
     slot: slot.rows[0] ?? null,
+    deadLetters: await inspectDeadLetterTable(client, config),
   };
 }
 
@@ -174,6 +177,7 @@ export function planSetup(state: Inspection, config: Config): SetupStep[] {
       params: [config.capture.slot],
     });
   }
+  steps.push(...planDeadLetterSetup(state.deadLetters, config));
   return steps;
 }
 
@@ -192,6 +196,7 @@ export function planTeardown(state: Inspection, config: Config): SetupStep[] {
       sql: `DROP PUBLICATION IF EXISTS ${quoteIdent(config.capture.publication)}`,
     });
   }
+  steps.push(...planDeadLetterTeardown(state.deadLetters, config));
   return steps;
 }
 

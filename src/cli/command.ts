@@ -3,6 +3,11 @@ export interface CommandOptions {
   dryRun: boolean;
   json: boolean;
   env: NodeJS.ProcessEnv;
+  /** Positionals after the command name (dead-letters list|replay|purge). */
+  args?: string[];
+  id?: string;
+  all?: boolean;
+  before?: string;
 }
 
 export interface Command {

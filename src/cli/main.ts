@@ -2,8 +2,9 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, PgceError, errorMessage } from '../errors';
 import { scrubSecrets } from '../logger';
-import type { Command } from './command';
+import type { Command, CommandOptions } from './command';
 import { checkCommand } from './check';
+import { deadLettersCommand } from './dead-letters';
 import { runCommand } from './run';
 import { setupCommand } from './setup';
 import { statusCommand } from './status';
@@ -18,17 +19,20 @@ const COMMANDS: Record<string, Command> = {
   status: statusCommand,
   check: checkCommand,
   tail: tailCommand,
+  'dead-letters': deadLettersCommand,
 };
 
 const USAGE = `usage: pg-cloudevents <command> [options]
 
 commands:
-${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`).join('\n')}
+${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`).join('\n')}
 
 options:
   -c, --config <file>   configuration file (YAML or JSON); default: $PG_CLOUDEVENTS_CONFIG
       --dry-run         setup/teardown: print the SQL instead of running it
-      --json            status: machine-readable output
+      --json            status, dead-letters list: machine-readable output
+      --id <id> / --all dead-letters replay: one row, or every row
+      --before <T>      dead-letters purge: only rows created before T (ISO 8601 timestamp, or a duration like P7D)
   -h, --help            this text
 
 The environment (DATABASE_URL, K_SINK, PG_CLOUDEVENTS_TABLES, ...) is described in the README.`;
@@ -44,6 +48,9 @@ export async function main(argv: string[]): Promise<number> {
         config: { type: 'string', short: 'c' },
         'dry-run': { type: 'boolean' },
         json: { type: 'boolean' },
+        id: { type: 'string' },
+        all: { type: 'boolean' },
+        before: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -67,6 +74,10 @@ export async function main(argv: string[]): Promise<number> {
       dryRun: Boolean(parsed.values['dry-run']),
       json: Boolean(parsed.values.json),
       env: process.env,
+      args: parsed.positionals.slice(1),
+      id: parsed.values.id,
+      all: Boolean(parsed.values.all),
+      before: parsed.values.before,
     });
   } catch (err) {
     const code = err instanceof PgceError ? ` [${err.code}]` : '';

@@ -1,18 +1,22 @@
+import type { CloudEvent } from 'cloudevents';
 import type { Pool } from 'pg';
+import type { Change } from '../capture/change';
+import type { ChangeConsumer, ConsumerHooks } from '../delivery/consumer';
 import { SLOT_SQL } from '../capture/catalog-sql';
 import { createPool } from '../capture/db';
 import { LeaderElector } from '../capture/leader';
 import { applySteps, planSetup } from '../capture/setup';
 import type { Config } from '../config/types';
 import { logLifecycle } from '../delivery/log';
-import { SequentialConsumer } from '../delivery/sequential';
+import { createDeadLetterHandler, DeadLetterStore } from '../delivery/dead-letters';
+import { DeliveryEngine } from '../delivery/engine';
 import { errorMessage } from '../errors';
 import { Lifecycle } from '../lifecycle';
 import { logger } from '../logger';
 import { Pipeline } from '../pipeline';
 import { eventBuilder } from '../runtime';
 import { startServer } from '../server';
-import { createMetrics, type PipelineMetrics } from '../server/metrics';
+import { createMetrics, type DeliveryStats, type PipelineMetrics } from '../server/metrics';
 import { StatusTracker } from '../server/status';
 import { createSink } from '../sinks';
 import type { Sink } from '../sinks/types';
@@ -44,7 +48,12 @@ export const runCommand: Command = {
     logLifecycle(lifecycle);
     const status = new StatusTracker(lifecycle, { sink: sink.describe(), sinkConfigured: true });
     const pool = createPool(config.databaseUrl);
-    const slotState = slotStatePoller(config, pool, metrics);
+    const deadLetters = new DeadLetterStore(pool, config.deadLetters);
+    const deadLetter = createDeadLetterHandler({ config, store: deadLetters, destination: sink.describe() });
+    let engine: DeliveryEngine | undefined;
+    const deliveryStats = () => engine?.stats() ?? { inFlight: 0, buffered: 0, bufferedBytes: 0 };
+    metrics.bindDeliveryStats(deliveryStats);
+    const slotState = slotStatePoller(config, pool, metrics, deadLetters, deliveryStats);
     const server = await startServer({ port: config.server.port, metrics, status, extraStatus: slotState });
     log.info({ port: server.port }, 'health, metrics and status server listening');
     const poll = setInterval(() => slotState().catch(() => undefined), SLOT_POLL_MS);
@@ -74,7 +83,16 @@ export const runCommand: Command = {
             throw err;
           }
         }
-        const lost = await captureTerm({ config, pool, lifecycle, sink, database, env: options.env, elector, stopping: stopping.signal });
+        const lost = await captureTerm({
+          config, pool, lifecycle, sink, database, env: options.env, elector, stopping: stopping.signal,
+          consumer: (hooks, buildEvent) => {
+            engine = new DeliveryEngine({
+              sink, policy: config.delivery, lifecycle, hooks, buildEvent, deadLetter,
+              batchSize: config.sink.mode === 'batch' ? config.sink.batchSize : 1,
+            });
+            return engine;
+          },
+        });
         if (!lost) break;
       }
     } catch (err) {
@@ -82,7 +100,8 @@ export const runCommand: Command = {
       log.error({ err: errorMessage(err) }, 'capture failed');
     }
     clearInterval(poll);
-    await Promise.allSettled([elector?.stop(), server.close(), sink.close(), pool.end()]);
+    await Promise.allSettled([elector?.stop(), server.close(), sink.close(), deadLetter.close()]);
+    await pool.end().catch(() => undefined);
     if (failure) throw failure;
     log.info('stopped');
     return 0;
@@ -98,6 +117,7 @@ interface TermOptions {
   env: NodeJS.ProcessEnv;
   elector?: LeaderElector;
   stopping: AbortSignal;
+  consumer(hooks: ConsumerHooks, buildEvent: (change: Change) => CloudEvent<unknown>): ChangeConsumer;
 }
 
 /** One leadership term. Resolves true when leadership was lost (wait again), false on a signal. */
@@ -116,7 +136,7 @@ async function captureTerm(opts: TermOptions): Promise<boolean> {
     config,
     pool,
     lifecycle,
-    consumer: (hooks) => new SequentialConsumer({ sink, policy: config.delivery, lifecycle, buildEvent, hooks }),
+    consumer: (hooks) => opts.consumer(hooks, buildEvent),
   });
   let lostLeadership = false;
   let onLost: ((err: Error) => void) | undefined;
@@ -144,14 +164,26 @@ async function captureTerm(opts: TermOptions): Promise<boolean> {
 }
 
 /** Slot and dead-letter figures for /status and the metrics, read from PostgreSQL. */
-function slotStatePoller(config: Config, pool: Pool, metrics: PipelineMetrics) {
+function slotStatePoller(
+  config: Config, pool: Pool, metrics: PipelineMetrics, deadLetters: DeadLetterStore, delivery: () => DeliveryStats,
+) {
   return async () => {
     const { rows } = await pool.query(SLOT_SQL, [config.capture.slot]);
+    const deadLetterCount = await deadLetters.count().catch(() => null);
+    if (deadLetterCount !== null) metrics.setDeadLetterCount(deadLetterCount);
+    const stats = delivery();
+    const oldest = stats.oldestUndeliveredCommitTime;
+    const deliveryReport = {
+      inFlight: stats.inFlight, buffered: stats.buffered, bufferedBytes: stats.bufferedBytes,
+      oldestUndeliveredAgeSeconds: oldest ? (Date.now() - oldest.getTime()) / 1000 : null,
+    };
     const slot = rows[0];
-    if (!slot) return { slot: null };
+    if (!slot) return { slot: null, deadLetters: deadLetterCount, delivery: deliveryReport };
     const retained = slot.retained_bytes === null ? null : Number(slot.retained_bytes);
     if (retained !== null) metrics.setSlotRetainedBytes(retained);
     return {
+      deadLetters: deadLetterCount,
+      delivery: deliveryReport,
       slot: {
         name: slot.slot_name, active: slot.active, confirmedFlushLsn: slot.confirmed_flush_lsn,
         retainedWalBytes: retained, lagBytes: slot.lag_bytes === null ? null : Number(slot.lag_bytes),

@@ -20,7 +20,7 @@ export const setupCommand: Command = {
       process.stdout.write(
         steps.length
           ? `${steps.map((s) => `done: ${s.description}`).join('\n')}\n`
-          : `nothing to do: publication ${config.capture.publication} and slot ${config.capture.slot} are in place\n`,
+          : `nothing to do: publication ${config.capture.publication}, slot ${config.capture.slot} and dead-letter table ${config.deadLetters.schema}.${config.deadLetters.table} are in place\n`,
       );
       return 0;
     });

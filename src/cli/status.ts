@@ -1,4 +1,5 @@
 import { inspect } from '../capture/setup';
+import { DeadLetterStore } from '../delivery/dead-letters';
 import type { Command } from './command';
 import { configure, withDatabase } from './context';
 
@@ -28,6 +29,10 @@ export const statusCommand: Command = {
             }
           : { name: config.capture.slot, exists: false },
         tables: config.tables.map((t) => `${t.schema}.${t.name}`),
+        deadLetters: {
+          table: `${config.deadLetters.schema}.${config.deadLetters.table}`,
+          count: state.deadLetters.tableExists ? await new DeadLetterStore(client, config.deadLetters).count() : null,
+        },
       };
     });
     if (options.json) {
@@ -48,6 +53,7 @@ export const statusCommand: Command = {
         `retained WAL:        ${s.retainedWalBytes} bytes`,
       );
     }
+    lines.push(`dead letters:        ${report.deadLetters.count === null ? 'table missing: run setup' : report.deadLetters.count} (${report.deadLetters.table})`);
     process.stdout.write(`${lines.join('\n')}\n`);
     return 0;
   },

@@ -1,4 +1,6 @@
 import { applySteps, inspect, planTeardown, renderStep } from '../capture/setup';
+import { deadLetterTeardownWarning } from '../delivery/dead-letters/ddl';
+import { logger } from '../logger';
 import type { Command } from './command';
 import { configure, withDatabase } from './context';
 
@@ -7,7 +9,10 @@ export const teardownCommand: Command = {
   async run(options) {
     const config = configure(options);
     return withDatabase(config, async (client) => {
-      const steps = planTeardown(await inspect(client, config), config);
+      const state = await inspect(client, config);
+      const steps = planTeardown(state, config);
+      const kept = deadLetterTeardownWarning(state.deadLetters, config);
+      if (kept) logger('teardown').warn(kept);
       if (options.dryRun) {
         process.stdout.write(steps.length ? `${steps.map(renderStep).join('\n')}\n` : '-- nothing to do\n');
         return 0;

@@ -59,7 +59,7 @@ export const DEFAULTS = {
     maxInFlight: 64,
     maxBufferBytes: 64 * 1024 * 1024,
   },
-  deadLetters: { schema: 'pg_cloudevents', table: 'dead_letters' },
+  deadLetters: { schema: 'pgcloudevents', table: 'dead_letters' },
   leader: { enabled: true, pollInterval: 'PT1S' },
   server: { port: 8080 },
   log: { level: 'info' },

@@ -60,14 +60,30 @@ capture: { slot: pgce_big, publication: pgce_big, statusInterval: PT1S }
 sink: { mode: batch, batchSize: 500 }
 tables: [ big ]
 `);
-    const cli = spawnCli(['run'], { DATABASE_URL: db.url, K_SINK: sink.url, PG_CLOUDEVENTS_CONFIG: config, PORT: String(await freePort()), LOG_LEVEL: 'info' });
+    const port = await freePort();
+    const cli = spawnCli(['run'], { DATABASE_URL: db.url, K_SINK: sink.url, PG_CLOUDEVENTS_CONFIG: config, PORT: String(port), LOG_LEVEL: 'info' });
     await cli.waitForLine(/capturing/, 30_000);
     const started = Date.now();
+    // What the engine holds while it runs, so a failure shows whether the buffer or the heap grew.
+    let maxBuffered = 0;
+    let maxBufferedBytes = 0;
+    const sampler = setInterval(async () => {
+      try {
+        const status = await (await fetch(`http://127.0.0.1:${port}/status`)).json() as { delivery?: { buffered: number; bufferedBytes: number } };
+        maxBuffered = Math.max(maxBuffered, status.delivery?.buffered ?? 0);
+        maxBufferedBytes = Math.max(maxBufferedBytes, status.delivery?.bufferedBytes ?? 0);
+      } catch {
+        /* the next sample will do */
+      }
+    }, 250);
     await db.query(`INSERT INTO big SELECT g, repeat('x', 100) FROM generate_series(1, ${ROWS}) g`);
     await waitFor(async () => sink.ids.size >= ROWS, { timeoutMs: 540_000, intervalMs: 500, what: `${ROWS} distinct events` });
+    clearInterval(sampler);
     const seconds = (Date.now() - started) / 1000;
     const peak = peakRssMb(cli.child.pid!);
-    process.stdout.write(`      1,000,000-row transaction: ${seconds.toFixed(1)} s, ${Math.round(ROWS / seconds)} events/s, ${sink.requests()} requests, peak RSS ${peak.toFixed(0)} MB\n`);
+    process.stdout.write(`      1,000,000-row transaction: ${seconds.toFixed(1)} s, ${Math.round(ROWS / seconds)} events/s, ${sink.requests()} requests, ` +
+      `peak RSS ${peak.toFixed(0)} MB, at most ${maxBuffered} events / ${(maxBufferedBytes / 1048576).toFixed(1)} MiB buffered\n`);
+    expect(maxBufferedBytes, 'the engine kept to maxBufferBytes (plus one socket read)').to.be.lessThan(33554432 * 1.1);
     expect(sink.ids.size).to.equal(ROWS);
     expect(peak, 'peak RSS (MB)').to.be.lessThan(PEAK_RSS_BOUND_MB);
     cli.kill('SIGTERM');

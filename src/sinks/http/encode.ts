@@ -41,3 +41,16 @@ export function encodeEvent(event: CloudEvent<unknown>, mode: 'binary' | 'struct
     body: body === undefined || body === null ? undefined : typeof body === 'string' ? body : (body as Uint8Array),
   };
 }
+
+/**
+ * CloudEvents HTTP binding §3.3 (batched content mode) with the JSON Batch Format (JSON format
+ * §4): the body is a JSON array of structured-mode events, the media type
+ * `application/cloudevents-batch+json` (§3.3.1's example adds `charset=UTF-8`). Receivers built on
+ * the SDK (`HTTP.toEvent`) turn it into an array of events.
+ */
+export const BATCH_CONTENT_TYPE = 'application/cloudevents-batch+json; charset=utf-8';
+
+export function encodeBatch(events: readonly CloudEvent<unknown>[]): { headers: Record<string, string>; body: string } {
+  // CloudEvent#toJSON is the structured form (data_base64 instead of data for binary data).
+  return { headers: { 'content-type': BATCH_CONTENT_TYPE }, body: JSON.stringify(events) };
+}

@@ -3,9 +3,9 @@ import { Agent, errors as undiciErrors, request, type Dispatcher } from 'undici'
 import type { SinkConfig } from '../../config/types';
 import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors';
 import { scrubSecrets } from '../../logger';
-import type { Sink } from '../types';
+import type { SendResult, Sink } from '../types';
 import { checkAnswer } from './answer';
-import { encodeEvent } from './encode';
+import { encodeBatch, encodeEvent } from './encode';
 import { trustedCAs } from './tls';
 import { TokenFile } from './token';
 
@@ -14,8 +14,10 @@ const KEEP_ALIVE_MS = 30_000;
 
 /**
  * The Knative sink (`K_SINK`): one POST per event, CloudEvents HTTP binding, binary mode unless an
- * attribute cannot travel as a header (see encode.ts) or `mode: structured` is set. Connections
- * are pooled and kept alive (undici Agent, no pipelining), so a steady stream reuses one socket.
+ * attribute cannot travel as a header (see encode.ts) or `mode: structured` is set; in `mode:
+ * batch`, `sendBatch` POSTs several events as one application/cloudevents-batch+json array.
+ * Connections are pooled and kept alive (undici Agent, no pipelining), so a steady stream reuses
+ * one socket.
  */
 export class HttpSink implements Sink {
   readonly name = 'http';
@@ -43,11 +45,22 @@ export class HttpSink implements Sink {
     return this.url.toString();
   }
 
-  async send(event: CloudEvent<unknown>): Promise<void> {
+  async send(event: CloudEvent<unknown>): Promise<SendResult> {
     // A single event in batch mode (e.g. a replay) goes as binary, the default single-event mode.
     const encoded = encodeEvent(event, this.config.mode === 'structured' ? 'structured' : 'binary');
     const headers = { ...encoded.headers, ...(await this.authorization()) };
-    await this.call({ method: 'POST', headers, body: encoded.body }, checkAnswer);
+    return { status: await this.call({ method: 'POST', headers, body: encoded.body }, checkAnswer) };
+  }
+
+  /**
+   * All `events` in one request (HTTP binding §3.3), accepted or refused together: the answer is
+   * classified as for one event, so a retriable failure retries the whole batch. One attempt.
+   */
+  async sendBatch(events: CloudEvent<unknown>[]): Promise<SendResult> {
+    if (events.length === 0) return {};
+    const encoded = encodeBatch(events);
+    const headers = { ...encoded.headers, ...(await this.authorization()) };
+    return { status: await this.call({ method: 'POST', headers, body: encoded.body }, checkAnswer) };
   }
 
   /** Any HTTP answer proves the sink is there; only the connection itself can fail the check. */
@@ -55,6 +68,7 @@ export class HttpSink implements Sink {
     try {
       await this.call({ method: 'HEAD', headers: await this.authorization() }, async (res) => {
         await res.body.dump();
+        return res.statusCode;
       });
     } catch (err) {
       const cause = err instanceof DeliveryError && err.cause ? err.cause : err;
@@ -79,13 +93,13 @@ export class HttpSink implements Sink {
   /** One request with the per-request timeout over headers and body; failures as DeliveryError. */
   private async call(
     options: { method: 'POST' | 'HEAD'; headers: Record<string, string>; body?: string | Uint8Array },
-    onAnswer: (res: Dispatcher.ResponseData) => Promise<void>,
-  ): Promise<void> {
+    onAnswer: (res: Dispatcher.ResponseData) => Promise<number>,
+  ): Promise<number> {
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(new TimeoutError(this.config.timeoutMs)), this.config.timeoutMs);
     try {
       const res = await request(this.url, { ...options, dispatcher: this.agent, signal: timeout.signal });
-      await onAnswer(res);
+      return await onAnswer(res);
     } catch (err) {
       if (err instanceof DeliveryError) throw err;
       throw this.networkError(timeout.signal.aborted ? timeout.signal.reason : err);

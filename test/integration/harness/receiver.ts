@@ -3,7 +3,8 @@
  * parsed with the SDK (`HTTP.toEvent`) and validated; one that fails is answered 400 and kept in
  * `errors`, so a test can assert there were none. Answers default to 202; `respondWith` scripts
  * them (status, headers, a delay before answering). Requests other than POST (probes) get 204 and
- * are not recorded.
+ * are not recorded. A batch (application/cloudevents-batch+json, HTTP binding §3.3) is one request
+ * whose events are each validated and all recorded in `events`.
  */
 import { HTTP, type CloudEvent } from 'cloudevents';
 import express, { type Request } from 'express';
@@ -15,7 +16,9 @@ import type { AddressInfo, Socket } from 'node:net';
 export interface ReceivedRequest {
   headers: Record<string, string>;
   body: string;
-  mode: 'binary' | 'structured';
+  mode: 'binary' | 'structured' | 'batch';
+  /** Events the request carried: 1, or the batch's length. */
+  eventCount: number;
   /** Date.now() when the request arrived. */
   at: number;
   /** Which TCP connection carried it (1, 2, … in order of connection). */
@@ -81,25 +84,29 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
     const headers = flatHeaders(req);
     const body = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
     const at = Date.now();
-    let event: CloudEvent<unknown>;
+    let received: CloudEvent<unknown>[];
     try {
       const parsed = HTTP.toEvent<unknown>({ headers, body }) as CloudEvent<unknown> | CloudEvent<unknown>[];
-      if (Array.isArray(parsed)) throw new Error('batched mode is not expected');
-      parsed.validate();
-      event = parsed as CloudEvent<unknown>;
+      received = Array.isArray(parsed) ? parsed : [parsed];
+      for (const event of received) event.validate();
     } catch (err) {
       errors.push({ headers, body, error: (err as Error).message ?? String(err), at });
       res.status(400).type('text/plain').send(`not a valid CloudEvent: ${(err as Error).message}`);
       changed.emit('change');
       return;
     }
-    const mode = (headers['content-type'] ?? '').startsWith('application/cloudevents') ? 'structured' : 'binary';
-    const record: ReceivedRequest = { headers, body, mode, at, connection: socketIds.get(req.socket) ?? 0, status: 0 };
+    const contentType = headers['content-type'] ?? '';
+    const mode = contentType.startsWith('application/cloudevents-batch+json')
+      ? 'batch'
+      : contentType.startsWith('application/cloudevents') ? 'structured' : 'binary';
+    const record: ReceivedRequest = {
+      headers, body, mode, eventCount: received.length, at, connection: socketIds.get(req.socket) ?? 0, status: 0,
+    };
     requests.push(record);
-    events.push(event);
+    events.push(...received);
     const answer = responder?.(record, requests.length) ?? { status: 202 };
     record.status = answer.status;
-    if (answer.status >= 200 && answer.status < 300) accepted.push(event);
+    if (answer.status >= 200 && answer.status < 300) accepted.push(...received);
     const reply = () => {
       res.status(answer.status).set(answer.headers ?? {});
       res.send(answer.body ?? '');

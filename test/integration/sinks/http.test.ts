@@ -256,6 +256,90 @@ describe('sinks/http against a real receiver', function () {
     expect(receiver.connections()).to.equal(1);
   });
 
+  describe('batch mode (HTTP binding §3.3)', () => {
+    const batchOf = (n: number) =>
+      Array.from({ length: n }, (_, i) => sampleEvent({ id: `b-${i}`, subject: `DCE:polls.question/${i}`, partitionkey: `polls.question/${i}` }));
+
+    it('sends N events as one application/cloudevents-batch+json request that the SDK reads back as N events', async () => {
+      sink = new HttpSink(sinkConfig(receiver.url, { mode: 'batch' }));
+      const events = batchOf(5);
+      const result = await sink.sendBatch(events);
+      expect(result).to.deep.equal({ status: 202 });
+      expect(receiver.errors).to.deep.equal([]);
+      expect(receiver.requests).to.have.length(1);
+      const [req] = receiver.requests;
+      expect(req.mode).to.equal('batch');
+      expect(req.eventCount).to.equal(5);
+      expect(req.headers['content-type']).to.equal('application/cloudevents-batch+json; charset=utf-8');
+      // No ce- headers: every attribute travels in the body (JSON Batch Format, JSON format §4).
+      expect(Object.keys(req.headers).filter((h) => h.startsWith('ce-'))).to.deep.equal([]);
+      const body = JSON.parse(req.body);
+      expect(body).to.be.an('array').with.length(5);
+      expect(body[0]).to.deep.equal(JSON.parse(events[0].toString()));
+      expect(receiver.events.map((e) => e.toJSON())).to.deep.equal(events.map((e) => e.toJSON()));
+      for (const e of receiver.events) expect(e.validate()).to.equal(true);
+    });
+
+    it('an empty batch sends nothing', async () => {
+      sink = new HttpSink(sinkConfig(receiver.url, { mode: 'batch' }));
+      await sink.sendBatch([]);
+      expect(receiver.requests).to.have.length(0);
+    });
+
+    it('single sends stay binary in batch mode', async () => {
+      sink = new HttpSink(sinkConfig(receiver.url, { mode: 'batch' }));
+      await sink.send(sampleEvent());
+      expect(receiver.requests[0].mode).to.equal('binary');
+    });
+
+    it('a 503 for the batch is retriable (with Retry-After), a 400 final, with the answer body kept', async () => {
+      sink = new HttpSink(sinkConfig(receiver.url, { mode: 'batch' }));
+      receiver.respondWith((_req, n) =>
+        n === 1 ? { status: 503, headers: { 'retry-after': '2' }, body: 'busy' } : { status: 400, body: 'bad batch' },
+      );
+      const busy = await failure(sink.sendBatch(batchOf(3)));
+      expect(busy.retriable).to.equal(true);
+      expect(busy.status).to.equal(503);
+      expect(busy.retryAfterMs).to.equal(2000);
+      const bad = await failure(sink.sendBatch(batchOf(3)));
+      expect(bad.retriable).to.equal(false);
+      expect(bad.status).to.equal(400);
+      expect(bad.code).to.equal(ErrorCodes.SINK_FINAL);
+      expect(Buffer.from(bad.detail.responseBodyBase64 as string, 'base64').toString()).to.equal('bad batch');
+      expect(receiver.requests.map((r) => r.eventCount)).to.deep.equal([3, 3]);
+    });
+
+    it('sends the bearer token with a batch too', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'pgce-e2-oidc-'));
+      try {
+        writeFileSync(join(dir, 'token'), 'batch.token\n');
+        sink = new HttpSink(sinkConfig(receiver.url, { mode: 'batch', oidcTokenPath: join(dir, 'token') }));
+        await sink.sendBatch(batchOf(2));
+        expect(receiver.requests[0].headers.authorization).to.equal('Bearer batch.token');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('a batch that does not answer within the timeout fails retriably', async () => {
+      sink = new HttpSink(sinkConfig(receiver.url, { mode: 'batch', timeoutMs: 200 }));
+      receiver.respondWith(() => ({ status: 202, delayMs: 2000 }));
+      const err = await failure(sink.sendBatch(batchOf(2)));
+      expect(err.retriable).to.equal(true);
+      expect(err.message).to.match(/did not answer within 200 ms/);
+    });
+  });
+
+  it('keeps at most 1 KiB of a failed answer’s body, byte for byte, for knativeerrordata', async () => {
+    sink = new HttpSink(sinkConfig(receiver.url));
+    const body = `${'é'.repeat(300)}${'z'.repeat(2000)}`;
+    receiver.respondWith(() => ({ status: 400, body }));
+    const err = await failure(sink.send(sampleEvent()));
+    const kept = Buffer.from(err.detail.responseBodyBase64 as string, 'base64');
+    expect(kept.length).to.equal(1024);
+    expect(kept.equals(Buffer.from(body, 'utf8').subarray(0, 1024))).to.equal(true);
+  });
+
   describe('OIDC token file', () => {
     let dir: string;
     beforeEach(() => {

@@ -49,7 +49,7 @@ describe('config/load loadConfig', () => {
         maxBufferBytes: 64 * 1024 * 1024,
         deadLetterSink: undefined,
       });
-      expect(config.deadLetters).to.deep.equal({ schema: 'pg_cloudevents', table: 'dead_letters' });
+      expect(config.deadLetters).to.deep.equal({ schema: 'pgcloudevents', table: 'dead_letters' });
       expect(config.leader).to.deep.equal({ enabled: true, pollIntervalMs: 1000 });
       expect(config.server).to.deep.equal({ port: 8080 });
       expect(config.logLevel).to.equal('info');

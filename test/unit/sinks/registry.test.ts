@@ -14,7 +14,7 @@ function config(url?: string): Config {
     handler: 'http',
     sink: { url, mode: 'binary', batchSize: 100, timeoutMs: 1000, caCertsDir: '/nonexistent', oidcTokenPath: '/nonexistent/token' },
     delivery: { backoffPolicy: 'exponential', backoffDelayMs: 100, backoffMaxMs: 1000, timeoutMs: 1000, maxInFlight: 64, maxBufferBytes: 1 << 26 },
-    deadLetters: { schema: 'pg_cloudevents', table: 'dead_letters' },
+    deadLetters: { schema: 'pgcloudevents', table: 'dead_letters' },
     leader: { enabled: true, pollIntervalMs: 1000 },
     server: { port: 8080 },
     logLevel: 'silent',

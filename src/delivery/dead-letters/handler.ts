@@ -1,0 +1,129 @@
+import type { Config, DeliveryConfig } from '../../config/types';
+import { ErrorCodes, PgceError, errorMessage } from '../../errors';
+import { logger } from '../../logger';
+import { HttpSink } from '../../sinks/http';
+import type { Sink } from '../../sinks/types';
+import { backoffDelay } from '../backoff';
+import type { DeadLetterHandler, FailedDelivery } from '../dead-letter';
+import { DeliveryAbortedError, deliverWithRetry, type Sleep } from '../deliver';
+import { knativeErrorExtensions, withKnativeError, withoutCredentials } from './knative';
+import type { DeadLetterStore } from './store';
+
+/**
+ * A dead-letter sink that stays down must not hold the stream forever: it gets this many retries
+ * (5 attempts) when `delivery.retry` is unset (= retry forever for the real sink), and at most
+ * this many otherwise. The row in the table is the durable record either way.
+ */
+export const DEAD_LETTER_SINK_MAX_RETRIES = 4;
+
+export interface DeadLetterHandlerOptions {
+  config: Config;
+  store: DeadLetterStore;
+  /** Where the event failed (`knativeerrordest`); default the configured sink URL, else the handler name. */
+  destination?: string;
+  /** Replaces the HttpSink built on `delivery.deadLetterSink` (tests). */
+  deadLetterSink?: Sink;
+  /** Timer between storage attempts; must reject when the signal aborts (tests inject one). */
+  sleep?: Sleep;
+}
+
+export interface ClosableDeadLetterHandler extends DeadLetterHandler {
+  /** Closes the dead-letter sink's connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * Knative's dead-letter semantics plus a durable record: the event goes to `deadLetterSink`
+ * (when configured) with the knativeerror* extensions, then ALWAYS into the dead-letter table.
+ * Resolves only once the row is stored, so the caller may acknowledge the event's position; a
+ * database that refuses the row is retried with the delivery backoff until it accepts it or the
+ * signal aborts (then it rejects, and nothing must be acknowledged). The caller (the delivery
+ * engine) emits `delivery:deadLettered` once this resolves, so it is not emitted here.
+ */
+export function createDeadLetterHandler(opts: DeadLetterHandlerOptions): ClosableDeadLetterHandler {
+  const { config, store } = opts;
+  const log = logger('dead-letters');
+  const sleep = opts.sleep ?? sleepFor;
+  const destination = withoutCredentials(opts.destination ?? config.sink.url ?? config.handler);
+  const dlsUrl = config.delivery.deadLetterSink;
+  // Same TLS trust, token and timeout as the sink; always binary mode (Knative's dispatcher sends
+  // dead letters as it received them, and the extensions then travel as ce- headers).
+  const dls: Sink | undefined =
+    opts.deadLetterSink ?? (dlsUrl ? new HttpSink({ ...config.sink, url: dlsUrl, mode: 'binary' }) : undefined);
+  const dlsPolicy: DeliveryConfig = {
+    ...config.delivery,
+    retry: Math.min(config.delivery.retry ?? DEAD_LETTER_SINK_MAX_RETRIES, DEAD_LETTER_SINK_MAX_RETRIES),
+  };
+
+  async function toDeadLetterSink(failed: FailedDelivery, signal: AbortSignal): Promise<void> {
+    if (!dls) return;
+    const event = withKnativeError(failed.event, knativeErrorExtensions(destination, failed.error, failed.status));
+    try {
+      const { attempts } = await deliverWithRetry(dls, event, dlsPolicy, { signal, sleep });
+      log.info({ id: event.id, deadLetterSink: dls.describe(), attempts }, 'sent to the dead-letter sink');
+    } catch (err) {
+      if (err instanceof DeliveryAbortedError || signal.aborted) throw aborted(err);
+      // The table still gets the row: it is the record `replay` works from.
+      log.error(
+        { id: event.id, deadLetterSink: dls.describe(), err: errorMessage(err), attempts: (err as { attempts?: number }).attempts },
+        'the dead-letter sink did not accept the event; it is kept in the dead-letter table only',
+      );
+    }
+  }
+
+  async function toTable(failed: FailedDelivery, signal: AbortSignal): Promise<string> {
+    for (let attempt = 1; ; attempt++) {
+      if (signal.aborted) throw aborted(signal.reason);
+      try {
+        return await store.insert(failed);
+      } catch (err) {
+        if (signal.aborted) throw aborted(err);
+        const retryInMs = backoffDelay(config.delivery, attempt);
+        log.error(
+          { id: failed.event.id, table: store.tableName, attempt, retryInMs, err: errorMessage(err) },
+          'could not store the dead letter; retrying (its position stays unacknowledged)',
+        );
+        try {
+          await sleep(retryInMs, signal);
+        } catch (e) {
+          throw aborted(e);
+        }
+      }
+    }
+  }
+
+  const handler = (async (failed: FailedDelivery, signal: AbortSignal) => {
+    await toDeadLetterSink(failed, signal);
+    const id = await toTable(failed, signal);
+    log.warn(
+      { id: failed.event.id, subject: failed.event.subject, row: id, status: failed.status, attempts: failed.attempts, err: errorMessage(failed.error) },
+      `delivery failed for good; stored in ${store.tableName}`,
+    );
+  }) as ClosableDeadLetterHandler;
+  handler.close = async () => {
+    if (dls && !opts.deadLetterSink) await dls.close();
+  };
+  return handler;
+}
+
+function aborted(cause: unknown): PgceError {
+  return new PgceError(ErrorCodes.DELIVERY_ABORTED, 'dead-lettering abandoned: shutting down before the dead letter was stored', {
+    retriable: true,
+    cause,
+  });
+}
+
+function sleepFor(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,61 @@
+import type { DeadLetterRow } from './store';
+
+/** `dead-letters list` as a table: one line per row, the error cut to fit a terminal. */
+const COLUMNS: { title: string; width: number; value(row: DeadLetterRow): string }[] = [
+  { title: 'ID', width: 6, value: (r) => r.id },
+  { title: 'CREATED', width: 24, value: (r) => r.createdAt.toISOString() },
+  { title: 'EVENT ID', width: 25, value: (r) => r.eventId },
+  { title: 'SUBJECT', width: 32, value: (r) => r.subject ?? '' },
+  { title: 'STATUS', width: 6, value: (r) => (r.status === null ? '-' : String(r.status)) },
+  { title: 'ATTEMPTS', width: 8, value: (r) => String(r.attempts) },
+  { title: 'ERROR', width: 0, value: (r) => r.error },
+];
+
+const ERROR_CHARS = 72;
+
+export function tableHeader(): string {
+  return line(COLUMNS.map((c) => c.title));
+}
+
+export function tableLine(row: DeadLetterRow): string {
+  return line(COLUMNS.map((c) => oneLine(c.value(row))));
+}
+
+function line(cells: string[]): string {
+  return cells
+    .map((cell, i) => {
+      const { width } = COLUMNS[i];
+      if (width === 0) return cut(cell, ERROR_CHARS);
+      return cut(cell, Math.max(width, 32)).padEnd(width);
+    })
+    .join('  ')
+    .trimEnd();
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s+/g, ' ').trim();
+}
+
+function cut(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+/** A row for `--json`: every column, dates as ISO 8601, the event as stored. */
+export function jsonRow(row: DeadLetterRow): Record<string, unknown> {
+  return {
+    id: row.id,
+    eventId: row.eventId,
+    source: row.source,
+    type: row.type,
+    subject: row.subject,
+    partitionKey: row.partitionKey,
+    status: row.status,
+    attempts: row.attempts,
+    error: row.error,
+    firstAttemptAt: row.firstAttemptAt.toISOString(),
+    lastAttemptAt: row.lastAttemptAt.toISOString(),
+    createdAt: row.createdAt.toISOString(),
+    commitLsn: row.commitLsn,
+    event: row.event,
+  };
+}
