@@ -13,7 +13,10 @@ RUN npm run build && npm prune --omit=dev
 
 # --- runtime ---------------------------------------------------------------------------------
 FROM node:20-bookworm-slim
-ENV NODE_ENV=production PORT=8080
+# V8 collects lazily and lets garbage grow RSS far past the live set under CPU pressure (a
+# 1,000,000-row transaction peaked at 557 MB without this, 147 MB with it). 128 MB of old space
+# holds delivery.maxBufferBytes (16 MiB) several times over; raise both together.
+ENV NODE_ENV=production PORT=8080 NODE_OPTIONS=--max-old-space-size=128
 WORKDIR /app
 COPY --from=builder /app/package.json ./package.json
 COPY --from=builder /app/node_modules ./node_modules

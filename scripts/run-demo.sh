@@ -120,4 +120,6 @@ if ((demo_db)); then
   ) &
 fi
 
+# The heap limit the container image ships with (see Dockerfile).
+export NODE_OPTIONS="${NODE_OPTIONS:-$(sed -n 's/^ENV .*NODE_OPTIONS=\([^ ]*\).*/\1/p' Dockerfile)}"
 exec node dist/src/cli/main.js run

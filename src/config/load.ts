@@ -57,7 +57,7 @@ export const DEFAULTS = {
     backoffMax: 'PT30S',
     timeout: 'PT30S',
     maxInFlight: 64,
-    maxBufferBytes: 64 * 1024 * 1024,
+    maxBufferBytes: 16 * 1024 * 1024,
   },
   deadLetters: { schema: 'pgcloudevents', table: 'dead_letters' },
   leader: { enabled: true, pollInterval: 'PT1S' },

@@ -3,6 +3,7 @@
  * collecting its output and killing it if the test process exits first.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 /** Compiled to dist/test/integration/harness/, four levels below the repository root. */
@@ -67,6 +68,14 @@ function tail(text: string, lines = 20): string {
   return text.split('\n').slice(-lines).join('\n');
 }
 
+/** The image's NODE_OPTIONS (heap limit), read from the Dockerfile: tests run the process as it ships. */
+export const SHIPPED_NODE_OPTIONS = (() => {
+  const dockerfile = fs.readFileSync(path.join(REPO_ROOT, 'Dockerfile'), 'utf8');
+  const m = /^ENV .*NODE_OPTIONS=(\S+)/m.exec(dockerfile);
+  if (!m) throw new Error('Dockerfile sets no NODE_OPTIONS');
+  return m[1];
+})();
+
 export function spawnCli(args: string[], env: Record<string, string>, opts: SpawnOptions = {}): CliProcess {
   if (!exitHookInstalled) {
     // 'exit' handlers must be synchronous: kill() is. Mocha's --exit ends through process.exit.
@@ -79,7 +88,7 @@ export function spawnCli(args: string[], env: Record<string, string>, opts: Spaw
   const [file, argv] = opts.command ? [opts.command, args] : [process.execPath, [CLI_PATH, ...args]];
   const child = spawn(file, argv, {
     cwd: opts.cwd ?? REPO_ROOT,
-    env: { ...inherited, LOG_LEVEL: 'debug', ...env },
+    env: { ...inherited, LOG_LEVEL: 'debug', NODE_OPTIONS: SHIPPED_NODE_OPTIONS, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.add(child);

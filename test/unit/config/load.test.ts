@@ -46,7 +46,7 @@ describe('config/load loadConfig', () => {
         retryAfterMaxMs: undefined,
         timeoutMs: 30_000,
         maxInFlight: 64,
-        maxBufferBytes: 64 * 1024 * 1024,
+        maxBufferBytes: 16 * 1024 * 1024,
         deadLetterSink: undefined,
       });
       expect(config.deadLetters).to.deep.equal({ schema: 'pgcloudevents', table: 'dead_letters' });
