@@ -99,7 +99,8 @@ function asDeliveryError(err: unknown): DeliveryError {
   return new DeliveryError(errorMessage(err), { retriable: isRetriable(err), cause: err, code });
 }
 
-function sleepFor(ms: number, signal?: AbortSignal): Promise<void> {
+/** A timer that rejects with the signal's reason when it aborts (shutdown). */
+export function sleepFor(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
     const onAbort = () => {

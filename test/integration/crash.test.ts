@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { formatLsn } from '../../src/capture/change';
 import type { CloudEvent } from 'cloudevents';
 import { createTestDatabase, slotInfo, waitFor } from './harness/postgres';
 import { spawnCli } from './harness/process';
@@ -103,7 +104,7 @@ tables: [ { table: public.counter } ]
     await waitFor(async () => receiver.requests.length >= 3, { timeoutMs: 20_000, intervalMs: 50, what: 'retries against the failing sink' });
     for (let i = 0; i < 5; i++) {
       const info = (await slotInfo(db.url, "pgce_outage"))!;
-      const { rows } = await db.query('SELECT $1::pg_lsn <= $2::pg_lsn AS ok', [info.confirmedFlushLsn === null ? '0/0' : lsnText(info.confirmedFlushLsn), beforeLsn]);
+      const { rows } = await db.query('SELECT $1::pg_lsn <= $2::pg_lsn AS ok', [info.confirmedFlushLsn === null ? '0/0' : formatLsn(info.confirmedFlushLsn), beforeLsn]);
       expect(rows[0].ok, 'confirmed_flush_lsn must not pass the undelivered insert').to.equal(true);
       await new Promise((r) => setTimeout(r, 300));
     }
@@ -120,7 +121,7 @@ tables: [ { table: public.counter } ]
     await waitFor(async () => {
       const info = (await slotInfo(db.url, "pgce_outage"))!;
       if (info.confirmedFlushLsn === null) return false;
-      const { rows } = await db.query('SELECT $1::pg_lsn >= $2::pg_lsn AS ok', [lsnText(info.confirmedFlushLsn), afterLsn]);
+      const { rows } = await db.query('SELECT $1::pg_lsn >= $2::pg_lsn AS ok', [formatLsn(info.confirmedFlushLsn), afterLsn]);
       return rows[0].ok === true;
     }, { timeoutMs: 15_000, intervalMs: 100, what: 'the slot to catch up after recovery' });
     cli.kill('SIGTERM');
@@ -130,6 +131,3 @@ tables: [ { table: public.counter } ]
   });
 });
 
-function lsnText(lsn: bigint): string {
-  return `${(lsn >> 32n).toString(16)}/${(lsn & 0xffffffffn).toString(16)}`;
-}

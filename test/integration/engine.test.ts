@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { formatLsn } from '../../src/capture/change';
 import type { CloudEvent } from 'cloudevents';
 import { readFileSync } from 'node:fs';
 import { createTestDatabase, slotInfo, waitFor } from './harness/postgres';
@@ -15,9 +16,6 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-function lsnText(lsn: bigint): string {
-  return `${(lsn >> 32n).toString(16)}/${(lsn & 0xffffffffn).toString(16)}`;
-}
 
 describe('delivery engine: parallel rows, per-row order, dead letters, outages (real PostgreSQL, real receivers)', function () {
   this.timeout(180_000);
@@ -103,7 +101,7 @@ tables: [ t ]
     const { rows: [{ lsn }] } = await db.query('SELECT pg_current_wal_lsn()::text AS lsn');
     await waitFor(async () => {
       const info = await slotInfo(db.url, 'pgce_poison');
-      return (await db.query('SELECT $1::pg_lsn >= $2::pg_lsn AS ok', [lsnText(info!.confirmedFlushLsn!), lsn])).rows[0].ok;
+      return (await db.query('SELECT $1::pg_lsn >= $2::pg_lsn AS ok', [formatLsn(info!.confirmedFlushLsn!), lsn])).rows[0].ok;
     }, { timeoutMs: 10_000, intervalMs: 100, what: 'the slot to pass the dead-lettered event' });
 
     const list = spawnCli(['dead-letters', 'list', '--json'], { ...env, LOG_LEVEL: 'warn' });

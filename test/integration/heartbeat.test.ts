@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { formatLsn } from '../../src/capture/change';
 import { Pool } from 'pg';
 import { Heartbeat, HEARTBEAT_PREFIX } from '../../src/capture/heartbeat';
 import { Lifecycle } from '../../src/lifecycle';
@@ -49,7 +50,7 @@ tables: [ idle ]
         const { rows } = await db.query(`SELECT pg_logical_emit_message(true, 'test', 'x')::text AS lsn`);
         await waitFor(async () => {
           const info = await slotInfo(db.url, name);
-          const r = await db.query('SELECT $1::pg_lsn > $2::pg_lsn AS past', [lsnText(info!.confirmedFlushLsn!), rows[0].lsn]);
+          const r = await db.query('SELECT $1::pg_lsn > $2::pg_lsn AS past', [formatLsn(info!.confirmedFlushLsn!), rows[0].lsn]);
           return r.rows[0].past === true;
         }, { timeoutMs: 10_000, intervalMs: 100, what: 'the slot to pass a message written after start' });
       } else {
@@ -65,6 +66,3 @@ tables: [ idle ]
   }
 });
 
-function lsnText(lsn: bigint): string {
-  return `${(lsn >> 32n).toString(16)}/${(lsn & 0xffffffffn).toString(16)}`;
-}

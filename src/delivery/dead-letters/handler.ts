@@ -5,7 +5,7 @@ import { HttpSink } from '../../sinks/http';
 import type { Sink } from '../../sinks/types';
 import { backoffDelay } from '../backoff';
 import type { DeadLetterHandler, FailedDelivery } from '../dead-letter';
-import { DeliveryAbortedError, deliverWithRetry, type Sleep } from '../deliver';
+import { DeliveryAbortedError, deliverWithRetry, sleepFor, type Sleep } from '../deliver';
 import { knativeErrorExtensions, withKnativeError, withoutCredentials } from './knative';
 import type { DeadLetterStore } from './store';
 
@@ -110,20 +110,5 @@ function aborted(cause: unknown): PgceError {
   return new PgceError(ErrorCodes.DELIVERY_ABORTED, 'dead-lettering abandoned: shutting down before the dead letter was stored', {
     retriable: true,
     cause,
-  });
-}
-
-function sleepFor(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

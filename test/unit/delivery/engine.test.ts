@@ -29,6 +29,19 @@ describe('DeliveryEngine (in-memory sink): concurrency, order, acknowledgement',
     expect(h.acks).to.deep.equal([{ lsn: 100n, idle: true }]);
   });
 
+  it('delivers a change that arrives in the same tick as a commit the engine has just finished', async () => {
+    // A socket read can carry the end of one transaction and the whole next one; the sequential
+    // consumer this engine replaced once lost its wake-up in exactly this interleaving.
+    const sink = new MemorySink();
+    sink.respond = () => ({ ok: true });
+    const h = harness(sink, { policy: { maxInFlight: 4 } });
+    h.engine.commit(10n);
+    h.engine.change(change('k', 1, 11n));
+    h.engine.commit(11n);
+    await until('the second transaction', () => lastAck(h) === 11n, 1000);
+    expect(sink.accepted.map(seqOf)).to.deep.equal([1]);
+  });
+
   it('sends the events of one key one after another, whatever maxInFlight', async () => {
     const sink = new MemorySink();
     const h = harness(sink, { policy: { maxInFlight: 8 } });
