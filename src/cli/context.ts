@@ -3,12 +3,17 @@ import { connect } from '../capture/db';
 import { inspect, raiseErrors, verify, type Inspection, type Verdict } from '../capture/setup';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/types';
+import { ConfigError } from '../errors';
 import { configureLogger } from '../logger';
+import { validateBrokers } from '../sinks';
 import type { CommandOptions } from './command';
 
 /** Configuration first (an invalid file stops us before any connection), then the logger. */
 export function configure(options: CommandOptions): Config {
   const config = loadConfig({ env: options.env, configPath: options.configPath });
+  // Each broker type checks its own conn/params: still before anything connects.
+  const brokerProblems = validateBrokers(config);
+  if (brokerProblems.length) throw new ConfigError(brokerProblems);
   configureLogger({ level: config.logLevel });
   return config;
 }

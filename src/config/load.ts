@@ -10,7 +10,7 @@ import { ConfigError, ErrorCodes, errorMessage } from '../errors';
 import { parseCeOverrides } from '../events/overrides';
 import { scrubSecrets } from '../logger';
 import { parseDuration } from './duration';
-import { FORMATS, validateFileConfig } from './schema';
+import { FORMATS, validateFileConfig, isHandler } from './schema';
 import { resolveTables, splitTableList, tableKey, type TableEntry } from './tables';
 import type { Config, TableConfig } from './types';
 
@@ -29,6 +29,7 @@ export interface FileConfig {
   capture?: Partial<typeof DEFAULTS.capture>;
   events?: { format?: 'default' | 'django'; typePrefix?: string };
   handler?: string;
+  brokers?: Record<string, { type: string; conn?: Record<string, unknown>; params?: Record<string, unknown> }>;
   sink?: Partial<typeof DEFAULTS.sink> & { url?: string };
   delivery?: Partial<typeof DEFAULTS.delivery> & { retry?: number; retryAfterMax?: string; deadLetterSink?: string };
   deadLetters?: Partial<typeof DEFAULTS.deadLetters>;
@@ -119,7 +120,8 @@ function readEnvironment(env: NodeJS.ProcessEnv): EnvValues {
 
   out.databaseUrl = formatted('DATABASE_URL', 'postgres-url');
   out.sinkUrl = formatted('K_SINK', 'http-url');
-  out.handler = formatted('CLOUDEVENTS_HANDLER', 'handler');
+  // Checked in build(), where the configured brokers are known (a handler may name one).
+  out.handler = present(env.CLOUDEVENTS_HANDLER);
   out.source = present(env.K_SOURCE);
   try {
     out.overrides = parseCeOverrides(env.K_CE_OVERRIDES);
@@ -205,6 +207,14 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], problems
 
   const sinkUrl = env.sinkUrl ?? sink.url;
   const handler = env.handler ?? file.handler ?? (sinkUrl === undefined ? 'console' : 'http');
+  const brokers = Object.fromEntries(Object.entries(file.brokers ?? {}).map(([name, b]) => [
+    name, { name, type: b.type, conn: b.conn ?? {}, params: b.params ?? {} },
+  ]));
+  if (!isHandler(handler) && !Object.prototype.hasOwnProperty.call(brokers, handler)) {
+    const names = Object.keys(brokers);
+    problems.push(`${env.handler !== undefined ? 'CLOUDEVENTS_HANDLER' : 'handler'}: ${JSON.stringify(handler)} ${FORMATS.handler.reason}` +
+      (names.length ? `, or one of the configured brokers (${names.join(', ')})` : ''));
+  }
   if (handler === 'http' && sinkUrl === undefined) {
     problems.push('K_SINK: not set (or sink.url in the configuration file); the http handler needs a sink URL');
   }
@@ -245,6 +255,7 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], problems
       overrides: env.overrides,
     },
     handler,
+    brokers,
     sink: {
       url: sinkUrl,
       mode: sink.mode,

@@ -85,6 +85,17 @@ export interface LeaderConfig {
   pollIntervalMs: number;
 }
 
+/**
+ * A named broker (`brokers:` in the file, in the spirit of django-action-triggers' ACTION_BROKERS).
+ * `conn` and `params` are validated by the broker type's own JSON Schema (src/sinks/<type>).
+ */
+export interface BrokerConfig {
+  name: string;
+  type: string;
+  conn: Record<string, unknown>;
+  params: Record<string, unknown>;
+}
+
 export interface ServerConfig {
   port: number;
 }
@@ -94,7 +105,9 @@ export interface Config {
   tables: TableConfig[];
   capture: CaptureConfig;
   events: EventsConfig;
+  /** A built-in handler, a key of `brokers`, or a module `path/to/file.js#export`. */
   handler: string;
+  brokers: Record<string, BrokerConfig>;
   sink: SinkConfig;
   delivery: DeliveryConfig;
   deadLetters: DeadLettersConfig;

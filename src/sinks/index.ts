@@ -1,29 +1,52 @@
 import type { Config } from '../config/types';
-import { ErrorCodes, PgceError } from '../errors';
+import { ConfigError, ErrorCodes, PgceError } from '../errors';
+import { validateBroker, type BrokerType } from './broker';
 import { ConsoleSink } from './console';
 import { HttpSink } from './http';
+import { ModuleSink } from './module';
 import type { Sink } from './types';
 
 /**
- * The sink registry: CLOUDEVENTS_HANDLER names one of these. A new sink is one module in its own
- * folder and one line here.
+ * The sink registry. CLOUDEVENTS_HANDLER (or `handler`) names a built-in sink, a configured broker
+ * (`brokers.<name>`), or a module `path/to/file.js#export`. A new broker type is one module in
+ * src/sinks/<type>/ exporting a BrokerType, and one line in BROKER_TYPES.
  */
-const SINKS: Record<string, (config: Config) => Sink> = {
+const BROKER_TYPES: Record<string, BrokerType> = {};
+
+const BUILT_IN: Record<string, (config: Config) => Sink> = {
   http: (config) => new HttpSink(config.sink),
   console: () => new ConsoleSink(),
 };
 
 export function knownSinks(): string[] {
-  return Object.keys(SINKS);
+  return [...Object.keys(BUILT_IN), ...Object.keys(BROKER_TYPES)];
+}
+
+const has = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
+
+/** Every problem with the configured brokers, by key path; empty when all are valid. */
+export function validateBrokers(config: Config): string[] {
+  return Object.values(config.brokers).flatMap((b) =>
+    has(BROKER_TYPES, b.type) ? validateBroker(BROKER_TYPES[b.type], b) : [`brokers.${b.name}.type: ${b.type} is not available in this build`]);
 }
 
 export function createSink(name: string, config: Config): Sink {
-  const make = Object.prototype.hasOwnProperty.call(SINKS, name) ? SINKS[name] : undefined;
-  if (!make) {
-    throw new PgceError(
-      ErrorCodes.SINK_CONFIG,
-      `CLOUDEVENTS_HANDLER ${JSON.stringify(name)} is not a known handler; known: ${knownSinks().join(', ')}`,
-    );
+  if (has(config.brokers, name)) {
+    const broker = config.brokers[name];
+    const problems = validateBrokers({ ...config, brokers: { [name]: broker } });
+    if (problems.length) throw new ConfigError(problems);
+    return BROKER_TYPES[broker.type].create(broker, config);
   }
-  return make(config);
+  if (has(BUILT_IN, name)) return BUILT_IN[name](config);
+  if (has(BROKER_TYPES, name)) {
+    throw new PgceError(ErrorCodes.SINK_CONFIG,
+      `CLOUDEVENTS_HANDLER ${name} needs connection settings: add a broker to the configuration file ` +
+      `(brokers: { ${name}: { type: ${name}, conn: {…}, params: {…} } }) and name it as the handler`);
+  }
+  if (name.includes('#') || /\.(c?js|mjs)$/.test(name)) return new ModuleSink(name);
+  throw new PgceError(
+    ErrorCodes.SINK_CONFIG,
+    `CLOUDEVENTS_HANDLER ${JSON.stringify(name)} is not a known handler; known: ${knownSinks().join(', ')}, ` +
+    `a configured broker, or a module path/to/file.js#export`,
+  );
 }

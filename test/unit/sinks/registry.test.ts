@@ -12,6 +12,7 @@ function config(url?: string): Config {
     capture: { mode: 'logical', slot: 's', publication: 'p', statusIntervalMs: 1000, reconnectDelayMs: 100, reconnectMaxMs: 1000, heartbeatIntervalMs: 0 },
     events: { format: 'default', typePrefix: 'orm', overrides: {} },
     handler: 'http',
+    brokers: {},
     sink: { url, mode: 'binary', batchSize: 100, timeoutMs: 1000, caCertsDir: '/nonexistent', oidcTokenPath: '/nonexistent/token' },
     delivery: { backoffPolicy: 'exponential', backoffDelayMs: 100, backoffMaxMs: 1000, timeoutMs: 1000, maxInFlight: 64, maxBufferBytes: 1 << 26 },
     deadLetters: { schema: 'pgcloudevents', table: 'dead_letters' },

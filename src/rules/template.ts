@@ -1,0 +1,34 @@
+import type { CloudEvent } from 'cloudevents';
+
+/**
+ * Destination templates (`params.topic: "{{ app }}.{{ model }}"`): a topic, channel, stream,
+ * subject or routing key computed from the event's attributes, so one source fans tables out.
+ * Pure: compiled once at start-up, rendered per event. Any context attribute or extension may be
+ * named (`id`, `type`, `source`, `subject`, `app`, `model`, `partitionkey`, overrides, …).
+ */
+export type Template = (event: CloudEvent<unknown>) => string;
+
+const PLACEHOLDER = /\{\{\s*([a-z0-9]+)\s*\}\}/g;
+
+export class TemplateError extends Error {}
+
+export function compileTemplate(text: string, where: string): Template {
+  const stray = text.replace(PLACEHOLDER, '');
+  if (stray.includes('{{') || stray.includes('}}')) {
+    throw new TemplateError(`${where}: ${JSON.stringify(text)} has a malformed placeholder; write {{ name }} with a lower-case attribute name`);
+  }
+  const parts = text.split(PLACEHOLDER);
+  // split() with a capture group alternates literal text and attribute names.
+  if (parts.length === 1) return () => text;
+  return (event) => {
+    let out = parts[0];
+    for (let i = 1; i < parts.length; i += 2) {
+      const value = (event as unknown as Record<string, unknown>)[parts[i]];
+      if (value === undefined || value === null || value === '') {
+        throw new TemplateError(`${where}: the event has no ${parts[i]} attribute for ${JSON.stringify(text)}`);
+      }
+      out += String(value) + parts[i + 1];
+    }
+    return out;
+  };
+}

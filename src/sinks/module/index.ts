@@ -1,0 +1,56 @@
+import type { CloudEvent } from 'cloudevents';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { DeliveryError, ErrorCodes, PgceError, errorMessage, isRetriable } from '../../errors';
+import type { Sink } from '../types';
+
+/**
+ * The user's own handler: `path/to/file.js#export` (resolved against the working directory; the
+ * export defaults to `default`). The function receives each CloudEvent; its promise resolving is a
+ * delivery, a throw a failed one — retriable unless it throws a PgceError that says otherwise
+ * (kafkajs treats unknown errors the same way).
+ */
+export type HandlerFunction = (event: CloudEvent<unknown>) => unknown;
+
+export class ModuleSink implements Sink {
+  readonly name = 'module';
+  private readonly fn: HandlerFunction;
+
+  constructor(private readonly spec: string, cwd = process.cwd()) {
+    const [file, exportName = 'default'] = spec.split('#');
+    const path = resolve(cwd, file);
+    if (!existsSync(path)) {
+      throw new PgceError(ErrorCodes.SINK_CONFIG, `CLOUDEVENTS_HANDLER ${spec}: no file ${path}`);
+    }
+    let mod: Record<string, unknown>;
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      mod = require(path);
+    } catch (err) {
+      throw new PgceError(ErrorCodes.SINK_CONFIG, `CLOUDEVENTS_HANDLER ${spec}: ${path} failed to load: ${errorMessage(err)}`, { cause: err });
+    }
+    const fn = exportName === 'default' ? (mod.default ?? mod) : mod[exportName];
+    if (typeof fn !== 'function') {
+      const exported = Object.keys(mod).filter((k) => typeof mod[k] === 'function');
+      throw new PgceError(ErrorCodes.SINK_CONFIG,
+        `CLOUDEVENTS_HANDLER ${spec}: ${path} has no function export "${exportName}"` +
+        (exported.length ? ` (it exports ${exported.join(', ')})` : ''));
+    }
+    this.fn = fn as HandlerFunction;
+  }
+
+  describe(): string {
+    return this.spec;
+  }
+
+  async send(event: CloudEvent<unknown>): Promise<void> {
+    try {
+      await this.fn(event);
+    } catch (err) {
+      if (err instanceof DeliveryError) throw err;
+      throw new DeliveryError(`handler ${this.spec} threw: ${errorMessage(err)}`, { retriable: isRetriable(err), cause: err });
+    }
+  }
+
+  async close(): Promise<void> {}
+}
