@@ -3,6 +3,12 @@ import { ConfigError, ErrorCodes, PgceError } from '../errors';
 import { validateBroker, type BrokerType } from './broker';
 import { ConsoleSink } from './console';
 import { HttpSink } from './http';
+import { kafkaBroker } from './kafka';
+import { mqttBroker } from './mqtt';
+import { natsBroker } from './nats';
+import { pubsubBroker } from './pubsub';
+import { rabbitmqBroker } from './rabbitmq';
+import { redisBroker } from './redis';
 import { ModuleSink } from './module';
 import type { Sink } from './types';
 
@@ -11,7 +17,14 @@ import type { Sink } from './types';
  * (`brokers.<name>`), or a module `path/to/file.js#export`. A new broker type is one module in
  * src/sinks/<type>/ exporting a BrokerType, and one line in BROKER_TYPES.
  */
-const BROKER_TYPES: Record<string, BrokerType> = {};
+const BROKER_TYPES: Record<string, BrokerType> = {
+  kafka: kafkaBroker,
+  pubsub: pubsubBroker,
+  redis: redisBroker,
+  rabbitmq: rabbitmqBroker,
+  nats: natsBroker,
+  mqtt: mqttBroker,
+};
 
 const BUILT_IN: Record<string, (config: Config) => Sink> = {
   http: (config) => new HttpSink(config.sink),
