@@ -1,0 +1,26 @@
+import { expect } from 'chai';
+import { CloudEvent } from 'cloudevents';
+import { compileTemplate, TemplateError } from '../../../src/rules/template';
+
+const event = new CloudEvent({ source: '/s', type: 'orm.post_save', subject: 'DCE:polls.question/1', app: 'polls', model: 'question' });
+
+describe('destination templates', () => {
+  it('renders attributes and extensions into the destination', () => {
+    expect(compileTemplate('{{ app }}.{{model}}', 'params.topic')(event)).to.equal('polls.question');
+    expect(compileTemplate('cdc-{{ type }}', 'params.topic')(event)).to.equal('cdc-orm.post_save');
+  });
+
+  it('a plain destination is returned as it is', () => {
+    expect(compileTemplate('orders', 'params.topic')(event)).to.equal('orders');
+  });
+
+  it('refuses a malformed placeholder when compiled, naming where', () => {
+    expect(() => compileTemplate('{{ app }.x', 'brokers.k.params.topic')).to.throw(TemplateError, /brokers\.k\.params\.topic/);
+    expect(() => compileTemplate('{{ App }}', 'params.topic')).to.throw(TemplateError, /malformed/);
+  });
+
+  it('an event without the named attribute is an error naming it, not an empty destination', () => {
+    const render = compileTemplate('{{ app }}.{{ tenant }}', 'params.topic');
+    expect(() => render(event)).to.throw(TemplateError, /no tenant attribute/);
+  });
+});
