@@ -1,0 +1,81 @@
+/**
+ * The Kafka stand-in for tests: librdkafka's mock cluster (kafka-mock.c, built into
+ * .tmp/kafka-mock by scripts/ensure-kafka-mock.sh). It has no CreateTopics, so every topic a test
+ * uses is created here, up front, with its partition count.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { REPO_ROOT } from './process';
+
+export const KAFKA_MOCK_PATH = path.join(REPO_ROOT, '.tmp', 'kafka-mock');
+
+export interface KafkaMockTopic {
+  name: string;
+  partitions: number;
+}
+
+export interface KafkaMock {
+  /** `127.0.0.1:port[,127.0.0.1:port…]`, one entry per mock broker. */
+  bootstrap: string;
+  /** The bootstrap list as kafkajs wants it. */
+  brokers: string[];
+  /** Stops the cluster (SIGTERM) and resolves once the process has exited; idempotent. */
+  stop(): Promise<void>;
+}
+
+const START_TIMEOUT_MS = 10_000;
+
+/** Starts a mock cluster of `brokerCount` brokers holding `topics`; resolves with its address. */
+export function startKafkaMock(topics: KafkaMockTopic[], brokerCount = 1): Promise<KafkaMock> {
+  if (!existsSync(KAFKA_MOCK_PATH)) {
+    return Promise.reject(new Error(`${KAFKA_MOCK_PATH} is missing: run scripts/ensure-kafka-mock.sh (make services)`));
+  }
+  const args = ['--brokers', String(brokerCount), ...topics.map((t) => `${t.name}:${t.partitions}`)];
+  // stdin stays a pipe: when this process dies, the pipe closes and the mock exits too.
+  const child = spawn(KAFKA_MOCK_PATH, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (s: string) => {
+    stderr += s;
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+
+  return new Promise<KafkaMock>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => fail(new Error(`kafka-mock printed no bootstrap address within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+    function fail(err: Error): void {
+      clearTimeout(timer);
+      child.kill('SIGTERM');
+      reject(new Error(`${err.message}${stderr ? `\nkafka-mock stderr:\n${stderr}` : ''}`));
+    }
+    child.once('error', (err) => fail(err));
+    const early = (code: number | null, signal: NodeJS.Signals | null) =>
+      fail(new Error(`kafka-mock exited (${signal ?? code}) before printing its address`));
+    child.once('exit', early);
+    child.stdout.setEncoding('utf8').on('data', function onData(s: string) {
+      out += s;
+      const nl = out.indexOf('\n');
+      if (nl < 0) return;
+      clearTimeout(timer);
+      child.stdout.off('data', onData);
+      child.off('exit', early);
+      child.stdout.resume();
+      const bootstrap = out.slice(0, nl).trim();
+      let stopped: Promise<void> | undefined;
+      resolve({
+        bootstrap,
+        brokers: bootstrap.split(','),
+        stop() {
+          stopped ??= (async () => {
+            if (child.exitCode === null && child.signalCode === null) {
+              child.stdin.end();
+              child.kill('SIGTERM');
+            }
+            await exited;
+          })();
+          return stopped;
+        },
+      });
+    });
+  });
+}
