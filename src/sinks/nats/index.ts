@@ -1,12 +1,75 @@
+import type { BrokerConfig, Config } from '../../config/types';
+import { ConfigError } from '../../errors';
+import { TemplateError, compileTemplate } from '../../rules/template';
 import type { BrokerType } from '../broker';
-import { ErrorCodes, PgceError } from '../../errors';
+import type { NatsMode } from './encode';
+import { NatsSink } from './sink';
 
-/** Placeholder until the nats sink lands: refuses clearly instead of pretending to deliver. */
+const SERVER_PATTERN = '^(nats|tls)://\\S+$';
+
+/**
+ * `type: nats`: JetStream publish to `params.subject` (a template allowed) with `Nats-Msg-Id` =
+ * the event id; delivered only on the stream's PubAck. `params.stream` names a stream to create
+ * when it does not exist (capturing `streamSubjects`, default: the subject), for tests and small
+ * set-ups; production streams are usually managed by their operators.
+ */
 export const natsBroker: BrokerType = {
   type: 'nats',
-  connSchema: { type: 'object' },
-  paramsSchema: { type: 'object' },
-  create() {
-    throw new PgceError(ErrorCodes.SINK_CONFIG, 'the nats handler is not available in this build yet');
+  connSchema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['servers'],
+    properties: {
+      // `pattern` applies to a string, `items` to an array: one key, either shape.
+      servers: { type: ['string', 'array'], pattern: SERVER_PATTERN, minItems: 1, items: { type: 'string', pattern: SERVER_PATTERN } },
+      user: { type: 'string', minLength: 1 },
+      pass: { type: 'string' },
+      token: { type: 'string', minLength: 1 },
+    },
+    dependencies: { user: ['pass'], pass: ['user'] },
+  },
+  paramsSchema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['subject'],
+    properties: {
+      subject: { type: 'string', minLength: 1 },
+      stream: { type: 'string', pattern: '^[^.*>/\\\\\\s]+$' },
+      streamSubjects: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
+      mode: { enum: ['structured', 'binary'] },
+    },
+    dependencies: { streamSubjects: ['stream'] },
+  },
+  create(broker: BrokerConfig, config: Config) {
+    const conn = broker.conn as { servers: string | string[]; user?: string; pass?: string; token?: string };
+    const params = broker.params as { subject: string; stream?: string; streamSubjects?: string[]; mode?: NatsMode };
+    const where = `brokers.${broker.name}.params`;
+    let template;
+    try {
+      template = compileTemplate(params.subject, `${where}.subject`);
+    } catch (err) {
+      if (err instanceof TemplateError) throw new ConfigError([err.message]);
+      throw err;
+    }
+    const templated = params.subject.includes('{{');
+    if (params.stream && !params.streamSubjects && templated) {
+      throw new ConfigError([`${where}.streamSubjects: is required when ${where}.subject is a template and ${where}.stream is set`]);
+    }
+    return new NatsSink({
+      brokerName: broker.name,
+      servers: Array.isArray(conn.servers) ? conn.servers : [conn.servers],
+      user: conn.user,
+      pass: conn.pass,
+      token: conn.token,
+      subject: { text: params.subject, template },
+      stream: params.stream ? { name: params.stream, subjects: params.streamSubjects ?? [params.subject] } : undefined,
+      mode: params.mode ?? 'structured',
+      timeoutMs: config.sink.timeoutMs,
+    });
   },
 };
+
+export { NatsSink } from './sink';
+export type { NatsSinkOptions } from './sink';
+export { decodeNats, encodeNats, percentDecode, percentEncode, STRUCTURED_CONTENT_TYPE } from './encode';
+export type { NatsMessage, NatsMode, ReceivedNatsMessage } from './encode';

@@ -1,12 +1,102 @@
+import type { BrokerConfig, Config } from '../../config/types';
+import { ConfigError } from '../../errors';
+import { TemplateError, compileTemplate } from '../../rules/template';
 import type { BrokerType } from '../broker';
-import { ErrorCodes, PgceError } from '../../errors';
+import { RedisSink, type RedisConnection } from './sink';
 
-/** Placeholder until the redis sink lands: refuses clearly instead of pretending to deliver. */
+/**
+ * `type: redis`: PUBLISH to `params.channel` (what django-action-triggers and the seeds do) or
+ * XADD to `params.stream` (optionally capped with `maxlen` → `MAXLEN ~ n`). The payload is the
+ * structured-mode CloudEvents JSON event. Connect with `conn.url` (redis:// or rediss://) or
+ * `conn.host` (+ `port`, `db`, `username`, `password`, `tls`); keys given next to `url` override it.
+ */
 export const redisBroker: BrokerType = {
   type: 'redis',
-  connSchema: { type: 'object' },
-  paramsSchema: { type: 'object' },
-  create() {
-    throw new PgceError(ErrorCodes.SINK_CONFIG, 'the redis handler is not available in this build yet');
+  connSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      url: { type: 'string', pattern: '^rediss?://' },
+      host: { type: 'string', minLength: 1 },
+      port: { type: 'integer', minimum: 1, maximum: 65535 },
+      db: { type: 'integer', minimum: 0 },
+      username: { type: 'string' },
+      password: { type: 'string' },
+      tls: { type: 'boolean' },
+    },
+    // Exactly one of url and host: both missing reports `conn.url`/`conn.host: is required`.
+    oneOf: [{ required: ['url'] }, { required: ['host'] }],
+  },
+  paramsSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      channel: { type: 'string', minLength: 1 },
+      stream: { type: 'string', minLength: 1 },
+      maxlen: { type: 'integer', minimum: 1 },
+    },
+    oneOf: [{ required: ['channel'] }, { required: ['stream'] }],
+    dependencies: { maxlen: ['stream'] },
+  },
+  create(broker: BrokerConfig, config: Config) {
+    const params = broker.params as { channel?: string; stream?: string; maxlen?: number };
+    const kind = params.stream !== undefined ? 'stream' : 'channel';
+    const text = (kind === 'stream' ? params.stream : params.channel) as string;
+    let template;
+    try {
+      template = compileTemplate(text, `brokers.${broker.name}.params.${kind}`);
+    } catch (err) {
+      if (err instanceof TemplateError) throw new ConfigError([err.message]);
+      throw err;
+    }
+    return new RedisSink({
+      brokerName: broker.name,
+      connection: connectionOf(broker.conn as RedisConn, `brokers.${broker.name}.conn`),
+      destination: { kind, text, template, maxlen: params.maxlen },
+      timeoutMs: config.sink.timeoutMs,
+    });
   },
 };
+
+interface RedisConn {
+  url?: string;
+  host?: string;
+  port?: number;
+  db?: number;
+  username?: string;
+  password?: string;
+  tls?: boolean;
+}
+
+/** `conn` → where to connect; explicit keys win over the URL's parts. */
+export function connectionOf(conn: RedisConn, where = 'conn'): RedisConnection {
+  const out: RedisConnection = { host: '127.0.0.1', port: 6379, db: 0, tls: false };
+  if (conn.url !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(conn.url);
+    } catch {
+      throw new ConfigError([`${where}.url: is not a valid redis:// URL`]);
+    }
+    out.tls = url.protocol === 'rediss:';
+    if (url.hostname) out.host = url.hostname.replace(/^\[|\]$/g, '');
+    if (url.port) out.port = Number(url.port);
+    const db = url.pathname.replace(/^\//, '');
+    if (db) {
+      if (!/^\d+$/.test(db)) throw new ConfigError([`${where}.url: the path must be a database number, got /${db}`]);
+      out.db = Number(db);
+    }
+    if (url.username) out.username = decodeURIComponent(url.username);
+    if (url.password) out.password = decodeURIComponent(url.password);
+  }
+  if (conn.host !== undefined) out.host = conn.host;
+  if (conn.port !== undefined) out.port = conn.port;
+  if (conn.db !== undefined) out.db = conn.db;
+  if (conn.username !== undefined) out.username = conn.username;
+  if (conn.password !== undefined) out.password = conn.password;
+  if (conn.tls !== undefined) out.tls = conn.tls;
+  return out;
+}
+
+export { RedisSink } from './sink';
+export type { RedisConnection, RedisSinkOptions } from './sink';

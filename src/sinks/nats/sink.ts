@@ -1,0 +1,191 @@
+import type { CloudEvent } from 'cloudevents';
+import { connect, headers as natsHeaders, type JetStreamClient, type NatsConnection } from 'nats';
+import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors';
+import { logger, scrubSecrets } from '../../logger';
+import { TemplateError, type Template } from '../../rules/template';
+import type { Sink } from '../types';
+import { classifyNatsError, isNatsAuthError } from './classify';
+import { encodeNats, type NatsMode } from './encode';
+
+export interface NatsSinkOptions {
+  /** The `brokers.<name>` key, for messages. */
+  brokerName: string;
+  servers: string[];
+  user?: string;
+  pass?: string;
+  token?: string;
+  subject: { text: string; template: Template };
+  /** JetStream stream to create when missing, capturing `streamSubjects`. */
+  stream?: { name: string; subjects: string[] };
+  mode: NatsMode;
+  /** Bound on one send, connecting included (config.sink.timeoutMs). */
+  timeoutMs: number;
+}
+
+interface Live {
+  nc: NatsConnection;
+  js: JetStreamClient;
+}
+
+// A NATS subject: dot-separated non-empty tokens, no whitespace; wildcards cannot be published to.
+const PUBLISHABLE_SUBJECT = /^[^\s.*>]+(\.[^\s.*>]+)*$/;
+
+/**
+ * JetStream publisher: one connection (nats.js), opened on first use and reused; the client
+ * reconnects in the background. Each event is published with `Nats-Msg-Id` = the event id, so a
+ * redelivery inside the stream's duplicate window is stored once, and counts as delivered only
+ * when the stream's PubAck arrives within `timeoutMs`.
+ */
+export class NatsSink implements Sink {
+  readonly name = 'nats';
+  private live?: Promise<Live>;
+  private closed = false;
+  private readonly log = logger('sinks.nats');
+
+  constructor(private readonly options: NatsSinkOptions) {}
+
+  describe(): string {
+    const stream = this.options.stream ? ` (stream ${this.options.stream.name})` : '';
+    return `${this.options.servers.map(scrubSecrets).join(',')} subject ${this.options.subject.text}${stream}`;
+  }
+
+  async send(event: CloudEvent<unknown>): Promise<void> {
+    const subject = this.subjectOf(event);
+    const message = encodeNats(event, this.options.mode);
+    const started = Date.now();
+    const { js } = await this.connection();
+    const left = Math.max(1, this.options.timeoutMs - (Date.now() - started));
+    const h = natsHeaders();
+    for (const [name, value] of Object.entries(message.headers)) h.set(name, value);
+    let ack;
+    try {
+      ack = await js.publish(subject, message.data, { msgID: event.id, headers: h, timeout: left });
+    } catch (err) {
+      const f = classifyNatsError(err);
+      throw new DeliveryError(scrubSecrets(`nats ${this.where()} did not store ${subject}: ${f.reason}`), {
+        retriable: f.retriable,
+        code: f.unreachable ? ErrorCodes.SINK_UNREACHABLE : undefined,
+        cause: err,
+      });
+    }
+    if (ack.duplicate) this.log.debug({ subject, id: event.id, stream: ack.stream, seq: ack.seq }, 'already stored (duplicate Nats-Msg-Id)');
+  }
+
+  /** Connects, checks JetStream, and for a fixed subject that a stream captures it. */
+  async check(): Promise<void> {
+    let live: Live;
+    try {
+      live = await this.connection();
+    } catch (err) {
+      throw new PgceError(ErrorCodes.SINK_UNREACHABLE, `nats broker ${this.options.brokerName} (${this.describe()}) is not reachable: ${errorMessage(err)}`, {
+        retriable: true,
+        cause: err,
+      });
+    }
+    const jsm = await live.nc.jetstreamManager({ timeout: this.options.timeoutMs }).catch((err: unknown) => {
+      throw new PgceError(ErrorCodes.SINK_CONFIG, `nats broker ${this.options.brokerName}: JetStream is not available: ${errorMessage(err)}`, { cause: err });
+    });
+    const subject = this.options.subject.text;
+    if (subject.includes('{{')) return;
+    await jsm.streams.find(subject).catch((err: unknown) => {
+      throw new PgceError(ErrorCodes.SINK_CONFIG,
+        `nats broker ${this.options.brokerName}: no JetStream stream captures subject ${subject} (${errorMessage(err)}); ` +
+        'create one, or set params.stream to have it created', { cause: err });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const live = this.live;
+    this.live = undefined;
+    if (!live) return;
+    const got = await live.catch(() => undefined);
+    if (got && !got.nc.isClosed()) await got.nc.close();
+  }
+
+  private subjectOf(event: CloudEvent<unknown>): string {
+    let subject: string;
+    try {
+      subject = this.options.subject.template(event);
+    } catch (err) {
+      if (err instanceof TemplateError) throw new DeliveryError(err.message, { retriable: false, cause: err });
+      throw err;
+    }
+    if (!PUBLISHABLE_SUBJECT.test(subject)) {
+      throw new DeliveryError(`nats subject ${JSON.stringify(subject)} (from ${this.options.subject.text}) is not a publishable subject`, { retriable: false });
+    }
+    return subject;
+  }
+
+  /** The live connection, opened (and the stream ensured) once, within the timeout. */
+  private connection(): Promise<Live> {
+    if (this.closed) return Promise.reject(new DeliveryError(`nats sink ${this.where()} is closed`, { retriable: true }));
+    if (!this.live) {
+      const opening = this.open();
+      this.live = opening;
+      opening.then(
+        ({ nc }) => void nc.closed().then(() => { if (this.live === opening) this.live = undefined; }),
+        () => { if (this.live === opening) this.live = undefined; },
+      );
+    }
+    return this.live;
+  }
+
+  private async open(): Promise<Live> {
+    const o = this.options;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(Object.assign(new Error(`no connection within ${o.timeoutMs} ms`), { code: 'CONNECTION_TIMEOUT' })), o.timeoutMs);
+    });
+    const connecting = connect({
+      servers: o.servers,
+      user: o.user,
+      pass: o.pass,
+      token: o.token,
+      name: 'pg-cloudevents',
+      timeout: o.timeoutMs,
+      reconnect: true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+    });
+    try {
+      const nc = await Promise.race([connecting, deadline]);
+      try {
+        if (o.stream) await Promise.race([this.ensureStream(nc, o.stream), deadline]);
+      } catch (err) {
+        await nc.close().catch(() => undefined);
+        throw err;
+      }
+      return { nc, js: nc.jetstream({ timeout: o.timeoutMs }) };
+    } catch (err) {
+      connecting.then((nc) => nc.close(), () => undefined); // a connection that won after the deadline
+      const f = classifyNatsError(err);
+      const message = scrubSecrets(`nats ${this.where()} unreachable: ${f.reason}`);
+      if (isNatsAuthError(err)) throw new DeliveryError(message, { retriable: false, cause: err });
+      if (!f.retriable) throw new DeliveryError(message.replace('unreachable', 'refused'), { retriable: false, cause: err });
+      throw new DeliveryError(message, { retriable: true, code: ErrorCodes.SINK_UNREACHABLE, cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Creates the stream when it does not exist; an existing stream is left as it is. */
+  private async ensureStream(nc: NatsConnection, stream: { name: string; subjects: string[] }): Promise<void> {
+    const jsm = await nc.jetstreamManager({ timeout: this.options.timeoutMs });
+    try {
+      const info = await jsm.streams.info(stream.name);
+      const missing = stream.subjects.filter((s) => !info.config.subjects?.includes(s));
+      if (missing.length) this.log.warn({ stream: stream.name, subjects: info.config.subjects, missing }, 'existing stream does not list these subjects; left unchanged');
+    } catch (err) {
+      if ((err as { api_error?: { err_code?: number } }).api_error?.err_code !== 10059) throw err; // 10059: stream not found
+      await jsm.streams.add({ name: stream.name, subjects: stream.subjects }).catch((e: unknown) => {
+        if ((e as { api_error?: { err_code?: number } }).api_error?.err_code !== 10058) throw e; // 10058: created meanwhile
+      });
+      this.log.info({ stream: stream.name, subjects: stream.subjects }, 'created JetStream stream');
+    }
+  }
+
+  private where(): string {
+    return this.options.servers.map(scrubSecrets).join(',');
+  }
+}

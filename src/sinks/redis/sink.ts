@@ -1,0 +1,204 @@
+import type { CloudEvent } from 'cloudevents';
+import Redis, { type RedisOptions } from 'ioredis';
+import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors';
+import { logger, scrubSecrets } from '../../logger';
+import { TemplateError, type Template } from '../../rules/template';
+import type { SendResult, Sink } from '../types';
+import { classifyRedisError, isAuthError } from './classify';
+
+export interface RedisConnection {
+  host: string;
+  port: number;
+  db: number;
+  username?: string;
+  password?: string;
+  tls: boolean;
+}
+
+export interface RedisSinkOptions {
+  /** The `brokers.<name>` key, for messages. */
+  brokerName: string;
+  connection: RedisConnection;
+  destination: { kind: 'channel' | 'stream'; text: string; template: Template; maxlen?: number };
+  /** Bound on one send, connection wait included (config.sink.timeoutMs). */
+  timeoutMs: number;
+}
+
+/**
+ * Field names of a stream entry written by XADD: `id` (the CloudEvent id, so consumers can
+ * de-duplicate redeliveries without parsing) and `event` (the structured-mode JSON event).
+ */
+export const STREAM_FIELDS = { id: 'id', event: 'event' } as const;
+
+/**
+ * One Redis connection (ioredis), opened on first use and reused. The client reconnects in the
+ * background; a send never waits longer than `timeoutMs` and never queues while disconnected
+ * (`enableOfflineQueue: false`), so a down server fails fast and retriably instead of replaying
+ * stale commands later. Confirmation is the server's reply: PUBLISH answers the number of
+ * subscribers that received the message (0 is accepted: Pub/Sub is fire-and-forget, see the
+ * README), XADD answers the new entry's id.
+ */
+export class RedisSink implements Sink {
+  readonly name = 'redis';
+  private client?: Redis;
+  private lastError?: Error;
+  private closed = false;
+  private warnedNoReceivers = false;
+  private readonly log = logger('sinks.redis');
+
+  constructor(private readonly options: RedisSinkOptions) {}
+
+  describe(): string {
+    const c = this.options.connection;
+    const d = this.options.destination;
+    return `${c.tls ? 'rediss' : 'redis'}://${c.host}:${c.port}/${c.db} ${d.kind} ${d.text}`;
+  }
+
+  async send(event: CloudEvent<unknown>): Promise<SendResult | void> {
+    const { kind, maxlen } = this.options.destination;
+    const key = this.destinationOf(event);
+    const payload = event.toString();
+    const reply = await this.run(`${kind === 'channel' ? 'PUBLISH' : 'XADD'} ${key}`, (client) => {
+      if (kind === 'channel') return client.publish(key, payload);
+      const cap = maxlen === undefined ? [] : ['MAXLEN', '~', String(maxlen)];
+      return client.call('XADD', key, ...cap, '*', STREAM_FIELDS.id, event.id, STREAM_FIELDS.event, payload);
+    });
+    if (kind === 'channel' && reply === 0 && !this.warnedNoReceivers) {
+      this.warnedNoReceivers = true;
+      this.log.warn({ channel: key }, 'PUBLISH reached no subscriber: Redis Pub/Sub keeps nothing; use params.stream for durable delivery');
+    }
+  }
+
+  /** Connects (bounded by the timeout) and PINGs; for a fixed stream key, refuses a key of another type. */
+  async check(): Promise<void> {
+    try {
+      await this.run('PING', (client) => client.ping());
+      const d = this.options.destination;
+      if (d.kind === 'stream' && !d.text.includes('{{')) {
+        const type = await this.run(`TYPE ${d.text}`, (client) => client.type(d.text));
+        if (type !== 'none' && type !== 'stream') {
+          throw new PgceError(ErrorCodes.SINK_CONFIG, `redis key ${d.text} holds a ${type}, not a stream`);
+        }
+      }
+    } catch (err) {
+      if (err instanceof PgceError && err.code === ErrorCodes.SINK_CONFIG) throw err;
+      throw new PgceError(ErrorCodes.SINK_UNREACHABLE, `redis broker ${this.options.brokerName} (${this.describe()}) is not usable: ${errorMessage(err)}`, {
+        retriable: true,
+        cause: err,
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const client = this.client;
+    this.client = undefined;
+    if (!client) return;
+    if (client.status === 'ready') await client.quit().catch(() => client.disconnect());
+    else client.disconnect();
+  }
+
+  private destinationOf(event: CloudEvent<unknown>): string {
+    try {
+      return this.options.destination.template(event);
+    } catch (err) {
+      if (err instanceof TemplateError) throw new DeliveryError(err.message, { retriable: false, cause: err });
+      throw err;
+    }
+  }
+
+  /** One command within the timeout, connection wait included; failures as DeliveryError. */
+  private async run<T>(what: string, command: (client: Redis) => Promise<T>): Promise<T> {
+    const started = Date.now();
+    const client = await this.ready();
+    const left = Math.max(1, this.options.timeoutMs - (Date.now() - started));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new DeliveryError(`redis ${this.where()} did not answer ${what} within ${this.options.timeoutMs} ms`, {
+        retriable: true,
+      })), left);
+    });
+    try {
+      return await Promise.race([command(client), timeout]);
+    } catch (err) {
+      if (err instanceof DeliveryError) throw err;
+      const { retriable } = classifyRedisError(err);
+      throw new DeliveryError(scrubSecrets(`redis ${this.where()} refused ${what}: ${errorMessage(err)}`), { retriable, cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * The connected client. Waits for a connection in progress (up to the timeout) but fails at
+   * once when the last attempt failed and the client is waiting to reconnect.
+   */
+  private ready(): Promise<Redis> {
+    if (this.closed) return Promise.reject(new DeliveryError(`redis sink ${this.where()} is closed`, { retriable: true }));
+    const client = (this.client ??= this.open());
+    if (client.status === 'ready') return Promise.resolve(client);
+    if (client.status === 'reconnecting' || client.status === 'close' || client.status === 'end') return Promise.reject(this.unreachable(this.lastError));
+    if (client.status === 'wait') client.connect().catch(() => undefined); // the 'error' event reports it
+    return new Promise((resolve, reject) => {
+      const settle = (err?: Error) => {
+        clearTimeout(timer);
+        client.off('ready', onReady).off('error', onError).off('end', onEnd);
+        if (err) reject(this.unreachable(err));
+        else resolve(client);
+      };
+      const onReady = () => settle();
+      const onError = (err: Error) => settle(err);
+      const onEnd = () => settle(this.lastError ?? new Error('connection ended'));
+      const timer = setTimeout(() => settle(new Error(`no connection within ${this.options.timeoutMs} ms`)), this.options.timeoutMs);
+      client.on('ready', onReady).on('error', onError).on('end', onEnd);
+    });
+  }
+
+  private unreachable(err: Error | undefined): DeliveryError {
+    const message = scrubSecrets(`redis ${this.where()} unreachable: ${err ? describeCause(err) : 'not connected'}`);
+    // A refused login is "refused for good" (401/403 in Knative's table), not an outage.
+    if (err && isAuthError(err)) return new DeliveryError(message, { retriable: false, cause: err });
+    return new DeliveryError(message, { retriable: true, code: ErrorCodes.SINK_UNREACHABLE, cause: err });
+  }
+
+  private open(): Redis {
+    const c = this.options.connection;
+    const options: RedisOptions = {
+      host: c.host,
+      port: c.port,
+      db: c.db,
+      username: c.username,
+      password: c.password,
+      tls: c.tls ? {} : undefined,
+      lazyConnect: true,
+      connectTimeout: this.options.timeoutMs,
+      commandTimeout: this.options.timeoutMs,
+      // No offline queue and no replays: a command runs now or fails now, and the delivery layer
+      // (which owns retries and ordering) decides what happens next.
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: (times) => Math.min(times * 100, 2000),
+      connectionName: 'pg-cloudevents',
+    };
+    const client = new Redis(options);
+    client.on('error', (err: Error) => {
+      this.lastError = err;
+      this.log.debug({ err: scrubSecrets(errorMessage(err)) }, 'redis connection error');
+    });
+    client.on('ready', () => {
+      this.lastError = undefined;
+    });
+    return client;
+  }
+
+  private where(): string {
+    const c = this.options.connection;
+    return `${c.host}:${c.port}`;
+  }
+}
+
+function describeCause(err: Error): string {
+  const code = (err as { code?: string }).code;
+  return code && !err.message.includes(code) ? `${code}: ${err.message}` : err.message;
+}
