@@ -26,6 +26,7 @@ build: deps ## compile TypeScript to dist/ (a clean build, so removed files do n
 
 services: ## start PostgreSQL if needed and make sure wal_level = logical
 	scripts/ensure-services.sh postgres
+	scripts/ensure-kafka-mock.sh
 
 services-all: ## as services, plus Redis, RabbitMQ, NATS and Mosquitto
 	scripts/ensure-services.sh all

@@ -10,7 +10,8 @@
 # record of what the machine needs), and rebuilds the launcher only when the source is newer.
 set -euo pipefail
 
-readonly ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+readonly ROOT
 readonly HEADER=/usr/include/librdkafka/rdkafka_mock.h
 readonly SOURCE=$ROOT/test/integration/harness/kafka-mock.c
 readonly BINARY=$ROOT/.tmp/kafka-mock

@@ -1,12 +1,30 @@
 import type { BrokerType } from '../broker';
-import { ErrorCodes, PgceError } from '../../errors';
+import { ConfigError } from '../../errors';
+import { compileTemplate, TemplateError } from '../../rules/template';
+import type { KafkaParams } from './schema';
+import { connSchema, paramsSchema } from './schema';
+import { KafkaSink } from './sink';
 
-/** Placeholder until the kafka sink lands: refuses clearly instead of pretending to deliver. */
+export { KafkaSink } from './sink';
+export type { KafkaConn, KafkaParams } from './schema';
+
+/**
+ * `type: kafka` (kafkajs): CloudEvents Kafka binding, binary by default, key = partitionkey,
+ * acks = all, optional tombstones for deletes. See the README ("Kafka handler").
+ */
 export const kafkaBroker: BrokerType = {
   type: 'kafka',
-  connSchema: { type: 'object' },
-  paramsSchema: { type: 'object' },
-  create() {
-    throw new PgceError(ErrorCodes.SINK_CONFIG, 'the kafka handler is not available in this build yet');
+  connSchema,
+  paramsSchema,
+  create(broker, config) {
+    const where = `brokers.${broker.name}.params.topic`;
+    let topic;
+    try {
+      topic = compileTemplate((broker.params as unknown as KafkaParams).topic, where);
+    } catch (err) {
+      if (err instanceof TemplateError) throw new ConfigError([err.message]);
+      throw err;
+    }
+    return new KafkaSink({ broker, topic, timeoutMs: config.sink.timeoutMs });
   },
 };

@@ -10,6 +10,13 @@
  * parent closed it or died) or SIGTERM/SIGINT arrives. Each mock broker listens on 127.0.0.1
  * only, on a port the kernel picks (rdkafka_mock.c binds INADDR_LOOPBACK, port 0).
  *
+ * Faults for tests, one command per stdin line, each answered "ok" (or "error: …") on stdout:
+ *   produce-error <code> [count]   the next <count> (default 1) Produce requests fail with <code>
+ *   topic-error <topic> <code>     Metadata answers <code> for <topic> (0 clears it)
+ *   broker-down <id> | broker-up <id>   take a broker (ids from 1) off the network and back
+ *   broker-rtt <id> <ms>           delay the broker's answers by <ms> (0 restores)
+ * Codes are Kafka protocol error codes (10 MESSAGE_TOO_LARGE, 29 TOPIC_AUTHORIZATION_FAILED, …).
+ *
  * Exit status: 0 after a normal stop, 2 for bad arguments, 1 when librdkafka refuses.
  * Built by scripts/ensure-kafka-mock.sh:  gcc -o .tmp/kafka-mock kafka-mock.c -lrdkafka
  */
@@ -21,13 +28,44 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static volatile sig_atomic_t stopping = 0;
 
 static void on_signal(int sig) {
   (void)sig;
   stopping = 1;
+}
+
+static void answer(rd_kafka_resp_err_t err) {
+  if (err) printf("error: %s\n", rd_kafka_err2str(err));
+  else printf("ok\n");
+  fflush(stdout);
+}
+
+/* One fault-injection command (see the header comment). */
+static void command(rd_kafka_mock_cluster_t *mcluster, char *line) {
+  char verb[32], topic[256];
+  int a = 0, b = 1;
+  if (sscanf(line, "produce-error %d %d", &a, &b) >= 1) {
+    rd_kafka_resp_err_t errs[64];
+    int i;
+    if (b < 1 || b > 64) b = 64;
+    for (i = 0; i < b; i++) errs[i] = (rd_kafka_resp_err_t)a;
+    rd_kafka_mock_push_request_errors_array(mcluster, 0 /* Produce */, (size_t)b, errs);
+    answer(RD_KAFKA_RESP_ERR_NO_ERROR);
+  } else if (sscanf(line, "topic-error %255s %d", topic, &a) == 2) {
+    rd_kafka_mock_topic_set_error(mcluster, topic, (rd_kafka_resp_err_t)a);
+    answer(RD_KAFKA_RESP_ERR_NO_ERROR);
+  } else if (sscanf(line, "%31s %d", verb, &a) == 2 && strcmp(verb, "broker-down") == 0) {
+    answer(rd_kafka_mock_broker_set_down(mcluster, a));
+  } else if (sscanf(line, "%31s %d", verb, &a) == 2 && strcmp(verb, "broker-up") == 0) {
+    answer(rd_kafka_mock_broker_set_up(mcluster, a));
+  } else if (sscanf(line, "broker-rtt %d %d", &a, &b) == 2) {
+    answer(rd_kafka_mock_broker_set_rtt(mcluster, a, b));
+  } else {
+    printf("error: unknown command\n");
+    fflush(stdout);
+  }
 }
 
 static void usage(void) {
@@ -55,7 +93,7 @@ int main(int argc, char **argv) {
   rd_kafka_t *rk;
   rd_kafka_mock_cluster_t *mcluster;
   struct sigaction sa;
-  char buf[256];
+  char line[512];
   int i;
 
   if (argc > 2 && strcmp(argv[1], "--brokers") == 0) {
@@ -109,7 +147,7 @@ int main(int argc, char **argv) {
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0; /* no SA_RESTART: read() below returns EINTR so the loop sees the flag */
+  sa.sa_flags = 0; /* no SA_RESTART: fgets() below returns on EINTR so the loop sees the flag */
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
 
@@ -118,9 +156,13 @@ int main(int argc, char **argv) {
 
   /* The mock runs on librdkafka's own threads; this thread only waits for the end. */
   while (!stopping) {
-    ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
-    if (n == 0) break;
-    if (n < 0 && errno != EINTR) break;
+    errno = 0;
+    if (fgets(line, sizeof line, stdin)) {
+      command(mcluster, line);
+      continue;
+    }
+    if (feof(stdin) || errno != EINTR) break;
+    clearerr(stdin);
   }
 
   rd_kafka_mock_cluster_destroy(mcluster);

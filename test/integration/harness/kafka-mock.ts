@@ -20,6 +20,12 @@ export interface KafkaMock {
   bootstrap: string;
   /** The bootstrap list as kafkajs wants it. */
   brokers: string[];
+  /**
+   * A fault for the next requests (kafka-mock.c's stdin commands): `produce-error 10 1`,
+   * `topic-error <topic> 29`, `broker-down 1`, `broker-up 1`. Resolves with the answer, or
+   * rejects when the mock answers `error: …`.
+   */
+  control(command: string): Promise<string>;
   /** Stops the cluster (SIGTERM) and resolves once the process has exited; idempotent. */
   stop(): Promise<void>;
 }
@@ -59,12 +65,29 @@ export function startKafkaMock(topics: KafkaMockTopic[], brokerCount = 1): Promi
       clearTimeout(timer);
       child.stdout.off('data', onData);
       child.off('exit', early);
-      child.stdout.resume();
       const bootstrap = out.slice(0, nl).trim();
+      // Later lines answer control commands, in order.
+      const waiting: Array<(line: string) => void> = [];
+      let rest = out.slice(nl + 1);
+      child.stdout.on('data', (more: string) => {
+        rest += more;
+        for (let i = rest.indexOf('\n'); i >= 0; i = rest.indexOf('\n')) {
+          const line = rest.slice(0, i);
+          rest = rest.slice(i + 1);
+          waiting.shift()?.(line);
+        }
+      });
       let stopped: Promise<void> | undefined;
       resolve({
         bootstrap,
         brokers: bootstrap.split(','),
+        control(command) {
+          return new Promise<string>((ok, ko) => {
+            if (child.exitCode !== null || child.signalCode !== null) return ko(new Error('kafka-mock has exited'));
+            waiting.push((line) => (line.startsWith('error') ? ko(new Error(`kafka-mock ${command}: ${line}`)) : ok(line)));
+            child.stdin.write(`${command}\n`);
+          });
+        },
         stop() {
           stopped ??= (async () => {
             if (child.exitCode === null && child.signalCode === null) {
