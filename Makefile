@@ -8,7 +8,7 @@ SHELL := /usr/bin/env bash
 DEPS_STAMP := node_modules/.package-lock.json
 IMAGE ?= pg-cloudevents
 
-.PHONY: help deps build services services-all test test-unit run docker clean
+.PHONY: help deps build services test test-unit run docker clean
 
 help: ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z_-]+:.*## / { printf "  %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -24,12 +24,10 @@ build: deps ## compile TypeScript to dist/ (a clean build, so removed files do n
 	npx tsc -p tsconfig.json
 	node scripts/copy-assets.js
 
-services: ## start PostgreSQL if needed and make sure wal_level = logical
-	scripts/ensure-services.sh postgres
+services: ## start PostgreSQL (wal_level = logical), Redis, RabbitMQ, NATS and Mosquitto if needed; build the Kafka mock
+	scripts/ensure-services.sh all
 	scripts/ensure-kafka-mock.sh
 
-services-all: ## as services, plus Redis, RabbitMQ, NATS and Mosquitto
-	scripts/ensure-services.sh all
 
 test: deps build services ## all tests (unit + integration, specs from .mocharc.json) against local services
 	npx mocha

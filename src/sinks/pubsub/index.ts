@@ -1,12 +1,68 @@
+import { ConfigError } from '../../errors';
+import { compileTemplate, TemplateError } from '../../rules/template';
 import type { BrokerType } from '../broker';
-import { ErrorCodes, PgceError } from '../../errors';
+import { topicProblem } from './encode';
+import { PubSubSink } from './sink';
 
-/** Placeholder until the pubsub sink lands: refuses clearly instead of pretending to deliver. */
+export { PubSubSink, PUBLISH_BATCH_MAX_MESSAGES, type PubSubSinkOptions } from './sink';
+export { encodeMessage, orderingKeyFor, topicProblem, LIMITS, CONTENT_TYPE_ATTRIBUTE, STRUCTURED_CONTENT_TYPE } from './encode';
+
+export const DEFAULT_BATCH_DELAY_MS = 5;
+
+/**
+ * `type: pubsub`. conn: `projectId` (required), `apiEndpoint` (host:port; a non-googleapis.com
+ * endpoint is used without TLS, as for the emulator), `keyFilename` (service-account JSON; else
+ * Application Default Credentials). `PUBSUB_EMULATOR_HOST` is honoured by the client library
+ * when `apiEndpoint` is not set. params: `topic` (id or projects/<p>/topics/<id>; a template),
+ * `ordering` (orderingKey = partitionkey), `mode` (binary | structured), `batchDelayMs`.
+ */
 export const pubsubBroker: BrokerType = {
   type: 'pubsub',
-  connSchema: { type: 'object' },
-  paramsSchema: { type: 'object' },
-  create() {
-    throw new PgceError(ErrorCodes.SINK_CONFIG, 'the pubsub handler is not available in this build yet');
+  connSchema: {
+    type: 'object',
+    required: ['projectId'],
+    additionalProperties: false,
+    properties: {
+      projectId: { type: 'string', minLength: 1 },
+      apiEndpoint: { type: 'string', minLength: 1 },
+      keyFilename: { type: 'string', minLength: 1 },
+    },
+  },
+  paramsSchema: {
+    type: 'object',
+    required: ['topic'],
+    additionalProperties: false,
+    properties: {
+      topic: { type: 'string', minLength: 1 },
+      ordering: { type: 'boolean' },
+      mode: { enum: ['binary', 'structured'] },
+      batchDelayMs: { type: 'integer', minimum: 0, maximum: 1000 },
+    },
+  },
+  create(broker, config) {
+    const where = `brokers.${broker.name}.params.topic`;
+    const topicText = broker.params.topic as string;
+    let topic;
+    try {
+      topic = compileTemplate(topicText, where);
+    } catch (err) {
+      if (err instanceof TemplateError) throw new ConfigError([err.message]);
+      throw err;
+    }
+    const fixedProblem = topicText.includes('{{') ? undefined : topicProblem(topicText);
+    if (fixedProblem) throw new ConfigError([`${where}: ${fixedProblem}`]);
+    const conn = broker.conn as { projectId: string; apiEndpoint?: string; keyFilename?: string };
+    return new PubSubSink({
+      name: broker.name,
+      projectId: conn.projectId,
+      apiEndpoint: conn.apiEndpoint,
+      keyFilename: conn.keyFilename,
+      topicText,
+      topic,
+      ordering: broker.params.ordering === true,
+      mode: broker.params.mode === 'structured' ? 'structured' : 'binary',
+      batchDelayMs: typeof broker.params.batchDelayMs === 'number' ? broker.params.batchDelayMs : DEFAULT_BATCH_DELAY_MS,
+      timeoutMs: config.sink.timeoutMs,
+    });
   },
 };
