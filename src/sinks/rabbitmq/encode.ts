@@ -1,0 +1,62 @@
+import { CONSTANTS, HTTP, MQTT, type CloudEvent } from 'cloudevents';
+import type { Options } from 'amqplib';
+
+/**
+ * CloudEvents AMQP protocol binding (cloudevents/spec bindings/amqp-protocol-binding.md), carried
+ * over RabbitMQ's AMQP 0-9-1, whose `headers` table plays the part of AMQP 1.0's
+ * application-properties.
+ *
+ * - §3.1.3.1: in binary mode every attribute except `datacontenttype` is an application property
+ *   named `cloudEvents:<attribute>` (`cloudEvents:id`, `cloudEvents:source`, …).
+ * - §3.1.3.2: values go as their canonical string form, which the binding allows for outgoing
+ *   messages and every receiver must accept; 0-9-1's native timestamp has whole seconds only,
+ *   so `time` could not go natively without losing its fraction.
+ * - §3.1.1: `datacontenttype` is the message's `content-type` property; §3.1.2: the data bytes
+ *   are the body (JSON data as UTF-8 JSON text).
+ * - §3.2: structured mode: content-type `application/cloudevents+json; charset=utf-8`, the body
+ *   the JSON event format.
+ */
+export const AMQP_ATTRIBUTE_PREFIX = 'cloudEvents:';
+export const STRUCTURED_CONTENT_TYPE = CONSTANTS.DEFAULT_CE_CONTENT_TYPE;
+
+export type ContentMode = 'binary' | 'structured';
+
+export interface AmqpMessage {
+  content: Buffer;
+  options: Options.Publish;
+}
+
+export function encodeAmqp(event: CloudEvent<unknown>, mode: ContentMode, persistent: boolean): AmqpMessage {
+  const common: Options.Publish = {
+    persistent,
+    // AMQP's own message-id is the event id too: consumers deduplicate on it, and the sink
+    // matches a basic.return to its publish by it.
+    messageId: event.id,
+    mandatory: true,
+  };
+  if (mode === 'structured') {
+    return {
+      content: Buffer.from(JSON.stringify(event), 'utf8'),
+      options: { ...common, contentType: STRUCTURED_CONTENT_TYPE },
+    };
+  }
+  const headers: Record<string, string> = {};
+  // The SDK's MQTT binding lists the attributes and extensions without data/data_base64.
+  for (const [name, value] of Object.entries(MQTT.binary(event).headers)) {
+    if (value === undefined || value === null || name === 'datacontenttype') continue;
+    headers[`${AMQP_ATTRIBUTE_PREFIX}${name}`] = String(value);
+  }
+  return {
+    content: dataBytes(event),
+    options: { ...common, headers, ...(event.datacontenttype ? { contentType: event.datacontenttype } : {}) },
+  };
+}
+
+/** The event's data as bytes, serialised as the SDK's HTTP binding does (JSON text for JSON data). */
+export function dataBytes(event: CloudEvent<unknown>): Buffer {
+  const body = HTTP.binary(event).body as unknown;
+  if (body === undefined || body === null) return Buffer.alloc(0);
+  if (typeof body === 'string') return Buffer.from(body, 'utf8');
+  if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  return Buffer.from(JSON.stringify(body), 'utf8');
+}

@@ -1,0 +1,261 @@
+import { connect, type ChannelModel, type ConfirmChannel, type Message } from 'amqplib';
+import type { CloudEvent } from 'cloudevents';
+import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors';
+import { logger } from '../../logger';
+import { TemplateError, type Template } from '../../rules/template';
+import type { Sink } from '../types';
+import { isRetriableAmqpError, replyCodeOf } from './classify';
+import { encodeAmqp, type ContentMode } from './encode';
+
+const log = logger('sink.rabbitmq');
+
+/** Where a message goes: an exchange with a routing key, or a queue through the default exchange. */
+export type RabbitmqDestination =
+  | { kind: 'exchange'; exchange: string; routingKey: Template; routingKeyText: string }
+  | { kind: 'queue'; queue: Template; queueText: string; declare: boolean };
+
+export interface RabbitmqSinkOptions {
+  brokerName: string;
+  /** amqp:// or amqps:// URL, credentials included (never logged or described). */
+  url: string;
+  /** AMQP heartbeat in seconds, so a dead peer is noticed without a send; 0 turns it off. */
+  heartbeatSeconds: number;
+  destination: RabbitmqDestination;
+  mode: ContentMode;
+  persistent: boolean;
+  /** Every send (connect + publish + confirm) is bounded by this. */
+  timeoutMs: number;
+}
+
+/** One connection with one confirm channel; dropped on any error, reopened by the next send. */
+interface Link {
+  model: ChannelModel;
+  channel: ConfirmChannel;
+  /** Why the connection or channel closed, recorded before amqplib fails the pending confirms. */
+  failure?: Error;
+  /** Publishes awaiting their confirm; a basic.return arrives before the ack (RabbitMQ confirms doc). */
+  awaiting: { messageId: string; returned?: Message }[];
+  declared: Set<string>;
+}
+
+/**
+ * `type: rabbitmq` (amqplib): publishes each event with publisher confirms (a confirm channel) and
+ * `mandatory`, and resolves only on the broker's ack. A nack, a closed channel or connection, a
+ * timeout → retriable; a message the broker returned as unroutable (no queue bound for the routing
+ * key) → retriable too, as HTTP 404 is, since without `mandatory` RabbitMQ would ack and drop it,
+ * losing the event. See classify.ts for the reply codes that are final.
+ */
+export class RabbitmqSink implements Sink {
+  readonly name = 'rabbitmq';
+  private link?: Promise<Link>;
+  private closed = false;
+
+  constructor(private readonly options: RabbitmqSinkOptions) {}
+
+  describe(): string {
+    const d = this.options.destination;
+    const where = d.kind === 'exchange'
+      ? `exchange ${JSON.stringify(d.exchange)} routing key ${JSON.stringify(d.routingKeyText)}`
+      : `queue ${JSON.stringify(d.queueText)}`;
+    return `rabbitmq broker ${this.options.brokerName} (${safeUrl(this.options.url)} ${where})`;
+  }
+
+  async send(event: CloudEvent<unknown>): Promise<void> {
+    const { exchange, routingKey, declareQueue } = this.route(event);
+    const message = encodeAmqp(event, this.options.mode, this.options.persistent);
+    let connected = false;
+    await this.bounded(async () => {
+      const link = await this.open();
+      connected = true;
+      if (declareQueue && !link.declared.has(declareQueue)) {
+        await link.channel.assertQueue(declareQueue, { durable: true });
+        link.declared.add(declareQueue);
+      }
+      await publish(link, exchange, routingKey, message.content, message.options);
+    }, () => connected, `publish to ${exchange === '' ? `queue ${routingKey}` : `exchange ${exchange} (${routingKey})`}`);
+  }
+
+  /** Connects and checks the destination exists (or declares a `declare: true` queue). */
+  async check(): Promise<void> {
+    const d = this.options.destination;
+    try {
+      await this.bounded(async () => {
+        const link = await this.open();
+        if (d.kind === 'exchange' && d.exchange === '') return;
+        // A passive declare that fails closes its channel: use a throwaway one.
+        const probe = await link.model.createChannel();
+        probe.on('error', () => undefined);
+        if (d.kind === 'exchange') await probe.checkExchange(d.exchange);
+        else if (!d.queueText.includes('{{')) {
+          if (d.declare) await probe.assertQueue(d.queueText, { durable: true });
+          else await probe.checkQueue(d.queueText);
+        }
+        await probe.close().catch(() => undefined);
+      }, () => true, 'check');
+    } catch (err) {
+      throw new PgceError(ErrorCodes.SINK_UNREACHABLE, `${this.describe()}: ${errorMessage(err)}`, { retriable: true, cause: err });
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const link = this.link;
+    this.link = undefined;
+    if (!link) return;
+    try {
+      await (await link).model.close();
+    } catch {
+      // Never connected, or already closed: nothing to release.
+    }
+  }
+
+  /** Exchange, routing key and the queue to declare first, for this event. */
+  private route(event: CloudEvent<unknown>): { exchange: string; routingKey: string; declareQueue?: string } {
+    const d = this.options.destination;
+    try {
+      if (d.kind === 'exchange') return { exchange: d.exchange, routingKey: d.routingKey(event) };
+      const queue = d.queue(event);
+      return { exchange: '', routingKey: queue, declareQueue: d.declare ? queue : undefined };
+    } catch (err) {
+      if (err instanceof TemplateError) throw new DeliveryError(err.message, { retriable: false, cause: err });
+      throw err;
+    }
+  }
+
+  private open(): Promise<Link> {
+    if (this.closed) return Promise.reject(new DeliveryError(`${this.describe()} is closed`, { retriable: true }));
+    if (!this.link) {
+      const opening = this.connect();
+      this.link = opening;
+      opening.catch(() => {
+        if (this.link === opening) this.link = undefined;
+      });
+    }
+    return this.link;
+  }
+
+  private async connect(): Promise<Link> {
+    const url = new URL(this.options.url);
+    if (!url.searchParams.has('heartbeat')) url.searchParams.set('heartbeat', String(this.options.heartbeatSeconds));
+    const model = await connect(url.toString(), {
+      timeout: this.options.timeoutMs,
+      clientProperties: { connection_name: `pg-cloudevents ${this.options.brokerName}` },
+    });
+    let channel: ConfirmChannel;
+    try {
+      channel = await model.createConfirmChannel();
+    } catch (err) {
+      await model.close().catch(() => undefined);
+      throw err;
+    }
+    if (this.closed) {
+      // close() ran while this connection was being opened: release it instead of leaking it.
+      await model.close().catch(() => undefined);
+      throw new DeliveryError(`${this.describe()} is closed`, { retriable: true });
+    }
+    const link: Link = { model, channel, awaiting: [], declared: new Set() };
+    const current = this.link;
+    const drop = (why: string) => (err?: Error) => {
+      if (err) link.failure ??= err;
+      if (this.link === current) this.link = undefined;
+      if (err) log.warn({ err: errorMessage(err), broker: this.options.brokerName }, `rabbitmq ${why}; reconnecting on the next send`);
+    };
+    model.on('error', drop('connection failed'));
+    model.on('close', drop('connection closed'));
+    channel.on('error', (err: Error) => {
+      drop('channel closed by the broker')(err);
+      model.close().catch(() => undefined);
+    });
+    channel.on('close', () => drop('channel closed')());
+    channel.on('return', (msg: Message) => {
+      const waiting = link.awaiting.find((w) => w.messageId === msg.properties.messageId && !w.returned);
+      if (waiting) waiting.returned = msg;
+    });
+    return link;
+  }
+
+  /** Runs `work` under the per-send timeout; every failure becomes a classified DeliveryError. */
+  private async bounded(work: () => Promise<void>, connected: () => boolean, what: string): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const running = work();
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TimedOut()), this.options.timeoutMs);
+    });
+    try {
+      await Promise.race([running, deadline]);
+    } catch (err) {
+      running.catch(() => undefined);
+      throw this.deliveryError(err, connected(), what);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private deliveryError(err: unknown, connected: boolean, what: string): DeliveryError {
+    if (err instanceof DeliveryError) return err;
+    const name = this.describe();
+    if (err instanceof TimedOut) {
+      return new DeliveryError(`${name}: ${connected ? `${what}: no confirm` : 'no connection'} within ${this.options.timeoutMs} ms`, {
+        retriable: true,
+        code: connected ? ErrorCodes.SINK_RETRIABLE : ErrorCodes.SINK_UNREACHABLE,
+        cause: err,
+      });
+    }
+    const retriable = isRetriableAmqpError(err);
+    const code = replyCodeOf(err);
+    return new DeliveryError(`${name}: ${connected ? what : 'cannot connect'}: ${errorMessage(err)}`, {
+      retriable,
+      code: !connected && retriable ? ErrorCodes.SINK_UNREACHABLE : undefined,
+      cause: err,
+      detail: code === undefined ? {} : { amqpReplyCode: code },
+    });
+  }
+}
+
+/** One publish on the confirm channel, resolved by the ack; a return before it means unroutable. */
+function publish(link: Link, exchange: string, routingKey: string, content: Buffer, options: Parameters<ConfirmChannel['publish']>[3]): Promise<void> {
+  const waiting = { messageId: String(options?.messageId ?? ''), returned: undefined as Message | undefined };
+  link.awaiting.push(waiting);
+  const done = () => {
+    const i = link.awaiting.indexOf(waiting);
+    if (i >= 0) link.awaiting.splice(i, 1);
+  };
+  return new Promise<void>((resolve, reject) => {
+    try {
+      link.channel.publish(exchange, routingKey, content, options, (err: unknown) => {
+        done();
+        if (err) {
+          // 'channel closed'/'message nacked' carry no reason; the channel's own error does.
+          reject(link.failure ?? err);
+        } else if (waiting.returned) {
+          const { replyCode, replyText } = waiting.returned.fields as unknown as { replyCode: number; replyText: string };
+          const unroutable = new Error(
+            `the broker returned the message as unroutable (${replyCode} ${replyText}): no queue is bound to ` +
+            (exchange === '' ? `the default exchange for queue ${JSON.stringify(routingKey)}` : `exchange ${JSON.stringify(exchange)} for routing key ${JSON.stringify(routingKey)}`),
+          );
+          reject(Object.assign(unroutable, { code: replyCode }));
+        } else {
+          resolve();
+        }
+      });
+    } catch (err) {
+      // A closed channel (IllegalOperationError) or a headers table too large (RangeError).
+      done();
+      reject(err);
+    }
+  });
+}
+
+class TimedOut extends Error {}
+
+/** The URL without user and password. */
+export function safeUrl(raw: string): string {
+  try {
+    const url = new URL(raw);
+    url.username = '';
+    url.password = '';
+    return url.toString().replace(/\/$/, '');
+  } catch {
+    return 'amqp://(invalid URL)';
+  }
+}
