@@ -2,7 +2,6 @@ import { expect } from 'chai';
 import { CloudEvent } from 'cloudevents';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DeliveryConfig, SinkConfig } from '../../../src/config/types';
@@ -10,6 +9,7 @@ import { deliverWithRetry, type AttemptFailure } from '../../../src/delivery/del
 import { DeliveryError, ErrorCodes, PgceError } from '../../../src/errors';
 import { HttpSink } from '../../../src/sinks/http';
 import { startReceiver, type Receiver } from '../harness/receiver';
+import { closedPort } from '../harness/net';
 
 const NO_DIR = join(tmpdir(), 'pgce-c-no-such-dir');
 
@@ -44,15 +44,6 @@ async function failure(p: Promise<unknown>): Promise<DeliveryError> {
   );
 }
 
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 describe('sinks/http against a real receiver', function () {
   let receiver: Receiver;

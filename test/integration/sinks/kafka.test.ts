@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { CloudEvent, Kafka as CEKafka, type KafkaMessage as CEKafkaMessage } from 'cloudevents';
 import { Kafka, logLevel, type Consumer, type KafkaMessage } from 'kafkajs';
-import { createServer } from 'node:net';
 import type { BrokerConfig, Config } from '../../../src/config/types';
 import { deliverWithRetry, type AttemptFailure } from '../../../src/delivery/deliver';
 import { DeliveryError, ErrorCodes, PgceError } from '../../../src/errors';
@@ -9,6 +8,7 @@ import { createSink } from '../../../src/sinks';
 import type { Sink } from '../../../src/sinks/types';
 import { startKafkaMock, type KafkaMock } from '../harness/kafka-mock';
 import { describeSinkConformance, sampleEvent } from './conformance';
+import { closedPort } from '../harness/net';
 
 /**
  * The kafka handler against librdkafka's mock cluster (test/integration/harness/kafka-mock.c):
@@ -42,14 +42,6 @@ function kafkaSink(brokers: string[], params: Record<string, unknown>, timeoutMs
   return createSink(broker.name, config(broker, timeoutMs));
 }
 
-async function closedPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 interface Record_ {
   partition: number;

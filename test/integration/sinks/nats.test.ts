@@ -1,13 +1,13 @@
 import { expect } from 'chai';
 import type { CloudEvent } from 'cloudevents';
 import { connect, type JsMsg, type NatsConnection } from 'nats';
-import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
 import type { BrokerConfig, Config, DeliveryConfig } from '../../../src/config/types';
 import { deliverWithRetry } from '../../../src/delivery/deliver';
 import { DeliveryError, ErrorCodes, PgceError } from '../../../src/errors';
 import { decodeNats, natsBroker } from '../../../src/sinks/nats';
 import type { Sink } from '../../../src/sinks/types';
 import { describeSinkConformance, sampleEvent } from './conformance';
+import { closedPort, TcpProxy as Proxy } from '../harness/net';
 
 const NATS = 'nats://127.0.0.1:4222';
 const PREFIX = 'pgce_h1_';
@@ -23,14 +23,6 @@ function natsSink(conn: Record<string, unknown>, params: Record<string, unknown>
   return natsBroker.create(broker, config(timeoutMs));
 }
 
-async function closedPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function failure(p: Promise<unknown>): Promise<DeliveryError> {
   return p.then(() => expect.fail('expected a failure'), (e: unknown) => e as DeliveryError);
@@ -53,32 +45,6 @@ async function streamMessages(nc: NatsConnection, stream: string): Promise<numbe
   return (await (await nc.jetstreamManager()).streams.info(stream)).state.messages;
 }
 
-/** A loopback TCP proxy to NATS that the test can take down and bring back on the same port. */
-class Proxy {
-  private server?: Server;
-  private readonly sockets = new Set<Socket>();
-  port = 0;
-  constructor(private readonly targetPort: number) {}
-
-  async start(): Promise<void> {
-    this.server = createServer((client) => {
-      const upstream = tcpConnect(this.targetPort, '127.0.0.1');
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s)).on('error', () => undefined);
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve) => this.server!.listen(this.port, '127.0.0.1', resolve));
-    this.port = (this.server.address() as { port: number }).port;
-  }
-
-  async stop(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-    this.server = undefined;
-  }
-}
 
 for (const mode of ['structured', 'binary'] as const) {
   describeSinkConformance(`nats JetStream (${mode} mode)`, async () => {

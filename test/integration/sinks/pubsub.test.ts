@@ -14,6 +14,7 @@ import type { Sink } from '../../../src/sinks/types';
 import { startPubSubFake, type PubSubFake } from '../harness/pubsub-fake';
 import { freePort } from '../support';
 import { describeSinkConformance, sampleEvent, type ConformanceTarget } from './conformance';
+import { closedPort } from '../harness/net';
 
 const PROJECT = 'pgce-h4-test';
 const UNAVAILABLE = 14;
@@ -39,9 +40,6 @@ async function failure(p: Promise<unknown>): Promise<DeliveryError> {
   );
 }
 
-async function closedPort(): Promise<number> {
-  return freePort();
-}
 
 /**
  * The consumer side of the CloudEvents Pub/Sub binding, written from the spec text (not from the

@@ -1,13 +1,14 @@
 import { expect } from 'chai';
 import { CloudEvent, HTTP } from 'cloudevents';
 import Redis from 'ioredis';
-import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
+import { createServer } from 'node:net';
 import type { BrokerConfig, Config, DeliveryConfig } from '../../../src/config/types';
 import { deliverWithRetry } from '../../../src/delivery/deliver';
 import { DeliveryError, ErrorCodes, PgceError } from '../../../src/errors';
 import { redisBroker } from '../../../src/sinks/redis';
 import type { Sink } from '../../../src/sinks/types';
 import { describeSinkConformance, sampleEvent } from './conformance';
+import { closedPort, TcpProxy as Proxy } from '../harness/net';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const PREFIX = 'pgce_h1_';
@@ -38,45 +39,11 @@ async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T 
   }
 }
 
-async function closedPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function failure(p: Promise<unknown>): Promise<DeliveryError> {
   return p.then(() => expect.fail('expected a failure'), (e: unknown) => e as DeliveryError);
 }
 
-/** A loopback TCP proxy to Redis that the test can take down and bring back on the same port. */
-class Proxy {
-  private server?: Server;
-  private readonly sockets = new Set<Socket>();
-  port = 0;
-  constructor(private readonly targetPort: number) {}
-
-  async start(): Promise<void> {
-    this.server = createServer((client) => {
-      const upstream = tcpConnect(this.targetPort, '127.0.0.1');
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s)).on('error', () => undefined);
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve) => this.server!.listen(this.port, '127.0.0.1', resolve));
-    this.port = (this.server.address() as { port: number }).port;
-  }
-
-  async stop(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-    this.server = undefined;
-  }
-}
 
 const fast: DeliveryConfig = { backoffPolicy: 'exponential', backoffDelayMs: 50, backoffMaxMs: 200, timeoutMs: 2000, maxInFlight: 1, maxBufferBytes: 1 << 26 };
 
