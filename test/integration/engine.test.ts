@@ -144,7 +144,9 @@ tables: [ t ]
     });
     const cpuUsed = cpuSeconds(cli.child.pid!) - cpuBefore;
     const elapsed = (Date.now() - started) / 1000;
-    expect(cpuUsed / elapsed, `CPU ${cpuUsed}s over ${elapsed}s while waiting`).to.be.lessThan(0.05);
+    // A spinning retry loop would use a whole core (~1.0). Waiting costs only the retry traffic
+    // itself (20 events every 2 s, each attempt logged): 2-5% measured, more on a busy machine.
+    expect(cpuUsed / elapsed, `CPU ${cpuUsed}s over ${elapsed}s while waiting`).to.be.lessThan(0.15);
     // Per event: consecutive attempts during the outage are at least Retry-After (2 s) apart.
     const attempts = new Map<string, number[]>();
     for (const r of receiver.requests) {
