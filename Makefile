@@ -8,7 +8,7 @@ SHELL := /usr/bin/env bash
 DEPS_STAMP := node_modules/.package-lock.json
 IMAGE ?= pg-cloudevents
 
-.PHONY: help deps build services test test-unit run docker clean
+.PHONY: help deps build services test test-unit run bench bench-smoke docker clean
 
 help: ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z_-]+:.*## / { printf "  %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -37,6 +37,12 @@ test-unit: build ## unit tests only; needs no services
 
 run: deps build services ## run against DATABASE_URL/K_SINK, or a local demo database printing events to the console
 	scripts/run-demo.sh
+
+bench: build services ## full benchmark (~5 min on 2 cores): bench/results/<date>.json and BENCHMARKS.md
+	node dist/bench/main.js
+
+bench-smoke: build services ## every benchmark scenario on a few thousand events, under a minute
+	node dist/bench/main.js --smoke
 
 docker: ## build the container image $(IMAGE) (needs a Docker engine; there is none on the CI machines)
 	docker build -t $(IMAGE) .

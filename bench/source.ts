@@ -1,0 +1,65 @@
+/**
+ * Runs the real product for one scenario: `node dist/src/cli/main.js run` with the image's
+ * NODE_OPTIONS (heap cap), a configuration file of the run's own (slot, publication, database),
+ * LOG_LEVEL info (debug would log per event), and measures it through /proc.
+ */
+import { mkdirSync } from 'node:fs';
+import { CLI_PATH, spawnCli, SHIPPED_NODE_OPTIONS, type CliProcess } from '../test/integration/harness/process';
+import { freePort, writeTempFile } from '../test/integration/support';
+import { cpuSeconds, peakRssMb, rssMb } from './proc';
+import type { Scenario } from './scenarios';
+import { PUBLICATION, TABLE } from './workload';
+
+export interface SourceProcess {
+  cli: CliProcess;
+  pid: number;
+  port: number;
+  cpuSeconds(): number;
+  peakRssMb(): number;
+  rssMb(): number;
+  /** SIGTERM, and the exit code (the product exits 0 after a clean shutdown). */
+  stop(): Promise<number | null>;
+}
+
+export interface SourceOptions {
+  databaseUrl: string;
+  slot: string;
+  scenario: Scenario;
+  sinkUrl?: string;
+  /** Write a V8 CPU profile (node --cpu-prof) into this directory on exit. */
+  profileDir?: string;
+}
+
+export async function startSource(opts: SourceOptions): Promise<SourceProcess> {
+  const config = writeTempFile('bench.yaml', `capture: { slot: ${opts.slot}, publication: ${PUBLICATION}, statusInterval: PT1S }
+tables: [ ${TABLE} ]
+${opts.scenario.config}`);
+  const port = await freePort();
+  if (opts.profileDir) mkdirSync(opts.profileDir, { recursive: true });
+  const env: Record<string, string> = {
+    DATABASE_URL: opts.databaseUrl,
+    PG_CLOUDEVENTS_CONFIG: config,
+    PORT: String(port),
+    LOG_LEVEL: 'info',
+    NODE_OPTIONS: SHIPPED_NODE_OPTIONS,
+  };
+  if (opts.sinkUrl) env.K_SINK = opts.sinkUrl;
+  // --cpu-prof is not allowed in NODE_OPTIONS: profile by running node with it explicitly.
+  const cli = opts.profileDir
+    ? spawnCli(['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`, CLI_PATH, 'run'], env, { command: process.execPath })
+    : spawnCli(['run'], env);
+  await cli.waitForLine(/"msg":"capturing"|capturing/, 30_000);
+  const pid = cli.child.pid!;
+  return {
+    cli,
+    pid,
+    port,
+    cpuSeconds: () => cpuSeconds(pid),
+    peakRssMb: () => peakRssMb(pid),
+    rssMb: () => rssMb(pid),
+    stop: async () => {
+      cli.kill('SIGTERM');
+      return (await cli.exit()).code;
+    },
+  };
+}

@@ -1,0 +1,57 @@
+import { expect } from 'chai';
+import { runBench, SIZES } from '../../bench/run';
+import { SCENARIOS } from '../../bench/scenarios';
+
+/**
+ * `make bench-smoke` inside `make test`: every benchmark scenario and baseline on a few thousand
+ * events (real PostgreSQL, the real product process, pg_recvlogical, autocannon, the hand-written
+ * script), so the harness cannot rot. The figures are not judged here, only their sanity.
+ */
+describe('benchmark harness, smoke mode (real PostgreSQL, product, pg_recvlogical, autocannon)', function () {
+  this.timeout(90_000);
+
+  it('runs every scenario and baseline and produces sane figures', async () => {
+    const r = await runBench({ smoke: true, receiver: 'child' });
+    const n = SIZES.smoke.events;
+
+    expect(r.failures, JSON.stringify(r.failures, null, 2)).to.deep.equal([]);
+    expect(r.seconds, 'smoke run seconds').to.be.lessThan(60);
+
+    // Every scenario either ran or is listed as pending with a reason.
+    const ran = new Set(r.scenarios.map((s) => s.scenario));
+    for (const s of SCENARIOS) {
+      const pending = r.pending.find((p) => p.scenario === s.id);
+      expect(ran.has(s.id) || (pending !== undefined && pending.reason.length > 0), `${s.id} ran or is pending`).to.equal(true);
+    }
+    expect(ran.size, 'HTTP scenarios that ran').to.be.at.least(4);
+
+    for (const s of r.scenarios) {
+      const what = `${s.scenario} on ${s.workload}`;
+      expect(s.drain.unique, `${what}: distinct events counted = generated`).to.equal(n);
+      expect(s.drain.received, `${what}: no duplicates in a clean run`).to.equal(n);
+      expect(s.drain.eventsPerSecond, `${what}: throughput`).to.be.greaterThan(0);
+      expect(s.cpuSecondsPer100k, `${what}: CPU`).to.be.greaterThan(0);
+      expect(s.peakRssMb, `${what}: peak RSS`).to.be.greaterThan(10);
+      expect(s.exitCode, `${what}: clean exit on SIGTERM`).to.equal(0);
+      for (const l of s.live) {
+        expect(l.unique, `${what} at ${l.targetRate}/s: events counted = generated`).to.equal(l.events);
+        expect(l.achievedRate, `${what} at ${l.targetRate}/s: commit rate`).to.be.greaterThan(0);
+        expect(l.latencyMs.count, `${what} at ${l.targetRate}/s: a latency per event`).to.equal(l.events);
+        for (const p of [l.latencyMs.p50, l.latencyMs.p95, l.latencyMs.p99]) {
+          expect(p, `${what} at ${l.targetRate}/s: latency percentile`).to.be.a('number').and.to.be.at.least(0).and.below(60_000);
+        }
+      }
+    }
+    // Latency is measured on the main workload for every HTTP scenario that ran.
+    expect(r.scenarios.filter((s) => s.live.length > 0).length).to.be.at.least(4);
+
+    expect(r.recvlogical.length, 'pg_recvlogical ran on every workload').to.equal(5);
+    for (const b of r.recvlogical) expect(b.eventsPerSecond, `pg_recvlogical ${b.workload}`).to.be.greaterThan(0);
+    expect(r.handwritten?.eventsPerSecond ?? 0, 'hand-written script').to.be.greaterThan(0);
+    expect(r.sinkCapacity.map((c) => c.mode)).to.deep.equal(['binary', 'batch']);
+    for (const c of r.sinkCapacity) {
+      expect(c.eventsPerSecond, `sink capacity ${c.mode}`).to.be.greaterThan(0);
+      expect(c.errors, `sink capacity ${c.mode}: errors`).to.equal(0);
+    }
+  });
+});
