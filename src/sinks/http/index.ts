@@ -7,7 +7,7 @@ import type { SendResult, Sink } from '../types';
 import { checkAnswer } from './answer';
 import { encodeBatch, encodeEvent } from './encode';
 import { trustedCAs } from './tls';
-import { TokenFile } from './token';
+import { TokenFile, type TokenFileOptions } from './token';
 
 // Idle sockets are kept this long; Knative's queue-proxy keeps them open longer than that.
 const KEEP_ALIVE_MS = 30_000;
@@ -26,12 +26,12 @@ export class HttpSink implements Sink {
   private readonly token: TokenFile;
   private readonly basicAuth?: string;
 
-  constructor(private readonly config: SinkConfig) {
+  constructor(private readonly config: SinkConfig, options: { tokenFile?: TokenFileOptions } = {}) {
     this.url = parseSinkUrl(config.url);
     this.basicAuth = basicAuthOf(this.url);
     this.url.username = '';
     this.url.password = '';
-    this.token = new TokenFile(config.oidcTokenPath);
+    this.token = new TokenFile(config.oidcTokenPath, options.tokenFile);
     this.agent = new Agent({
       pipelining: 1, // one request at a time per connection; 0 would turn keep-alive off
       keepAliveTimeout: KEEP_ALIVE_MS,
