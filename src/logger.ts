@@ -41,3 +41,15 @@ export function scrubSecrets(text: string): string {
     .replace(/(password\s*=\s*)('[^']*'|\S+)/gi, '$1***')
     .replace(/(Bearer\s+)[A-Za-z0-9._~+/=-]+/g, '$1***');
 }
+
+/** A URL without its user and password (for describe(), logs and knativeerrordest). */
+export function withoutCredentials(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    return u.toString();
+  } catch {
+    return scrubSecrets(url);
+  }
+}

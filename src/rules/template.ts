@@ -1,4 +1,5 @@
 import type { CloudEvent } from 'cloudevents';
+import { ConfigError } from '../errors';
 
 /**
  * Destination templates (`params.topic: "{{ app }}.{{ model }}"`): a topic, channel, stream,
@@ -10,12 +11,14 @@ export type Template = (event: CloudEvent<unknown>) => string;
 
 const PLACEHOLDER = /\{\{\s*([a-z0-9]+)\s*\}\}/g;
 
+/** Rendering failed for one event (an attribute it lacks): a final failure for that event. */
 export class TemplateError extends Error {}
 
+/** A malformed template is a configuration error (ConfigError), found before anything connects. */
 export function compileTemplate(text: string, where: string): Template {
   const stray = text.replace(PLACEHOLDER, '');
   if (stray.includes('{{') || stray.includes('}}')) {
-    throw new TemplateError(`${where}: ${JSON.stringify(text)} has a malformed placeholder; write {{ name }} with a lower-case attribute name`);
+    throw new ConfigError([`${where}: ${JSON.stringify(text)} has a malformed placeholder; write {{ name }} with a lower-case attribute name`]);
   }
   const parts = text.split(PLACEHOLDER);
   // split() with a capture group alternates literal text and attribute names.

@@ -6,7 +6,8 @@ import type { Sink } from '../../sinks/types';
 import { backoffDelay } from '../backoff';
 import type { DeadLetterHandler, FailedDelivery } from '../dead-letter';
 import { DeliveryAbortedError, deliverWithRetry, sleepFor, type Sleep } from '../deliver';
-import { knativeErrorExtensions, withKnativeError, withoutCredentials } from './knative';
+import { withoutCredentials } from '../../logger';
+import { knativeErrorExtensions, withKnativeError } from './knative';
 import type { DeadLetterStore } from './store';
 
 /**

@@ -1,6 +1,6 @@
 import type { CloudEvent } from 'cloudevents';
 import { DeliveryError, errorMessage } from '../../errors';
-import { scrubSecrets } from '../../logger';
+import { scrubSecrets, withoutCredentials } from '../../logger';
 
 /**
  * Knative's dead-letter extensions (knative.dev/eventing `pkg/channel/attributes`):
@@ -40,16 +40,4 @@ function responseBodyOf(error: Error): Buffer | undefined {
   if (!(error instanceof DeliveryError)) return undefined;
   const b64 = error.detail.responseBodyBase64;
   return typeof b64 === 'string' ? Buffer.from(b64, 'base64') : undefined;
-}
-
-/** A sink URL may carry basic-auth credentials; the dead-letter sink must not learn them. */
-export function withoutCredentials(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = '';
-    u.password = '';
-    return u.toString();
-  } catch {
-    return scrubSecrets(url);
-  }
 }

@@ -1,6 +1,5 @@
 import type { BrokerType } from '../broker';
-import { ConfigError } from '../../errors';
-import { compileTemplate, TemplateError } from '../../rules/template';
+import { compileTemplate } from '../../rules/template';
 import type { KafkaParams } from './schema';
 import { connSchema, paramsSchema } from './schema';
 import { KafkaSink } from './sink';
@@ -18,13 +17,7 @@ export const kafkaBroker: BrokerType = {
   paramsSchema,
   create(broker, config) {
     const where = `brokers.${broker.name}.params.topic`;
-    let topic;
-    try {
-      topic = compileTemplate((broker.params as unknown as KafkaParams).topic, where);
-    } catch (err) {
-      if (err instanceof TemplateError) throw new ConfigError([err.message]);
-      throw err;
-    }
+    const topic = compileTemplate((broker.params as unknown as KafkaParams).topic, where);
     return new KafkaSink({ broker, topic, timeoutMs: config.sink.timeoutMs });
   },
 };

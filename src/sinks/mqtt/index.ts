@@ -1,6 +1,6 @@
 import type { BrokerConfig, Config } from '../../config/types';
 import { ConfigError } from '../../errors';
-import { TemplateError, compileTemplate, type Template } from '../../rules/template';
+import { compileTemplate } from '../../rules/template';
 import type { BrokerType } from '../broker';
 import { topicProblem, type ContentMode } from './encode';
 import { MqttSink } from './sink';
@@ -48,7 +48,7 @@ export const mqttBroker: BrokerType = {
       username: conn.username,
       password: conn.password,
       clientId: conn.clientId,
-      topic: compile(params.topic, where),
+      topic: compileTemplate(params.topic, where),
       topicText: params.topic,
       qos: params.qos ?? 1,
       retain: params.retain ?? false,
@@ -58,14 +58,6 @@ export const mqttBroker: BrokerType = {
   },
 };
 
-function compile(text: string, where: string): Template {
-  try {
-    return compileTemplate(text, where);
-  } catch (err) {
-    if (err instanceof TemplateError) throw new ConfigError([err.message]);
-    throw err;
-  }
-}
 
 export { MqttSink, safeUrl } from './sink';
 export type { MqttSinkOptions } from './sink';

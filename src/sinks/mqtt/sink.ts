@@ -1,3 +1,4 @@
+import { withoutCredentials } from '../../logger';
 import type { CloudEvent } from 'cloudevents';
 import { randomBytes } from 'node:crypto';
 import { connect, type IClientPublishOptions, type MqttClient } from 'mqtt';
@@ -228,14 +229,7 @@ function describeError(err: unknown, timeoutMs: number): string {
   return typeof code === 'string' && !text.includes(code) ? `${code}: ${text}` : text;
 }
 
-/** The URL without user and password. */
+/** The URL without user and password, as describe() shows it. */
 export function safeUrl(raw: string): string {
-  try {
-    const url = new URL(raw);
-    url.username = '';
-    url.password = '';
-    return url.toString().replace(/\/$/, '');
-  } catch {
-    return 'mqtt://(invalid URL)';
-  }
+  return withoutCredentials(raw).replace(/\/$/, '');
 }

@@ -1,6 +1,6 @@
 import type { BrokerConfig, Config } from '../../config/types';
 import { ConfigError } from '../../errors';
-import { TemplateError, compileTemplate } from '../../rules/template';
+import { compileTemplate } from '../../rules/template';
 import type { BrokerType } from '../broker';
 import type { NatsMode } from './encode';
 import { NatsSink } from './sink';
@@ -44,13 +44,7 @@ export const natsBroker: BrokerType = {
     const conn = broker.conn as { servers: string | string[]; user?: string; pass?: string; token?: string };
     const params = broker.params as { subject: string; stream?: string; streamSubjects?: string[]; mode?: NatsMode };
     const where = `brokers.${broker.name}.params`;
-    let template;
-    try {
-      template = compileTemplate(params.subject, `${where}.subject`);
-    } catch (err) {
-      if (err instanceof TemplateError) throw new ConfigError([err.message]);
-      throw err;
-    }
+    const template = compileTemplate(params.subject, `${where}.subject`);
     const templated = params.subject.includes('{{');
     if (params.stream && !params.streamSubjects && templated) {
       throw new ConfigError([`${where}.streamSubjects: is required when ${where}.subject is a template and ${where}.stream is set`]);

@@ -1,5 +1,5 @@
 import { ConfigError } from '../../errors';
-import { compileTemplate, TemplateError } from '../../rules/template';
+import { compileTemplate } from '../../rules/template';
 import type { BrokerType } from '../broker';
 import { topicProblem } from './encode';
 import { PubSubSink } from './sink';
@@ -42,13 +42,7 @@ export const pubsubBroker: BrokerType = {
   create(broker, config) {
     const where = `brokers.${broker.name}.params.topic`;
     const topicText = broker.params.topic as string;
-    let topic;
-    try {
-      topic = compileTemplate(topicText, where);
-    } catch (err) {
-      if (err instanceof TemplateError) throw new ConfigError([err.message]);
-      throw err;
-    }
+    const topic = compileTemplate(topicText, where);
     const fixedProblem = topicText.includes('{{') ? undefined : topicProblem(topicText);
     if (fixedProblem) throw new ConfigError([`${where}: ${fixedProblem}`]);
     const conn = broker.conn as { projectId: string; apiEndpoint?: string; keyFilename?: string };

@@ -1,6 +1,5 @@
 import type { BrokerConfig, Config } from '../../config/types';
-import { ConfigError } from '../../errors';
-import { TemplateError, compileTemplate, type Template } from '../../rules/template';
+import { compileTemplate } from '../../rules/template';
 import type { BrokerType } from '../broker';
 import type { ContentMode } from './encode';
 import { RabbitmqSink, type RabbitmqDestination } from './sink';
@@ -45,11 +44,11 @@ export const rabbitmqBroker: BrokerType = {
     };
     const where = `brokers.${broker.name}.params`;
     const destination: RabbitmqDestination = params.queue !== undefined
-      ? { kind: 'queue', queue: compile(params.queue, `${where}.queue`), queueText: params.queue, declare: params.declare ?? false }
+      ? { kind: 'queue', queue: compileTemplate(params.queue, `${where}.queue`), queueText: params.queue, declare: params.declare ?? false }
       : {
           kind: 'exchange',
           exchange: params.exchange ?? '',
-          routingKey: compile(params.routingKey ?? '', `${where}.routingKey`),
+          routingKey: compileTemplate(params.routingKey ?? '', `${where}.routingKey`),
           routingKeyText: params.routingKey ?? '',
         };
     return new RabbitmqSink({
@@ -64,14 +63,6 @@ export const rabbitmqBroker: BrokerType = {
   },
 };
 
-function compile(text: string, where: string): Template {
-  try {
-    return compileTemplate(text, where);
-  } catch (err) {
-    if (err instanceof TemplateError) throw new ConfigError([err.message]);
-    throw err;
-  }
-}
 
 export { RabbitmqSink, safeUrl } from './sink';
 export type { RabbitmqDestination, RabbitmqSinkOptions } from './sink';

@@ -1,3 +1,4 @@
+import { withoutCredentials } from '../../logger';
 import { connect, type ChannelModel, type ConfirmChannel, type Message } from 'amqplib';
 import type { CloudEvent } from 'cloudevents';
 import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors';
@@ -248,14 +249,7 @@ function publish(link: Link, exchange: string, routingKey: string, content: Buff
 
 class TimedOut extends Error {}
 
-/** The URL without user and password. */
+/** The URL without user and password, as describe() shows it. */
 export function safeUrl(raw: string): string {
-  try {
-    const url = new URL(raw);
-    url.username = '';
-    url.password = '';
-    return url.toString().replace(/\/$/, '');
-  } catch {
-    return 'amqp://(invalid URL)';
-  }
+  return withoutCredentials(raw).replace(/\/$/, '');
 }

@@ -1,6 +1,6 @@
 import type { BrokerConfig, Config } from '../../config/types';
 import { ConfigError } from '../../errors';
-import { TemplateError, compileTemplate } from '../../rules/template';
+import { compileTemplate } from '../../rules/template';
 import type { BrokerType } from '../broker';
 import { RedisSink, type RedisConnection } from './sink';
 
@@ -42,13 +42,7 @@ export const redisBroker: BrokerType = {
     const params = broker.params as { channel?: string; stream?: string; maxlen?: number };
     const kind = params.stream !== undefined ? 'stream' : 'channel';
     const text = (kind === 'stream' ? params.stream : params.channel) as string;
-    let template;
-    try {
-      template = compileTemplate(text, `brokers.${broker.name}.params.${kind}`);
-    } catch (err) {
-      if (err instanceof TemplateError) throw new ConfigError([err.message]);
-      throw err;
-    }
+    const template = compileTemplate(text, `brokers.${broker.name}.params.${kind}`);
     return new RedisSink({
       brokerName: broker.name,
       connection: connectionOf(broker.conn as RedisConn, `brokers.${broker.name}.conn`),

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { CloudEvent } from 'cloudevents';
+import { ConfigError } from '../../../src/errors';
 import { compileTemplate, TemplateError } from '../../../src/rules/template';
 
 const event = new CloudEvent({ source: '/s', type: 'orm.post_save', subject: 'DCE:polls.question/1', app: 'polls', model: 'question' });
@@ -14,9 +15,9 @@ describe('destination templates', () => {
     expect(compileTemplate('orders', 'params.topic')(event)).to.equal('orders');
   });
 
-  it('refuses a malformed placeholder when compiled, naming where', () => {
-    expect(() => compileTemplate('{{ app }.x', 'brokers.k.params.topic')).to.throw(TemplateError, /brokers\.k\.params\.topic/);
-    expect(() => compileTemplate('{{ App }}', 'params.topic')).to.throw(TemplateError, /malformed/);
+  it('refuses a malformed placeholder when compiled: a configuration error naming where', () => {
+    expect(() => compileTemplate('{{ app }.x', 'brokers.k.params.topic')).to.throw(ConfigError, /brokers\.k\.params\.topic/);
+    expect(() => compileTemplate('{{ App }}', 'params.topic')).to.throw(ConfigError, /malformed/);
   });
 
   it('an event without the named attribute is an error naming it, not an empty destination', () => {
