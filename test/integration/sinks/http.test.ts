@@ -10,6 +10,7 @@ import { DeliveryError, ErrorCodes, PgceError } from '../../../src/errors';
 import { HttpSink } from '../../../src/sinks/http';
 import { startReceiver, type Receiver } from '../harness/receiver';
 import { closedPort } from '../harness/net';
+import { failure } from './support';
 
 const NO_DIR = join(tmpdir(), 'pgce-c-no-such-dir');
 
@@ -36,14 +37,6 @@ function sampleEvent(over: Record<string, unknown> = {}): CloudEvent<unknown> {
     ...over,
   });
 }
-
-async function failure(p: Promise<unknown>): Promise<DeliveryError> {
-  return p.then(
-    () => expect.fail('expected a failure'),
-    (e: unknown) => e as DeliveryError,
-  );
-}
-
 
 describe('sinks/http against a real receiver', function () {
   let receiver: Receiver;

@@ -9,6 +9,7 @@ import type { Sink } from '../../../src/sinks/types';
 import { startKafkaMock, type KafkaMock } from '../harness/kafka-mock';
 import { describeSinkConformance, sampleEvent } from './conformance';
 import { closedPort } from '../harness/net';
+import { failure } from './support';
 
 /**
  * The kafka handler against librdkafka's mock cluster (test/integration/harness/kafka-mock.c):
@@ -41,7 +42,6 @@ function kafkaSink(brokers: string[], params: Record<string, unknown>, timeoutMs
   const broker: BrokerConfig = { name: 'test_kafka', type: 'kafka', conn: { brokers, clientId: 'pgce-h3-test' }, params };
   return createSink(broker.name, config(broker, timeoutMs));
 }
-
 
 interface Record_ {
   partition: number;
@@ -87,13 +87,6 @@ function toCloudEvent(r: Record_): CloudEvent<unknown> {
   const value = r.value?.toString('utf8');
   const message: CEKafkaMessage<string | undefined> = { headers: r.headers, key: r.key ?? '', value, body: value };
   return CEKafka.toEvent(message) as CloudEvent<unknown>;
-}
-
-async function failure(p: Promise<unknown>): Promise<DeliveryError> {
-  return p.then(
-    () => expect.fail('expected the send to fail'),
-    (e: unknown) => e as DeliveryError,
-  );
 }
 
 describeSinkConformance('kafka (librdkafka mock cluster)', async () => {

@@ -2,30 +2,23 @@ import { expect } from 'chai';
 import { CloudEvent, MQTT, MQTTMessageFactory } from 'cloudevents';
 import { connectAsync, type IPublishPacket, type MqttClient } from 'mqtt';
 import { createServer } from 'node:net';
-import type { BrokerConfig, Config, DeliveryConfig } from '../../../src/config/types';
+import type { BrokerConfig, DeliveryConfig } from '../../../src/config/types';
 import { deliverWithRetry } from '../../../src/delivery/deliver';
-import { DeliveryError, ErrorCodes, PgceError } from '../../../src/errors';
+import { ErrorCodes, PgceError } from '../../../src/errors';
 import { createSink } from '../../../src/sinks';
 import type { Sink } from '../../../src/sinks/types';
 import { describeSinkConformance, sampleEvent } from './conformance';
 import { closedPort, TcpProxy as Proxy } from '../harness/net';
+import { failure, until, uniqueName, brokerConfig } from './support';
 
 const MQTT_URL = 'mqtt://127.0.0.1:1883';
 const PREFIX = 'pgce_h2_';
-let counter = 0;
-const unique = (what: string) => `${PREFIX}${what}_${process.pid}_${Date.now().toString(36)}_${++counter}`;
-
-function config(broker: BrokerConfig, timeoutMs: number): Config {
-  return {
-    brokers: { [broker.name]: broker },
-    sink: { mode: 'binary', batchSize: 100, timeoutMs, caCertsDir: '/nonexistent', oidcTokenPath: '/nonexistent/token' },
-  } as unknown as Config;
-}
+const unique = uniqueName(PREFIX);
 
 /** Built through the registry, so the type's JSON Schemas run first, as in `run`. */
 function mqttSink(conn: Record<string, unknown>, params: Record<string, unknown>, timeoutMs = 2000): Sink {
   const broker: BrokerConfig = { name: 'things', type: 'mqtt', conn, params };
-  return createSink('things', config(broker, timeoutMs));
+  return createSink('things', brokerConfig(timeoutMs, broker));
 }
 
 /**
@@ -40,22 +33,6 @@ function toCloudEvent(packet: IPublishPacket): CloudEvent<unknown> {
   const headers = (packet.properties?.userProperties ?? {}) as Record<string, string>;
   return MQTT.toEvent(MQTTMessageFactory(contentType, headers, body)) as CloudEvent<unknown>;
 }
-
-async function until<T>(what: string, timeoutMs: number, probe: () => T | undefined): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const got = probe();
-    if (got !== undefined) return got;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-
-async function failure(p: Promise<unknown>): Promise<DeliveryError> {
-  return p.then(() => expect.fail('expected a failure'), (e: unknown) => e as DeliveryError);
-}
-
 
 /** A subscriber on `filter` (subscribed before anything is published), keeping every PUBLISH. */
 class Subscriber {

@@ -1,31 +1,22 @@
 import { expect } from 'chai';
 import type { CloudEvent } from 'cloudevents';
 import { connect, type JsMsg, type NatsConnection } from 'nats';
-import type { BrokerConfig, Config, DeliveryConfig } from '../../../src/config/types';
+import type { BrokerConfig, DeliveryConfig } from '../../../src/config/types';
 import { deliverWithRetry } from '../../../src/delivery/deliver';
 import { DeliveryError, ErrorCodes, PgceError } from '../../../src/errors';
 import { decodeNats, natsBroker } from '../../../src/sinks/nats';
 import type { Sink } from '../../../src/sinks/types';
 import { describeSinkConformance, sampleEvent } from './conformance';
 import { closedPort, TcpProxy as Proxy } from '../harness/net';
+import { failure, uniqueName, brokerConfig } from './support';
 
 const NATS = 'nats://127.0.0.1:4222';
 const PREFIX = 'pgce_h1_';
-let counter = 0;
-const unique = (what: string) => `${PREFIX}${what}_${process.pid}_${Date.now().toString(36)}_${++counter}`;
-
-function config(timeoutMs: number): Config {
-  return { sink: { mode: 'binary', batchSize: 100, timeoutMs, caCertsDir: '/nonexistent', oidcTokenPath: '/nonexistent/token' } } as unknown as Config;
-}
+const unique = uniqueName(PREFIX);
 
 function natsSink(conn: Record<string, unknown>, params: Record<string, unknown>, timeoutMs = 2000): Sink {
   const broker: BrokerConfig = { name: 'bus', type: 'nats', conn, params };
-  return natsBroker.create(broker, config(timeoutMs));
-}
-
-
-async function failure(p: Promise<unknown>): Promise<DeliveryError> {
-  return p.then(() => expect.fail('expected a failure'), (e: unknown) => e as DeliveryError);
+  return natsBroker.create(broker, brokerConfig(timeoutMs));
 }
 
 /** Reads a stream from its start with an ordered JetStream consumer, until `count` messages or the deadline. */
@@ -44,7 +35,6 @@ async function readStream(nc: NatsConnection, stream: string, count: number, tim
 async function streamMessages(nc: NatsConnection, stream: string): Promise<number> {
   return (await (await nc.jetstreamManager()).streams.info(stream)).state.messages;
 }
-
 
 for (const mode of ['structured', 'binary'] as const) {
   describeSinkConformance(`nats JetStream (${mode} mode)`, async () => {

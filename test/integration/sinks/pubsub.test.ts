@@ -15,6 +15,7 @@ import { startPubSubFake, type PubSubFake } from '../harness/pubsub-fake';
 import { freePort } from '../support';
 import { describeSinkConformance, sampleEvent, type ConformanceTarget } from './conformance';
 import { closedPort } from '../harness/net';
+import { failure } from './support';
 
 const PROJECT = 'pgce-h4-test';
 const UNAVAILABLE = 14;
@@ -32,14 +33,6 @@ function makeSink(params: Record<string, unknown>, conn: Record<string, unknown>
     { sink: { timeoutMs } } as unknown as Config,
   );
 }
-
-async function failure(p: Promise<unknown>): Promise<DeliveryError> {
-  return p.then(
-    () => expect.fail('expected a failure'),
-    (e: unknown) => e as DeliveryError,
-  );
-}
-
 
 /**
  * The consumer side of the CloudEvents Pub/Sub binding, written from the spec text (not from the

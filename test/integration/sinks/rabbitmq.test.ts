@@ -2,30 +2,23 @@ import { expect } from 'chai';
 import { connect as amqpConnect, type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { CloudEvent } from 'cloudevents';
 import { createServer } from 'node:net';
-import type { BrokerConfig, Config, DeliveryConfig } from '../../../src/config/types';
+import type { BrokerConfig, DeliveryConfig } from '../../../src/config/types';
 import { deliverWithRetry } from '../../../src/delivery/deliver';
 import { DeliveryError, ErrorCodes, PgceError } from '../../../src/errors';
 import { createSink } from '../../../src/sinks';
 import type { Sink } from '../../../src/sinks/types';
 import { describeSinkConformance, sampleEvent } from './conformance';
 import { closedPort, TcpProxy as Proxy } from '../harness/net';
+import { failure, until, uniqueName, brokerConfig } from './support';
 
 const AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
 const PREFIX = 'pgce_h2_';
-let counter = 0;
-const unique = (what: string) => `${PREFIX}${what}_${process.pid}_${Date.now().toString(36)}_${++counter}`;
-
-function config(broker: BrokerConfig, timeoutMs: number): Config {
-  return {
-    brokers: { [broker.name]: broker },
-    sink: { mode: 'binary', batchSize: 100, timeoutMs, caCertsDir: '/nonexistent', oidcTokenPath: '/nonexistent/token' },
-  } as unknown as Config;
-}
+const unique = uniqueName(PREFIX);
 
 /** Built through the registry, so the type's JSON Schemas run first, as in `run`. */
 function rabbitSink(conn: Record<string, unknown>, params: Record<string, unknown>, timeoutMs = 2000): Sink {
   const broker: BrokerConfig = { name: 'rabbit', type: 'rabbitmq', conn, params };
-  return createSink('rabbit', config(broker, timeoutMs));
+  return createSink('rabbit', brokerConfig(timeoutMs, broker));
 }
 
 /**
@@ -45,22 +38,6 @@ function toCloudEvent(msg: ConsumeMessage): CloudEvent<unknown> {
   const data = contentType && /json/.test(contentType) ? JSON.parse(body) : body;
   return new CloudEvent<unknown>({ ...attributes, data } as never, false);
 }
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const got = await probe();
-    if (got !== undefined) return got;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-
-async function failure(p: Promise<unknown>): Promise<DeliveryError> {
-  return p.then(() => expect.fail('expected a failure'), (e: unknown) => e as DeliveryError);
-}
-
 
 /** The test's own AMQP connection: declares, binds, reads back, deletes what it made. */
 class Admin {

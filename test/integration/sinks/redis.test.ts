@@ -2,48 +2,28 @@ import { expect } from 'chai';
 import { CloudEvent, HTTP } from 'cloudevents';
 import Redis from 'ioredis';
 import { createServer } from 'node:net';
-import type { BrokerConfig, Config, DeliveryConfig } from '../../../src/config/types';
+import type { BrokerConfig, DeliveryConfig } from '../../../src/config/types';
 import { deliverWithRetry } from '../../../src/delivery/deliver';
 import { DeliveryError, ErrorCodes, PgceError } from '../../../src/errors';
 import { redisBroker } from '../../../src/sinks/redis';
 import type { Sink } from '../../../src/sinks/types';
 import { describeSinkConformance, sampleEvent } from './conformance';
 import { closedPort, TcpProxy as Proxy } from '../harness/net';
+import { failure, until, uniqueName, brokerConfig } from './support';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const PREFIX = 'pgce_h1_';
-let counter = 0;
-const unique = (what: string) => `${PREFIX}${what}_${process.pid}_${Date.now().toString(36)}_${++counter}`;
-
-function config(timeoutMs = 2000): Config {
-  return { sink: { mode: 'binary', batchSize: 100, timeoutMs, caCertsDir: '/nonexistent', oidcTokenPath: '/nonexistent/token' } } as unknown as Config;
-}
+const unique = uniqueName(PREFIX);
 
 function redisSink(conn: Record<string, unknown>, params: Record<string, unknown>, timeoutMs = 2000): Sink {
   const broker: BrokerConfig = { name: 'cache', type: 'redis', conn, params };
-  return redisBroker.create(broker, config(timeoutMs));
+  return redisBroker.create(broker, brokerConfig(timeoutMs));
 }
 
 /** The SDK's structured-mode parsing (CloudEvents JSON format), which validates the event. */
 function parseStructured(json: string): CloudEvent<unknown> {
   return HTTP.toEvent({ headers: { 'content-type': 'application/cloudevents+json' }, body: json }) as CloudEvent<unknown>;
 }
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const got = await probe();
-    if (got !== undefined) return got;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-
-async function failure(p: Promise<unknown>): Promise<DeliveryError> {
-  return p.then(() => expect.fail('expected a failure'), (e: unknown) => e as DeliveryError);
-}
-
 
 const fast: DeliveryConfig = { backoffPolicy: 'exponential', backoffDelayMs: 50, backoffMaxMs: 200, timeoutMs: 2000, maxInFlight: 1, maxBufferBytes: 1 << 26 };
 
