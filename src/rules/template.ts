@@ -1,5 +1,5 @@
 import type { CloudEvent } from 'cloudevents';
-import { ConfigError } from '../errors';
+import { ConfigError, DeliveryError } from '../errors';
 
 /**
  * Destination templates (`params.topic: "{{ app }}.{{ model }}"`): a topic, channel, stream,
@@ -11,8 +11,16 @@ export type Template = (event: CloudEvent<unknown>) => string;
 
 const PLACEHOLDER = /\{\{\s*([a-z0-9]+)\s*\}\}/g;
 
-/** Rendering failed for one event (an attribute it lacks): a final failure for that event. */
-export class TemplateError extends Error {}
+/**
+ * Rendering failed for one event (an attribute it lacks). No retry can fix it, so it is a final
+ * delivery failure: the event is dead-lettered and every sink can let it propagate as it is.
+ */
+export class TemplateError extends DeliveryError {
+  constructor(message: string) {
+    super(message, { retriable: false });
+    this.name = 'TemplateError';
+  }
+}
 
 /** A malformed template is a configuration error (ConfigError), found before anything connects. */
 export function compileTemplate(text: string, where: string): Template {

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { connect, type IClientPublishOptions, type MqttClient } from 'mqtt';
 import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors';
 import { logger } from '../../logger';
-import { TemplateError, type Template } from '../../rules/template';
+import type { Template } from '../../rules/template';
 import type { Sink } from '../types';
 import { isRetriableMqttError, reasonCodeOf } from './classify';
 import { encodeMqtt, topicProblem, type ContentMode } from './encode';
@@ -105,13 +105,7 @@ export class MqttSink implements Sink {
   }
 
   private route(event: CloudEvent<unknown>): string {
-    let topic: string;
-    try {
-      topic = this.options.topic(event);
-    } catch (err) {
-      if (err instanceof TemplateError) throw new DeliveryError(err.message, { retriable: false, cause: err });
-      throw err;
-    }
+    const topic = this.options.topic(event);
     const problem = topicProblem(topic);
     if (problem) throw new DeliveryError(`${this.describe()}: topic ${JSON.stringify(topic)} ${problem}`, { retriable: false });
     return topic;

@@ -2,7 +2,7 @@ import type { CloudEvent } from 'cloudevents';
 import { connect, headers as natsHeaders, type JetStreamClient, type NatsConnection } from 'nats';
 import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors';
 import { logger, scrubSecrets } from '../../logger';
-import { TemplateError, type Template } from '../../rules/template';
+import type { Template } from '../../rules/template';
 import type { Sink } from '../types';
 import { classifyNatsError, isNatsAuthError } from './classify';
 import { encodeNats, type NatsMode } from './encode';
@@ -104,13 +104,7 @@ export class NatsSink implements Sink {
   }
 
   private subjectOf(event: CloudEvent<unknown>): string {
-    let subject: string;
-    try {
-      subject = this.options.subject.template(event);
-    } catch (err) {
-      if (err instanceof TemplateError) throw new DeliveryError(err.message, { retriable: false, cause: err });
-      throw err;
-    }
+    const subject = this.options.subject.template(event);
     if (!PUBLISHABLE_SUBJECT.test(subject)) {
       throw new DeliveryError(`nats subject ${JSON.stringify(subject)} (from ${this.options.subject.text}) is not a publishable subject`, { retriable: false });
     }

@@ -2,7 +2,7 @@ import { PubSub, type CallOptions, type ClientConfig, type PublishOptions, type 
 import type { CloudEvent } from 'cloudevents';
 import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors';
 import { logger } from '../../logger';
-import { TemplateError, type Template } from '../../rules/template';
+import type { Template } from '../../rules/template';
 import type { SendResult, Sink } from '../types';
 import { encodeMessage, LIMITS, orderingKeyFor, topicProblem, type PubSubMode } from './encode';
 import { GrpcCode, grpcCodeOf, isRetriableCode, publishError } from './errors';
@@ -143,13 +143,7 @@ export class PubSubSink implements Sink {
   }
 
   private topicFor(event: CloudEvent<unknown>): string {
-    let name: string;
-    try {
-      name = this.options.topic(event);
-    } catch (err) {
-      if (err instanceof TemplateError) throw new DeliveryError(`pubsub: ${err.message}`, { retriable: false, cause: err });
-      throw err;
-    }
+    const name = this.options.topic(event);
     const problem = topicProblem(name);
     if (problem) throw new DeliveryError(`pubsub: params.topic rendered ${problem}`, { retriable: false });
     return name;

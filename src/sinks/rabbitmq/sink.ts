@@ -3,7 +3,7 @@ import { connect, type ChannelModel, type ConfirmChannel, type Message } from 'a
 import type { CloudEvent } from 'cloudevents';
 import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors';
 import { logger } from '../../logger';
-import { TemplateError, type Template } from '../../rules/template';
+import type { Template } from '../../rules/template';
 import type { Sink } from '../types';
 import { isRetriableAmqpError, replyCodeOf } from './classify';
 import { encodeAmqp, type ContentMode } from './encode';
@@ -113,14 +113,9 @@ export class RabbitmqSink implements Sink {
   /** Exchange, routing key and the queue to declare first, for this event. */
   private route(event: CloudEvent<unknown>): { exchange: string; routingKey: string; declareQueue?: string } {
     const d = this.options.destination;
-    try {
-      if (d.kind === 'exchange') return { exchange: d.exchange, routingKey: d.routingKey(event) };
-      const queue = d.queue(event);
-      return { exchange: '', routingKey: queue, declareQueue: d.declare ? queue : undefined };
-    } catch (err) {
-      if (err instanceof TemplateError) throw new DeliveryError(err.message, { retriable: false, cause: err });
-      throw err;
-    }
+    if (d.kind === 'exchange') return { exchange: d.exchange, routingKey: d.routingKey(event) };
+    const queue = d.queue(event);
+    return { exchange: '', routingKey: queue, declareQueue: d.declare ? queue : undefined };
   }
 
   private open(): Promise<Link> {

@@ -2,7 +2,7 @@ import type { CloudEvent } from 'cloudevents';
 import Redis, { type RedisOptions } from 'ioredis';
 import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors';
 import { logger, scrubSecrets } from '../../logger';
-import { TemplateError, type Template } from '../../rules/template';
+import type { Template } from '../../rules/template';
 import type { SendResult, Sink } from '../types';
 import { classifyRedisError, isAuthError } from './classify';
 
@@ -99,12 +99,7 @@ export class RedisSink implements Sink {
   }
 
   private destinationOf(event: CloudEvent<unknown>): string {
-    try {
-      return this.options.destination.template(event);
-    } catch (err) {
-      if (err instanceof TemplateError) throw new DeliveryError(err.message, { retriable: false, cause: err });
-      throw err;
-    }
+    return this.options.destination.template(event);
   }
 
   /** One command within the timeout, connection wait included; failures as DeliveryError. */

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { CloudEvent } from 'cloudevents';
-import { ConfigError } from '../../../src/errors';
+import { ConfigError, DeliveryError } from '../../../src/errors';
 import { compileTemplate, TemplateError } from '../../../src/rules/template';
 
 const event = new CloudEvent({ source: '/s', type: 'orm.post_save', subject: 'DCE:polls.question/1', app: 'polls', model: 'question' });
@@ -23,5 +23,14 @@ describe('destination templates', () => {
   it('an event without the named attribute is an error naming it, not an empty destination', () => {
     const render = compileTemplate('{{ app }}.{{ tenant }}', 'params.topic');
     expect(() => render(event)).to.throw(TemplateError, /no tenant attribute/);
+    // Final: no retry can add the attribute, so every sink lets it go to the dead letters as it is.
+    let thrown: unknown;
+    try {
+      render(event);
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).to.be.instanceOf(DeliveryError);
+    expect((thrown as DeliveryError).retriable).to.equal(false);
   });
 });
