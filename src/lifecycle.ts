@@ -7,6 +7,9 @@ import type { Change } from './capture/change';
  * WorkerEventMap pattern). Metrics, logs and /status subscribe here instead of being sprinkled
  * through capture and delivery.
  */
+/** A replica captures as the leader, or waits as a standby (leader election). */
+export type Role = 'leader' | 'standby';
+
 export interface LifecycleEventMap {
   /** The replication stream is open and reading from `slot`. */
   'capture:connected': { slot: string; publication: string; startLsn: bigint };
@@ -34,7 +37,7 @@ export interface LifecycleEventMap {
   /** A heartbeat message was written to keep the slot moving while captured tables are idle. */
   'capture:heartbeat': { lsn: bigint };
   /** This replica's role changed (leader election). */
-  'leader:role': { role: 'leader' | 'standby' };
+  'leader:role': { role: Role };
 }
 
 type Listener<K extends keyof LifecycleEventMap> = (payload: LifecycleEventMap[K]) => void;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Client } from 'pg';
 import { ErrorCodes, PgceError, errorMessage } from '../errors';
-import type { Lifecycle } from '../lifecycle';
+import type { Lifecycle, Role } from '../lifecycle';
 import { logger, scrubSecrets } from '../logger';
 import { connectError } from './db';
 
@@ -18,7 +18,7 @@ import { connectError } from './db';
  * `objsubid = 1`. The session's application_name is `pg-cloudevents leader <slot>`.
  */
 
-export type Role = 'leader' | 'standby';
+export type { Role };
 
 export interface LeaderElectorOptions {
   connectionString: string;

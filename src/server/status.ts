@@ -1,11 +1,11 @@
 import { formatLsn } from '../capture/change';
 import { errorMessage } from '../errors';
-import type { Lifecycle } from '../lifecycle';
+import type { Lifecycle, Role } from '../lifecycle';
 import { scrubSecrets } from '../logger';
 import { subscribe, unsubscribe, type LifecycleHandlers } from '../lifecycle';
 
 /** Leader election arrives later; until then every replica captures and reports `leader`. */
-export type Role = 'leader' | 'standby';
+export type { Role };
 
 export interface SinkStatus {
   describe: string;
