@@ -79,6 +79,7 @@ tables: [ { table: public.t } ]
       const killedAt = Date.now();
       await b.waitForLine(LEADER_LINE, 8_000);
       const takeoverMs = Date.now() - killedAt;
+      process.stdout.write(`      takeover after kill -9: ${takeoverMs} ms\n`);
       expect(takeoverMs, 'takeover after kill -9, ms').to.be.below(8_000);
 
       // Keep writing through the takeover until B has delivered rows committed after it led.
