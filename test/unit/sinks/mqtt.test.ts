@@ -3,7 +3,8 @@ import { CloudEvent, MQTT, MQTTMessageFactory } from 'cloudevents';
 import type { BrokerConfig, Config } from '../../../src/config/types';
 import { ConfigError } from '../../../src/errors';
 import { validateBroker } from '../../../src/sinks/broker';
-import { encodeMqtt, isRetriableMqttError, mqttBroker, MqttSink, topicProblem } from '../../../src/sinks/mqtt';
+import { encodeMqtt, isRetriableMqttError, mqttBroker, topicProblem } from '../../../src/sinks/mqtt';
+import { MqttSink } from '../../../src/sinks/mqtt/sink';
 
 function event(over: Record<string, unknown> = {}): CloudEvent<unknown> {
   return new CloudEvent<unknown>({

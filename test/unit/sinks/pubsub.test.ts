@@ -3,7 +3,8 @@ import { CloudEvent } from 'cloudevents';
 import type { BrokerConfig, Config } from '../../../src/config/types';
 import { ConfigError, DeliveryError, ErrorCodes } from '../../../src/errors';
 import { validateBroker } from '../../../src/sinks/broker';
-import { encodeMessage, orderingKeyFor, pubsubBroker, PubSubSink, topicProblem } from '../../../src/sinks/pubsub';
+import { encodeMessage, orderingKeyFor, pubsubBroker, topicProblem } from '../../../src/sinks/pubsub';
+import { PubSubSink } from '../../../src/sinks/pubsub/sink';
 import { isRetriableCode, publishError } from '../../../src/sinks/pubsub/errors';
 
 function broker(conn: Record<string, unknown>, params: Record<string, unknown>): BrokerConfig {

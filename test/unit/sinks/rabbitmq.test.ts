@@ -3,7 +3,8 @@ import { CloudEvent } from 'cloudevents';
 import type { BrokerConfig, Config } from '../../../src/config/types';
 import { ConfigError } from '../../../src/errors';
 import { validateBroker } from '../../../src/sinks/broker';
-import { encodeAmqp, isRetriableAmqpError, rabbitmqBroker, RabbitmqSink } from '../../../src/sinks/rabbitmq';
+import { encodeAmqp, isRetriableAmqpError, rabbitmqBroker } from '../../../src/sinks/rabbitmq';
+import { RabbitmqSink } from '../../../src/sinks/rabbitmq/sink';
 
 function event(over: Record<string, unknown> = {}): CloudEvent<unknown> {
   return new CloudEvent<unknown>({

@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
 import type { Config } from '../../../src/config/types';
 import { ErrorCodes, PgceError } from '../../../src/errors';
 import { createSink, knownSinks } from '../../../src/sinks';
@@ -48,5 +50,35 @@ describe('sinks registry', () => {
       .to.throw(PgceError, /CLOUDEVENTS_HANDLER "carrier-pigeon".*http, console/)
       .with.property('code', ErrorCodes.SINK_CONFIG);
     expect(() => createSink('toString', config())).to.throw(PgceError, /CLOUDEVENTS_HANDLER/);
+  });
+});
+
+describe('sinks registry: broker client libraries load on use (a fresh node process each)', () => {
+  const LIBRARIES = ['kafkajs', '@google-cloud/pubsub', 'ioredis', 'amqplib', 'nats', 'mqtt'];
+
+  /** Loads `script` in a new process and answers which LIBRARIES ended up in require.cache. */
+  function loadedAfter(script: string): string[] {
+    const probe = `
+      ${script}
+      const loaded = ${JSON.stringify(LIBRARIES)}.filter((lib) =>
+        Object.keys(require.cache).some((f) => f.includes('/node_modules/' + lib + '/')));
+      process.stdout.write(JSON.stringify(loaded));`;
+    const out = execFileSync(process.execPath, ['-e', probe], { cwd: path.join(__dirname, '..', '..', '..', '..'), encoding: 'utf8' });
+    return JSON.parse(out) as string[];
+  }
+
+  it('the run command and the registry load none of them', () => {
+    expect(loadedAfter("require('./dist/src/cli/run.js'); require('./dist/src/sinks/index.js');")).to.deep.equal([]);
+  });
+
+  it('creating a redis broker loads ioredis and only ioredis', () => {
+    const make = `
+      const { createSink } = require('./dist/src/sinks/index.js');
+      const sink = createSink('cache', {
+        sink: { timeoutMs: 1000 },
+        brokers: { cache: { name: 'cache', type: 'redis', conn: { url: 'redis://127.0.0.1:6379' }, params: { stream: 's' } } },
+      });
+      void sink.close();`;
+    expect(loadedAfter(make)).to.deep.equal(['ioredis']);
   });
 });
