@@ -1,4 +1,5 @@
 import type { CloudEvent } from 'cloudevents';
+import type { Change, Row } from '../capture/change';
 
 /**
  * The delivery engine's memory budget: events received but not yet done, counted and sized. When
@@ -61,22 +62,38 @@ export function eventCountLimit(maxInFlight: number, batchSize: number): number 
 
 /** Attributes, object headers and the event's place in the queues, roughly. */
 const EVENT_OVERHEAD_BYTES = 256;
+/** A number, boolean or null, and the per-member cost of a row object, roughly. */
+const SCALAR_BYTES = 8;
 
 /**
- * Approximate memory an event holds: its `data` as JSON text plus the main attributes. The JSON
- * length (UTF-16 units) is a proxy of the heap it occupies, good enough for a budget; computing it
- * once per event, when the change arrives, keeps `remove` exact.
+ * Approximate memory an event holds: the main attributes plus the change's rows, sized member by
+ * member (names and string lengths; JSON text only for json/array values). It is a budget, not an
+ * exact count, and it must stay cheap: serialising `data` here doubled the JSON work on the hot
+ * path, since the sink serialises it again to send. Computed once per event, when the change
+ * arrives, so `remove` is exact.
  */
-export function estimateEventBytes(event: CloudEvent<unknown>): number {
+export function estimateEventBytes(change: Change, event: CloudEvent<unknown>): number {
   let bytes = EVENT_OVERHEAD_BYTES + event.id.length + event.source.length + event.type.length;
   if (event.subject) bytes += event.subject.length;
-  const data = event.data ?? event.data_base64;
-  if (data !== undefined) {
-    try {
-      bytes += typeof data === 'string' ? data.length : (JSON.stringify(data)?.length ?? 0);
-    } catch {
-      // Not JSON-serialisable (the sink will say so): count the overhead only.
-    }
+  if (change.kind !== 'truncate') {
+    bytes += rowBytes(change.kind === 'delete' ? change.old : change.new);
+    if (change.kind === 'update' && change.old) bytes += rowBytes(change.old);
   }
   return bytes;
+}
+
+function rowBytes(row: Row): number {
+  let bytes = 0;
+  for (const name in row) bytes += name.length + SCALAR_BYTES + valueBytes(row[name]);
+  return bytes;
+}
+
+function valueBytes(value: unknown): number {
+  if (typeof value === 'string') return value.length;
+  if (value === null || typeof value !== 'object') return SCALAR_BYTES;
+  try {
+    return JSON.stringify(value)?.length ?? SCALAR_BYTES;
+  } catch {
+    return SCALAR_BYTES;
+  }
 }

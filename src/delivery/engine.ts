@@ -127,7 +127,7 @@ export class DeliveryEngine implements ChangeConsumer {
       queue = new KeyQueue<Pending>(key);
       round.keys.set(key, queue);
     }
-    const item = new Pending(change, event, queue, estimateEventBytes(event));
+    const item = new Pending(change, event, queue, estimateEventBytes(change, event));
     round.tracker.track(item);
     queue.push(item);
     if (!queue.busy) round.ready.push(queue);
