@@ -3,9 +3,9 @@
  * with JSON-natural column values, deterministic `id`, and the `app`, `model`, `sequence`,
  * `partitionkey` extensions.
  */
-import { CloudEvent } from 'cloudevents';
+import type { CloudEvent } from 'cloudevents';
 import { changeSequence, type Change } from '../capture/change';
-import type { EventContext, EventData, EventFormat, SignalKwargs } from './format';
+import { createEvent, type EventContext, type EventData, type EventFormat, type SignalKwargs } from './format';
 import { applyOverrides } from './overrides';
 import { primaryKeyText, SIGNAL_BY_KIND } from './subject';
 import { changedColumns } from './update-fields';
@@ -79,6 +79,6 @@ export const defaultFormat: EventFormat = Object.freeze({
     };
     applyOverrides(attributes, ctx.overrides);
     attributes.data = eventData(change, ctx.backfill === true);
-    return new CloudEvent<EventData>(attributes, true);
+    return createEvent(attributes);
   },
 });

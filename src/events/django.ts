@@ -19,10 +19,10 @@
  *   - `unchanged_toast_columns` is added when PostgreSQL did not send some values, so their absence
  *     is not mistaken for a value.
  */
-import { CloudEvent } from 'cloudevents';
+import type { CloudEvent } from 'cloudevents';
 import { changeSequence, type Change, type RelationInfo, type Row } from '../capture/change';
 import { USING } from './default';
-import type { EventContext, EventData, EventFormat, SignalKwargs } from './format';
+import { createEvent, type EventContext, type EventData, type EventFormat, type SignalKwargs } from './format';
 import { applyOverrides } from './overrides';
 import { pyStr } from './pystr';
 import { primaryKeyText, SIGNAL_BY_KIND } from './subject';
@@ -98,6 +98,6 @@ export const djangoFormat: EventFormat = Object.freeze({
     };
     applyOverrides(attributes, ctx.overrides);
     attributes.data = eventData(change, ctx.backfill === true, oids);
-    return new CloudEvent<EventData>(attributes, true);
+    return createEvent(attributes);
   },
 });
