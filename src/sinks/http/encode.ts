@@ -1,4 +1,4 @@
-import { HTTP, type CloudEvent } from 'cloudevents';
+import type { CloudEvent } from 'cloudevents';
 
 export interface EncodedRequest {
   mode: 'binary' | 'structured';
@@ -15,31 +15,53 @@ export interface EncodedRequest {
  */
 const NEEDS_PERCENT_ENCODING = /[^\x21-\x7E]|["%]/;
 
-// Not sent as ce- headers: data is the body, datacontenttype is the Content-Type (§3.1.1).
-const NOT_HEADERS = new Set(['data', 'data_base64', 'datacontenttype']);
+/** The SDK's Content-Type for an event without datacontenttype (CONSTANTS.DEFAULT_CONTENT_TYPE). */
+const DEFAULT_CONTENT_TYPE = 'application/json; charset=utf-8';
+const STRUCTURED_CONTENT_TYPE = 'application/cloudevents+json; charset=utf-8';
 
 export function needsStructuredMode(event: CloudEvent<unknown>): boolean {
-  for (const [name, value] of Object.entries(event)) {
-    if (value === undefined || NOT_HEADERS.has(name)) continue;
-    if (NEEDS_PERCENT_ENCODING.test(String(value))) return true;
-  }
-  return false;
+  return binaryHeaders(event) === undefined;
 }
 
-/** Headers and body for one event, by the SDK's binding; `mode` is what was asked for. */
-export function encodeEvent(event: CloudEvent<unknown>, mode: 'binary' | 'structured'): EncodedRequest {
-  const chosen = mode === 'binary' && !needsStructuredMode(event) ? 'binary' : 'structured';
-  const message = chosen === 'binary' ? HTTP.binary(event) : HTTP.structured(event);
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(message.headers)) {
-    if (value !== undefined && value !== null) headers[name.toLowerCase()] = String(value);
+/**
+ * Binary-mode headers (§3.1.3): `ce-<name>` for every attribute, the data content type as
+ * Content-Type, `time` normalised as the SDK does; undefined when a value would need
+ * percent-encoding. This is what the SDK's `HTTP.binary` produces (a unit test compares the two
+ * on many events), written out because the SDK's version cost 14 µs per event on the hot path
+ * (a header map, a parser object and a Date per attribute), the most of any step.
+ */
+function binaryHeaders(event: CloudEvent<unknown>): Record<string, string> | undefined {
+  const headers: Record<string, string> = { 'content-type': DEFAULT_CONTENT_TYPE };
+  const attributes = event as unknown as Record<string, unknown>;
+  for (const name in attributes) {
+    const value = attributes[name];
+    if (value === undefined || name === 'data' || name === 'data_base64') continue;
+    if (name === 'datacontenttype') {
+      headers['content-type'] = String(value);
+      continue;
+    }
+    const text = name === 'time' ? new Date(value as string).toISOString() : String(value);
+    if (NEEDS_PERCENT_ENCODING.test(text)) return undefined;
+    headers[`ce-${name}`] = text;
   }
-  const body = message.body as unknown;
-  return {
-    mode: chosen,
-    headers,
-    body: body === undefined || body === null ? undefined : typeof body === 'string' ? body : (body as Uint8Array),
-  };
+  return headers;
+}
+
+/** Binary-mode body: the SDK's rule (objects as JSON, binary data and strings as they are). */
+function binaryBody(data: unknown): string | Uint8Array | undefined {
+  if (data === undefined || data === null) return data === null ? 'null' : undefined;
+  if (typeof data === 'string' || ArrayBuffer.isView(data)) return data as string | Uint8Array;
+  if (typeof data === 'object') return JSON.stringify(data);
+  return String(data); // a number or boolean: its JSON text
+}
+
+/** Headers and body for one event (HTTP binding §3.1 binary, §3.2 structured); `mode` is what was asked for. */
+export function encodeEvent(event: CloudEvent<unknown>, mode: 'binary' | 'structured'): EncodedRequest {
+  const headers = mode === 'binary' ? binaryHeaders(event) : undefined;
+  if (headers) return { mode: 'binary', headers, body: binaryBody(event.data) };
+  // The SDK's structured form: toJSON (data_base64 instead of data for binary data).
+  const body = event.data_base64 ? event.cloneWith({ data: undefined }).toString() : JSON.stringify(event);
+  return { mode: 'structured', headers: { 'content-type': STRUCTURED_CONTENT_TYPE }, body };
 }
 
 /**
