@@ -52,7 +52,7 @@ export class StatusTracker {
   private lastAcknowledgedLsn: bigint | null = null;
   private lastWalEnd: bigint | null = null;
   private readonly counts = { captured: 0, delivered: 0, failed: 0, deadLettered: 0 };
-  private lastDeliveredAt: Date | null = null;
+  private lastDeliveredAt: number | null = null;
   private lastError: { message: string; at: Date } | null = null;
   private readonly sink: SinkStatus;
   private readonly handlers: LifecycleHandlers;
@@ -84,11 +84,12 @@ export class StatusTracker {
         this.lastWalEnd = lsn;
       },
       'delivery:delivered': () => {
+        // Per event: a number, not a Date, and no `delete` unless there is something to delete.
         this.counts.delivered += 1;
-        this.lastDeliveredAt = new Date();
+        this.lastDeliveredAt = Date.now();
         this.sink.healthy = true;
         this.sink.consecutiveFailures = 0;
-        delete this.sink.lastStatus;
+        if (this.sink.lastStatus !== undefined) delete this.sink.lastStatus;
       },
       'delivery:deadLettered': () => {
         this.counts.deadLettered += 1;
@@ -141,7 +142,7 @@ export class StatusTracker {
         lastWalEnd: this.lastWalEnd === null ? null : formatLsn(this.lastWalEnd),
       },
       counts: { ...this.counts },
-      lastDeliveredAt: this.lastDeliveredAt?.toISOString() ?? null,
+      lastDeliveredAt: this.lastDeliveredAt === null ? null : new Date(this.lastDeliveredAt).toISOString(),
       lastError: this.lastError?.message ?? null,
       lastErrorAt: this.lastError?.at.toISOString() ?? null,
       sink: { ...this.sink, describe: scrubSecrets(this.sink.describe) },
