@@ -1,10 +1,11 @@
 import type { CloudEvent } from 'cloudevents';
-import { Agent, errors as undiciErrors, request, type Dispatcher } from 'undici';
+import { Agent, errors as undiciErrors } from 'undici';
 import type { SinkConfig } from '../../config/types';
 import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors';
 import { scrubSecrets } from '../../logger';
 import type { SendResult, Sink } from '../types';
-import { checkAnswer } from './answer';
+import { checkAnswer, type Answer } from './answer';
+import { exchange, ExchangeTimeoutError } from './exchange';
 import { encodeBatch, encodeEvent } from './encode';
 import { trustedCAs } from './tls';
 import { TokenFile, type TokenFileOptions } from './token';
@@ -48,8 +49,8 @@ export class HttpSink implements Sink {
   async send(event: CloudEvent<unknown>): Promise<SendResult> {
     // A single event in batch mode (e.g. a replay) goes as binary, the default single-event mode.
     const encoded = encodeEvent(event, this.config.mode === 'structured' ? 'structured' : 'binary');
-    const headers = { ...encoded.headers, ...(await this.authorization()) };
-    return { status: await this.call({ method: 'POST', headers, body: encoded.body }, checkAnswer) };
+    this.authorize(encoded.headers, await this.token.read());
+    return { status: checkAnswer(await this.call('POST', encoded.headers, encoded.body)) };
   }
 
   /**
@@ -59,17 +60,16 @@ export class HttpSink implements Sink {
   async sendBatch(events: CloudEvent<unknown>[]): Promise<SendResult> {
     if (events.length === 0) return {};
     const encoded = encodeBatch(events);
-    const headers = { ...encoded.headers, ...(await this.authorization()) };
-    return { status: await this.call({ method: 'POST', headers, body: encoded.body }, checkAnswer) };
+    this.authorize(encoded.headers, await this.token.read());
+    return { status: checkAnswer(await this.call('POST', encoded.headers, encoded.body)) };
   }
 
   /** Any HTTP answer proves the sink is there; only the connection itself can fail the check. */
   async check(): Promise<void> {
     try {
-      await this.call({ method: 'HEAD', headers: await this.authorization() }, async (res) => {
-        await res.body.dump();
-        return res.statusCode;
-      });
+      const headers: Record<string, string> = {};
+      this.authorize(headers, await this.token.read());
+      await this.call('HEAD', headers);
     } catch (err) {
       const cause = err instanceof DeliveryError && err.cause ? err.cause : err;
       const what = err instanceof DeliveryError && err.code !== ErrorCodes.SINK_UNREACHABLE ? err.message : describeCause(cause);
@@ -84,33 +84,24 @@ export class HttpSink implements Sink {
     await this.agent.close();
   }
 
-  private async authorization(): Promise<Record<string, string>> {
-    const token = await this.token.read();
-    if (token) return { authorization: `Bearer ${token}` };
-    return this.basicAuth ? { authorization: this.basicAuth } : {};
+  /** The OIDC token when Knative projected one, else the K_SINK URL's user:password. */
+  private authorize(headers: Record<string, string>, token: string | undefined): void {
+    if (token) headers.authorization = `Bearer ${token}`;
+    else if (this.basicAuth) headers.authorization = this.basicAuth;
   }
 
   /** One request with the per-request timeout over headers and body; failures as DeliveryError. */
-  private async call(
-    options: { method: 'POST' | 'HEAD'; headers: Record<string, string>; body?: string | Uint8Array },
-    onAnswer: (res: Dispatcher.ResponseData) => Promise<number>,
-  ): Promise<number> {
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(new TimeoutError(this.config.timeoutMs)), this.config.timeoutMs);
+  private async call(method: 'POST' | 'HEAD', headers: Record<string, string>, body?: string | Uint8Array): Promise<Answer> {
     try {
-      const res = await request(this.url, { ...options, dispatcher: this.agent, signal: timeout.signal });
-      return await onAnswer(res);
+      return await exchange(this.agent, { url: this.url, method, headers, body, timeoutMs: this.config.timeoutMs });
     } catch (err) {
-      if (err instanceof DeliveryError) throw err;
-      throw this.networkError(timeout.signal.aborted ? timeout.signal.reason : err);
-    } finally {
-      clearTimeout(timer);
+      throw this.networkError(err);
     }
   }
 
   private networkError(err: unknown): DeliveryError {
     const timedOut =
-      err instanceof TimeoutError ||
+      err instanceof ExchangeTimeoutError ||
       err instanceof undiciErrors.HeadersTimeoutError ||
       err instanceof undiciErrors.BodyTimeoutError;
     if (timedOut) {
@@ -124,13 +115,6 @@ export class HttpSink implements Sink {
       code: ErrorCodes.SINK_UNREACHABLE,
       cause: err,
     });
-  }
-}
-
-class TimeoutError extends Error {
-  constructor(ms: number) {
-    super(`timed out after ${ms} ms`);
-    this.name = 'TimeoutError';
   }
 }
 

@@ -329,6 +329,20 @@ describe('sinks/http against a real receiver', function () {
     expect(kept.equals(Buffer.from(body, 'utf8').subarray(0, 1024))).to.equal(true);
   });
 
+  it('an answer longer than 256 KiB is not read to its end: its status still decides, and the next send works', async () => {
+    sink = new HttpSink(sinkConfig(receiver.url));
+    const huge = 'x'.repeat(4 * 1024 * 1024);
+    receiver.respondWith(() => ({ status: 202, body: huge }));
+    expect(await sink.send(sampleEvent({ id: 'big-ok' }))).to.deep.equal({ status: 202 });
+    receiver.respondWith(() => ({ status: 503, body: huge }));
+    const err = await failure(sink.send(sampleEvent({ id: 'big-503' })));
+    expect(err.retriable).to.equal(true);
+    expect(err.status).to.equal(503);
+    expect(Buffer.from(err.detail.responseBodyBase64 as string, 'base64').toString()).to.equal('x'.repeat(1024));
+    receiver.respondWith(() => ({ status: 202 }));
+    expect(await sink.send(sampleEvent({ id: 'after' }))).to.deep.equal({ status: 202 });
+  });
+
   describe('OIDC token file', () => {
     let dir: string;
     beforeEach(() => {
