@@ -9,8 +9,8 @@ export type ExtensionValue = string | number | boolean;
 /**
  * Names an override may not set: the CloudEvents 1.0 required and optional context attributes, the
  * `data` member, attribute names the SDK treats specially (`datacontentencoding`, `schemaurl` of
- * 0.3), and our own extensions that consumers rely on being true (`sequence`, `partitionkey`, and
- * the django format's `originid`, which mirrors `id`).
+ * 0.3), our own extensions that consumers rely on being true (`sequence`, `partitionkey`, and
+ * the django format's `originid`, which mirrors `id`), and the SDK event's method names.
  */
 export const RESERVED_ATTRIBUTES: ReadonlySet<string> = new Set([
   'id',
@@ -27,6 +27,11 @@ export const RESERVED_ATTRIBUTES: ReadonlySet<string> = new Set([
   'sequence',
   'partitionkey',
   'originid',
+  // Lower-case names of the SDK CloudEvent's own methods: as attributes they would shadow them
+  // (`validate` breaks the SDK's own constructor, cloneWith and every receiver built on it).
+  'constructor',
+  'validate',
+  'emit',
 ]);
 
 /** CloudEvents 1.0, Context Attributes, "Attribute Naming Convention": lower-case ASCII letters or digits. */

@@ -41,3 +41,33 @@ describe('event formats: every event they build is a valid CloudEvent', () => {
     });
   }
 });
+
+describe('createEvent builds what the SDK constructor builds', () => {
+  const overrides = parseCeOverrides('{"extensions":{"zone":3,"region":"eu"}}');
+  for (const name of ['default', 'django'] as const) {
+    it(`${name}: same prototype, own keys in the same order, same values, frozen`, () => {
+      const format = getEventFormat(name);
+      for (const change of [insertOf(questions, questionRow), updateOf(questions, questionRow, questionRow), deleteOf(questions, { id: 22 }), truncateOf(questions)]) {
+        const ctx: EventContext = { source: '/pg-cloudevents/app', typePrefix: 'orm', overrides, table: questionsTable };
+        const ours = format.build(change, ctx);
+        const attributes = Object.fromEntries(Object.entries(ours).filter(([, v]) => v !== undefined));
+        const sdk = new CloudEvent(attributes, false);
+        expect(Object.getPrototypeOf(ours)).to.equal(CloudEvent.prototype);
+        expect(ours).to.be.instanceOf(CloudEvent);
+        expect(Object.keys(ours)).to.deep.equal(Object.keys(sdk));
+        expect({ ...ours }).to.deep.equal({ ...sdk });
+        expect(ours.toString()).to.equal(sdk.toString());
+        expect(Object.isFrozen(ours)).to.equal(true);
+        expect(ours.cloneWith({ subject: 'other' }).subject).to.equal('other');
+      }
+    });
+  }
+});
+
+describe('K_CE_OVERRIDES may not shadow the SDK event methods', () => {
+  for (const name of ['validate', 'emit', 'constructor']) {
+    it(`refuses an extension named ${name}, naming it`, () => {
+      expect(() => parseCeOverrides(`{"extensions":{"${name}":"x"}}`)).to.throw(`extensions.${name}`);
+    });
+  }
+});
