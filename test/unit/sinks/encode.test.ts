@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { CloudEvent, HTTP } from 'cloudevents';
-import { encodeEvent, needsStructuredMode } from '../../../src/sinks/http/encode';
+import { encodeBatch, encodeEvent, needsStructuredMode } from '../../../src/sinks/http/encode';
 
 const base = {
   id: '00000000016B3748-00000003',
@@ -67,6 +67,9 @@ describe('sinks/http/encode agrees with the SDK (HTTP.binary / HTTP.structured),
       const read = (m: { headers: Record<string, unknown>; body: unknown }) =>
         JSON.parse((HTTP.toEvent({ headers: lower(m.headers), body: m.body }) as CloudEvent<unknown>).toString()) as unknown;
       expect(read(ours)).to.deep.equal(read(sdk));
+    });
+    it(`batch: ${what}, as JSON.stringify of the events (their toJSON)`, () => {
+      expect(encodeBatch([event, event]).body).to.equal(JSON.stringify([event, event]));
     });
     it(`structured: ${what}`, () => {
       const ours = encodeEvent(event, 'structured');
