@@ -103,12 +103,20 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
     help: 'WAL retained by the replication slot on the server (pg_replication_slots).',
     registers,
   });
-  const answers = new Counter({
+  const answerCounts = new LabelledCounts<[string]>();
+  new Counter({
     name: `${PREFIX}sink_answers_total`,
     help: 'Answers from the sink by status code (or "network"), successes and failures alike.',
     labelNames: ['status'] as const,
     registers,
+    collect() {
+      answerCounts.flush((status) => (n) => this.inc({ status }, n));
+    },
   });
+  const countAnswer = (status: number | undefined, otherwise: string) => {
+    const label = status === undefined ? otherwise : String(status);
+    answerCounts.add(label, '', () => [label]);
+  };
   const deadLettered = new Counter({
     name: `${PREFIX}dead_lettered_total`,
     help: 'Events that failed for good and were stored as dead letters.',
@@ -172,14 +180,14 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
     },
     'delivery:delivered': ({ event, attempts: n, latencyMs, status }) => {
       deliveredCounts.add(event.type, '', () => [event.type]);
-      answers.inc({ status: status === undefined ? 'ok' : String(status) });
+      countAnswer(status, 'ok');
       latency.observe(Math.max(0, latencyMs) / 1000);
       attempts.observe(n);
     },
     'delivery:deadLettered': () => deadLettered.inc(),
     'capture:heartbeat': () => heartbeats.inc(),
     'delivery:attemptFailed': ({ error, status }) => {
-      answers.inc({ status: status === undefined ? 'network' : String(status) });
+      countAnswer(status, 'network');
       failures.inc({ status: status === undefined ? 'network' : String(status), retriable: String(isRetriable(error)) });
     },
   };
