@@ -40,11 +40,25 @@ function binaryHeaders(event: CloudEvent<unknown>): Record<string, string> | und
       headers['content-type'] = String(value);
       continue;
     }
-    const text = name === 'time' ? new Date(value as string).toISOString() : String(value);
+    const text = name === 'time' ? canonicalTime(value as string) : typeof value === 'string' ? value : String(value);
     if (NEEDS_PERCENT_ENCODING.test(text)) return undefined;
-    headers[`ce-${name}`] = text;
+    headers[headerName(name)] = text;
   }
   return headers;
+}
+
+const HEADER_NAMES = new Map<string, string>();
+
+/** `ce-<name>`, made once per attribute name rather than once per event. */
+function headerName(attribute: string): string {
+  let header = HEADER_NAMES.get(attribute);
+  if (header === undefined) {
+    header = `ce-${attribute}`;
+    // Attribute names are few (the formats' and the overrides'); a module handler could invent
+    // more, so the cache stops growing at a bound.
+    if (HEADER_NAMES.size < 256) HEADER_NAMES.set(attribute, header);
+  }
+  return header;
 }
 
 /** Binary-mode body: the SDK's rule (objects as JSON, binary data and strings as they are). */
@@ -76,8 +90,13 @@ export function encodeBatch(events: readonly CloudEvent<unknown>[]): { headers: 
   return { headers: { 'content-type': BATCH_CONTENT_TYPE }, body: JSON.stringify(plain) };
 }
 
-/** `time` as the SDK's toJSON writes it (Date#toISOString); formats already produce this form. */
+/** `time` as the SDK writes it (Date#toISOString); formats already produce this form. */
 const CANONICAL_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+
+/** The SDK's normalisation of `time`, without a Date round trip when it is already canonical. */
+function canonicalTime(time: string): string {
+  return CANONICAL_TIME.test(time) ? time : new Date(time).toISOString();
+}
 
 /**
  * What CloudEvent#toJSON returns (the structured form: defined attributes, `time` normalised,
@@ -90,7 +109,7 @@ function structuredForm(event: CloudEvent<unknown>): Record<string, unknown> {
   for (const name in attributes) {
     const value = attributes[name];
     if (value === undefined || (name === 'data' && event.data_base64)) continue;
-    out[name] = name === 'time' && !CANONICAL_TIME.test(value as string) ? new Date(value as string).toISOString() : value;
+    out[name] = name === 'time' ? canonicalTime(value as string) : value;
   }
   return out;
 }
