@@ -27,6 +27,8 @@ interface Txn {
   ordinal: number;
 }
 
+const WAL_END_REPORT_MS = 100;
+
 type Pending = { kind: 'message'; msg: PgOutputMessage } | { kind: 'keepalive'; lsn: bigint };
 
 /**
@@ -49,6 +51,7 @@ export class CaptureSource {
   private wake?: () => void;
   private pausedByConsumer = false;
   private loopDone?: Promise<void>;
+  private walEnd = { latest: -1n, reported: -1n, timer: undefined as NodeJS.Timeout | undefined };
 
   constructor(private readonly opts: CaptureSourceOptions) {
     this.tables = new Map(opts.config.tables.map((t) => [`${t.schema}.${t.name}`, t]));
@@ -79,6 +82,7 @@ export class CaptureSource {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    clearTimeout(this.walEnd.timer);
     this.stream?.pause();
     this.wake?.();
     await this.opts.consumer.stop();
@@ -97,7 +101,7 @@ export class CaptureSource {
       temporarySlot: Boolean(this.opts.temporarySlot),
       onData: (data) => this.onData(data),
       onKeepalive: (lsn) => this.onKeepalive(lsn),
-      onWalEnd: (lsn) => lifecycle.emit('capture:walEnd', { lsn }),
+      onWalEnd: (lsn) => this.reportWalEnd(lsn),
     });
     stream.on('acknowledged', (lsn) => lifecycle.emit('capture:acknowledged', { lsn }));
     this.txn = undefined;
@@ -139,6 +143,24 @@ export class CaptureSource {
         }
       }
     }
+  }
+
+  /**
+   * The server's WAL end moves with every XLogData message (three per single-row transaction);
+   * metrics and /status need it at most every WAL_END_REPORT_MS, and always get the latest value
+   * (trailing edge), so a burst never leaves the lag stale.
+   */
+  private reportWalEnd(lsn: bigint): void {
+    const w = this.walEnd;
+    w.latest = lsn;
+    if (w.timer || lsn === w.reported) return;
+    w.reported = lsn;
+    this.opts.lifecycle.emit('capture:walEnd', { lsn });
+    w.timer = setTimeout(() => {
+      w.timer = undefined;
+      if (w.latest !== w.reported) this.reportWalEnd(w.latest);
+    }, WAL_END_REPORT_MS);
+    w.timer.unref();
   }
 
   private onData(data: Buffer): void {

@@ -28,6 +28,7 @@ describe('run: PostgreSQL logical replication → CloudEvents → K_SINK (real P
   let db: Db;
   let receiver: Receiver;
   let cli: Cli;
+  let port: number;
 
   const eventsFor = (subjectPrefix: string) =>
     receiver.accepted.filter((e: CloudEvent<unknown>) => String(e.subject).startsWith(subjectPrefix));
@@ -56,7 +57,7 @@ tables:
       K_SINK: receiver.url,
       PG_CLOUDEVENTS_CONFIG: config,
       K_CE_OVERRIDES: '{"extensions":{"team":"data","tier":2}}',
-      PORT: String(await freePort()),
+      PORT: String((port = await freePort())),
     });
     await cli.waitForLine(/capturing/, 30_000);
   });
@@ -194,5 +195,19 @@ tables:
       const r = await db.query(`SELECT confirmed_flush_lsn >= $1::pg_lsn AS done FROM pg_replication_slots WHERE slot_name = 'pgce_e2e'`, [rows[0].lsn]);
       return r.rows[0]?.done === true;
     }, { timeoutMs: 15_000, intervalMs: 100, what: 'confirmed_flush_lsn to pass the delivered commit' });
+  });
+
+  it('/status reports the server WAL end after a burst (reports are throttled, the latest one always goes out)', async () => {
+    await db.query(`DO $$ BEGIN FOR i IN 1000..1999 LOOP INSERT INTO full_row VALUES (i, 'burst', i); COMMIT; END LOOP; END $$`);
+    const last = await next('DCE:public.full_row/1999');
+    // The id starts with the commit LSN (16 hex digits): the server's WAL end was at least there.
+    const commitLsn = BigInt(`0x${last.id.slice(0, 16)}`);
+    const lsnText = `${(commitLsn >> 32n).toString(16)}/${(commitLsn & 0xffffffffn).toString(16)}`;
+    await waitFor(async () => {
+      const status = (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as { capture: { lastWalEnd: string | null } };
+      if (!status.capture.lastWalEnd) return false;
+      const r = await db.query('SELECT $1::pg_lsn >= $2::pg_lsn AS caught_up', [status.capture.lastWalEnd, lsnText]);
+      return r.rows[0].caught_up === true;
+    }, { timeoutMs: 10_000, intervalMs: 100, what: '/status capture.lastWalEnd to reach the last commit of the burst' });
   });
 });
