@@ -2,7 +2,8 @@ import type { Dispatcher } from 'undici';
 import { DRAIN_LIMIT_BYTES, isDelivered, KEEP_BYTES, type Answer } from './answer';
 
 export interface ExchangeRequest {
-  url: URL;
+  /** The request target (path and query) on the dispatcher's origin. */
+  path: string;
   method: 'POST' | 'HEAD';
   headers: Record<string, string>;
   body?: string | Uint8Array;
@@ -29,7 +30,7 @@ export function exchange(dispatcher: Dispatcher, req: ExchangeRequest): Promise<
   return new Promise<Answer>((resolve, reject) => {
     const handler = new AnswerHandler(resolve, reject, req.timeoutMs);
     dispatcher.dispatch(
-      { origin: req.url.origin, path: `${req.url.pathname}${req.url.search}`, method: req.method, headers: req.headers, body: req.body },
+      { path: req.path, method: req.method, headers: req.headers, body: req.body },
       handler,
     );
   });

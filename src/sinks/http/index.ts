@@ -1,5 +1,5 @@
 import type { CloudEvent } from 'cloudevents';
-import { Agent, errors as undiciErrors } from 'undici';
+import { errors as undiciErrors, Pool } from 'undici';
 import type { SinkConfig } from '../../config/types';
 import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors';
 import { scrubSecrets } from '../../logger';
@@ -17,13 +17,14 @@ const KEEP_ALIVE_MS = 30_000;
  * The Knative sink (`K_SINK`): one POST per event, CloudEvents HTTP binding, binary mode unless an
  * attribute cannot travel as a header (see encode.ts) or `mode: structured` is set; in `mode:
  * batch`, `sendBatch` POSTs several events as one application/cloudevents-batch+json array.
- * Connections are pooled and kept alive (undici Agent, no pipelining), so a steady stream reuses
+ * Connections are pooled and kept alive (an undici Pool for the one origin, no pipelining), so a steady stream reuses
  * one socket.
  */
 export class HttpSink implements Sink {
   readonly name = 'http';
   private readonly url: URL;
-  private readonly agent: Agent;
+  private readonly pool: Pool;
+  private readonly path: string;
   private readonly token: TokenFile;
   private readonly basicAuth?: string;
 
@@ -33,7 +34,8 @@ export class HttpSink implements Sink {
     this.url.username = '';
     this.url.password = '';
     this.token = new TokenFile(config.oidcTokenPath, options.tokenFile);
-    this.agent = new Agent({
+    this.path = `${this.url.pathname}${this.url.search}`;
+    this.pool = new Pool(this.url.origin, {
       pipelining: 1, // one request at a time per connection; 0 would turn keep-alive off
       keepAliveTimeout: KEEP_ALIVE_MS,
       headersTimeout: config.timeoutMs,
@@ -81,7 +83,7 @@ export class HttpSink implements Sink {
   }
 
   async close(): Promise<void> {
-    await this.agent.close();
+    await this.pool.close();
   }
 
   /** The OIDC token when Knative projected one, else the K_SINK URL's user:password. */
@@ -93,7 +95,7 @@ export class HttpSink implements Sink {
   /** One request with the per-request timeout over headers and body; failures as DeliveryError. */
   private async call(method: 'POST' | 'HEAD', headers: Record<string, string>, body?: string | Uint8Array): Promise<Answer> {
     try {
-      return await exchange(this.agent, { url: this.url, method, headers, body, timeoutMs: this.config.timeoutMs });
+      return await exchange(this.pool, { path: this.path, method, headers, body, timeoutMs: this.config.timeoutMs });
     } catch (err) {
       throw this.networkError(err);
     }

@@ -25,6 +25,8 @@ export interface ReceivedRequest {
   connection: number;
   /** The status it was answered with. */
   status: number;
+  /** The request target: path and query. */
+  path: string;
 }
 
 export interface ReceiverError {
@@ -101,6 +103,7 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
       : contentType.startsWith('application/cloudevents') ? 'structured' : 'binary';
     const record: ReceivedRequest = {
       headers, body, mode, eventCount: received.length, at, connection: socketIds.get(req.socket) ?? 0, status: 0,
+      path: req.originalUrl,
     };
     requests.push(record);
     events.push(...received);

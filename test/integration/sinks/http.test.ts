@@ -329,6 +329,13 @@ describe('sinks/http against a real receiver', function () {
     expect(kept.equals(Buffer.from(body, 'utf8').subarray(0, 1024))).to.equal(true);
   });
 
+  it('posts to the K_SINK path and query as given', async () => {
+    sink = new HttpSink(sinkConfig(`${receiver.url}hooks/pg?tenant=a&x=%20y`));
+    await sink.send(sampleEvent({ id: 'p-1' }));
+    await sink.sendBatch([sampleEvent({ id: 'p-2' })]);
+    expect(receiver.requests.map((r) => r.path)).to.deep.equal(['/hooks/pg?tenant=a&x=%20y', '/hooks/pg?tenant=a&x=%20y']);
+  });
+
   it('an answer longer than 256 KiB is not read to its end: its status still decides, and the next send works', async () => {
     sink = new HttpSink(sinkConfig(receiver.url));
     const huge = 'x'.repeat(4 * 1024 * 1024);
