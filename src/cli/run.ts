@@ -18,7 +18,7 @@ import { eventBuilder } from '../runtime';
 import { startServer } from '../server';
 import { createMetrics, type DeliveryStats, type PipelineMetrics } from '../server/metrics';
 import { StatusTracker } from '../server/status';
-import { createSink } from '../sinks';
+import { batchSizeFor, createSink } from '../sinks';
 import type { Sink } from '../sinks/types';
 import type { Command } from './command';
 import { configure, inspectAndVerify, withDatabase } from './context';
@@ -88,7 +88,7 @@ export const runCommand: Command = {
           consumer: (hooks, buildEvent) => {
             engine = new DeliveryEngine({
               sink, policy: config.delivery, lifecycle, hooks, buildEvent, deadLetter,
-              batchSize: config.sink.mode === 'batch' ? config.sink.batchSize : 1,
+              batchSize: batchSizeFor(config.handler, config),
             });
             return engine;
           },

@@ -29,7 +29,7 @@ export interface FileConfig {
   capture?: Partial<typeof DEFAULTS.capture>;
   events?: { format?: 'default' | 'django'; typePrefix?: string };
   handler?: string;
-  brokers?: Record<string, { type: string; conn?: Record<string, unknown>; params?: Record<string, unknown> }>;
+  brokers?: Record<string, { type: string; conn?: Record<string, unknown>; params?: Record<string, unknown>; batchSize?: number }>;
   sink?: Partial<typeof DEFAULTS.sink> & { url?: string };
   delivery?: Partial<typeof DEFAULTS.delivery> & { retry?: number; retryAfterMax?: string; deadLetterSink?: string };
   deadLetters?: Partial<typeof DEFAULTS.deadLetters>;
@@ -208,7 +208,7 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], problems
   const sinkUrl = env.sinkUrl ?? sink.url;
   const handler = env.handler ?? file.handler ?? (sinkUrl === undefined ? 'console' : 'http');
   const brokers = Object.fromEntries(Object.entries(file.brokers ?? {}).map(([name, b]) => [
-    name, { name, type: b.type, conn: b.conn ?? {}, params: b.params ?? {} },
+    name, { name, type: b.type, conn: b.conn ?? {}, params: b.params ?? {}, batchSize: b.batchSize ?? 1 },
   ]));
   if (!isHandler(handler) && !Object.prototype.hasOwnProperty.call(brokers, handler)) {
     const names = Object.keys(brokers);

@@ -94,6 +94,8 @@ export interface BrokerConfig {
   type: string;
   conn: Record<string, unknown>;
   params: Record<string, unknown>;
+  /** Events per send when the broker's sink can send several at once (default 1: one by one). */
+  batchSize?: number;
 }
 
 export interface ServerConfig {

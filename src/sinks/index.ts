@@ -63,3 +63,13 @@ export function createSink(name: string, config: Config): Sink {
     `a configured broker, or a module path/to/file.js#export`,
   );
 }
+
+/**
+ * Events per send for the handler `name`: `sink.batchSize` for HTTP in batch mode, a broker's
+ * `batchSize` for a broker whose sink can send several at once, else 1.
+ */
+export function batchSizeFor(name: string, config: Config): number {
+  if (has(config.brokers, name)) return config.brokers[name].batchSize ?? 1;
+  if (name === 'http' && config.sink.mode === 'batch') return config.sink.batchSize;
+  return 1;
+}

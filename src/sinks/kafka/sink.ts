@@ -59,6 +59,27 @@ export class KafkaSink implements Sink {
     });
   }
 
+  /**
+   * Several events in one produce request per broker (`brokers.<name>.batchSize`); records of one
+   * partition keep their order inside it. Accepted or failed together; a retry sends them all
+   * again (consumers dedupe on the event id, as for any redelivery).
+   */
+  async sendBatch(events: CloudEvent<unknown>[]): Promise<void> {
+    if (events.length === 0) return;
+    const byTopic = new Map<string, Message[]>();
+    for (const event of events) {
+      const { topic, messages } = this.encode(event);
+      const list = byTopic.get(topic);
+      if (list) list.push(...messages);
+      else byTopic.set(topic, messages);
+    }
+    const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+    await this.bounded(`did not confirm within ${this.options.timeoutMs} ms`, async () => {
+      const producer = await this.connect();
+      await producer.sendBatch({ topicMessages, acks: -1, timeout: this.options.timeoutMs });
+    });
+  }
+
   /** Connects (bounded by the timeout) and, for a fixed topic, asks the cluster for its metadata. */
   async check(): Promise<void> {
     const fixedTopic = this.fixedTopic();

@@ -50,16 +50,36 @@ export class NatsSink implements Sink {
   }
 
   async send(event: CloudEvent<unknown>): Promise<void> {
-    const subject = this.subjectOf(event);
-    const message = encodeNats(event, this.options.mode);
+    await this.sendBatch([event]);
+  }
+
+  /**
+   * Several events published back to back on the one connection (so the stream stores them in
+   * order) and their PubAcks awaited together: one round trip instead of one per event
+   * (`brokers.<name>.batchSize`). A failure fails the batch, which is retried as a whole; the
+   * stream drops the copies it already stored by their Nats-Msg-Id.
+   */
+  async sendBatch(events: CloudEvent<unknown>[]): Promise<void> {
+    if (events.length === 0) return;
+    const messages = events.map((event) => ({ event, subject: this.subjectOf(event), message: encodeNats(event, this.options.mode) }));
     const started = Date.now();
     const { js } = await this.connection();
     const left = Math.max(1, this.options.timeoutMs - (Date.now() - started));
-    const h = natsHeaders();
-    for (const [name, value] of Object.entries(message.headers)) h.set(name, value);
+    const acks = messages.map(({ event, subject, message }) => {
+      const h = natsHeaders();
+      for (const [name, value] of Object.entries(message.headers)) h.set(name, value);
+      return this.published(subject, event, js.publish(subject, message.data, { msgID: event.id, headers: h, timeout: left }));
+    });
+    // Every publish settles before the batch does, so no PubAck rejection goes unobserved.
+    const results = await Promise.allSettled(acks);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  private async published(subject: string, event: CloudEvent<unknown>, publish: ReturnType<JetStreamClient['publish']>): Promise<void> {
     let ack;
     try {
-      ack = await js.publish(subject, message.data, { msgID: event.id, headers: h, timeout: left });
+      ack = await publish;
     } catch (err) {
       const f = classifyNatsError(err);
       throw new DeliveryError(scrubSecrets(`nats ${this.where()} did not store ${subject}: ${f.reason}`), {

@@ -36,7 +36,12 @@ export function sampleEvent(n: number, over: Record<string, unknown> = {}): Clou
   });
 }
 
-export function describeSinkConformance(name: string, makeTarget: () => Promise<ConformanceTarget>): void {
+export interface ConformanceOptions {
+  /** The sink sends batches (`brokers.<name>.batchSize`): run the sendBatch cases too. */
+  sendBatch?: boolean;
+}
+
+export function describeSinkConformance(name: string, makeTarget: () => Promise<ConformanceTarget>, options: ConformanceOptions = {}): void {
   describe(`${name}: sink conformance (real server)`, function () {
     this.timeout(60_000);
     let target: ConformanceTarget;
@@ -70,6 +75,31 @@ export function describeSinkConformance(name: string, makeTarget: () => Promise<
       const got = await target.readBack(20, 15_000);
       expect(got.map((e) => (e.data as { data: { id: number } }).data.id)).to.deep.equal(Array.from({ length: 20 }, (_, i) => i + 1));
     });
+
+    if (options.sendBatch) {
+      it('sendBatch publishes a batch in order, and the next batch after it', async () => {
+        sink = await target.sink();
+        expect(sink.sendBatch, 'the sink has sendBatch').to.be.a('function');
+        await sink.sendBatch!(Array.from({ length: 50 }, (_, i) => sampleEvent(i + 1)));
+        await sink.sendBatch!(Array.from({ length: 50 }, (_, i) => sampleEvent(i + 51)));
+        const got = await target.readBack(100, 15_000);
+        expect(got.map((e) => (e.data as { data: { id: number } }).data.id)).to.deep.equal(Array.from({ length: 100 }, (_, i) => i + 1));
+        for (const e of got) expect(e.validate()).to.equal(true);
+      });
+
+      it('sendBatch to a broker that is down is a retriable failure', async () => {
+        sink = await target.unreachableSink();
+        expect(sink.sendBatch, 'the sink has sendBatch').to.be.a('function');
+        let error: unknown;
+        try {
+          await sink.sendBatch!([sampleEvent(1), sampleEvent(2)]);
+        } catch (err) {
+          error = err;
+        }
+        expect(error).to.be.instanceOf(DeliveryError);
+        expect((error as DeliveryError).retriable).to.equal(true);
+      });
+    }
 
     it('a broker that is down is a retriable failure, not a delivery', async () => {
       sink = await target.unreachableSink();

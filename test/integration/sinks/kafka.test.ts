@@ -105,7 +105,7 @@ describeSinkConformance('kafka (librdkafka mock cluster)', async () => {
     unreachableSink: async () => kafkaSink([`127.0.0.1:${await closedPort()}`], { topic }, 2000),
     cleanup: () => mock.stop(),
   };
-});
+}, { sendBatch: true });
 
 describe('sinks/kafka against librdkafka’s mock cluster', function () {
   this.timeout(60_000);

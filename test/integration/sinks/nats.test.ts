@@ -51,7 +51,7 @@ for (const mode of ['structured', 'binary'] as const) {
         await reader.close();
       },
     };
-  });
+  }, { sendBatch: true });
 }
 
 describe('sinks/nats against a real JetStream server', function () {

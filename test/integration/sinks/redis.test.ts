@@ -49,7 +49,7 @@ describeSinkConformance('redis stream (XADD)', async () => {
       await reader.quit();
     },
   };
-});
+}, { sendBatch: true });
 
 describeSinkConformance('redis channel (PUBLISH)', async () => {
   const channel = unique('channel');
@@ -68,7 +68,7 @@ describeSinkConformance('redis channel (PUBLISH)', async () => {
       await subscriber.quit();
     },
   };
-});
+}, { sendBatch: true });
 
 describe('sinks/redis against a real server', function () {
   this.timeout(30_000);

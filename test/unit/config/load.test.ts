@@ -143,7 +143,7 @@ describe('config/load loadConfig', () => {
       capture: { slot: 'slot_1', publication: 'pub_1', statusInterval: 'PT2S', reconnectDelay: 'PT0.5S', reconnectMax: 'PT1M', heartbeatInterval: 'PT0S' },
       events: { format: 'django', typePrefix: 'x.y' },
       handler: './handlers/h.js#send',
-      brokers: { cache: { type: 'redis', conn: { url: 'redis://127.0.0.1:6379' }, params: { channel: 'c' } } },
+      brokers: { cache: { type: 'redis', conn: { url: 'redis://127.0.0.1:6379' }, params: { channel: 'c' }, batchSize: 20 } },
       sink: { url: 'https://sink/', mode: 'batch', batchSize: 50, caCertsDir: '/certs', oidcTokenPath: '/tok' },
       delivery: {
         retry: 3, backoffPolicy: 'linear', backoffDelay: 'PT1S', backoffMax: 'PT10S', retryAfterMax: 'PT0S', timeout: 'PT3S',
@@ -163,7 +163,7 @@ describe('config/load loadConfig', () => {
       capture: { mode: 'logical', slot: 'slot_1', publication: 'pub_1', statusIntervalMs: 2000, reconnectDelayMs: 500, reconnectMaxMs: 60_000, heartbeatIntervalMs: 0 },
       events: { format: 'django', typePrefix: 'x.y', source: '/s', overrides: {} },
       handler: './handlers/h.js#send',
-      brokers: { cache: { name: 'cache', type: 'redis', conn: { url: 'redis://127.0.0.1:6379' }, params: { channel: 'c' } } },
+      brokers: { cache: { name: 'cache', type: 'redis', conn: { url: 'redis://127.0.0.1:6379' }, params: { channel: 'c' }, batchSize: 20 } },
       sink: { url: 'https://sink/', mode: 'batch', batchSize: 50, timeoutMs: 3000, caCerts: undefined, caCertsDir: '/certs', oidcTokenPath: '/tok' },
       delivery: {
         retry: 3, backoffPolicy: 'linear', backoffDelayMs: 1000, backoffMaxMs: 10_000, retryAfterMaxMs: 0, timeoutMs: 3000,
@@ -193,7 +193,7 @@ describe('config/load loadConfig', () => {
         'capture: { slot: slot_1, publication: pub_1, statusInterval: PT2S, reconnectDelay: PT0.5S, reconnectMax: PT1M, heartbeatInterval: PT0S }',
         'events: { format: django, typePrefix: x.y }',
         'handler: "./handlers/h.js#send"',
-        'brokers: { cache: { type: redis, conn: { url: "redis://127.0.0.1:6379" }, params: { channel: c } } }',
+        'brokers: { cache: { type: redis, conn: { url: "redis://127.0.0.1:6379" }, params: { channel: c }, batchSize: 20 } }',
         'sink: { url: "https://sink/", mode: batch, batchSize: 50, caCertsDir: /certs, oidcTokenPath: /tok }',
         'delivery: { retry: 3, backoffPolicy: linear, backoffDelay: PT1S, backoffMax: PT10S, retryAfterMax: PT0S, timeout: PT3S,',
         '  maxInFlight: 8, maxBufferBytes: 1048576, deadLetterSink: "http://dead/" }',

@@ -38,6 +38,8 @@ describe('config/load validation', () => {
       ['database: { url: "mysql://u@h/d" }', 'database.url', 'postgres://'],
       ['handler: http', 'K_SINK', 'not set', 'sink.url'],
       ['colour: blue', 'colour', 'unknown key'],
+      ['brokers: { q: { type: redis, batchSize: 0 } }', 'brokers.q.batchSize', '>= 1'],
+      ['brokers: { q: { type: redis, batchSize: 50.5 } }', 'brokers.q.batchSize', 'integer'],
     ];
     for (const [yaml, key, ...fragments] of cases) {
       it(`${key} (${yaml})`, () => {

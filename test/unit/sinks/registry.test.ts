@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import type { Config } from '../../../src/config/types';
 import { ErrorCodes, PgceError } from '../../../src/errors';
-import { createSink, knownSinks } from '../../../src/sinks';
+import { batchSizeFor, createSink, knownSinks } from '../../../src/sinks';
 import { ConsoleSink } from '../../../src/sinks/console';
 import { HttpSink } from '../../../src/sinks/http';
 
@@ -50,6 +50,25 @@ describe('sinks registry', () => {
       .to.throw(PgceError, /CLOUDEVENTS_HANDLER "carrier-pigeon".*http, console/)
       .with.property('code', ErrorCodes.SINK_CONFIG);
     expect(() => createSink('toString', config())).to.throw(PgceError, /CLOUDEVENTS_HANDLER/);
+  });
+});
+
+describe('sinks registry: events per send', () => {
+  it('HTTP batch mode uses sink.batchSize; binary and structured send one by one', () => {
+    const c = config('http://127.0.0.1:1/');
+    expect(batchSizeFor('http', c)).to.equal(1);
+    expect(batchSizeFor('http', { ...c, sink: { ...c.sink, mode: 'batch', batchSize: 250 } })).to.equal(250);
+    expect(batchSizeFor('console', { ...c, sink: { ...c.sink, mode: 'batch', batchSize: 250 } })).to.equal(1);
+  });
+
+  it('a broker uses its own batchSize, 1 when unset', () => {
+    const c = config();
+    const brokers = {
+      fast: { name: 'fast', type: 'redis', conn: {}, params: {}, batchSize: 500 },
+      plain: { name: 'plain', type: 'nats', conn: {}, params: {} },
+    };
+    expect(batchSizeFor('fast', { ...c, brokers })).to.equal(500);
+    expect(batchSizeFor('plain', { ...c, brokers })).to.equal(1);
   });
 });
 
