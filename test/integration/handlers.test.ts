@@ -49,6 +49,38 @@ handler: cdc
     await db.drop();
   });
 
+  it('with batchSize, every change arrives once and in commit order per row', async () => {
+    const db = await createTestDatabase('pgce_handler_batch');
+    const redis = new Redis('redis://127.0.0.1:6379');
+    const stream = 'pgce_hb.events';
+    await redis.del(stream);
+    await db.query('CREATE TABLE c (id int PRIMARY KEY, v int)');
+    const config = writeTempFile('c.yaml', `${FAST_DELIVERY_YAML}
+capture: { slot: pgce_handler_batch, publication: pgce_handler_batch, statusInterval: PT0.2S }
+tables: [ c ]
+brokers:
+  cdc: { type: redis, batchSize: 50, conn: { url: "redis://127.0.0.1:6379" }, params: { stream: "${stream}" } }
+handler: cdc
+`);
+    const cli = spawnCli(['run'], { DATABASE_URL: db.url, PG_CLOUDEVENTS_CONFIG: config, PORT: String(await freePort()) });
+    await cli.waitForLine(/capturing/, 30_000);
+    await db.query('INSERT INTO c SELECT g, 0 FROM generate_series(1, 5) g');
+    for (let v = 1; v <= 60; v++) await db.query('UPDATE c SET v = $1', [v]);
+    const read = async () => (await redis.xrange(stream, '-', '+')).map(([, f]) => new CloudEvent<unknown>(JSON.parse(f[f.indexOf('event') + 1])));
+    await waitFor(async () => (await read()).length >= 305, { timeoutMs: 30_000, intervalMs: 100, what: '305 events in the stream' });
+    const events = await read();
+    expect(new Set(events.map((e) => e.id)).size, 'each change once').to.equal(305);
+    for (let id = 1; id <= 5; id++) {
+      const values = events.filter((e) => (e.data as { data: { id: number } }).data.id === id).map((e) => (e.data as { data: { v: number } }).data.v);
+      expect(values, `row ${id} in commit order`).to.deep.equal(Array.from({ length: 61 }, (_, i) => i));
+    }
+    cli.kill('SIGTERM');
+    expect((await cli.exit()).code).to.equal(0);
+    await redis.del(stream);
+    redis.disconnect();
+    await db.drop();
+  });
+
   it('reports every problem of a broker configuration at once, before connecting', async () => {
     const config = writeTempFile('c.yaml', `tables: [ a ]
 brokers:
