@@ -5,6 +5,8 @@
  * Throughput is a drain: the workload is committed first (flat out), then the consumer starts and
  * the rate is events / (last receive − first receive), so process start-up is not counted.
  * Latency is measured live afterwards, by the same product process, at fixed commit rates.
+ * HTTP scenarios are counted by the receiver (K_SINK); broker scenarios by a consumer at a
+ * stream/subject/topic of the run's own (bench/brokers/), started before the product.
  */
 import * as os from 'node:os';
 import { Client } from 'pg';
@@ -14,9 +16,11 @@ import * as path from 'node:path';
 import { sinkCapacity, type SinkCapacity } from './baselines/autocannon';
 import { runRecvlogical } from './baselines/recvlogical';
 import { peakRssMb, tryCpuSeconds } from './proc';
+import { BROKERS, startBrokerCounter } from './brokers';
+import type { CounterHandle } from './ipc';
 import { startReceiver, type ReceiverHandle, type ReceiverPlacement } from './receiver-handle';
 import type { ReceiverStats } from './receiver';
-import { SCENARIOS, type Scenario } from './scenarios';
+import { renderConfig, SCENARIOS, type Scenario } from './scenarios';
 import { startSource } from './source';
 import { round, type LatencySummary } from './stats';
 import { prepareDatabase, PUBLICATION, WORKLOADS, writeBacklog, writePaced, type BenchDatabase, type Workload } from './workload';
@@ -73,12 +77,16 @@ export interface LiveResult {
 export interface ScenarioResult {
   scenario: string;
   title: string;
+  /** Where it was counted: the HTTP receiver or a consumer at the broker. */
+  target: Scenario['target'];
   workload: string;
   backlogWriteSeconds: number;
   drain: DrainResult;
   /** Product process: CPU seconds per 100,000 events over the drain; peak RSS (VmHWM) at its end and overall. */
   cpuSecondsPer100k: number;
   walsenderCpuSecondsPer100k: number;
+  /** The counting end (receiver or broker consumer) over the drain; the bench process itself with --receiver inproc. */
+  counterCpuSecondsPer100k: number;
   peakRssMbDrain: number;
   peakRssMb: number;
   live: LiveResult[];
@@ -127,13 +135,13 @@ async function machine(): Promise<Record<string, string | number>> {
   };
 }
 
-/** Polls the receiver until `n` distinct events arrived; fails when nothing new came for `stallMs`. */
-async function waitForEvents(receiver: ReceiverHandle, n: number, what: string, stallMs = 30_000): Promise<ReceiverStats> {
+/** Polls the counter until `n` distinct events arrived; fails when nothing new came for `stallMs`. */
+async function waitForEvents(receiver: CounterHandle, n: number, what: string, stallMs = 30_000): Promise<ReceiverStats> {
   let last = -1;
   let lastChange = Date.now();
   for (;;) {
-    const s = await receiver.stats();
-    if (s.unique >= n) return s;
+    const s = await receiver.counts();
+    if (s.unique >= n) return receiver.stats();
     if (s.unique !== last) {
       last = s.unique;
       lastChange = Date.now();
@@ -226,7 +234,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
       }
       for (const s of scenarios) {
         await attempt(`${s.id} ${w.id}`, async () => {
-          const r = await productRun(s, w, main, sizes, receiver, opts.profile?.scenario === s.id ? opts.profile.dir : undefined, log);
+          const r = await productRun(s, w, main, sizes, receiver, opts.receiver, opts.profile?.scenario === s.id ? opts.profile.dir : undefined, log);
           results.scenarios.push(r);
         });
       }
@@ -281,58 +289,117 @@ async function handwrittenRun(w: Workload, events: number, receiver: ReceiverHan
   }
 }
 
+/** Where a scenario's events are counted, and the configuration that sends them there. */
+interface Target {
+  counter: CounterHandle;
+  config: string;
+  sinkUrl?: string;
+  close(): Promise<void>;
+}
+
+/**
+ * HTTP: the shared receiver, reset. Broker: a destination of this run's own (so no run sees
+ * another's events) and a counting consumer positioned at its start before the product starts,
+ * so the first arrival is the product's first delivery, not a backlog read late.
+ */
+async function openTarget(s: Scenario, name: string, receiver: ReceiverHandle, placement: ReceiverPlacement): Promise<Target> {
+  if (s.target === 'http') {
+    await receiver.reset();
+    return { counter: receiver, config: s.config, sinkUrl: receiver.url, close: async () => undefined };
+  }
+  if (!s.broker) throw new Error(`scenario ${s.id}: target broker names no broker`);
+  const destination = await BROKERS[s.broker].prepare(`${name}_${process.pid}_${Date.now().toString(36)}`);
+  try {
+    const config = renderConfig(s.config, destination.vars);
+    const counter = await startBrokerCounter(destination.spec, placement);
+    return {
+      counter,
+      config,
+      close: async () => {
+        try {
+          await counter.close();
+        } finally {
+          await destination.cleanup();
+        }
+      },
+    };
+  } catch (err) {
+    await destination.cleanup().catch(() => undefined);
+    throw err;
+  }
+}
+
 async function productRun(
-  s: Scenario, w: Workload, main: boolean, sizes: Sizes, receiver: ReceiverHandle, profileDir: string | undefined, log: (l: string) => void,
+  s: Scenario, w: Workload, main: boolean, sizes: Sizes, receiver: ReceiverHandle, placement: ReceiverPlacement, profileDir: string | undefined,
+  log: (l: string) => void,
 ): Promise<ScenarioResult> {
   const name = dbName(s.id, w);
   const events = sizes.events;
   const db = await prepareDatabase(name, w, events, [name]);
   try {
     const backlog = await writeBacklog(db, events);
-    await receiver.reset();
-    const source = await startSource({ databaseUrl: db.url, slot: name, scenario: s, sinkUrl: receiver.url, profileDir });
+    const target = await openTarget(s, name, receiver, placement);
     try {
-      const cpu0 = source.cpuSeconds();
-      const walsender = await slotPid(db, name);
-      const wal0 = tryCpuSeconds(walsender);
-      const drainStats = await waitForEvents(receiver, events, `${s.id} ${w.id}`);
-      const cpu = source.cpuSeconds() - cpu0;
-      const walCpu = tryCpuSeconds(walsender) - wal0;
-      const peakDrain = source.peakRssMb();
-      const drain = drainOf(drainStats, events);
-      log(`  ${s.id}: ${drain.eventsPerSecond} events/s, ${round((cpu / events) * 1e5, 2)} CPU s/100k, peak RSS ${round(peakDrain)} MB`);
-
-      const live: LiveResult[] = [];
-      if (main) {
-        let nextId = events + 1;
-        for (const rate of s.latencyRates.filter((r) => sizes.liveRates.includes(r))) {
-          await receiver.reset();
-          const paced = await writePaced(db, { rate, seconds: sizes.liveSeconds, firstId: nextId });
-          nextId += paced.events;
-          const st = await waitForEvents(receiver, paced.events, `${s.id} at ${rate}/s`);
-          live.push({ targetRate: rate, achievedRate: round(paced.rate), events: paced.events, received: st.events, unique: st.unique, latencyMs: st.latency });
-          log(`  ${s.id} at ${rate}/s (achieved ${round(paced.rate)}): p50 ${st.latency.p50} ms, p95 ${st.latency.p95} ms, p99 ${st.latency.p99} ms`);
-        }
-      }
-      const peak = source.peakRssMb();
-      const exitCode = await source.stop();
-      return {
-        scenario: s.id,
-        title: s.title,
-        workload: w.id,
-        backlogWriteSeconds: round(backlog.seconds, 2),
-        drain,
-        cpuSecondsPer100k: round((cpu / events) * 1e5, 2),
-        walsenderCpuSecondsPer100k: round((walCpu / events) * 1e5, 2),
-        peakRssMbDrain: round(peakDrain),
-        peakRssMb: round(peak),
-        live,
-        exitCode,
-      };
+      return await measure(s, w, main, sizes, db, name, backlog.seconds, target, profileDir, log);
     } finally {
-      await source.stop().catch(() => undefined);
+      await target.close();
     }
   } finally {
     await db.drop();
+  }
+}
+
+async function measure(
+  s: Scenario, w: Workload, main: boolean, sizes: Sizes, db: BenchDatabase, name: string, backlogSeconds: number, target: Target,
+  profileDir: string | undefined, log: (l: string) => void,
+): Promise<ScenarioResult> {
+  const events = sizes.events;
+  const counter = target.counter;
+  const source = await startSource({ databaseUrl: db.url, slot: name, config: target.config, sinkUrl: target.sinkUrl, profileDir });
+  try {
+    const cpu0 = source.cpuSeconds();
+    const walsender = await slotPid(db, name);
+    const wal0 = tryCpuSeconds(walsender);
+    const counter0 = tryCpuSeconds(counter.pid);
+    const drainStats = await waitForEvents(counter, events, `${s.id} ${w.id}`);
+    const cpu = source.cpuSeconds() - cpu0;
+    const walCpu = tryCpuSeconds(walsender) - wal0;
+    const counterCpu = tryCpuSeconds(counter.pid) - counter0;
+    const peakDrain = source.peakRssMb();
+    const drain = drainOf(drainStats, events);
+    log(`  ${s.id}: ${drain.eventsPerSecond} events/s, ${round((cpu / events) * 1e5, 2)} CPU s/100k, peak RSS ${round(peakDrain)} MB ` +
+      `(${counter.placement === 'child' ? 'counter' : 'bench process with counter'} ${round((counterCpu / events) * 1e5, 2)} CPU s/100k)`);
+
+    const live: LiveResult[] = [];
+    if (main) {
+      let nextId = events + 1;
+      for (const rate of s.latencyRates.filter((r) => sizes.liveRates.includes(r))) {
+        await counter.reset();
+        const paced = await writePaced(db, { rate, seconds: sizes.liveSeconds, firstId: nextId });
+        nextId += paced.events;
+        const st = await waitForEvents(counter, paced.events, `${s.id} at ${rate}/s`);
+        live.push({ targetRate: rate, achievedRate: round(paced.rate), events: paced.events, received: st.events, unique: st.unique, latencyMs: st.latency });
+        log(`  ${s.id} at ${rate}/s (achieved ${round(paced.rate)}): p50 ${st.latency.p50} ms, p95 ${st.latency.p95} ms, p99 ${st.latency.p99} ms`);
+      }
+    }
+    const peak = source.peakRssMb();
+    const exitCode = await source.stop();
+    return {
+      scenario: s.id,
+      title: s.title,
+      target: s.target,
+      workload: w.id,
+      backlogWriteSeconds: round(backlogSeconds, 2),
+      drain,
+      cpuSecondsPer100k: round((cpu / events) * 1e5, 2),
+      walsenderCpuSecondsPer100k: round((walCpu / events) * 1e5, 2),
+      counterCpuSecondsPer100k: round((counterCpu / events) * 1e5, 2),
+      peakRssMbDrain: round(peakDrain),
+      peakRssMb: round(peak),
+      live,
+      exitCode,
+    };
+  } finally {
+    await source.stop().catch(() => undefined);
   }
 }

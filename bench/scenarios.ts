@@ -1,19 +1,20 @@
 /**
  * The scenarios: one small object each. A scenario says how the product is configured (the YAML
  * that goes next to the run's own capture settings) and whether it can run in this build.
- * Broker scenarios count at the broker (a consumer in the bench) instead of the HTTP receiver.
+ * Broker scenarios count at the broker (a consumer in the bench, bench/brokers/) instead of the
+ * HTTP receiver; their configuration names the run's own stream/subject/topic through `${name}`
+ * placeholders that the broker's `prepare` fills in (bench/brokers/<type>.ts).
  */
-import { readFileSync } from 'node:fs';
-import * as path from 'node:path';
-import { REPO_ROOT } from '../test/integration/harness/process';
+import type { BrokerKind } from './brokers/types';
 
 export interface Scenario {
   id: string;
   title: string;
   /** Configuration-file lines (sink, delivery, handler, brokers), beside the run's capture/tables. */
   config: string;
-  /** Where events go: 'http' = the counting receiver (K_SINK). */
+  /** Where events go: 'http' = the counting receiver (K_SINK); 'broker' = `broker`, counted there. */
   target: 'http' | 'broker';
+  broker?: BrokerKind;
   /** Fixed commit rates (changes/s) at which latency is measured after the throughput run. */
   latencyRates: number[];
   /** Why the scenario cannot run in this build (undefined = it can). */
@@ -22,15 +23,16 @@ export interface Scenario {
 
 const always = () => undefined;
 
-/** A broker sink still in its placeholder state refuses to start; its scenario is pending. */
-function brokerPending(type: string): () => string | undefined {
-  return () => {
-    const file = path.join(REPO_ROOT, 'src', 'sinks', type, 'index.ts');
-    const text = readFileSync(file, 'utf8');
-    if (/not available in this build yet/.test(text)) return `the ${type} sink (src/sinks/${type}) is still a placeholder in this build`;
-    return `the ${type} sink has landed; its bench scenario (a counting consumer at the broker) is not written yet`;
-  };
+/** The scenario's configuration with every `${name}` replaced; an unknown name is an error. */
+export function renderConfig(config: string, vars: Record<string, string>): string {
+  return config.replace(/\$\{(\w+)\}/g, (_, name: string) => {
+    if (!Object.prototype.hasOwnProperty.call(vars, name)) throw new Error(`scenario configuration refers to \${${name}}, which its broker does not set`);
+    return vars[name];
+  });
 }
+
+/** One broker named `bench`, chosen as the handler; delivery as the HTTP scenarios at 64. */
+const brokerConfig = (broker: string): string => `brokers:\n  bench: ${broker}\nhandler: bench\ndelivery: { maxInFlight: 64 }\n`;
 
 export const SCENARIOS: Scenario[] = [
   {
@@ -65,7 +67,31 @@ export const SCENARIOS: Scenario[] = [
     latencyRates: [1000, 5000],
     pending: always,
   },
-  { id: 'redis-stream', title: 'Redis stream', config: '', target: 'broker', latencyRates: [1000], pending: brokerPending('redis') },
-  { id: 'nats-jetstream', title: 'NATS JetStream', config: '', target: 'broker', latencyRates: [1000], pending: brokerPending('nats') },
-  { id: 'kafka-mock', title: 'Kafka (librdkafka mock cluster)', config: '', target: 'broker', latencyRates: [1000], pending: brokerPending('kafka') },
+  {
+    id: 'redis-stream',
+    title: 'Redis stream (XADD), maxInFlight 64',
+    config: brokerConfig('{ type: redis, conn: { url: "${url}" }, params: { stream: "${stream}" } }'),
+    target: 'broker',
+    broker: 'redis',
+    latencyRates: [1000],
+    pending: always,
+  },
+  {
+    id: 'nats-jetstream',
+    title: 'NATS JetStream, maxInFlight 64',
+    config: brokerConfig('{ type: nats, conn: { servers: "${url}" }, params: { subject: "${subject}" } }'),
+    target: 'broker',
+    broker: 'nats',
+    latencyRates: [1000],
+    pending: always,
+  },
+  {
+    id: 'kafka-mock',
+    title: 'Kafka (librdkafka mock cluster), maxInFlight 64',
+    config: brokerConfig('{ type: kafka, conn: { brokers: ${brokers} }, params: { topic: "${topic}" } }'),
+    target: 'broker',
+    broker: 'kafka',
+    latencyRates: [1000],
+    pending: always,
+  },
 ];

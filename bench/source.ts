@@ -7,7 +7,6 @@ import { mkdirSync } from 'node:fs';
 import { CLI_PATH, spawnCli, SHIPPED_NODE_OPTIONS, type CliProcess } from '../test/integration/harness/process';
 import { freePort, writeTempFile } from '../test/integration/support';
 import { cpuSeconds, peakRssMb, rssMb } from './proc';
-import type { Scenario } from './scenarios';
 import { PUBLICATION, TABLE } from './workload';
 
 export interface SourceProcess {
@@ -24,7 +23,9 @@ export interface SourceProcess {
 export interface SourceOptions {
   databaseUrl: string;
   slot: string;
-  scenario: Scenario;
+  /** The scenario's configuration lines, rendered (bench/scenarios.ts renderConfig). */
+  config: string;
+  /** K_SINK, for the http handler; broker scenarios name their handler in `config`. */
   sinkUrl?: string;
   /** Write a V8 CPU profile (node --cpu-prof) into this directory on exit. */
   profileDir?: string;
@@ -33,7 +34,7 @@ export interface SourceOptions {
 export async function startSource(opts: SourceOptions): Promise<SourceProcess> {
   const config = writeTempFile('bench.yaml', `capture: { slot: ${opts.slot}, publication: ${PUBLICATION}, statusInterval: PT1S }
 tables: [ ${TABLE} ]
-${opts.scenario.config}`);
+${opts.config}`);
   const port = await freePort();
   if (opts.profileDir) mkdirSync(opts.profileDir, { recursive: true });
   const env: Record<string, string> = {
