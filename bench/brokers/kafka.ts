@@ -9,11 +9,12 @@
  * The mock is not a broker, and four of its shortcuts shape the consumer (librdkafka
  * src/rdkafka_mock_handlers.c, rd_kafka_mock_handle_Fetch; src/rdkafka_mock.c):
  * - a Fetch returns at most one record batch per partition ("FIXME: Multiple messageSets?"), and
- *   the sink produces one batch per event, so a Fetch carries at most one event per partition:
- *   the consumer's rate is about partitions × Fetch round trips. Measured here (a throwaway
- *   probe reading back 20–30k single-record batches): 3 partitions ~3,000 events/s, 12 ~12,000,
- *   32 ~10,500 (64: ~11,300; there the mock and the consumer share the two cores). So 32: several
- *   times what the product delivers to Kafka, at 6–8 CPU s per 100k events for the consumer.
+ *   the sink at the default `batchSize` 1 produces one batch per event, so a Fetch carries at
+ *   most one event per partition: the consumer's rate is about partitions × Fetch round trips.
+ *   Measured here (a throwaway probe reading back 20–30k single-record batches): 3 partitions
+ *   ~3,000 events/s, 12 ~12,000, 32 ~10,500 (64: ~11,300; there the mock and the consumer share
+ *   the two cores). So 32: several times what the product delivers to Kafka one event per batch,
+ *   at 6–8 CPU s per 100k events for the consumer.
  * - a partition keeps the last 5 MB (or 100,000 batches) only, dropping older batches even
  *   unread: 32 partitions hold 160 MB, about twice a 100,000-event run, so a consumer that
  *   falls behind still finds every event.
