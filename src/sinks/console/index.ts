@@ -2,6 +2,7 @@ import type { CloudEvent } from 'cloudevents';
 import type { Writable } from 'node:stream';
 import { DeliveryError } from '../../errors';
 import type { Sink } from '../types';
+import { structuredJson } from '../../events/structured';
 
 /**
  * Writes each event as one line of structured-mode JSON (CloudEvents JSON format) on stdout; logs
@@ -21,7 +22,7 @@ export class ConsoleSink implements Sink {
     if (this.out.destroyed || this.out.writableEnded) {
       throw new DeliveryError('console output is closed', { retriable: false });
     }
-    if (!this.out.write(`${event.toString()}\n`)) await this.drained();
+    if (!this.out.write(`${structuredJson(event)}\n`)) await this.drained();
   }
 
   async close(): Promise<void> {

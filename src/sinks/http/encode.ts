@@ -1,4 +1,5 @@
 import type { CloudEvent } from 'cloudevents';
+import { canonicalTime, structuredForm } from '../../events/structured';
 
 export interface EncodedRequest {
   mode: 'binary' | 'structured';
@@ -90,26 +91,3 @@ export function encodeBatch(events: readonly CloudEvent<unknown>[]): { headers: 
   return { headers: { 'content-type': BATCH_CONTENT_TYPE }, body: JSON.stringify(plain) };
 }
 
-/** `time` as the SDK writes it (Date#toISOString); formats already produce this form. */
-const CANONICAL_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
-
-/** The SDK's normalisation of `time`, without a Date round trip when it is already canonical. */
-function canonicalTime(time: string): string {
-  return CANONICAL_TIME.test(time) ? time : new Date(time).toISOString();
-}
-
-/**
- * What CloudEvent#toJSON returns (the structured form: defined attributes, `time` normalised,
- * data_base64 instead of data for binary data), with no undefined members and no Date round
- * trip for a time already in canonical form: 1.4 µs less per event in a batch body.
- */
-function structuredForm(event: CloudEvent<unknown>): Record<string, unknown> {
-  const attributes = event as unknown as Record<string, unknown>;
-  const out: Record<string, unknown> = {};
-  for (const name in attributes) {
-    const value = attributes[name];
-    if (value === undefined || (name === 'data' && event.data_base64)) continue;
-    out[name] = name === 'time' ? canonicalTime(value as string) : value;
-  }
-  return out;
-}

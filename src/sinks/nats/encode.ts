@@ -1,4 +1,5 @@
 import { CloudEvent, HTTP } from 'cloudevents';
+import { structuredJson } from '../../events/structured';
 
 /**
  * CloudEvents NATS protocol binding. The released binding (v1.0.2, §1.3 and §3) defines only the
@@ -20,7 +21,7 @@ export const STRUCTURED_CONTENT_TYPE = 'application/cloudevents+json; charset=ut
 
 export function encodeNats(event: CloudEvent<unknown>, mode: NatsMode): NatsMessage {
   if (mode === 'structured') {
-    return { headers: { 'Content-Type': STRUCTURED_CONTENT_TYPE }, data: Buffer.from(event.toString(), 'utf8') };
+    return { headers: { 'Content-Type': STRUCTURED_CONTENT_TYPE }, data: Buffer.from(structuredJson(event), 'utf8') };
   }
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(event.toJSON() as Record<string, unknown>)) {

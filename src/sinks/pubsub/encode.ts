@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { CloudEvent } from 'cloudevents';
+import { structuredJson } from '../../events/structured';
 
 /**
  * CloudEvents Google Cloud Pub/Sub Protocol Binding 1.0 (cloudevents/spec
@@ -44,7 +45,7 @@ export function encodeMessage(event: CloudEvent<unknown>, mode: PubSubMode): Enc
     if (fitsAsAttributes(attributes)) return sized('binary', dataBytes(event), attributes);
   }
   // CloudEvent#toJSON is the JSON format's shape (data_base64 for binary data).
-  return sized('structured', Buffer.from(JSON.stringify(event)), { [CONTENT_TYPE_ATTRIBUTE]: STRUCTURED_CONTENT_TYPE });
+  return sized('structured', Buffer.from(structuredJson(event)), { [CONTENT_TYPE_ATTRIBUTE]: STRUCTURED_CONTENT_TYPE });
 }
 
 function binaryAttributes(event: CloudEvent<unknown>): Record<string, string> {

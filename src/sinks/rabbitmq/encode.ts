@@ -1,5 +1,6 @@
 import { CONSTANTS, HTTP, MQTT, type CloudEvent } from 'cloudevents';
 import type { Options } from 'amqplib';
+import { structuredJson } from '../../events/structured';
 
 /**
  * CloudEvents AMQP protocol binding (cloudevents/spec bindings/amqp-protocol-binding.md), carried
@@ -36,7 +37,7 @@ export function encodeAmqp(event: CloudEvent<unknown>, mode: ContentMode, persis
   };
   if (mode === 'structured') {
     return {
-      content: Buffer.from(JSON.stringify(event), 'utf8'),
+      content: Buffer.from(structuredJson(event), 'utf8'),
       options: { ...common, contentType: STRUCTURED_CONTENT_TYPE },
     };
   }

@@ -5,6 +5,7 @@ import { logger, scrubSecrets } from '../../logger';
 import type { Template } from '../../rules/template';
 import type { SendResult, Sink } from '../types';
 import { classifyRedisError, isAuthError } from './classify';
+import { structuredJson } from '../../events/structured';
 
 export interface RedisConnection {
   host: string;
@@ -57,7 +58,7 @@ export class RedisSink implements Sink {
   async send(event: CloudEvent<unknown>): Promise<SendResult | void> {
     const { kind, maxlen } = this.options.destination;
     const key = this.destinationOf(event);
-    const payload = event.toString();
+    const payload = structuredJson(event);
     const reply = await this.run(`${kind === 'channel' ? 'PUBLISH' : 'XADD'} ${key}`, (client) => {
       if (kind === 'channel') return client.publish(key, payload);
       const cap = maxlen === undefined ? [] : ['MAXLEN', '~', String(maxlen)];
@@ -78,7 +79,7 @@ export class RedisSink implements Sink {
   async sendBatch(events: CloudEvent<unknown>[]): Promise<SendResult | void> {
     if (events.length === 0) return;
     const { kind, maxlen } = this.options.destination;
-    const commands = events.map((event) => ({ event, key: this.destinationOf(event), payload: event.toString() }));
+    const commands = events.map((event) => ({ event, key: this.destinationOf(event), payload: structuredJson(event) }));
     const cap = maxlen === undefined ? [] : ['MAXLEN', '~', String(maxlen)];
     await this.run(`${kind === 'channel' ? 'PUBLISH' : 'XADD'} ×${events.length}`, async (client) => {
       const pipeline = client.pipeline();

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { CloudEvent, HTTP } from 'cloudevents';
+import { structuredJson } from '../../../src/events/structured';
 import { encodeBatch, encodeEvent, needsStructuredMode } from '../../../src/sinks/http/encode';
 
 const base = {
@@ -70,6 +71,7 @@ describe('sinks/http/encode agrees with the SDK (HTTP.binary / HTTP.structured),
     });
     it(`batch: ${what}, as JSON.stringify of the events (their toJSON)`, () => {
       expect(encodeBatch([event, event]).body).to.equal(JSON.stringify([event, event]));
+      expect(structuredJson(event), 'the structured JSON every broker sink sends').to.equal(JSON.stringify(event));
     });
     it(`structured: ${what}`, () => {
       const ours = encodeEvent(event, 'structured');
