@@ -47,11 +47,13 @@ export interface Sizes {
   autocannonSeconds: number;
   /** Workloads other than the main one, run with these scenarios (and pg_recvlogical). */
   variantScenarios: string[];
+  /** Latency phases for scenarios that vary another one (`variantOf`) too. */
+  variantLatency: boolean;
 }
 
 export const SIZES: Record<'full' | 'smoke', Sizes> = {
-  full: { events: 100_000, handwrittenEvents: 10_000, liveSeconds: 10, liveRates: [1000, 5000], autocannonSeconds: 5, variantScenarios: ['http-batch'] },
-  smoke: { events: 3_000, handwrittenEvents: 1_000, liveSeconds: 1, liveRates: [1000], autocannonSeconds: 1, variantScenarios: ['http-batch'] },
+  full: { events: 100_000, handwrittenEvents: 10_000, liveSeconds: 10, liveRates: [1000, 5000], autocannonSeconds: 5, variantScenarios: ['http-batch'], variantLatency: true },
+  smoke: { events: 3_000, handwrittenEvents: 300, liveSeconds: 0.5, liveRates: [1000], autocannonSeconds: 0.5, variantScenarios: ['http-batch'], variantLatency: false },
 };
 
 export const MAIN_WORKLOAD = 'insert-1-100B';
@@ -373,7 +375,8 @@ async function measure(
     const live: LiveResult[] = [];
     if (main) {
       let nextId = events + 1;
-      for (const rate of s.latencyRates.filter((r) => sizes.liveRates.includes(r))) {
+      const rates = sizes.variantLatency || !s.variantOf ? s.latencyRates.filter((r) => sizes.liveRates.includes(r)) : [];
+      for (const rate of rates) {
         await counter.reset();
         const paced = await writePaced(db, { rate, seconds: sizes.liveSeconds, firstId: nextId });
         nextId += paced.events;

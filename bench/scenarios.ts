@@ -17,6 +17,11 @@ export interface Scenario {
   broker?: BrokerKind;
   /** Fixed commit rates (changes/s) at which latency is measured after the throughput run. */
   latencyRates: number[];
+  /**
+   * The scenario this one varies (a setting changed): smoke runs skip its latency phases, which
+   * its base scenario already exercises, to stay under a minute.
+   */
+  variantOf?: string;
   /** Why the scenario cannot run in this build (undefined = it can). */
   pending(): string | undefined;
 }
@@ -89,6 +94,38 @@ export const SCENARIOS: Scenario[] = [
     id: 'kafka-mock',
     title: 'Kafka (librdkafka mock cluster), maxInFlight 64',
     config: brokerConfig('{ type: kafka, conn: { brokers: ${brokers} }, params: { topic: "${topic}" } }'),
+    target: 'broker',
+    broker: 'kafka',
+    latencyRates: [1000],
+    pending: always,
+  },
+  // The same brokers with `batchSize: 100` (README "Batches"): what a deployment chasing
+  // throughput runs, and what the 40,000 events/s target is about.
+  {
+    id: 'redis-stream-batch',
+    variantOf: 'redis-stream',
+    title: 'Redis stream (XADD), batchSize 100, maxInFlight 64',
+    config: brokerConfig('{ type: redis, batchSize: 100, conn: { url: "${url}" }, params: { stream: "${stream}" } }'),
+    target: 'broker',
+    broker: 'redis',
+    latencyRates: [1000],
+    pending: always,
+  },
+  {
+    id: 'nats-jetstream-batch',
+    variantOf: 'nats-jetstream',
+    title: 'NATS JetStream, batchSize 100, maxInFlight 64',
+    config: brokerConfig('{ type: nats, batchSize: 100, conn: { servers: "${url}" }, params: { subject: "${subject}" } }'),
+    target: 'broker',
+    broker: 'nats',
+    latencyRates: [1000],
+    pending: always,
+  },
+  {
+    id: 'kafka-mock-batch',
+    variantOf: 'kafka-mock',
+    title: 'Kafka (librdkafka mock cluster), batchSize 100, maxInFlight 64',
+    config: brokerConfig('{ type: kafka, batchSize: 100, conn: { brokers: ${brokers} }, params: { topic: "${topic}" } }'),
     target: 'broker',
     broker: 'kafka',
     latencyRates: [1000],

@@ -54,7 +54,8 @@ export async function sinkCapacity(receiver: ReceiverHandle, mode: 'binary' | 'b
     body = JSON.stringify(Array.from({ length: perRequest }, () => ({ ...ATTRS, data: DATA })));
   }
   // Warm up (JIT, connections) before the measured run.
-  await autocannon({ url: receiver.url, method: 'POST', headers, body, connections, duration: 1 });
+  // Warm-up (connections, JIT) as long as the measurement, up to a second.
+  await autocannon({ url: receiver.url, method: 'POST', headers, body, connections, duration: Math.min(1, seconds) });
   await receiver.reset();
   const result = await autocannon({ url: receiver.url, method: 'POST', headers, body, connections, duration: seconds });
   const stats = await receiver.stats();
