@@ -38,7 +38,7 @@ test-unit: build ## unit tests only; needs no services
 run: deps build services ## run against DATABASE_URL/K_SINK, or a local demo database printing events to the console
 	scripts/run-demo.sh
 
-bench: build services ## full benchmark (~5 min on 2 cores): bench/results/<date>.json and BENCHMARKS.md
+bench: build services ## full benchmark (~7 min on 2 cores): bench/results/<date>.json and BENCHMARKS.md
 	node dist/bench/main.js
 
 bench-smoke: build services ## every benchmark scenario on a few thousand events, under a minute
