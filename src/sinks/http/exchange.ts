@@ -48,6 +48,7 @@ class AnswerHandler implements Dispatcher.DispatchHandlers {
   private seen = 0;
   /** Reading was stopped on purpose (too long an answer): the status stands. */
   private truncated = false;
+  private timedOut?: ExchangeTimeoutError;
 
   constructor(
     private readonly resolve: (a: Answer) => void,
@@ -60,7 +61,7 @@ class AnswerHandler implements Dispatcher.DispatchHandlers {
   onConnect(abort: (err?: Error) => void): void {
     this.abort = abort;
     // Timed out while waiting for a connection: never send it now.
-    if (this.settled) abort(new ExchangeTimeoutError(0));
+    if (this.timedOut) abort(this.timedOut);
   }
 
   onHeaders(status: number, rawHeaders: Buffer[] | string[] | null): boolean {
@@ -113,6 +114,7 @@ class AnswerHandler implements Dispatcher.DispatchHandlers {
   private timeout(err: ExchangeTimeoutError): void {
     if (this.settled) return;
     this.settled = true;
+    this.timedOut = err;
     this.reject(err);
     this.abort?.(err);
   }
