@@ -40,15 +40,15 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
 
   // The two per-event counters count in plain maps and reach prom-client at scrape time: its
   // label hashing and validation per increment were a few percent of the CPU at full speed.
-  const capturedCounts = new LabelledCounts<[string, string]>();
-  const deliveredCounts = new LabelledCounts<[string]>();
+  const capturedCounts = new LabelledCounts();
+  const deliveredCounts = new LabelledCounts();
   new Counter({
     name: `${PREFIX}events_captured_total`,
     help: 'Changes decoded from the replication stream.',
     labelNames: ['table', 'operation'] as const,
     registers,
     collect() {
-      capturedCounts.flush((table, operation) => (n) => this.inc({ table, operation }, n));
+      capturedCounts.flush((table, operation, n) => this.inc({ table, operation }, n));
     },
   });
   new Counter({
@@ -57,7 +57,7 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
     labelNames: ['type'] as const,
     registers,
     collect() {
-      deliveredCounts.flush((type) => (n) => this.inc({ type }, n));
+      deliveredCounts.flush((type, _, n) => this.inc({ type }, n));
     },
   });
   const failures = new Counter({
@@ -103,20 +103,17 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
     help: 'WAL retained by the replication slot on the server (pg_replication_slots).',
     registers,
   });
-  const answerCounts = new LabelledCounts<[string]>();
+  const answerCounts = new LabelledCounts();
   new Counter({
     name: `${PREFIX}sink_answers_total`,
     help: 'Answers from the sink by status code (or "network"), successes and failures alike.',
     labelNames: ['status'] as const,
     registers,
     collect() {
-      answerCounts.flush((status) => (n) => this.inc({ status }, n));
+      answerCounts.flush((status, _, n) => this.inc({ status }, n));
     },
   });
-  const countAnswer = (status: number | undefined, otherwise: string) => {
-    const label = status === undefined ? otherwise : String(status);
-    answerCounts.add(label, '', () => [label]);
-  };
+  const countAnswer = (status: number | undefined, otherwise: string) => answerCounts.add(status === undefined ? otherwise : String(status));
   const deadLettered = new Counter({
     name: `${PREFIX}dead_lettered_total`,
     help: 'Events that failed for good and were stored as dead letters.',
@@ -160,8 +157,7 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
 
   const handlers: LifecycleHandlers = {
     'capture:change': ({ change }) => {
-      const table = `${change.relation.schema}.${change.relation.table}`;
-      capturedCounts.add(table, change.kind, () => [table, change.kind]);
+      capturedCounts.add(`${change.relation.schema}.${change.relation.table}`, change.kind);
     },
     'capture:connected': () => {
       connections += 1;
@@ -179,7 +175,7 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
       updateLag();
     },
     'delivery:delivered': ({ event, attempts: n, latencyMs, status }) => {
-      deliveredCounts.add(event.type, '', () => [event.type]);
+      deliveredCounts.add(event.type);
       countAnswer(status, 'ok');
       latency.observe(Math.max(0, latencyMs) / 1000);
       attempts.observe(n);
@@ -205,26 +201,24 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
 }
 
 /**
- * Counts by a key and a sub-key (table and operation, or type), with the label values made once
- * per pair; `flush` hands the increments since the last flush to prom-client.
+ * Counts by one or two label values (table and operation; type; status), in nested maps so an
+ * increment allocates nothing; `flush` hands the increments since the last flush to prom-client.
  */
-class LabelledCounts<L extends string[]> {
-  private readonly byKey = new Map<string, Map<string, { labels: L; pending: number }>>();
+class LabelledCounts {
+  private readonly counts = new Map<string, Map<string, number>>();
 
-  add(key: string, sub: string, labels: () => L): void {
-    let subs = this.byKey.get(key);
-    if (!subs) this.byKey.set(key, (subs = new Map()));
-    const entry = subs.get(sub);
-    if (entry) entry.pending++;
-    else subs.set(sub, { labels: labels(), pending: 1 });
+  add(first: string, second = ''): void {
+    let inner = this.counts.get(first);
+    if (!inner) this.counts.set(first, (inner = new Map()));
+    inner.set(second, (inner.get(second) ?? 0) + 1);
   }
 
-  flush(to: (...labels: L) => (n: number) => void): void {
-    for (const subs of this.byKey.values()) {
-      for (const entry of subs.values()) {
-        if (entry.pending === 0) continue;
-        to(...entry.labels)(entry.pending);
-        entry.pending = 0;
+  flush(to: (first: string, second: string, n: number) => void): void {
+    for (const [first, inner] of this.counts) {
+      for (const [second, n] of inner) {
+        if (n === 0) continue;
+        to(first, second, n);
+        inner.set(second, 0);
       }
     }
   }
