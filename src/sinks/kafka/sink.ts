@@ -52,15 +52,11 @@ export class KafkaSink implements Sink {
   }
 
   async send(event: CloudEvent<unknown>): Promise<void> {
-    const { topic, messages } = this.encode(event);
-    await this.bounded(`did not confirm within ${this.options.timeoutMs} ms`, async () => {
-      const producer = await this.connect();
-      await producer.send({ topic, messages, acks: -1, timeout: this.options.timeoutMs });
-    });
+    await this.sendBatch([event]);
   }
 
   /**
-   * Several events in one produce request per broker (`brokers.<name>.batchSize`); records of one
+   * Events in one produce request per broker (`brokers.<name>.batchSize`, 1 for `send`); records of one
    * partition keep their order inside it. Accepted or failed together; a retry sends them all
    * again (consumers dedupe on the event id, as for any redelivery).
    */

@@ -56,22 +56,11 @@ export class RedisSink implements Sink {
   }
 
   async send(event: CloudEvent<unknown>): Promise<SendResult | void> {
-    const { kind, maxlen } = this.options.destination;
-    const key = this.destinationOf(event);
-    const payload = structuredJson(event);
-    const reply = await this.run(`${kind === 'channel' ? 'PUBLISH' : 'XADD'} ${key}`, (client) => {
-      if (kind === 'channel') return client.publish(key, payload);
-      const cap = maxlen === undefined ? [] : ['MAXLEN', '~', String(maxlen)];
-      return client.call('XADD', key, ...cap, '*', STREAM_FIELDS.id, event.id, STREAM_FIELDS.event, payload);
-    });
-    if (kind === 'channel' && reply === 0 && !this.warnedNoReceivers) {
-      this.warnedNoReceivers = true;
-      this.log.warn({ channel: key }, 'PUBLISH reached no subscriber: Redis Pub/Sub keeps nothing; use params.stream for durable delivery');
-    }
+    return this.sendBatch([event]);
   }
 
   /**
-   * Several events in one pipeline (one write, one round trip; `brokers.<name>.batchSize`),
+   * Events in one pipeline (one write, one round trip; `brokers.<name>.batchSize`, 1 for `send`),
    * applied in order on the one connection. Any failed command fails the batch, which is then
    * retried as a whole: entries already added are added again, which stream consumers dedupe by
    * the `id` field (delivery is at least once).
@@ -81,20 +70,29 @@ export class RedisSink implements Sink {
     const { kind, maxlen } = this.options.destination;
     const commands = events.map((event) => ({ event, key: this.destinationOf(event), payload: structuredJson(event) }));
     const cap = maxlen === undefined ? [] : ['MAXLEN', '~', String(maxlen)];
-    await this.run(`${kind === 'channel' ? 'PUBLISH' : 'XADD'} ×${events.length}`, async (client) => {
+    const verb = kind === 'channel' ? 'PUBLISH' : 'XADD';
+    const replies = await this.run(commands.length === 1 ? `${verb} ${commands[0].key}` : `${verb} ×${commands.length}`, async (client) => {
       const pipeline = client.pipeline();
       for (const c of commands) {
         if (kind === 'channel') pipeline.publish(c.key, c.payload);
         else pipeline.call('XADD', c.key, ...cap, '*', STREAM_FIELDS.id, c.event.id, STREAM_FIELDS.event, c.payload);
       }
-      const replies = await pipeline.exec();
+      const answered = await pipeline.exec();
       // The first refused command stands for the batch (classified like a single send's error).
-      const failed = replies?.find(([err]) => err);
+      const failed = answered?.find(([err]) => err);
       if (failed) throw failed[0];
-      if (!replies || replies.length !== events.length) {
-        throw new DeliveryError(`redis ${this.where()} answered ${replies?.length ?? 0} of ${events.length} pipelined commands`, { retriable: true });
+      if (!answered || answered.length !== commands.length) {
+        throw new DeliveryError(`redis ${this.where()} answered ${answered?.length ?? 0} of ${commands.length} pipelined commands`, { retriable: true });
       }
+      return answered;
     });
+    if (kind === 'channel' && !this.warnedNoReceivers) {
+      const unheard = replies.findIndex(([, subscribers]) => subscribers === 0);
+      if (unheard >= 0) {
+        this.warnedNoReceivers = true;
+        this.log.warn({ channel: commands[unheard].key }, 'PUBLISH reached no subscriber: Redis Pub/Sub keeps nothing; use params.stream for durable delivery');
+      }
+    }
   }
 
   /** Connects (bounded by the timeout) and PINGs; for a fixed stream key, refuses a key of another type. */
