@@ -10,6 +10,13 @@ export function closedPort(): Promise<number> {
   });
 }
 
+/** A loopback server that accepts connections and never answers: a broker that hangs. */
+export async function silentServer(): Promise<{ port: number; close(): void }> {
+  const server = createServer(() => undefined);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: (server.address() as { port: number }).port, close: () => server.close() };
+}
+
 /**
  * A loopback TCP proxy to a real server that a test can take down (every connection cut) and
  * bring back on the same port: an outage of the broker as its clients see it.

@@ -1,15 +1,14 @@
 import { expect } from 'chai';
 import { CloudEvent, MQTT, MQTTMessageFactory } from 'cloudevents';
 import { connectAsync, type IPublishPacket, type MqttClient } from 'mqtt';
-import { createServer } from 'node:net';
 import type { BrokerConfig, DeliveryConfig } from '../../../src/config/types';
 import { deliverWithRetry } from '../../../src/delivery/deliver';
 import { ErrorCodes, PgceError } from '../../../src/errors';
 import { createSink } from '../../../src/sinks';
 import type { Sink } from '../../../src/sinks/types';
 import { describeSinkConformance, sampleEvent } from './conformance';
-import { closedPort, TcpProxy as Proxy } from '../harness/net';
-import { failure, until, uniqueName, brokerConfig } from './support';
+import { closedPort, silentServer, TcpProxy as Proxy } from '../harness/net';
+import { brokerConfig, deliverAcrossOutage, failure, until, uniqueName } from './support';
 
 const MQTT_URL = 'mqtt://127.0.0.1:1883';
 const PREFIX = 'pgce_h2_';
@@ -152,9 +151,8 @@ describe('mqtt sink (real Mosquitto on 127.0.0.1:1883)', function () {
   });
 
   it('a broker that accepts TCP but never answers: the send fails within the timeout', async () => {
-    const silent = createServer(() => undefined);
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    const port = (silent.address() as { port: number }).port;
+    const silent = await silentServer();
+    const port = silent.port;
     try {
       sink = mqttSink({ url: `mqtt://127.0.0.1:${port}` }, { topic: 'x' }, 300);
       const started = Date.now();
@@ -192,14 +190,7 @@ describe('mqtt sink (real Mosquitto on 127.0.0.1:1883)', function () {
       await proxy.stop();
       const lost = await failure(sink.send(sampleEvent(99)));
       expect(lost.retriable).to.equal(true);
-      let failures = 0;
-      const result = await deliverWithRetry(sink, sampleEvent(2), fast, {
-        onAttemptFailed: ({ error, willRetry }) => {
-          expect(error.retriable).to.equal(true);
-          expect(willRetry).to.equal(true);
-          if (++failures === 2) void proxy.start();
-        },
-      });
+      const result = await deliverAcrossOutage(sink, sampleEvent(2), fast, proxy);
       expect(result.attempts).to.be.at.least(3);
       await sink.send(sampleEvent(3));
       const ids = (await sub.take(3, 10_000)).map((p) => p.properties?.userProperties?.id);

@@ -2,13 +2,12 @@ import { expect } from 'chai';
 import type { CloudEvent } from 'cloudevents';
 import { connect, type JsMsg, type NatsConnection } from 'nats';
 import type { BrokerConfig, DeliveryConfig } from '../../../src/config/types';
-import { deliverWithRetry } from '../../../src/delivery/deliver';
 import { DeliveryError, ErrorCodes, PgceError } from '../../../src/errors';
 import { decodeNats, natsBroker } from '../../../src/sinks/nats';
 import type { Sink } from '../../../src/sinks/types';
 import { describeSinkConformance, sampleEvent } from './conformance';
 import { closedPort, TcpProxy as Proxy } from '../harness/net';
-import { failure, uniqueName, brokerConfig } from './support';
+import { brokerConfig, deliverAcrossOutage, failure, uniqueName } from './support';
 
 const NATS = 'nats://127.0.0.1:4222';
 const PREFIX = 'pgce_h1_';
@@ -178,14 +177,7 @@ describe('sinks/nats against a real JetStream server', function () {
       sink = natsSink({ servers: `nats://127.0.0.1:${proxy.port}` }, { subject: `${stream}.x`, stream }, 700);
       await sink.send(sampleEvent(1));
       await proxy.stop();
-      let failures = 0;
-      const result = await deliverWithRetry(sink, sampleEvent(2), fast, {
-        onAttemptFailed: ({ error, willRetry }) => {
-          expect(error.retriable, error.message).to.equal(true);
-          expect(willRetry).to.equal(true);
-          if (++failures === 2) void proxy.start();
-        },
-      });
+      const result = await deliverAcrossOutage(sink, sampleEvent(2), fast, proxy);
       expect(result.attempts).to.be.at.least(3);
       const got = await readStream(nc, stream, 2, 5000);
       expect(got.map((m) => decodeNats(m).id)).to.deep.equal([sampleEvent(1).id, sampleEvent(2).id]);

@@ -1,15 +1,13 @@
 import { expect } from 'chai';
 import { connect as amqpConnect, type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { CloudEvent } from 'cloudevents';
-import { createServer } from 'node:net';
 import type { BrokerConfig, DeliveryConfig } from '../../../src/config/types';
-import { deliverWithRetry } from '../../../src/delivery/deliver';
 import { DeliveryError, ErrorCodes, PgceError } from '../../../src/errors';
 import { createSink } from '../../../src/sinks';
 import type { Sink } from '../../../src/sinks/types';
 import { describeSinkConformance, sampleEvent } from './conformance';
-import { closedPort, TcpProxy as Proxy } from '../harness/net';
-import { failure, until, uniqueName, brokerConfig } from './support';
+import { closedPort, silentServer, TcpProxy as Proxy } from '../harness/net';
+import { brokerConfig, deliverAcrossOutage, failure, until, uniqueName } from './support';
 
 const AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
 const PREFIX = 'pgce_h2_';
@@ -240,9 +238,8 @@ describe('rabbitmq sink (real RabbitMQ on 127.0.0.1:5672)', function () {
   });
 
   it('a broker that accepts TCP but never answers: the send fails within the timeout as unreachable', async () => {
-    const silent = createServer(() => undefined);
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    const port = (silent.address() as { port: number }).port;
+    const silent = await silentServer();
+    const port = silent.port;
     try {
       sink = rabbitSink({ url: `amqp://127.0.0.1:${port}` }, { queue: 'q' }, 300);
       const started = Date.now();
@@ -265,14 +262,7 @@ describe('rabbitmq sink (real RabbitMQ on 127.0.0.1:5672)', function () {
       sink = rabbitSink({ url: `amqp://guest:guest@127.0.0.1:${proxy.port}` }, { queue }, 500);
       await sink.send(sampleEvent(1)); // connected and used once
       await proxy.stop();
-      let failures = 0;
-      const result = await deliverWithRetry(sink, sampleEvent(2), fast, {
-        onAttemptFailed: ({ error, willRetry }) => {
-          expect(error.retriable).to.equal(true);
-          expect(willRetry).to.equal(true);
-          if (++failures === 2) void proxy.start();
-        },
-      });
+      const result = await deliverAcrossOutage(sink, sampleEvent(2), fast, proxy);
       expect(result.attempts).to.be.at.least(3);
       const ids = (await admin.take(queue, 2, 10_000)).map((m) => m.properties.messageId);
       expect(ids).to.deep.equal([sampleEvent(1).id, sampleEvent(2).id]);

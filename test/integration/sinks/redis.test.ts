@@ -1,15 +1,13 @@
 import { expect } from 'chai';
 import { CloudEvent, HTTP } from 'cloudevents';
 import Redis from 'ioredis';
-import { createServer } from 'node:net';
 import type { BrokerConfig, DeliveryConfig } from '../../../src/config/types';
-import { deliverWithRetry } from '../../../src/delivery/deliver';
 import { DeliveryError, ErrorCodes, PgceError } from '../../../src/errors';
 import { redisBroker } from '../../../src/sinks/redis';
 import type { Sink } from '../../../src/sinks/types';
 import { describeSinkConformance, sampleEvent } from './conformance';
-import { closedPort, TcpProxy as Proxy } from '../harness/net';
-import { failure, until, uniqueName, brokerConfig } from './support';
+import { closedPort, silentServer, TcpProxy as Proxy } from '../harness/net';
+import { brokerConfig, deliverAcrossOutage, failure, until, uniqueName } from './support';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const PREFIX = 'pgce_h1_';
@@ -153,10 +151,9 @@ describe('sinks/redis against a real server', function () {
   });
 
   it('a server that accepts but never answers fails the send within the timeout (retriable)', async () => {
-    const silent = createServer(() => undefined);
-    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const silent = await silentServer();
     try {
-      sink = redisSink({ host: '127.0.0.1', port: (silent.address() as { port: number }).port }, { channel: unique('silent') }, 300);
+      sink = redisSink({ host: '127.0.0.1', port: silent.port }, { channel: unique('silent') }, 300);
       const started = Date.now();
       const err = await failure(sink.send(sampleEvent(1)));
       expect(Date.now() - started).to.be.below(2000);
@@ -186,14 +183,7 @@ describe('sinks/redis against a real server', function () {
       sink = redisSink({ host: '127.0.0.1', port: proxy.port }, { stream }, 500);
       await sink.send(sampleEvent(1)); // connected and used once
       await proxy.stop();
-      let failures = 0;
-      const result = await deliverWithRetry(sink, sampleEvent(2), fast, {
-        onAttemptFailed: ({ error, willRetry }) => {
-          expect(error.retriable).to.equal(true);
-          expect(willRetry).to.equal(true);
-          if (++failures === 2) void proxy.start();
-        },
-      });
+      const result = await deliverAcrossOutage(sink, sampleEvent(2), fast, proxy);
       expect(result.attempts).to.be.at.least(3);
       const ids = (await admin.xrange(stream, '-', '+')).map(([, f]) => f[1]);
       expect(ids).to.deep.equal([sampleEvent(1).id, sampleEvent(2).id]);

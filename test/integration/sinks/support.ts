@@ -1,6 +1,10 @@
 import { expect } from 'chai';
-import type { BrokerConfig, Config } from '../../../src/config/types';
+import type { CloudEvent } from 'cloudevents';
+import type { BrokerConfig, Config, DeliveryConfig } from '../../../src/config/types';
+import { deliverWithRetry } from '../../../src/delivery/deliver';
 import type { DeliveryError } from '../../../src/errors';
+import type { Sink } from '../../../src/sinks/types';
+import type { TcpProxy } from '../harness/net';
 
 /** The error a send (or delivery) failed with; fails the test if it succeeded. */
 export async function failure(p: Promise<unknown>): Promise<DeliveryError> {
@@ -33,4 +37,19 @@ export function brokerConfig(timeoutMs: number, broker?: BrokerConfig): Config {
     brokers: broker ? { [broker.name]: broker } : {},
     sink: { mode: 'binary', batchSize: 100, timeoutMs, caCertsDir: '/nonexistent', oidcTokenPath: '/nonexistent/token' },
   } as unknown as Config;
+}
+
+/**
+ * Delivers `event` while the broker is down behind `proxy`, bringing it back after the second
+ * failed attempt; every failure must be retriable and followed by another attempt.
+ */
+export function deliverAcrossOutage(sink: Sink, event: CloudEvent<unknown>, policy: DeliveryConfig, proxy: TcpProxy): Promise<{ attempts: number }> {
+  let failures = 0;
+  return deliverWithRetry(sink, event, policy, {
+    onAttemptFailed: ({ error, willRetry }) => {
+      expect(error.retriable, error.message).to.equal(true);
+      expect(willRetry).to.equal(true);
+      if (++failures === 2) void proxy.start();
+    },
+  });
 }
