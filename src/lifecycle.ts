@@ -1,6 +1,7 @@
-import { EventEmitter } from 'node:events';
 import type { CloudEvent } from 'cloudevents';
-import type { Change } from './capture/change';
+import type { Change, UndecodableChange } from './capture/change';
+import { errorMessage } from './errors';
+import { logger } from './logger';
 
 /**
  * Everything observable that happens in the pipeline, in one typed map (graphile-worker's
@@ -15,6 +16,8 @@ export interface LifecycleEventMap {
   'capture:connected': { slot: string; publication: string; startLsn: bigint };
   /** The replication connection closed or failed; capture will reconnect after `retryInMs`. */
   'capture:disconnected': { error?: Error; retryInMs: number };
+  /** A change could not be decoded or built into an event; it is being dead-lettered with its raw row. */
+  'capture:undecodable': { change: UndecodableChange };
   /** A change was decoded from the stream. */
   'capture:change': { change: Change };
   /** A standby status update confirmed `lsn` as flushed to the slot. */
@@ -41,26 +44,60 @@ export interface LifecycleEventMap {
 }
 
 type Listener<K extends keyof LifecycleEventMap> = (payload: LifecycleEventMap[K]) => void;
+type AnyListener = (payload: unknown) => void;
 
+/** How often one failing listener is logged at most (it may fail on every event). */
+const LISTENER_ERROR_LOG_MS = 60_000;
+
+/**
+ * A typed emitter whose listeners cannot hurt the emitter: each runs in its own try/catch, so a
+ * throwing metrics or status subscriber never interrupts capture or delivery (which emit in the
+ * middle of their own bookkeeping). A failing listener is logged, at most once a minute each.
+ */
 export class Lifecycle {
-  private readonly emitter = new EventEmitter();
-
-  constructor() {
-    this.emitter.setMaxListeners(50);
-  }
+  private readonly log = logger('lifecycle');
+  // Copy-on-write arrays: emit iterates without allocating, and a listener may unsubscribe itself.
+  private readonly listeners = new Map<keyof LifecycleEventMap, readonly AnyListener[]>();
+  private readonly lastErrorLog = new WeakMap<AnyListener, number>();
+  /** Listener failures since start (a test seam and a debugging aid). */
+  listenerErrors = 0;
 
   on<K extends keyof LifecycleEventMap>(name: K, listener: Listener<K>): this {
-    this.emitter.on(name, listener as (payload: unknown) => void);
+    this.listeners.set(name, [...(this.listeners.get(name) ?? []), listener as AnyListener]);
     return this;
   }
 
   off<K extends keyof LifecycleEventMap>(name: K, listener: Listener<K>): this {
-    this.emitter.off(name, listener as (payload: unknown) => void);
+    const list = this.listeners.get(name);
+    if (!list) return this;
+    const i = list.indexOf(listener as AnyListener);
+    if (i >= 0) this.listeners.set(name, [...list.slice(0, i), ...list.slice(i + 1)]);
     return this;
   }
 
+  listenerCount(name: keyof LifecycleEventMap): number {
+    return this.listeners.get(name)?.length ?? 0;
+  }
+
   emit<K extends keyof LifecycleEventMap>(name: K, payload: LifecycleEventMap[K]): void {
-    this.emitter.emit(name, payload);
+    const list = this.listeners.get(name);
+    if (!list) return;
+    for (let i = 0; i < list.length; i++) {
+      try {
+        list[i](payload);
+      } catch (err) {
+        this.listenerFailed(name, list[i], err);
+      }
+    }
+  }
+
+  private listenerFailed(name: string, listener: AnyListener, err: unknown): void {
+    this.listenerErrors++;
+    const now = Date.now();
+    const last = this.lastErrorLog.get(listener);
+    if (last !== undefined && now - last < LISTENER_ERROR_LOG_MS) return;
+    this.lastErrorLog.set(listener, now);
+    this.log.error({ event: name, err: errorMessage(err) }, 'a lifecycle listener threw; the pipeline goes on without it');
   }
 }
 
