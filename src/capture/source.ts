@@ -1,13 +1,14 @@
 import type { Pool } from 'pg';
 import type { Config, TableConfig } from '../config/types';
 import type { ChangeConsumer } from '../delivery/consumer';
-import { PgceError, errorMessage } from '../errors';
+import { ErrorCodes, PgceError, errorMessage } from '../errors';
 import type { Lifecycle } from '../lifecycle';
 import { logger } from '../logger';
-import type { Change, RelationInfo } from './change';
-import { parsePgOutput, type PgOutputMessage } from './pgoutput';
+import type { Change, RelationInfo, UndecodableChange } from './change';
+import { parsePgOutput, type PgOutputMessage, type TupleData } from './pgoutput';
 import { relationFromMessage, tupleToRow } from './rows';
-import { ReplicationStream } from './stream';
+import { isTransientDbError } from './db-errors';
+import { ReplicationStream, type ReplicationStreamOptions } from './stream';
 import { TypeRegistry } from './types-registry';
 import { Catalog } from './catalog';
 
@@ -18,7 +19,19 @@ export interface CaptureSourceOptions {
   lifecycle: Lifecycle;
   /** `tail`: a throw-away slot created for this stream, gone when it closes. */
   temporarySlot?: string;
+  /** Test seams: the replication stream and the catalog (default: the real ones on the database). */
+  openStream?(options: ReplicationStreamOptions): CaptureStream;
+  catalog?: CatalogLike;
 }
+
+/** What capture uses of a replication stream (ReplicationStream; a fake in the unit tests). */
+export type CaptureStream = Pick<
+  ReplicationStream,
+  'start' | 'stop' | 'acknowledge' | 'flush' | 'pause' | 'resume' | 'abort' | 'acknowledgedLsn' | 'on' | 'once'
+>;
+
+/** What capture uses of the catalog (Catalog). */
+export type CatalogLike = Pick<Catalog, 'preload' | 'needsLookup' | 'lookup' | 'keyColumns'>;
 
 interface Txn {
   commitLsn: bigint;
@@ -39,10 +52,10 @@ type Pending = { kind: 'message'; msg: PgOutputMessage } | { kind: 'keepalive'; 
 export class CaptureSource {
   private readonly log = logger('capture');
   private readonly registry = new TypeRegistry();
-  private readonly catalog: Catalog;
+  private readonly catalog: CatalogLike;
   private readonly relations = new Map<number, RelationInfo>();
   private readonly tables: Map<string, TableConfig>;
-  private stream?: ReplicationStream;
+  private stream?: CaptureStream;
   private txn?: Txn;
   /** Messages waiting behind an asynchronous type lookup; empty on the fast path. */
   private pending: Pending[] = [];
@@ -55,7 +68,7 @@ export class CaptureSource {
 
   constructor(private readonly opts: CaptureSourceOptions) {
     this.tables = new Map(opts.config.tables.map((t) => [`${t.schema}.${t.name}`, t]));
-    this.catalog = new Catalog(opts.pool, this.registry);
+    this.catalog = opts.catalog ?? new Catalog(opts.pool, this.registry);
   }
 
   /** Resolves once the first stream is open; the returned promise `done` settles when capture ends. */
@@ -77,7 +90,8 @@ export class CaptureSource {
   setPressure(full: boolean): void {
     this.pausedByConsumer = full;
     if (full) this.stream?.pause();
-    else if (!this.pending.length) this.stream?.resume();
+    // A drain resumes the stream itself when it is done; resuming earlier would read past it.
+    else if (!this.pending.length && !this.draining) this.stream?.resume();
   }
 
   async stop(): Promise<void> {
@@ -93,7 +107,8 @@ export class CaptureSource {
   private async connect(): Promise<void> {
     const { config, lifecycle } = this.opts;
     const slot = this.opts.temporarySlot ?? config.capture.slot;
-    const stream = new ReplicationStream({
+    const open = this.opts.openStream ?? ((o: ReplicationStreamOptions) => new ReplicationStream(o));
+    const stream = open({
       connectionString: config.databaseUrl,
       slot,
       publication: config.capture.publication,
@@ -163,7 +178,20 @@ export class CaptureSource {
     w.timer.unref();
   }
 
+  /**
+   * Errors raised here end the stream (ReplicationStream catches them). Decoding a row cannot fail
+   * here (see `decodeRowChange`), so what remains is the stream itself making no sense, or a bug:
+   * deterministic, so retrying would replay the same bytes forever. They are final.
+   */
   private onData(data: Buffer): void {
+    try {
+      this.receive(data);
+    } catch (err) {
+      throw finalCaptureError(err);
+    }
+  }
+
+  private receive(data: Buffer): void {
     const msg = parsePgOutput(data);
     if (this.pending.length || this.draining) {
       this.pending.push({ kind: 'message', msg });
@@ -178,12 +206,20 @@ export class CaptureSource {
   }
 
   private onKeepalive(lsn: bigint): void {
-    if (this.pending.length || this.draining) this.pending.push({ kind: 'keepalive', lsn });
-    // Inside a transaction the server's position may already be past its commit: never confirm it.
-    else if (!this.txn) this.opts.consumer.position(lsn);
+    try {
+      if (this.pending.length || this.draining) this.pending.push({ kind: 'keepalive', lsn });
+      // Inside a transaction the server's position may already be past its commit: never confirm it.
+      else if (!this.txn) this.opts.consumer.position(lsn);
+    } catch (err) {
+      throw finalCaptureError(err);
+    }
   }
 
-  /** Slow path: resolve unknown column types before decoding further, keeping stream order. */
+  /**
+   * Slow path: resolve unknown column types before decoding further, keeping stream order. Errors
+   * follow the fast path's policy: a lookup that failed for a transient reason (the database
+   * restarting, a timeout) restarts the stream with backoff; anything else ends capture.
+   */
   private async drain(): Promise<void> {
     this.draining = true;
     this.stream?.pause();
@@ -194,13 +230,21 @@ export class CaptureSource {
           if (!this.txn) this.opts.consumer.position(item.lsn);
           continue;
         }
-        if (item.msg.tag === 'relation' && this.catalog.needsLookup(item.msg)) await this.catalog.lookup(item.msg);
+        if (item.msg.tag === 'relation' && this.catalog.needsLookup(item.msg)) {
+          try {
+            await this.catalog.lookup(item.msg);
+          } catch (err) {
+            throw lookupError(err, item.msg);
+          }
+        }
         this.handle(item.msg);
       }
     } catch (err) {
-      this.log.error({ err: errorMessage(err) }, 'type lookup failed; restarting the stream');
+      const error = err instanceof PgceError && err.retriable ? err : finalCaptureError(err);
+      this.log.error({ err: errorMessage(error), code: error.code, retriable: error.retriable },
+        error.retriable ? 'catalog lookup failed; restarting the stream' : 'capture failed');
       this.pending = [];
-      await this.stream?.stop();
+      this.stream?.abort(error);
     } finally {
       this.draining = false;
       if (!this.pausedByConsumer) this.stream?.resume();
@@ -230,7 +274,9 @@ export class CaptureSource {
       case 'update':
       case 'delete': {
         const change = this.rowChange(msg);
-        if (change) this.emit(change);
+        if (!change) return;
+        if ('raw' in change) consumer.undecodable(change);
+        else this.emit(change);
         return;
       }
       case 'truncate':
@@ -250,37 +296,20 @@ export class CaptureSource {
     }
   }
 
-  private rowChange(msg: Extract<PgOutputMessage, { tag: 'insert' | 'update' | 'delete' }>): Change | undefined {
+  /** The row change, or undefined when its table is not captured (it still takes an ordinal). */
+  private rowChange(msg: RowMessage): Change | UndecodableChange | undefined {
     const txn = this.requireTxn();
     const relation = this.relation(msg.relationId);
     // Every change takes an ordinal, captured or not, so ids do not depend on the configuration.
     const ordinal = txn.ordinal++;
     if (!this.captured(relation)) return undefined;
     const base = { relation, commitLsn: txn.commitLsn, commitTime: txn.commitTime, xid: txn.xid, ordinal };
-    if (msg.tag === 'insert') {
-      const { row, missingColumns } = tupleToRow(relation, msg.new, this.registry);
-      return { ...base, kind: 'insert', new: row, missingColumns };
+    try {
+      return decodeRowChange(msg, base, this.registry);
+    } catch (err) {
+      // Deterministic (the same bytes decode the same way): dead-letter it with its raw row.
+      return { ...base, kind: msg.tag, raw: rawRow(relation, msg), error: err instanceof Error ? err : new Error(String(err)) };
     }
-    const oldTuple = msg.old ?? msg.key;
-    const old = oldTuple ? tupleToRow(relation, oldTuple, this.registry) : undefined;
-    const oldIsKeyOnly = !msg.old;
-    // A key tuple ('K') sends the other columns as nulls: they are unknown, not null, so drop them.
-    if (old && oldIsKeyOnly) old.row = pick(old.row, relation.keyColumns);
-    if (msg.tag === 'update') {
-      const { row, missingColumns } = tupleToRow(relation, msg.new, this.registry);
-      // With REPLICA IDENTITY FULL the old tuple holds the unchanged TOAST value the new one lacks.
-      if (old && !oldIsKeyOnly) {
-        for (const c of missingColumns.slice()) {
-          if (c in old.row) {
-            row[c] = old.row[c];
-            missingColumns.splice(missingColumns.indexOf(c), 1);
-          }
-        }
-      }
-      return { ...base, kind: 'update', new: row, old: old?.row, oldIsKeyOnly, missingColumns };
-    }
-    if (!old) throw new PgceError('PGCE_ERR_PROTOCOL', `delete on ${relation.schema}.${relation.table} without an old tuple`);
-    return { ...base, kind: 'delete', old: old.row, oldIsKeyOnly, missingColumns: old.missingColumns };
   }
 
   private emit(change: Change): void {
@@ -302,6 +331,72 @@ export class CaptureSource {
     if (!this.txn) throw new PgceError('PGCE_ERR_PROTOCOL', 'change outside a transaction');
     return this.txn;
   }
+}
+
+type RowMessage = Extract<PgOutputMessage, { tag: 'insert' | 'update' | 'delete' }>;
+type ChangeHead = Pick<Change, 'relation' | 'commitLsn' | 'commitTime' | 'xid' | 'ordinal'>;
+
+/** Decodes a row message into a Change; throws when a tuple does not fit its relation. */
+function decodeRowChange(msg: RowMessage, base: ChangeHead, registry: TypeRegistry): Change {
+  const { relation } = base;
+  if (msg.tag === 'insert') {
+    const { row, missingColumns } = tupleToRow(relation, msg.new, registry);
+    return { ...base, kind: 'insert', new: row, missingColumns };
+  }
+  const oldTuple = msg.old ?? msg.key;
+  const old = oldTuple ? tupleToRow(relation, oldTuple, registry) : undefined;
+  const oldIsKeyOnly = !msg.old;
+  // A key tuple ('K') sends the other columns as nulls: they are unknown, not null, so drop them.
+  if (old && oldIsKeyOnly) old.row = pick(old.row, relation.keyColumns);
+  if (msg.tag === 'update') {
+    const { row, missingColumns } = tupleToRow(relation, msg.new, registry);
+    // With REPLICA IDENTITY FULL the old tuple holds the unchanged TOAST value the new one lacks.
+    if (old && !oldIsKeyOnly) {
+      for (const c of missingColumns.slice()) {
+        if (c in old.row) {
+          row[c] = old.row[c];
+          missingColumns.splice(missingColumns.indexOf(c), 1);
+        }
+      }
+    }
+    return { ...base, kind: 'update', new: row, old: old?.row, oldIsKeyOnly, missingColumns };
+  }
+  if (!old) throw new PgceError(ErrorCodes.PROTOCOL, `delete on ${relation.schema}.${relation.table} without an old tuple`);
+  return { ...base, kind: 'delete', old: old.row, oldIsKeyOnly, missingColumns: old.missingColumns };
+}
+
+/** A row message's tuples as PostgreSQL sent them (text), for the record of an undecodable change. */
+function rawRow(relation: RelationInfo, msg: RowMessage): Record<string, unknown> {
+  const raw: Record<string, unknown> = {};
+  if (msg.tag !== 'delete') raw.new = rawTuple(relation, msg.new);
+  const old = msg.tag === 'insert' ? undefined : msg.old ?? msg.key;
+  if (old) raw.old = rawTuple(relation, old);
+  return raw;
+}
+
+function rawTuple(relation: RelationInfo, tuple: TupleData): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  tuple.forEach((value, i) => {
+    const name = relation.columns[i]?.name ?? `#${i + 1}`;
+    if (value.kind === 't') out[name] = value.value;
+    else if (value.kind === 'b') out[name] = { base64: value.value.toString('base64') };
+    else if (value.kind === 'u') out[name] = { unchanged: true };
+    else out[name] = null;
+  });
+  return out;
+}
+
+/** A failure of our own decoding: final unless it says otherwise (never retried blindly). */
+function finalCaptureError(err: unknown): PgceError {
+  if (err instanceof PgceError && !err.retriable) return err;
+  return new PgceError(ErrorCodes.INTERNAL, `capture stopped on an unexpected error: ${errorMessage(err)}`, { cause: err });
+}
+
+/** A catalog lookup failure: transient (retried by reconnecting) when the database was the cause. */
+function lookupError(err: unknown, relation: { schema: string; table: string }): PgceError {
+  const what = `looking up the columns of ${relation.schema}.${relation.table}: ${errorMessage(err)}`;
+  if (isTransientDbError(err)) return new PgceError(ErrorCodes.REPLICATION, what, { retriable: true, cause: err });
+  return new PgceError(ErrorCodes.CATALOG, what, { cause: err });
 }
 
 function pick(row: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {

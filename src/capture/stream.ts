@@ -156,6 +156,11 @@ export class ReplicationStream extends EventEmitter<ReplicationStreamEvents> {
     socketOf(this.client)?.resume();
   }
 
+  /** End the stream with `error` (the connection is closed): the consumer of `end` decides what next. */
+  abort(error: Error): void {
+    this.fail(error);
+  }
+
   get isPaused(): boolean {
     return this.paused;
   }

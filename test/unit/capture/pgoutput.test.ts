@@ -1,51 +1,7 @@
 import { expect } from 'chai';
 import { ErrorCodes, PgceError } from '../../../src/errors';
 import { parsePgOutput, type TupleColumn } from '../../../src/capture/pgoutput';
-
-/** Hand-built pgoutput v1 messages, field by field as the protocol docs list them. */
-const w = {
-  tag: (c: string) => Buffer.from(c, 'latin1'),
-  u8: (v: number) => Buffer.from([v]),
-  i16: (v: number) => {
-    const b = Buffer.alloc(2);
-    b.writeInt16BE(v);
-    return b;
-  },
-  i32: (v: number) => {
-    const b = Buffer.alloc(4);
-    b.writeInt32BE(v);
-    return b;
-  },
-  u32: (v: number) => {
-    const b = Buffer.alloc(4);
-    b.writeUInt32BE(v);
-    return b;
-  },
-  u64: (v: bigint) => {
-    const b = Buffer.alloc(8);
-    b.writeBigUInt64BE(v);
-    return b;
-  },
-  i64: (v: bigint) => {
-    const b = Buffer.alloc(8);
-    b.writeBigInt64BE(v);
-    return b;
-  },
-  str: (s: string) => Buffer.concat([Buffer.from(s, 'utf8'), Buffer.from([0])]),
-};
-
-type Col = ['n'] | ['u'] | ['t', string] | ['b', Buffer];
-function tuple(cols: Col[]): Buffer {
-  const parts: Buffer[] = [w.i16(cols.length)];
-  for (const c of cols) {
-    parts.push(w.tag(c[0]));
-    if (c[0] === 't' || c[0] === 'b') {
-      const bytes = typeof c[1] === 'string' ? Buffer.from(c[1], 'utf8') : c[1];
-      parts.push(w.i32(bytes.length), bytes);
-    }
-  }
-  return Buffer.concat(parts);
-}
+import { tuple, w } from './pgoutput-writer';
 
 // 2020-12-01T09:43:00.250123Z in µs since 2000-01-01.
 const COMMIT_MICROS = BigInt(Date.UTC(2020, 11, 1, 9, 43, 0, 250) - Date.UTC(2000, 0, 1)) * 1000n + 123n;
