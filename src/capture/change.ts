@@ -72,6 +72,21 @@ export interface TruncateChange extends ChangeBase {
 export type RowChange = InsertChange | UpdateChange | DeleteChange;
 export type Change = RowChange | TruncateChange;
 
+/**
+ * A row change that could not be decoded, or whose event could not be built (an unexpected value,
+ * a bug): it is dead-lettered with what is known of it and the reason, so nothing stalls and
+ * nothing is dropped without a record (README, "Dead letters").
+ */
+export interface UndecodableChange extends ChangeBase {
+  kind: Change['kind'];
+  /**
+   * The row as far as it is known: the decoded columns when the event could not be built, or each
+   * column's text as PostgreSQL sent it when decoding failed (`{ "unchanged": true }` for TOAST).
+   */
+  raw: Record<string, unknown>;
+  error: Error;
+}
+
 /** `0/16B3748` style, as PostgreSQL prints LSNs. */
 export function formatLsn(lsn: bigint): string {
   return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;

@@ -88,6 +88,7 @@ export const runCommand: Command = {
           consumer: (hooks, buildEvent) => {
             engine = new DeliveryEngine({
               sink, policy: config.delivery, lifecycle, hooks, buildEvent, deadLetter,
+              undecodable: (record) => deadLetters.insertUndecodable(record),
               batchSize: batchSizeFor(config.handler, config),
             });
             return engine;

@@ -1,6 +1,7 @@
 import { createPool } from '../capture/db';
 import { CaptureSource } from '../capture/source';
 import type { ChangeConsumer } from '../delivery/consumer';
+import { undecodableRecord } from '../delivery/undecodable';
 import { ErrorCodes, PgceError } from '../errors';
 import { Lifecycle } from '../lifecycle';
 import { eventBuilder } from '../runtime';
@@ -27,6 +28,10 @@ export const tailCommand: Command = {
     const printer: ChangeConsumer = {
       change: (change) => {
         process.stdout.write(`${JSON.stringify(build(change))}\n`);
+      },
+      undecodable: (change) => {
+        const { eventId, raw, error } = undecodableRecord(change);
+        process.stderr.write(`change ${eventId} could not be decoded (run would dead-letter it): ${error}\n  ${raw}\n`);
       },
       commit: () => undefined,
       position: () => undefined,

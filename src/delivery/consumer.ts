@@ -1,4 +1,4 @@
-import type { Change } from '../capture/change';
+import type { Change, UndecodableChange } from '../capture/change';
 
 /**
  * What capture hands its decoded stream to. Capture calls these in stream order; the consumer
@@ -7,6 +7,8 @@ import type { Change } from '../capture/change';
  */
 export interface ChangeConsumer {
   change(change: Change): void;
+  /** A change that could not be decoded: it takes its place in the order and is dead-lettered. */
+  undecodable(change: UndecodableChange): void;
   /** The transaction ending at `endLsn` has no more changes. */
   commit(endLsn: bigint): void;
   /**

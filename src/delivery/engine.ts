@@ -1,5 +1,5 @@
 import type { CloudEvent } from 'cloudevents';
-import type { Change } from '../capture/change';
+import type { Change, UndecodableChange } from '../capture/change';
 import type { DeliveryConfig } from '../config/types';
 import { errorMessage } from '../errors';
 import type { Lifecycle } from '../lifecycle';
@@ -12,6 +12,7 @@ import type { DeadLetterHandler, FailedDelivery } from './dead-letter';
 import { deliverWithRetry, type AttemptFailure, type DeliveryFailure, type Sleep } from './deliver';
 import { defaultPartitionKey, KeyQueue, ReadyList } from './partitions';
 import { SendUnit } from './send-unit';
+import { undecodableRecord, type UndecodableHandler } from './undecodable';
 
 export interface EngineOptions {
   sink: Sink;
@@ -23,6 +24,8 @@ export interface EngineOptions {
   hooks: ConsumerHooks;
   buildEvent(change: Change): CloudEvent<unknown>;
   deadLetter: DeadLetterHandler;
+  /** Stores a change that could not be decoded or built into an event (the dead-letter table). */
+  undecodable: UndecodableHandler;
   /** Events with the same key are delivered one after another; default: see `defaultPartitionKey`. */
   partitionKey?(event: CloudEvent<unknown>, change: Change): string;
   /** Test seams, passed on to `deliverWithRetry`. */
@@ -53,6 +56,15 @@ class Pending extends AckNode {
   }
 }
 
+/** A change that never became an event: it holds its place in the acknowledgement order until stored. */
+class Unbuildable extends AckNode {
+  constructor(readonly change: UndecodableChange) {
+    super();
+  }
+}
+
+type Tracked = Pending | Unbuildable;
+
 /**
  * Everything between two stream (re)starts. `reset()` aborts a round and starts a new one, so a
  * send that settles late touches only its own (abandoned) round and acknowledges nothing.
@@ -61,12 +73,12 @@ class Round {
   readonly abort = new AbortController();
   readonly keys = new Map<string, KeyQueue<Pending>>();
   readonly ready = new ReadyList<Pending>();
-  readonly tracker: AckTracker<Pending>;
+  readonly tracker: AckTracker<Tracked>;
   inFlight = 0;
   private waiters: (() => void)[] = [];
 
   constructor(onAcknowledge: (round: Round, lsn: bigint, idle: boolean) => void) {
-    this.tracker = new AckTracker<Pending>((lsn, idle) => onAcknowledge(this, lsn, idle));
+    this.tracker = new AckTracker<Tracked>((lsn, idle) => onAcknowledge(this, lsn, idle));
   }
 
   sendSettled(): void {
@@ -119,7 +131,14 @@ export class DeliveryEngine implements ChangeConsumer {
   change(change: Change): void {
     if (this.stopped) return;
     // Built on arrival, not at send time, so the byte budget counts what memory really holds.
-    const event = this.opts.buildEvent(change);
+    let event: CloudEvent<unknown>;
+    try {
+      event = this.opts.buildEvent(change);
+    } catch (err) {
+      // Deterministic: building it again gives the same error, so retrying would stall the slot.
+      this.undecodable({ ...change, raw: rowsOf(change), error: err instanceof Error ? err : new Error(String(err)) });
+      return;
+    }
     const key = this.partitionKey(event, change);
     const round = this.round;
     let queue = round.keys.get(key);
@@ -138,6 +157,24 @@ export class DeliveryEngine implements ChangeConsumer {
       this.pumpScheduled = true;
       queueMicrotask(this.pumpTask);
     }
+  }
+
+  undecodable(change: UndecodableChange): void {
+    if (this.stopped) return;
+    const round = this.round;
+    const item = new Unbuildable(change);
+    round.tracker.track(item);
+    this.opts.lifecycle.emit('capture:undecodable', { change });
+    const record = undecodableRecord(change);
+    round.inFlight++;
+    void this.storeDurably(() => this.opts.undecodable(record, round.abort.signal), record.eventId, round.abort.signal)
+      .then((stored) => {
+        if (stored && !round.abort.signal.aborted) round.tracker.done(item);
+      })
+      .finally(() => {
+        round.sendSettled();
+        if (!round.abort.signal.aborted) this.pump();
+      });
   }
 
   commit(endLsn: bigint): void {
@@ -266,25 +303,26 @@ export class DeliveryEngine implements ChangeConsumer {
       const failed: FailedDelivery = {
         event: item.event, change: item.change, error, status, attempts, firstAttemptAt, lastAttemptAt,
       };
-      if (!(await this.storeDeadLetter(failed, round.abort.signal))) return;
+      const { signal } = round.abort;
+      if (!(await this.storeDurably(() => this.opts.deadLetter(failed, signal), item.event.id, signal))) return;
       this.opts.lifecycle.emit('delivery:deadLettered', { event: item.event, error, attempts, status });
       this.finish(round, item);
     }
   }
 
   /**
-   * True once stored. The handler retries storage itself and rejects only on shutdown; should it
-   * reject otherwise, the event is not dropped: it is offered again after the longest backoff.
+   * True once stored. Handlers retry storage themselves and reject only on shutdown; should one
+   * reject otherwise, the record is not dropped: it is offered again after the longest backoff.
    */
-  private async storeDeadLetter(failed: FailedDelivery, signal: AbortSignal): Promise<boolean> {
+  private async storeDurably(store: () => Promise<void>, id: string, signal: AbortSignal): Promise<boolean> {
     for (;;) {
       try {
-        await this.opts.deadLetter(failed, signal);
+        await store();
         return true;
       } catch (err) {
         if (signal.aborted) return false;
         this.log.error(
-          { id: failed.event.id, err: errorMessage(err), retryInMs: this.opts.policy.backoffMaxMs },
+          { id, err: errorMessage(err), retryInMs: this.opts.policy.backoffMaxMs },
           'storing a dead letter failed; retrying (its position stays unacknowledged)',
         );
         if (!(await pause(this.opts.policy.backoffMaxMs, signal))) return false;
@@ -297,6 +335,20 @@ export class DeliveryEngine implements ChangeConsumer {
     if (round.abort.signal.aborted) return;
     this.budget.remove(item.bytes);
     round.tracker.done(item);
+  }
+}
+
+/** The rows a change carries, for the record of a change whose event could not be built. */
+function rowsOf(change: Change): Record<string, unknown> {
+  switch (change.kind) {
+    case 'insert':
+      return { new: change.new };
+    case 'update':
+      return { new: change.new, old: change.old };
+    case 'delete':
+      return { old: change.old };
+    case 'truncate':
+      return {};
   }
 }
 

@@ -13,6 +13,12 @@ export function logLifecycle(lifecycle: Lifecycle): void {
       ),
     'delivery:delivered': ({ event, attempts, latencyMs }) =>
       log.debug({ id: event.id, subject: event.subject, attempts, latencyMs }, 'delivered'),
+    'capture:undecodable': ({ change }) =>
+      log.error(
+        { table: `${change.relation.schema}.${change.relation.table}`, kind: change.kind, lsn: formatLsn(change.commitLsn),
+          ordinal: change.ordinal, err: scrubSecrets(change.error.message), code: (change.error as { code?: string }).code },
+        'a change could not be decoded or built into an event; dead-lettering it with its raw row',
+      ),
     'capture:acknowledged': ({ lsn }) => log.debug({ lsn: formatLsn(lsn) }, 'acknowledged'),
   });
 }

@@ -119,6 +119,11 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
     help: 'Events that failed for good and were stored as dead letters.',
     registers,
   });
+  const undecodable = new Counter({
+    name: `${PREFIX}undecodable_changes_total`,
+    help: 'Changes that could not be decoded or built into an event, dead-lettered with their raw row.',
+    registers,
+  });
   const deadLetters = new Gauge({
     name: `${PREFIX}dead_letters`,
     help: 'Rows in the dead-letter table.',
@@ -181,6 +186,7 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
       attempts.observe(n);
     },
     'delivery:deadLettered': () => deadLettered.inc(),
+    'capture:undecodable': () => undecodable.inc(),
     'capture:heartbeat': () => heartbeats.inc(),
     'delivery:attemptFailed': ({ error, status }) => {
       countAnswer(status, 'network');

@@ -9,6 +9,7 @@ import { changeSequence } from '../../../src/capture/change';
 import type { DeliveryConfig } from '../../../src/config/types';
 import type { DeadLetterHandler, FailedDelivery } from '../../../src/delivery/dead-letter';
 import { DeliveryEngine } from '../../../src/delivery/engine';
+import type { UndecodableHandler, UndecodableRecord } from '../../../src/delivery/undecodable';
 import { DeliveryError } from '../../../src/errors';
 import { Lifecycle, type LifecycleEventMap } from '../../../src/lifecycle';
 import type { SendResult, Sink } from '../../../src/sinks/types';
@@ -139,6 +140,7 @@ export interface Harness {
   acks: { lsn: bigint; idle: boolean }[];
   pressure: boolean[];
   deadLettered: FailedDelivery[];
+  undecodable: UndecodableRecord[];
   events: { [K in keyof LifecycleEventMap]?: LifecycleEventMap[K][] };
 }
 
@@ -148,13 +150,14 @@ export function harness(
     policy?: Partial<DeliveryConfig>;
     batchSize?: number;
     deadLetter?: DeadLetterHandler;
+    undecodable?: UndecodableHandler;
     onAcknowledge?: (lsn: bigint) => void;
     onPressure?: (full: boolean) => void;
     buildEvent?: (c: Change) => CloudEvent<unknown>;
   } = {},
 ): Harness {
   const lifecycle = new Lifecycle();
-  const h: Harness = { engine: undefined as never, sink, lifecycle, acks: [], pressure: [], deadLettered: [], events: {} };
+  const h: Harness = { engine: undefined as never, sink, lifecycle, acks: [], pressure: [], deadLettered: [], undecodable: [], events: {} };
   for (const name of ['delivery:delivered', 'delivery:attemptFailed', 'delivery:deadLettered'] as const) {
     const list: unknown[] = (h.events[name] = []);
     lifecycle.on(name, (p) => list.push(p));
@@ -169,6 +172,11 @@ export function harness(
       opts.deadLetter ??
       (async (failed) => {
         h.deadLettered.push(failed);
+      }),
+    undecodable:
+      opts.undecodable ??
+      (async (record) => {
+        h.undecodable.push(record);
       }),
     hooks: {
       acknowledge: (lsn, idle) => {

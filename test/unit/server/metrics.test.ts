@@ -118,12 +118,16 @@ describe('server/metrics', () => {
     lifecycle.emit('capture:heartbeat', { lsn: 1n });
     lifecycle.emit('capture:heartbeat', { lsn: 2n });
     metrics.setDeadLetterCount(7);
+    lifecycle.emit('capture:undecodable', {
+      change: { ...insertInto(relation('public', 'orders'), 1), raw: {}, error: new Error('unexpected value') },
+    });
     const body = await text();
     expect(sample(body, 'pgce_sink_answers_total', { status: '202' })).to.equal(1);
     expect(sample(body, 'pgce_sink_answers_total', { status: '503' })).to.equal(1);
     expect(sample(body, 'pgce_sink_answers_total', { status: 'network' })).to.equal(1);
     expect(sample(body, 'pgce_dead_lettered_total')).to.equal(1);
     expect(sample(body, 'pgce_dead_letters')).to.equal(7);
+    expect(sample(body, 'pgce_undecodable_changes_total')).to.equal(1);
     expect(sample(body, 'pgce_heartbeats_total')).to.equal(2);
   });
 
