@@ -7,7 +7,13 @@ import type { Lifecycle } from './lifecycle';
 
 export interface PipelineParts {
   config: Config;
+  /** Shared by the heartbeat, dead letters and status. */
   pool: Pool;
+  /**
+   * Capture's own connection(s) for catalog lookups: a lookup must never queue behind a hung
+   * dead-letter insert or status query, or decoding (and with it all delivery) would stall.
+   */
+  catalogPool: Pool;
   lifecycle: Lifecycle;
   /** Builds the delivery side for one term; the hooks lead back to this term's capture. */
   consumer(hooks: ConsumerHooks): ChangeConsumer;
@@ -28,7 +34,7 @@ export class Pipeline {
       acknowledge: (lsn, idle) => source?.acknowledge(lsn, idle),
       onPressure: (full) => source?.setPressure(full),
     });
-    source = new CaptureSource({ config: parts.config, pool: parts.pool, consumer: this.consumer, lifecycle: parts.lifecycle });
+    source = new CaptureSource({ config: parts.config, pool: parts.catalogPool, consumer: this.consumer, lifecycle: parts.lifecycle });
     this.source = source;
     this.heartbeat = new Heartbeat(parts.pool, parts.config.capture.heartbeatIntervalMs, parts.lifecycle);
   }
@@ -40,9 +46,12 @@ export class Pipeline {
     return started;
   }
 
-  /** Stop reading, finish or hand back the delivery in flight, acknowledge, close. */
-  async stop(): Promise<void> {
+  /**
+   * Stop reading; let the sends in flight finish for up to `graceMs` and acknowledge what they
+   * delivered; abandon the rest (unacknowledged, so sent again after a restart); close.
+   */
+  async stop(graceMs = 0): Promise<void> {
     this.heartbeat.stop();
-    await this.source.stop();
+    await this.source.stop(graceMs);
   }
 }

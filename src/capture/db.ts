@@ -2,9 +2,20 @@ import { Client, Pool } from 'pg';
 import { ErrorCodes, PgceError } from '../errors';
 import { scrubSecrets } from '../logger';
 
+/**
+ * Bounds for every plain connection: connecting may take CONNECT_TIMEOUT_MS, and each statement
+ * STATEMENT_TIMEOUT_MS (PostgreSQL's statement_timeout, which also ends a wait for a lock), so a
+ * hung query fails and is retried instead of holding a pooled connection for ever. The TCP
+ * keepalive notices a vanished server.
+ */
+export const CONNECT_TIMEOUT_MS = 10_000;
+export const STATEMENT_TIMEOUT_MS = 30_000;
+const BOUNDS = { connectionTimeoutMillis: CONNECT_TIMEOUT_MS, statement_timeout: STATEMENT_TIMEOUT_MS, keepAlive: true };
+
 /** A plain (non-replication) connection for set-up, checks and status; the caller ends it. */
 export async function connect(connectionString: string): Promise<Client> {
-  const client = new Client({ connectionString, application_name: 'pg-cloudevents' });
+  // No statement_timeout: set-up may wait for locks (CREATE PUBLICATION) and runs once.
+  const client = new Client({ connectionString, application_name: 'pg-cloudevents', connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true });
   client.on('error', () => undefined); // surfaced by the next query instead of crashing the process
   try {
     await client.connect();
@@ -15,9 +26,12 @@ export async function connect(connectionString: string): Promise<Client> {
   return client;
 }
 
-/** A small pool for the long-running process: reconnects by itself after a database restart. */
-export function createPool(connectionString: string): Pool {
-  const pool = new Pool({ connectionString, max: 2, application_name: 'pg-cloudevents', idleTimeoutMillis: 30_000 });
+/**
+ * A small pool for the long-running process: reconnects by itself after a database restart.
+ * Waiting for a free connection also counts against connectionTimeoutMillis.
+ */
+export function createPool(connectionString: string, max = 2): Pool {
+  const pool = new Pool({ connectionString, max, application_name: 'pg-cloudevents', idleTimeoutMillis: 30_000, ...BOUNDS });
   pool.on('error', () => undefined);
   return pool;
 }

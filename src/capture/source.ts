@@ -14,6 +14,7 @@ import { Catalog } from './catalog';
 
 export interface CaptureSourceOptions {
   config: Config;
+  /** For catalog lookups only: capture's own, so that no other query can make it wait. */
   pool: Pool;
   consumer: ChangeConsumer;
   lifecycle: Lifecycle;
@@ -27,7 +28,7 @@ export interface CaptureSourceOptions {
 /** What capture uses of a replication stream (ReplicationStream; a fake in the unit tests). */
 export type CaptureStream = Pick<
   ReplicationStream,
-  'start' | 'stop' | 'acknowledge' | 'flush' | 'pause' | 'resume' | 'abort' | 'acknowledgedLsn' | 'on' | 'once'
+  'start' | 'stop' | 'acknowledge' | 'flush' | 'pause' | 'resume' | 'abort' | 'acknowledgedLsn' | 'ended' | 'streamed' | 'on'
 >;
 
 /** What capture uses of the catalog (Catalog). */
@@ -56,6 +57,8 @@ export class CaptureSource {
   private readonly relations = new Map<number, RelationInfo>();
   private readonly tables: Map<string, TableConfig>;
   private stream?: CaptureStream;
+  /** The stream being opened, so that `stop()` can abandon it. */
+  private opening?: CaptureStream;
   private txn?: Txn;
   /** Messages waiting behind an asynchronous type lookup; empty on the fast path. */
   private pending: Pending[] = [];
@@ -71,11 +74,19 @@ export class CaptureSource {
     this.catalog = opts.catalog ?? new Catalog(opts.pool, this.registry);
   }
 
-  /** Resolves once the first stream is open; the returned promise `done` settles when capture ends. */
+  /**
+   * Resolves once the first stream is open (retriable failures are retried with backoff, as
+   * later reconnects are), or at once when `stop()` is called meanwhile; rejects on a final error.
+   * The returned promise `done` settles when capture ends: resolved after `stop()`, rejected with
+   * the final error that ended it.
+   */
   async start(): Promise<{ done: Promise<void> }> {
     await this.catalog.preload(this.opts.config.tables);
-    await this.connect();
-    this.loopDone = this.supervise();
+    if (this.stopping) return { done: Promise.resolve() };
+    let opened!: () => void;
+    const open = new Promise<void>((resolve) => (opened = resolve));
+    this.loopDone = this.supervise(opened);
+    await Promise.race([open, this.loopDone]);
     return { done: this.loopDone };
   }
 
@@ -94,17 +105,24 @@ export class CaptureSource {
     else if (!this.pending.length && !this.draining) this.stream?.resume();
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stop reading; let the delivery in flight finish for up to `graceMs` (what it delivers is
+   * acknowledged), abandon the rest, report the final position and close the stream.
+   */
+  async stop(graceMs = 0): Promise<void> {
     this.stopping = true;
     clearTimeout(this.walEnd.timer);
     this.stream?.pause();
     this.wake?.();
-    await this.opts.consumer.stop();
-    await this.stream?.stop();
+    // A stream still starting has nothing to finish.
+    const opening = this.opening?.stop();
+    await this.opts.consumer.stop(graceMs);
+    await Promise.all([opening, this.stream?.stop()]);
     await this.loopDone?.catch(() => undefined);
   }
 
-  private async connect(): Promise<void> {
+  /** Opens one stream; it rejects, its connection closed, when the server refuses it. */
+  private async connect(): Promise<CaptureStream> {
     const { config, lifecycle } = this.opts;
     const slot = this.opts.temporarySlot ?? config.capture.slot;
     const open = this.opts.openStream ?? ((o: ReplicationStreamOptions) => new ReplicationStream(o));
@@ -121,42 +139,55 @@ export class CaptureSource {
     stream.on('acknowledged', (lsn) => lifecycle.emit('capture:acknowledged', { lsn }));
     this.txn = undefined;
     this.pending = [];
-    await stream.start();
+    this.opening = stream;
+    try {
+      await stream.start();
+    } finally {
+      this.opening = undefined;
+    }
     this.stream = stream;
     if (this.pausedByConsumer) stream.pause();
     lifecycle.emit('capture:connected', { slot, publication: config.capture.publication, startLsn: stream.acknowledgedLsn });
+    return stream;
   }
 
-  private async supervise(): Promise<void> {
+  /**
+   * Opens the stream and opens it again whenever it fails, until `stop()` or a final error.
+   * Retries back off exponentially from reconnectDelay up to reconnectMax; the backoff starts
+   * afresh only after a stream that really ran (the server sent something), so a server that
+   * refuses START_REPLICATION (slot busy) or drops every stream at once is not hammered.
+   */
+  private async supervise(opened: () => void): Promise<void> {
     const { capture } = this.opts.config;
     let delay = capture.reconnectDelayMs;
     for (;;) {
-      const error = await new Promise<Error | undefined>((resolve) => this.stream!.once('end', resolve));
-      if (this.stopping) return;
-      // Queued work was never acknowledged; the slot will send it again.
-      await this.opts.consumer.reset();
-      if (error instanceof PgceError && !error.retriable) throw error;
-      for (;;) {
-        this.opts.lifecycle.emit('capture:disconnected', { error, retryInMs: delay });
-        this.log.warn({ err: error && errorMessage(error), retryInMs: delay }, 'replication stream lost; reconnecting');
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, delay);
-          this.wake = () => {
-            clearTimeout(t);
-            resolve();
-          };
-        });
+      let error: Error | undefined;
+      try {
+        const stream = await this.connect();
+        opened();
+        error = await stream.ended;
         if (this.stopping) return;
-        delay = Math.min(delay * 2, capture.reconnectMaxMs);
-        try {
-          await this.connect();
-          delay = capture.reconnectDelayMs;
-          break;
-        } catch (err) {
-          if (err instanceof PgceError && !err.retriable) throw err;
-          this.log.warn({ err: errorMessage(err) }, 'reconnect failed');
-        }
+        if (stream.streamed) delay = capture.reconnectDelayMs;
+        // Queued work was never acknowledged; the slot will send it again.
+        await this.opts.consumer.reset();
+      } catch (err) {
+        if (this.stopping) return;
+        error = err as Error;
       }
+      if (error instanceof PgceError && !error.retriable) throw error;
+      if (this.stopping) return;
+      this.opts.lifecycle.emit('capture:disconnected', { error, retryInMs: delay });
+      this.log.warn({ err: error && errorMessage(error), retryInMs: delay }, 'replication stream lost; reconnecting');
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, delay);
+        this.wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+      if (this.stopping) return;
+      delay = Math.min(delay * 2, capture.reconnectMaxMs);
     }
   }
 

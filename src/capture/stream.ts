@@ -19,6 +19,20 @@ import { parseReplicationMessage, standbyStatusUpdate } from './replication-mess
 export const REPLICATION_SESSION_OPTIONS =
   '-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=iso_8601 -c extra_float_digits=3';
 
+/**
+ * How long connecting and the server's answer to START_REPLICATION may take. A server that never
+ * answers (a black-holed network) would otherwise hold capture without a word.
+ */
+export const REPLICATION_START_TIMEOUT_MS = 30_000;
+
+/**
+ * SQLSTATEs after which retrying cannot help: the slot or publication does not exist (42704), the
+ * slot cannot be read here (55000: invalidated, another database, physical), login or privileges
+ * refused (28000, 28P01, 42501), no such database (3D000). 55006 (the slot is active for another
+ * process) and connection failures are retried.
+ */
+const FINAL_SQLSTATES = new Set(['42704', '55000', '28000', '28P01', '42501', '3D000']);
+
 export interface ReplicationStreamOptions {
   connectionString: string;
   slot: string;
@@ -80,48 +94,83 @@ export class ReplicationStream extends EventEmitter<ReplicationStreamEvents> {
   private flushed = 0n;
   private reportedFlush = -1n;
   private stopping = false;
-  private ended = false;
+  /** `starting` until the server accepted START_REPLICATION; failures then reject `start()`. */
+  private phase: 'new' | 'starting' | 'streaming' | 'ended' = 'new';
+  private failStart?: (err: Error) => void;
   private paused = false;
+  private messages = 0;
+  private clientEnded = false;
+  private closing?: Promise<void>;
+  private settled = false;
+  private readonly endedPromise: Promise<Error | undefined>;
+  private resolveEnded!: (err: Error | undefined) => void;
 
   constructor(private readonly opts: ReplicationStreamOptions) {
     super();
+    this.endedPromise = new Promise((resolve) => (this.resolveEnded = resolve));
   }
 
-  /** Connects and starts streaming after `startLsn` (0 = the slot's confirmed position). */
+  /**
+   * Connects and starts streaming after `startLsn` (0 = the slot's confirmed position). Resolves
+   * once the server accepted START_REPLICATION (CopyBothResponse); rejects with the server's error
+   * otherwise, the connection then closed, so a failed attempt never leaves a walsender behind.
+   */
   async start(startLsn = 0n): Promise<void> {
+    if (this.phase !== 'new') throw new Error('a ReplicationStream starts once');
+    this.phase = 'starting';
     const client = new Client({
       connectionString: this.opts.connectionString,
       replication: 'database',
       options: REPLICATION_SESSION_OPTIONS,
       application_name: 'pg-cloudevents',
+      connectionTimeoutMillis: REPLICATION_START_TIMEOUT_MS,
+      keepAlive: true,
     } as ConstructorParameters<typeof Client>[0]);
     this.client = client;
-    client.on('error', (err) => this.finish(wrap(err, 'replication connection failed')));
-    client.on('end', () => this.finish(this.stopping ? undefined : new PgceError(
-      ErrorCodes.REPLICATION, 'replication connection closed by the server', { retriable: true })));
+    const failed = new Promise<never>((_, reject) => {
+      this.failStart = reject;
+    });
+    failed.catch(() => undefined);
+    client.on('error', (err) => this.fail(wrap(err, this.phase === 'starting' ? 'could not start replication' : 'replication connection failed')));
+    client.on('end', () => {
+      this.clientEnded = true;
+      this.fail(new PgceError(ErrorCodes.REPLICATION, 'replication connection closed by the server', { retriable: true }));
+    });
+    const deadline = setTimeout(() => this.fail(new PgceError(ErrorCodes.REPLICATION,
+      `no answer to START_REPLICATION within ${REPLICATION_START_TIMEOUT_MS} ms`, { retriable: true })),
+    REPLICATION_START_TIMEOUT_MS);
     try {
-      await client.connect();
-      if (this.opts.temporarySlot) {
-        await client.query(`CREATE_REPLICATION_SLOT ${quoteIdent(this.opts.slot)} TEMPORARY LOGICAL pgoutput NOEXPORT_SNAPSHOT`);
-      }
+      await Promise.race([failed, this.open(client, startLsn)]);
     } catch (err) {
-      this.ended = true;
-      await client.end().catch(() => undefined);
-      throw wrap(err, 'could not open the replication connection');
+      const error = this.stopping ? new PgceError(ErrorCodes.REPLICATION, 'stopped while starting replication', { retriable: true })
+        : wrap(err, 'could not start replication');
+      this.phase = 'ended';
+      await this.close();
+      this.settle(this.stopping ? undefined : error);
+      throw error;
+    } finally {
+      clearTimeout(deadline);
+      this.failStart = undefined;
     }
-    this.flushed = startLsn;
-    const text =
-      `START_REPLICATION SLOT ${quoteIdent(this.opts.slot)} LOGICAL ${formatLsn(startLsn)} ` +
-      `(proto_version '1', publication_names ${quoteLiteral(quoteIdent(this.opts.publication))}, messages 'true')`;
-    client.query(new StartReplication(text, {
-      data: (chunk) => this.onCopyData(chunk),
-      error: (err) => this.finish(wrap(err, 'replication stream failed')),
-      done: () => this.finish(this.stopping ? undefined : new PgceError(
-        ErrorCodes.REPLICATION, 'replication stream ended by the server', { retriable: true })),
-    }) as never);
+    // Ended in the very read that carried the server's acceptance: `ended` says why.
+    if (!this.isStreaming()) return;
     this.timer = setInterval(() => this.sendStatus(false), this.opts.statusIntervalMs);
     this.timer.unref();
     this.log.info({ slot: this.opts.slot, publication: this.opts.publication, from: formatLsn(startLsn) }, 'replication started');
+  }
+
+  private isStreaming(): boolean {
+    return this.phase === 'streaming';
+  }
+
+  /** Settles with the error that ended the stream (undefined: `stop()` ended it); never rejects. */
+  get ended(): Promise<Error | undefined> {
+    return this.endedPromise;
+  }
+
+  /** The server sent at least one message after accepting START_REPLICATION: the stream really ran. */
+  get streamed(): boolean {
+    return this.messages > 0;
   }
 
   /** Everything at or below `lsn` is delivered: it may be confirmed to the slot. */
@@ -165,23 +214,62 @@ export class ReplicationStream extends EventEmitter<ReplicationStreamEvents> {
     return this.paused;
   }
 
-  /** Report the final position and close. Safe to call more than once. */
+  /** Report the final position and close; while starting, abandon the start. Safe to call more than once. */
   async stop(): Promise<void> {
-    if (this.ended) return;
-    this.stopping = true;
-    this.sendStatus(false);
-    const client = this.client;
-    if (client) {
-      const closed = new Promise<void>((resolve) => client.once('end', () => resolve()));
-      // CopyDone would make the server finish cleanly, but it first drains its send buffer to a
-      // client we no longer read; closing the socket is immediate and loses nothing (unacked).
-      await client.end().catch(() => undefined);
-      await Promise.race([closed, new Promise((r) => setTimeout(r, 2000).unref())]);
+    if (this.phase === 'new') {
+      this.phase = 'ended';
+      this.settle(undefined);
+      return;
     }
-    this.finish(undefined);
+    // Already ending (a failure is closing the connection): its error stands.
+    if (this.phase === 'ended') {
+      await this.endedPromise;
+      return;
+    }
+    this.stopping = true;
+    if (this.phase === 'starting') {
+      this.failStart?.(new Error('stopped'));
+      await this.endedPromise;
+      return;
+    }
+    this.sendStatus(false);
+    // CopyDone would make the server finish cleanly, but it first drains its send buffer to a
+    // client we no longer read; closing the socket is immediate and loses nothing (unacked).
+    this.phase = 'ended';
+    if (this.timer) clearInterval(this.timer);
+    await this.close();
+    this.settle(undefined);
+  }
+
+  /** Logs in and sends START_REPLICATION; resolves on the server's CopyBothResponse. */
+  private async open(client: Client, startLsn: bigint): Promise<void> {
+    await client.connect();
+    if (this.opts.temporarySlot) {
+      await client.query(`CREATE_REPLICATION_SLOT ${quoteIdent(this.opts.slot)} TEMPORARY LOGICAL pgoutput NOEXPORT_SNAPSHOT`);
+    }
+    this.flushed = startLsn;
+    const text =
+      `START_REPLICATION SLOT ${quoteIdent(this.opts.slot)} LOGICAL ${formatLsn(startLsn)} ` +
+      `(proto_version '1', publication_names ${quoteLiteral(quoteIdent(this.opts.publication))}, messages 'true')`;
+    // pg's Connection emits 'replicationStart' for the server's CopyBothResponse ('W'); the
+    // Client ignores it, so listen on the Connection itself. The phase changes synchronously:
+    // CopyData may follow in the same read, before any promise continuation runs.
+    const connection = (client as unknown as { connection: EventEmitter }).connection;
+    const accepted = new Promise<void>((resolve) => connection.once('replicationStart', () => {
+      if (this.phase === 'starting') this.phase = 'streaming';
+      resolve();
+    }));
+    client.query(new StartReplication(text, {
+      data: (chunk) => this.onCopyData(chunk),
+      error: (err) => this.fail(wrap(err, this.phase === 'starting' ? 'could not start replication' : 'replication stream failed')),
+      done: () => this.fail(new PgceError(
+        ErrorCodes.REPLICATION, 'replication stream ended by the server', { retriable: true })),
+    }) as never);
+    await accepted;
   }
 
   private onCopyData(chunk: Buffer): void {
+    this.messages++;
     let msg;
     try {
       msg = parseReplicationMessage(chunk);
@@ -211,7 +299,7 @@ export class ReplicationStream extends EventEmitter<ReplicationStreamEvents> {
 
   private sendStatus(replyRequested: boolean): void {
     const client = this.client;
-    if (!client || this.ended) return;
+    if (!client || this.phase !== 'streaming') return;
     const flush = this.flushed;
     // `write` is what we hold in memory; it never passes below flush.
     const write = this.received > flush ? this.received : flush;
@@ -228,20 +316,50 @@ export class ReplicationStream extends EventEmitter<ReplicationStreamEvents> {
     }
   }
 
+  /**
+   * Any failure, from any source: while starting it rejects `start()`; while streaming it ends
+   * the stream. Either way the connection is closed: the server keeps an idle walsender (a slot
+   * of max_wal_senders) for a connection that failed a replication command but stayed open.
+   */
   private fail(err: Error): void {
-    this.finish(err);
-    this.client?.end().catch(() => undefined);
+    if (this.phase === 'starting') {
+      this.failStart?.(err);
+      return;
+    }
+    if (this.phase !== 'streaming') return;
+    this.phase = 'ended';
+    if (this.timer) clearInterval(this.timer);
+    // Closing the connection ourselves makes pg report "Connection terminated": not a failure.
+    const error = this.stopping ? undefined : err;
+    if (error) this.log.warn({ err: { message: error.message, code: (error as PgceError).code } }, 'replication stream ended');
+    void this.close().then(() => this.settle(error));
   }
 
-  private finish(error: Error | undefined): void {
-    if (this.ended) return;
-    this.ended = true;
-    // Closing the connection ourselves makes pg report "Connection terminated": not a failure.
-    if (this.stopping) error = undefined;
-    if (this.timer) clearInterval(this.timer);
-    if (error) this.log.warn({ err: { message: error.message, code: (error as PgceError).code } }, 'replication stream ended');
+  /** Closes the connection once; resolves when it is closed (at once when the server closed it). */
+  private close(): Promise<void> {
+    const client = this.client;
+    if (!client || this.clientEnded) return Promise.resolve();
+    this.closing ??= closeClient(client);
+    return this.closing;
+  }
+
+  /** Ends the stream's life once: `ended` settles and 'end' is emitted. */
+  private settle(error: Error | undefined): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.resolveEnded(error);
     this.emit('end', error);
   }
+}
+
+/** Ends the connection, bounded: a dead socket is destroyed rather than waited for. */
+async function closeClient(client: Client): Promise<void> {
+  const closed = new Promise<void>((resolve) => {
+    client.once('end', () => resolve());
+    setTimeout(resolve, 2000).unref();
+  });
+  await client.end().catch(() => undefined);
+  await closed;
 }
 
 function socketOf(client: Client): { pause(): void; resume(): void } | undefined {
@@ -250,8 +368,11 @@ function socketOf(client: Client): { pause(): void; resume(): void } | undefined
 
 function wrap(err: unknown, what: string): PgceError {
   if (err instanceof PgceError) return err;
-  const e = err as { message?: string; code?: string };
-  // 55006 object_in_use: the slot is active elsewhere (another replica). 42704: slot missing.
-  const retriable = e.code !== '42704' && e.code !== '28000' && e.code !== '28P01' && e.code !== '3D000';
-  return new PgceError(ErrorCodes.REPLICATION, `${what}: ${e.message ?? String(err)}`, { retriable, cause: err });
+  const e = err as { message?: string; code?: string; detail?: string };
+  const retriable = !FINAL_SQLSTATES.has(e.code ?? '');
+  // PostgreSQL's detail says why (e.g. "This slot has been invalidated because it exceeded ...").
+  const detail = e.detail ? ` (${e.detail})` : '';
+  return new PgceError(ErrorCodes.REPLICATION, `${what}: ${e.message ?? String(err)}${detail}`, {
+    retriable, cause: err, detail: e.code ? { sqlstate: e.code } : undefined,
+  });
 }

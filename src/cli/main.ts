@@ -86,14 +86,21 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * Once a command is done the process ends: every command closes what it opened, but a library
+ * handle left behind (a socket still waiting for an answer that will never come) must not keep
+ * a finished process alive. Unref'd: it only fires when something else still holds the process.
+ */
+const EXIT_AFTER_DONE_MS = 1_000;
+
+function finish(code: number): void {
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), EXIT_AFTER_DONE_MS).unref();
+}
+
 if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err) => {
-      process.stderr.write(`pg-cloudevents: ${scrubSecrets(errorMessage(err))}\n`);
-      process.exitCode = 1;
-    },
-  );
+  main(process.argv.slice(2)).then(finish, (err) => {
+    process.stderr.write(`pg-cloudevents: ${scrubSecrets(errorMessage(err))}\n`);
+    finish(1);
+  });
 }

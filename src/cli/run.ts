@@ -22,96 +22,130 @@ import { batchSizeFor, createSink } from '../sinks';
 import type { Sink } from '../sinks/types';
 import type { Command } from './command';
 import { configure, inspectAndVerify, withDatabase } from './context';
+import { StopRequested, unlessStopped, watchSignals } from './signals';
 
 const SLOT_POLL_MS = 15_000;
+/** Closing connections and servers after capture stopped may take this long, then we exit anyway. */
+const CLOSE_TIMEOUT_MS = 3_000;
+/** After the first signal the process exits at the latest this long after the grace period. */
+const SHUTDOWN_MARGIN_MS = 5_000;
 
 /**
  * `run`: verify, serve health/metrics/status, wait to be the leader, then capture until a signal.
- * Losing the leader lock ends the term (capture stops at once) and the replica waits again.
+ * Losing the leader lock ends the term (capture stops at once) and the replica waits again. A
+ * signal lets the sends in flight finish within `delivery.shutdownGracePeriod`; a final capture
+ * error stops at once. Either way every connection is closed before `run` returns.
  */
 export const runCommand: Command = {
   summary: 'capture and deliver until SIGTERM/SIGINT (creates the publication and slot when missing)',
   async run(options) {
     const config = configure(options);
     const log = logger('run');
-
-    // Read-only checks first: a standby with a broken configuration must fail now, not at takeover.
-    const database = await withDatabase(config, async (client) => {
-      const { state, verdict } = await inspectAndVerify(client, config);
-      for (const w of verdict.warnings) log.warn(w);
-      return state.database;
-    });
-
-    const sink = createSink(config.handler, config);
-    const lifecycle = new Lifecycle();
-    const metrics = createMetrics(lifecycle);
-    logLifecycle(lifecycle);
-    const status = new StatusTracker(lifecycle, { sink: sink.describe(), sinkConfigured: true });
-    const pool = createPool(config.databaseUrl);
-    const deadLetters = new DeadLetterStore(pool, config.deadLetters);
-    const deadLetter = createDeadLetterHandler({ config, store: deadLetters, destination: sink.describe() });
-    let engine: DeliveryEngine | undefined;
-    const deliveryStats = () => engine?.stats() ?? { inFlight: 0, buffered: 0, bufferedBytes: 0 };
-    metrics.bindDeliveryStats(deliveryStats);
-    const slotState = slotStatePoller(config, pool, metrics, deadLetters, deliveryStats);
-    const server = await startServer({ port: config.server.port, metrics, status, extraStatus: slotState });
-    log.info({ port: server.port }, 'health, metrics and status server listening');
-    const poll = setInterval(() => slotState().catch(() => undefined), SLOT_POLL_MS);
-    poll.unref();
-
-    const stopping = new AbortController();
-    const onSignal = (signal: string) => {
-      if (stopping.signal.aborted) return;
-      log.info({ signal }, 'stopping: finishing the delivery in flight, then acknowledging');
-      stopping.abort();
-    };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
-
-    const elector = config.leader.enabled
-      ? new LeaderElector({ connectionString: config.databaseUrl, slot: config.capture.slot, pollIntervalMs: config.leader.pollIntervalMs, lifecycle })
-      : undefined;
+    const graceMs = config.delivery.shutdownGracePeriodMs ?? 0;
+    // From here on a signal is honoured, even while connecting or waiting for a lock.
+    const signals = watchSignals(log, graceMs + CLOSE_TIMEOUT_MS + SHUTDOWN_MARGIN_MS);
+    const closers: (() => Promise<unknown>)[] = [];
     let failure: unknown;
     try {
-      await elector?.start();
-      while (!stopping.signal.aborted) {
-        if (elector) {
-          try {
-            await elector.waitForLeadership(stopping.signal);
-          } catch (err) {
-            if (stopping.signal.aborted) break;
-            throw err;
-          }
+      try {
+        await runUntilStopped(config, options.env, signals.signal, closers);
+      } catch (err) {
+        if (!(err instanceof StopRequested)) {
+          failure = err;
+          log.error({ err: errorMessage(err) }, 'capture failed');
         }
-        const lost = await captureTerm({
-          config, pool, lifecycle, sink, database, env: options.env, elector, stopping: stopping.signal,
-          consumer: (hooks, buildEvent) => {
-            engine = new DeliveryEngine({
-              sink, policy: config.delivery, lifecycle, hooks, buildEvent, deadLetter,
-              undecodable: (record) => deadLetters.insertUndecodable(record),
-              batchSize: batchSizeFor(config.handler, config),
-            });
-            return engine;
-          },
-        });
-        if (!lost) break;
       }
-    } catch (err) {
-      failure = err;
-      log.error({ err: errorMessage(err) }, 'capture failed');
+      await closeAll(closers, log);
+    } finally {
+      signals.dispose();
     }
-    clearInterval(poll);
-    await Promise.allSettled([elector?.stop(), server.close(), sink.close(), deadLetter.close()]);
-    await pool.end().catch(() => undefined);
     if (failure) throw failure;
     log.info('stopped');
     return 0;
   },
 };
 
+/** Everything `run` opened, closed together, each given at most CLOSE_TIMEOUT_MS. */
+async function closeAll(closers: (() => Promise<unknown>)[], log: ReturnType<typeof logger>): Promise<void> {
+  const pending = closers.splice(0).reverse();
+  const results = await Promise.allSettled(pending.map((close) => withDeadline(close(), CLOSE_TIMEOUT_MS)));
+  for (const r of results) if (r.status === 'rejected') log.warn({ err: errorMessage(r.reason) }, 'closing');
+}
+
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
+async function runUntilStopped(
+  config: Config, env: NodeJS.ProcessEnv, stopping: AbortSignal, closers: (() => Promise<unknown>)[],
+): Promise<void> {
+  const log = logger('run');
+  // Read-only checks first: a standby with a broken configuration must fail now, not at takeover.
+  const database = await unlessStopped(withDatabase(config, async (client) => {
+    const { state, verdict } = await inspectAndVerify(client, config);
+    for (const w of verdict.warnings) log.warn(w);
+    return state.database;
+  }), stopping);
+
+  const sink = createSink(config.handler, config);
+  closers.push(() => sink.close());
+  const lifecycle = new Lifecycle();
+  const metrics = createMetrics(lifecycle);
+  logLifecycle(lifecycle);
+  const status = new StatusTracker(lifecycle, { sink: sink.describe(), sinkConfigured: true });
+  const pool = createPool(config.databaseUrl);
+  // Capture's catalog lookups never wait behind the shared pool's queries (see Pipeline).
+  const catalogPool = createPool(config.databaseUrl, 1);
+  closers.push(() => pool.end(), () => catalogPool.end());
+  const deadLetters = new DeadLetterStore(pool, config.deadLetters);
+  const deadLetter = createDeadLetterHandler({ config, store: deadLetters, destination: sink.describe() });
+  closers.push(() => deadLetter.close());
+  let engine: DeliveryEngine | undefined;
+  const deliveryStats = () => engine?.stats() ?? { inFlight: 0, buffered: 0, bufferedBytes: 0 };
+  metrics.bindDeliveryStats(deliveryStats);
+  const slotState = slotStatePoller(config, pool, metrics, deadLetters, deliveryStats);
+  const server = await unlessStopped(startServer({ port: config.server.port, metrics, status, extraStatus: slotState }), stopping);
+  closers.push(() => server.close());
+  log.info({ port: server.port }, 'health, metrics and status server listening');
+  const poll = setInterval(() => slotState().catch(() => undefined), SLOT_POLL_MS);
+  poll.unref();
+  closers.push(async () => clearInterval(poll));
+
+  const elector = config.leader.enabled
+    ? new LeaderElector({ connectionString: config.databaseUrl, slot: config.capture.slot, pollIntervalMs: config.leader.pollIntervalMs, lifecycle })
+    : undefined;
+  if (elector) closers.push(() => elector.stop());
+  await elector?.start();
+  while (!stopping.aborted) {
+    if (elector) {
+      try {
+        await elector.waitForLeadership(stopping);
+      } catch (err) {
+        if (stopping.aborted) break;
+        throw err;
+      }
+    }
+    const lost = await captureTerm({
+      config, pool, catalogPool, lifecycle, sink, database, env, elector, stopping,
+      consumer: (hooks, buildEvent) => {
+        engine = new DeliveryEngine({
+          sink, policy: config.delivery, lifecycle, hooks, buildEvent, deadLetter,
+          undecodable: (record) => deadLetters.insertUndecodable(record),
+          batchSize: batchSizeFor(config.handler, config),
+        });
+        return engine;
+      },
+    });
+    if (!lost) break;
+  }
+}
+
 interface TermOptions {
   config: Config;
   pool: Pool;
+  catalogPool: Pool;
   lifecycle: Lifecycle;
   sink: Sink;
   database: string;
@@ -121,45 +155,57 @@ interface TermOptions {
   consumer(hooks: ConsumerHooks, buildEvent: (change: Change) => CloudEvent<unknown>): ChangeConsumer;
 }
 
-/** One leadership term. Resolves true when leadership was lost (wait again), false on a signal. */
+/**
+ * One leadership term. Resolves true when leadership was lost (wait again), false on a signal;
+ * rejects on a final capture error. A signal lets the sends in flight finish within the grace
+ * period; a lost lock or a failure stops capture at once.
+ */
 async function captureTerm(opts: TermOptions): Promise<boolean> {
-  const { config, pool, lifecycle, sink, elector, stopping } = opts;
+  const { config, pool, catalogPool, lifecycle, sink, elector, stopping } = opts;
   const log = logger('run');
   // Set-up belongs to the leader: replicas starting together must not race to create the slot.
-  await withDatabase(config, async (client) => {
+  await unlessStopped(withDatabase(config, async (client) => {
     const { state } = await inspectAndVerify(client, config);
     const steps = planSetup(state, config);
     await applySteps(client, steps);
     for (const s of steps) log.info(`set-up: ${s.description}`);
-  });
+  }), stopping);
   const buildEvent = eventBuilder(config, opts.env, opts.database);
   const pipeline = new Pipeline({
     config,
     pool,
+    catalogPool,
     lifecycle,
     consumer: (hooks) => opts.consumer(hooks, buildEvent),
   });
   let lostLeadership = false;
-  let onLost: ((err: Error) => void) | undefined;
-  const lost = new Promise<void>((resolve) => {
-    onLost = (err) => {
+  // Listeners of this term only: removed when it ends, so terms do not pile them up.
+  const cleanups: (() => void)[] = [];
+  const interrupted = new Promise<void>((resolve) => {
+    const onLost = (err: Error) => {
       lostLeadership = true;
       log.warn({ err: errorMessage(err) }, 'lost the leader lock: stopping capture at once');
       resolve();
     };
+    const onAbort = () => resolve();
     elector?.once('lost', onLost);
-  });
-  const signalled = new Promise<void>((resolve) => {
+    stopping.addEventListener('abort', onAbort, { once: true });
+    cleanups.push(() => elector?.off('lost', onLost), () => stopping.removeEventListener('abort', onAbort));
     if (stopping.aborted) resolve();
-    stopping.addEventListener('abort', () => resolve(), { once: true });
   });
   try {
-    const { done } = await pipeline.start();
-    log.info({ sink: sink.describe(), tables: config.tables.map((t) => t.table) }, 'capturing');
-    await Promise.race([signalled, lost, done]);
+    // Opening the stream may wait (a slot busy elsewhere is retried): a signal must not.
+    const starting = pipeline.start();
+    starting.catch(() => undefined);
+    const started = await Promise.race([starting, interrupted.then(() => undefined)]);
+    if (started) {
+      log.info({ sink: sink.describe(), tables: config.tables.map((t) => t.table) }, 'capturing');
+      await Promise.race([interrupted, started.done]);
+    }
   } finally {
-    if (onLost) elector?.off('lost', onLost);
-    await pipeline.stop().catch((err) => log.warn({ err: errorMessage(err) }, 'stopping capture'));
+    for (const cleanup of cleanups) cleanup();
+    const graceMs = stopping.aborted && !lostLeadership ? config.delivery.shutdownGracePeriodMs ?? 0 : 0;
+    await pipeline.stop(graceMs).catch((err) => log.warn({ err: errorMessage(err) }, 'stopping capture'));
   }
   return lostLeadership && !stopping.aborted;
 }

@@ -59,6 +59,8 @@ export const DEFAULTS = {
     timeout: 'PT30S',
     maxInFlight: 64,
     maxBufferBytes: 16 * 1024 * 1024,
+    // Below Kubernetes' default terminationGracePeriodSeconds (30 s), leaving time to close.
+    shutdownGracePeriod: 'PT20S',
   },
   deadLetters: { schema: 'pgcloudevents', table: 'dead_letters' },
   leader: { enabled: true, pollInterval: 'PT1S' },
@@ -275,6 +277,7 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], problems
       maxInFlight: delivery.maxInFlight,
       maxBufferBytes: delivery.maxBufferBytes,
       deadLetterSink: delivery.deadLetterSink,
+      shutdownGracePeriodMs: parseDuration(delivery.shutdownGracePeriod),
     },
     deadLetters: { ...DEFAULTS.deadLetters, ...file.deadLetters },
     leader: {

@@ -70,6 +70,11 @@ export interface DeliveryConfig {
   maxBufferBytes: number;
   /** Where final failures are also sent (Knative's deadLetterSink), as CloudEvents. */
   deadLetterSink?: string;
+  /**
+   * On SIGTERM/SIGINT, how long the sends in flight may take to finish (and be acknowledged)
+   * before the rest is abandoned, unacknowledged (ms). Always set by the loader; unset means 0.
+   */
+  shutdownGracePeriodMs?: number;
 }
 
 /** The dead-letter table in the source database (created by `setup`). */

@@ -19,8 +19,12 @@ export interface ChangeConsumer {
   position(lsn: bigint): void;
   /** The stream restarts from the slot: drop queued work that has not started (it will be resent). */
   reset(): Promise<void>;
-  /** Stop: abandon retries and queued work, wait for the attempt in flight. Nothing is acknowledged past it. */
-  stop(): Promise<void>;
+  /**
+   * Stop: take no more work and start no new attempt; attempts in flight may finish for up to
+   * `graceMs` (default 0) and what they deliver is acknowledged; then everything not done is
+   * abandoned, unacknowledged (the slot sends it again after a restart).
+   */
+  stop(graceMs?: number): Promise<void>;
 }
 
 export interface ConsumerHooks {

@@ -1,4 +1,5 @@
 import type { CloudEvent } from 'cloudevents';
+import { setMaxListeners } from 'node:events';
 import type { Change, UndecodableChange } from '../capture/change';
 import type { DeliveryConfig } from '../config/types';
 import { errorMessage } from '../errors';
@@ -68,17 +69,29 @@ type Tracked = Pending | Unbuildable;
 /**
  * Everything between two stream (re)starts. `reset()` aborts a round and starts a new one, so a
  * send that settles late touches only its own (abandoned) round and acknowledges nothing.
+ * `drain` (shutdown) only stops new attempts: an attempt in flight that succeeds still counts.
  */
 class Round {
   readonly abort = new AbortController();
+  readonly drain = new AbortController();
   readonly keys = new Map<string, KeyQueue<Pending>>();
   readonly ready = new ReadyList<Pending>();
   readonly tracker: AckTracker<Tracked>;
   inFlight = 0;
   private waiters: (() => void)[] = [];
 
-  constructor(onAcknowledge: (round: Round, lsn: bigint, idle: boolean) => void) {
+  constructor(onAcknowledge: (round: Round, lsn: bigint, idle: boolean) => void, maxInFlight: number) {
     this.tracker = new AckTracker<Tracked>((lsn, idle) => onAcknowledge(this, lsn, idle));
+    // Every send waiting out a backoff (or storing a dead letter) listens on `drain`: up to
+    // maxInFlight at once, each removed when its wait ends. That bound is not a leak, and without
+    // it Node prints MaxListenersExceededWarning once 11 sends retry together.
+    setMaxListeners(maxInFlight + 1, this.drain.signal);
+  }
+
+  /** Abandon the round: no more attempts, and nothing of it is acknowledged. */
+  abandon(): void {
+    this.drain.abort();
+    this.abort.abort();
   }
 
   sendSettled(): void {
@@ -167,7 +180,8 @@ export class DeliveryEngine implements ChangeConsumer {
     this.opts.lifecycle.emit('capture:undecodable', { change });
     const record = undecodableRecord(change);
     round.inFlight++;
-    void this.storeDurably(() => this.opts.undecodable(record, round.abort.signal), record.eventId, round.abort.signal)
+    const { signal } = round.drain;
+    void this.storeDurably(() => this.opts.undecodable(record, signal), record.eventId, signal)
       .then((stored) => {
         if (stored && !round.abort.signal.aborted) round.tracker.done(item);
       })
@@ -187,18 +201,26 @@ export class DeliveryEngine implements ChangeConsumer {
 
   /** Abort what is in flight and queued, wait for in-flight sends to settle, forget everything. */
   async reset(): Promise<void> {
-    const old = this.round;
-    this.round = this.newRound();
-    old.abort.abort();
-    old.tracker.clear();
-    this.budget.clear();
-    await old.settled();
+    await this.abandonRound().settled();
   }
 
-  /** As `reset`, and refuse further work. Nothing not done is acknowledged. */
-  async stop(): Promise<void> {
+  /**
+   * Refuse further work and start no new attempt (retry waits end now); attempts already on the
+   * wire may finish for up to `graceMs`, and what they deliver is acknowledged. Then the rest is
+   * abandoned, unacknowledged, without waiting for sends that still hang (the process is ending).
+   */
+  async stop(graceMs = 0): Promise<void> {
     this.stopped = true;
-    await this.reset();
+    const round = this.round;
+    round.drain.abort();
+    if (graceMs > 0 && round.inFlight > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const expired = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+      await Promise.race([round.settled(), expired]);
+      clearTimeout(timer);
+      if (round.inFlight > 0) this.log.warn({ inFlight: round.inFlight, graceMs }, 'shutdown grace period over: abandoning the sends still in flight (unacknowledged, sent again after a restart)');
+    }
+    this.abandonRound();
   }
 
   stats(): EngineStats {
@@ -211,13 +233,24 @@ export class DeliveryEngine implements ChangeConsumer {
     };
   }
 
+  /** Replaces the round by a fresh one; the old one is abandoned and returned. */
+  private abandonRound(): Round {
+    const old = this.round;
+    this.round = this.newRound();
+    old.abandon();
+    old.tracker.clear();
+    this.budget.clear();
+    return old;
+  }
+
   private newRound(): Round {
     return new Round((round, lsn, idle) => {
-      if (round !== this.round || this.stopped) return;
+      // Still acknowledged while stopping: a send that finishes in the grace period counts.
+      if (round !== this.round || round.abort.signal.aborted) return;
       if (this.acked !== undefined && lsn <= this.acked) return;
       this.acked = lsn;
       this.opts.hooks.acknowledge(lsn, idle);
-    });
+    }, this.maxInFlight);
   }
 
   /** Start sends while there are free slots and ready keys. */
@@ -243,19 +276,20 @@ export class DeliveryEngine implements ChangeConsumer {
 
   private async run(round: Round, items: Pending[], queues: KeyQueue<Pending>[]): Promise<void> {
     const { signal } = round.abort;
+    const drain = round.drain.signal;
     const unit = new SendUnit(this.opts.sink, items.map((i) => i.event), this.batchSize > 1);
     const firstAttemptAt = new Date();
     try {
       let attempts: number;
       try {
         ({ attempts } = await deliverWithRetry(unit, items[0].event, this.opts.policy, {
-          signal,
+          signal: drain,
           sleep: this.opts.sleep,
           random: this.opts.random,
           onAttemptFailed: (failure) => this.attemptFailed(items, failure),
         }));
       } catch (err) {
-        if (signal.aborted) return;
+        if (drain.aborted) return;
         await this.deadLetterAll(round, items, err as DeliveryFailure, firstAttemptAt);
         return;
       }
@@ -303,7 +337,7 @@ export class DeliveryEngine implements ChangeConsumer {
       const failed: FailedDelivery = {
         event: item.event, change: item.change, error, status, attempts, firstAttemptAt, lastAttemptAt,
       };
-      const { signal } = round.abort;
+      const { signal } = round.drain;
       if (!(await this.storeDurably(() => this.opts.deadLetter(failed, signal), item.event.id, signal))) return;
       this.opts.lifecycle.emit('delivery:deadLettered', { event: item.event, error, attempts, status });
       this.finish(round, item);

@@ -29,9 +29,14 @@ const notesRel = pg.relation(NOTES, 'public', 'notes', [{ name: 'id', typeOid: I
 class FakeStream extends EventEmitter {
   paused = false;
   acknowledged: bigint[] = [];
-  ended = false;
+  /** The stream ran: the test fed it something. */
+  streamed = false;
+  readonly ended: Promise<Error | undefined>;
+  private settle!: (error: Error | undefined) => void;
+  private done = false;
   constructor(readonly opts: ReplicationStreamOptions) {
     super();
+    this.ended = new Promise((resolve) => (this.settle = resolve));
   }
   async start(): Promise<void> {}
   async stop(): Promise<void> {
@@ -55,6 +60,7 @@ class FakeStream extends EventEmitter {
   }
   /** As ReplicationStream does: a throwing callback ends the stream with that error. */
   data(buf: Buffer): void {
+    this.streamed = true;
     try {
       this.opts.onData(buf, 0n, 0n);
     } catch (err) {
@@ -69,8 +75,9 @@ class FakeStream extends EventEmitter {
     }
   }
   end(error: Error | undefined): void {
-    if (this.ended) return;
-    this.ended = true;
+    if (this.done) return;
+    this.done = true;
+    this.settle(error);
     this.emit('end', error);
   }
 }

@@ -48,6 +48,7 @@ describe('config/load loadConfig', () => {
         maxInFlight: 64,
         maxBufferBytes: 16 * 1024 * 1024,
         deadLetterSink: undefined,
+        shutdownGracePeriodMs: 20_000,
       });
       expect(config.deadLetters).to.deep.equal({ schema: 'pgcloudevents', table: 'dead_letters' });
       expect(config.leader).to.deep.equal({ enabled: true, pollIntervalMs: 1000 });
@@ -147,7 +148,7 @@ describe('config/load loadConfig', () => {
       sink: { url: 'https://sink/', mode: 'batch', batchSize: 50, caCertsDir: '/certs', oidcTokenPath: '/tok' },
       delivery: {
         retry: 3, backoffPolicy: 'linear', backoffDelay: 'PT1S', backoffMax: 'PT10S', retryAfterMax: 'PT0S', timeout: 'PT3S',
-        maxInFlight: 8, maxBufferBytes: 1048576, deadLetterSink: 'http://dead/',
+        maxInFlight: 8, maxBufferBytes: 1048576, deadLetterSink: 'http://dead/', shutdownGracePeriod: 'PT5S',
       },
       deadLetters: { schema: 'cdc', table: 'failed' },
       leader: { enabled: false, pollInterval: 'PT5S' },
@@ -167,7 +168,7 @@ describe('config/load loadConfig', () => {
       sink: { url: 'https://sink/', mode: 'batch', batchSize: 50, timeoutMs: 3000, caCerts: undefined, caCertsDir: '/certs', oidcTokenPath: '/tok' },
       delivery: {
         retry: 3, backoffPolicy: 'linear', backoffDelayMs: 1000, backoffMaxMs: 10_000, retryAfterMaxMs: 0, timeoutMs: 3000,
-        maxInFlight: 8, maxBufferBytes: 1048576, deadLetterSink: 'http://dead/',
+        maxInFlight: 8, maxBufferBytes: 1048576, deadLetterSink: 'http://dead/', shutdownGracePeriodMs: 5000,
       },
       deadLetters: { schema: 'cdc', table: 'failed' },
       leader: { enabled: false, pollIntervalMs: 5000 },
@@ -196,7 +197,7 @@ describe('config/load loadConfig', () => {
         'brokers: { cache: { type: redis, conn: { url: "redis://127.0.0.1:6379" }, params: { channel: c }, batchSize: 20 } }',
         'sink: { url: "https://sink/", mode: batch, batchSize: 50, caCertsDir: /certs, oidcTokenPath: /tok }',
         'delivery: { retry: 3, backoffPolicy: linear, backoffDelay: PT1S, backoffMax: PT10S, retryAfterMax: PT0S, timeout: PT3S,',
-        '  maxInFlight: 8, maxBufferBytes: 1048576, deadLetterSink: "http://dead/" }',
+        '  maxInFlight: 8, maxBufferBytes: 1048576, deadLetterSink: "http://dead/", shutdownGracePeriod: PT5S }',
         'deadLetters: { schema: cdc, table: failed }',
         'leader: { enabled: false, pollInterval: PT5S }',
         'server: { port: 9000 }',
