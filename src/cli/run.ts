@@ -2,7 +2,6 @@ import type { CloudEvent } from 'cloudevents';
 import type { Pool } from 'pg';
 import type { Change } from '../capture/change';
 import type { ChangeConsumer, ConsumerHooks } from '../delivery/consumer';
-import { SLOT_SQL } from '../capture/catalog-sql';
 import { createPool } from '../capture/db';
 import { LeaderElector } from '../capture/leader';
 import { applySteps, planSetup } from '../capture/setup';
@@ -16,14 +15,13 @@ import { logger } from '../logger';
 import { Pipeline } from '../pipeline';
 import { eventBuilder } from '../runtime';
 import { startServer } from '../server';
-import { createMetrics, type DeliveryStats, type PipelineMetrics } from '../server/metrics';
+import { createMetrics } from '../server/metrics';
+import { SlotHealth } from '../server/slot-health';
 import { StatusTracker } from '../server/status';
 import { batchSizeFor, createSink } from '../sinks';
 import type { Sink } from '../sinks/types';
 import type { Command } from './command';
 import { configure, inspectAndVerify, withDatabase } from './context';
-
-const SLOT_POLL_MS = 15_000;
 
 /**
  * `run`: verify, serve health/metrics/status, wait to be the leader, then capture until a signal.
@@ -53,11 +51,10 @@ export const runCommand: Command = {
     let engine: DeliveryEngine | undefined;
     const deliveryStats = () => engine?.stats() ?? { inFlight: 0, buffered: 0, bufferedBytes: 0 };
     metrics.bindDeliveryStats(deliveryStats);
-    const slotState = slotStatePoller(config, pool, metrics, deadLetters, deliveryStats);
-    const server = await startServer({ port: config.server.port, metrics, status, extraStatus: slotState });
+    const slotHealth = new SlotHealth({ config, pool, lifecycle, metrics, deadLetters, delivery: deliveryStats });
+    const server = await startServer({ port: config.server.port, metrics, status, extraStatus: slotHealth.status });
     log.info({ port: server.port }, 'health, metrics and status server listening');
-    const poll = setInterval(() => slotState().catch(() => undefined), SLOT_POLL_MS);
-    poll.unref();
+    slotHealth.start();
 
     const stopping = new AbortController();
     const onSignal = (signal: string) => {
@@ -96,11 +93,10 @@ export const runCommand: Command = {
         if (!lost) break;
       }
     } catch (err) {
-      failure = err;
-      log.error({ err: errorMessage(err) }, 'capture failed');
+      failure = await slotHealth.explain(err);
+      log.error({ err: errorMessage(failure) }, 'capture failed');
     }
-    clearInterval(poll);
-    await Promise.allSettled([elector?.stop(), server.close(), sink.close(), deadLetter.close()]);
+    await Promise.allSettled([slotHealth.stop(), elector?.stop(), server.close(), sink.close(), deadLetter.close()]);
     await pool.end().catch(() => undefined);
     if (failure) throw failure;
     log.info('stopped');
@@ -161,33 +157,4 @@ async function captureTerm(opts: TermOptions): Promise<boolean> {
     await pipeline.stop().catch((err) => log.warn({ err: errorMessage(err) }, 'stopping capture'));
   }
   return lostLeadership && !stopping.aborted;
-}
-
-/** Slot and dead-letter figures for /status and the metrics, read from PostgreSQL. */
-function slotStatePoller(
-  config: Config, pool: Pool, metrics: PipelineMetrics, deadLetters: DeadLetterStore, delivery: () => DeliveryStats,
-) {
-  return async () => {
-    const { rows } = await pool.query(SLOT_SQL, [config.capture.slot]);
-    const deadLetterCount = await deadLetters.count().catch(() => null);
-    if (deadLetterCount !== null) metrics.setDeadLetterCount(deadLetterCount);
-    const stats = delivery();
-    const oldest = stats.oldestUndeliveredCommitTime;
-    const deliveryReport = {
-      inFlight: stats.inFlight, buffered: stats.buffered, bufferedBytes: stats.bufferedBytes,
-      oldestUndeliveredAgeSeconds: oldest ? (Date.now() - oldest.getTime()) / 1000 : null,
-    };
-    const slot = rows[0];
-    if (!slot) return { slot: null, deadLetters: deadLetterCount, delivery: deliveryReport };
-    const retained = slot.retained_bytes === null ? null : Number(slot.retained_bytes);
-    if (retained !== null) metrics.setSlotRetainedBytes(retained);
-    return {
-      deadLetters: deadLetterCount,
-      delivery: deliveryReport,
-      slot: {
-        name: slot.slot_name, active: slot.active, confirmedFlushLsn: slot.confirmed_flush_lsn,
-        retainedWalBytes: retained, lagBytes: slot.lag_bytes === null ? null : Number(slot.lag_bytes),
-      },
-    };
-  };
 }
