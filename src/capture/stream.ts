@@ -4,6 +4,7 @@ import { ErrorCodes, PgceError } from '../errors';
 import { logger } from '../logger';
 import { formatLsn } from './change';
 import { quoteIdent, quoteLiteral } from './catalog-sql';
+import { slotStreamError } from './slot-guard';
 import { parseReplicationMessage, standbyStatusUpdate } from './replication-messages';
 
 /**
@@ -245,6 +246,9 @@ function socketOf(client: Client): { pause(): void; resume(): void } | undefined
 
 function wrap(err: unknown, what: string): PgceError {
   if (err instanceof PgceError) return err;
+  // Invalidated, dropped, or undecodable (publication dropped): final, named, PostgreSQL's detail kept.
+  const lost = slotStreamError(err);
+  if (lost) return lost;
   const e = err as { message?: string; code?: string };
   // 55006 object_in_use: the slot is active elsewhere (another replica). 42704: slot missing.
   const retriable = e.code !== '42704' && e.code !== '28000' && e.code !== '28P01' && e.code !== '3D000';
