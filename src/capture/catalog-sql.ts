@@ -24,11 +24,19 @@ FROM pg_publication p WHERE p.pubname = $1`;
 export const PUBLICATION_TABLES_SQL = `SELECT schemaname AS schema, tablename AS name
 FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1, 2`;
 
+/**
+ * The slot as PostgreSQL sees it. `wal_status` (reserved, extended, unreserved, lost) and
+ * `safe_wal_size` say how close max_slot_wal_keep_size is to invalidating it; `lost` means it was
+ * (restart_lsn is then NULL, and so is retained_bytes). max_slot_wal_keep_size is in MB, -1 = no limit.
+ */
 export const SLOT_SQL = `SELECT slot_name, plugin, slot_type, database, active, active_pid,
   confirmed_flush_lsn::text AS confirmed_flush_lsn, restart_lsn::text AS restart_lsn,
   pg_current_wal_lsn()::text AS current_lsn,
   pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint AS retained_bytes,
-  pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint AS lag_bytes
+  pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint AS lag_bytes,
+  wal_status, safe_wal_size::text AS safe_wal_size,
+  (SELECT CASE WHEN setting::bigint < 0 THEN NULL ELSE setting::bigint * 1048576 END
+     FROM pg_settings WHERE name = 'max_slot_wal_keep_size')::text AS max_slot_wal_keep_bytes
 FROM pg_replication_slots WHERE slot_name = $1`;
 
 export const CREATE_SLOT_SQL = `SELECT lsn::text AS lsn FROM pg_create_logical_replication_slot($1, 'pgoutput')`;

@@ -2,6 +2,11 @@ import type { Client } from 'pg';
 import type { Config, TableConfig } from '../config/types';
 import { inspectDeadLetterTable, planDeadLetterSetup, planDeadLetterTeardown, type DeadLetterTableState } from '../delivery/dead-letters/ddl';
 import { ErrorCodes, PgceError } from '../errors';
+import { diagnoseSlot } from './slot-guard';
+import {
+  inspectSlotRecord, planSlotRecordTable, planSlotRecordTeardown, recordCreatedSlotStep, recordFoundSlotStep,
+  type SlotRecordState,
+} from './slot-record';
 import {
   CREATE_SLOT_SQL, DROP_SLOT_SQL, PUBLICATION_SQL, PUBLICATION_TABLES_SQL, ROLE_SQL, SLOT_SQL,
   TABLES_SQL, WAL_LEVEL_SQL, quoteIdent, quoteLiteral, quoteTable,
@@ -37,6 +42,12 @@ export interface SlotState {
   current_lsn: string;
   retained_bytes: string | null;
   lag_bytes: string | null;
+  /** reserved | extended | unreserved | lost (PostgreSQL 13+); lost = invalidated. */
+  wal_status: string | null;
+  /** Bytes of WAL that may still be written before the slot is invalidated; null without a limit. */
+  safe_wal_size: string | null;
+  /** max_slot_wal_keep_size in bytes; null when unlimited (-1). */
+  max_slot_wal_keep_bytes: string | null;
 }
 
 export interface Inspection {
@@ -48,7 +59,19 @@ export interface Inspection {
   tables: Map<string, TableState>;
   publication: { exists: boolean; allTables: boolean; tables: string[] };
   slot: SlotState | null;
+  /** What pg-cloudevents remembers of the slot (slot-record.ts). */
+  slotRecord: SlotRecordState;
   deadLetters: DeadLetterTableState;
+}
+
+export interface VerifyOptions {
+  /** Do not report a lost slot as an error (`setup --recreate-slot` accepts it; `tail` does not read the slot). */
+  acceptSlotLoss?: boolean;
+}
+
+export interface PlanOptions {
+  /** Drop the slot when present, create a new one and record it: the gap in between is accepted. */
+  recreateSlot?: boolean;
 }
 
 export interface Verdict {
@@ -88,14 +111,18 @@ export async function inspect(client: Client, config: Config): Promise<Inspectio
       tables: pubTables.map((r) => tableKey(r.schema, r.name)),
     },
     slot: slot.rows[0] ?? null,
+    slotRecord: await inspectSlotRecord(client, config),
     deadLetters: await inspectDeadLetterTable(client, config),
   };
 }
 
 /** Problems that stop capture, and warnings worth a log line, for the configured tables. */
-export function verify(state: Inspection, config: Config): Verdict {
+export function verify(state: Inspection, config: Config, options: VerifyOptions = {}): Verdict {
   const errors: PgceError[] = [];
   const warnings: string[] = [];
+  const slotDiagnosis = diagnoseSlot(state.slot, state.slotRecord.record, state.database, config);
+  if (!options.acceptSlotLoss) errors.push(...slotDiagnosis.errors);
+  warnings.push(...slotDiagnosis.warnings);
   if (state.walLevel !== 'logical') {
     errors.push(new PgceError(ErrorCodes.WAL_LEVEL,
       `PostgreSQL has wal_level = ${state.walLevel}; logical replication needs wal_level = logical ` +
@@ -154,7 +181,7 @@ function tableList(tables: readonly TableConfig[]): string {
   return tables.map((t) => quoteTable(t.schema, t.name)).join(', ');
 }
 
-export function planSetup(state: Inspection, config: Config): SetupStep[] {
+export function planSetup(state: Inspection, config: Config, options: PlanOptions = {}): SetupStep[] {
   const steps: SetupStep[] = [];
   const pub = quoteIdent(config.capture.publication);
   const wanted = config.tables.map((t) => tableKey(t.schema, t.name)).sort();
@@ -170,12 +197,23 @@ export function planSetup(state: Inspection, config: Config): SetupStep[] {
       sql: `ALTER PUBLICATION ${pub} SET TABLE ${tableList(config.tables)}`,
     });
   }
-  if (!state.slot) {
+  steps.push(...planSlotRecordTable(state.slotRecord, config));
+  if (state.slot && options.recreateSlot) {
+    if (state.slot.active) {
+      throw new PgceError(ErrorCodes.REPLICATION,
+        `replication slot "${config.capture.slot}" is in use by process ${state.slot.active_pid}; stop pg-cloudevents run first`);
+    }
+    steps.push({ description: `drop replication slot ${config.capture.slot}`, sql: DROP_SLOT_SQL, params: [config.capture.slot] });
+  }
+  if (!state.slot || options.recreateSlot) {
     steps.push({
       description: `create replication slot ${config.capture.slot} (pgoutput)`,
       sql: CREATE_SLOT_SQL,
       params: [config.capture.slot],
     });
+    steps.push(recordCreatedSlotStep(config));
+  } else if (!state.slotRecord.record) {
+    steps.push(recordFoundSlotStep(config));
   }
   steps.push(...planDeadLetterSetup(state.deadLetters, config));
   return steps;
@@ -196,7 +234,13 @@ export function planTeardown(state: Inspection, config: Config): SetupStep[] {
       sql: `DROP PUBLICATION IF EXISTS ${quoteIdent(config.capture.publication)}`,
     });
   }
-  steps.push(...planDeadLetterTeardown(state.deadLetters, config));
+  steps.push(...planSlotRecordTeardown(state.slotRecord, config));
+  // The slot record table shares the schema: dropped with its last row, it no longer keeps the schema.
+  const recordTableDropped = state.slotRecord.tableExists && state.slotRecord.otherRecords === 0;
+  steps.push(...planDeadLetterTeardown({
+    ...state.deadLetters,
+    otherObjectsInSchema: state.deadLetters.otherObjectsInSchema - (recordTableDropped ? 1 : 0),
+  }, config));
   return steps;
 }
 

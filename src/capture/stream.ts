@@ -4,6 +4,7 @@ import { ErrorCodes, PgceError } from '../errors';
 import { logger } from '../logger';
 import { formatLsn } from './change';
 import { quoteIdent, quoteLiteral } from './catalog-sql';
+import { slotStreamError } from './slot-guard';
 import { parseReplicationMessage, standbyStatusUpdate } from './replication-messages';
 
 /**
@@ -368,6 +369,9 @@ function socketOf(client: Client): { pause(): void; resume(): void } | undefined
 
 function wrap(err: unknown, what: string): PgceError {
   if (err instanceof PgceError) return err;
+  // Invalidated, dropped, or undecodable (publication dropped): final, named, PostgreSQL's detail kept.
+  const lost = slotStreamError(err);
+  if (lost) return lost;
   const e = err as { message?: string; code?: string; detail?: string };
   const retriable = !FINAL_SQLSTATES.has(e.code ?? '');
   // PostgreSQL's detail says why (e.g. "This slot has been invalidated because it exceeded ...").

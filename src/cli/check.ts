@@ -1,3 +1,5 @@
+import type { SlotState } from '../capture/setup';
+import { formatBytes } from '../capture/slot-guard';
 import { createSink } from '../sinks';
 import type { Command } from './command';
 import { configure, inspectAndVerify, withDatabase } from './context';
@@ -14,7 +16,8 @@ export const checkCommand: Command = {
       out(`ok   database "${state.database}": wal_level = logical, replication allowed`);
       for (const t of config.tables) out(`ok   table ${t.schema}.${t.name} → ${t.app}.${t.model}`);
       out(`${state.publication.exists ? 'ok  ' : 'todo'} publication ${config.capture.publication}${state.publication.exists ? '' : ' (created by setup or run)'}`);
-      out(`${state.slot ? 'ok  ' : 'todo'} replication slot ${config.capture.slot}${state.slot ? '' : ' (created by setup or run)'}`);
+      // A lost slot (dropped, invalidated) is an error above; warnings below name retained WAL.
+      out(`${state.slot ? 'ok  ' : 'todo'} replication slot ${config.capture.slot}${state.slot ? ` (${slotSummary(state.slot)})` : ' (created by setup or run)'}`);
       return verdict.warnings;
     });
     for (const w of warnings) out(`warn ${w}`);
@@ -28,3 +31,10 @@ export const checkCommand: Command = {
     return 0;
   },
 };
+
+function slotSummary(slot: SlotState): string {
+  const parts = [`wal_status ${slot.wal_status ?? 'unknown'}`];
+  if (slot.retained_bytes !== null) parts.push(`retains ${formatBytes(Number(slot.retained_bytes))} of WAL`);
+  if (slot.safe_wal_size !== null) parts.push(`${formatBytes(Number(slot.safe_wal_size))} before max_slot_wal_keep_size invalidates it`);
+  return parts.join(', ');
+}

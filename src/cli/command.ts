@@ -8,6 +8,8 @@ export interface CommandOptions {
   id?: string;
   all?: boolean;
   before?: string;
+  /** setup: drop the slot if present, create a new one and record it, accepting the gap. */
+  recreateSlot?: boolean;
 }
 
 export interface Command {

@@ -1,6 +1,6 @@
 import type { Client } from 'pg';
 import { connect } from '../capture/db';
-import { inspect, raiseErrors, verify, type Inspection, type Verdict } from '../capture/setup';
+import { inspect, raiseErrors, verify, type Inspection, type Verdict, type VerifyOptions } from '../capture/setup';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/types';
 import { ConfigError } from '../errors';
@@ -29,9 +29,11 @@ export async function withDatabase<T>(config: Config, fn: (client: Client) => Pr
 }
 
 /** Inspects the database and throws when capture cannot work; returns the state and warnings. */
-export async function inspectAndVerify(client: Client, config: Config): Promise<{ state: Inspection; verdict: Verdict }> {
+export async function inspectAndVerify(
+  client: Client, config: Config, options: VerifyOptions = {},
+): Promise<{ state: Inspection; verdict: Verdict }> {
   const state = await inspect(client, config);
-  const verdict = verify(state, config);
+  const verdict = verify(state, config, options);
   raiseErrors(verdict);
   return { state, verdict };
 }

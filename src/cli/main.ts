@@ -30,6 +30,7 @@ ${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}
 options:
   -c, --config <file>   configuration file (YAML or JSON); default: $PG_CLOUDEVENTS_CONFIG
       --dry-run         setup/teardown: print the SQL instead of running it
+      --recreate-slot   setup: replace a lost (dropped, invalidated) slot with a new one, accepting the gap
       --json            status, dead-letters list: machine-readable output
       --id <id> / --all dead-letters replay: one row, or every row
       --before <T>      dead-letters purge: only rows created before T (ISO 8601 timestamp, or a duration like P7D)
@@ -47,6 +48,7 @@ export async function main(argv: string[]): Promise<number> {
       options: {
         config: { type: 'string', short: 'c' },
         'dry-run': { type: 'boolean' },
+        'recreate-slot': { type: 'boolean' },
         json: { type: 'boolean' },
         id: { type: 'string' },
         all: { type: 'boolean' },
@@ -78,6 +80,7 @@ export async function main(argv: string[]): Promise<number> {
       id: parsed.values.id,
       all: Boolean(parsed.values.all),
       before: parsed.values.before,
+      recreateSlot: Boolean(parsed.values['recreate-slot']),
     });
   } catch (err) {
     const code = err instanceof PgceError ? ` [${err.code}]` : '';

@@ -2,7 +2,6 @@ import type { CloudEvent } from 'cloudevents';
 import type { Pool } from 'pg';
 import type { Change } from '../capture/change';
 import type { ChangeConsumer, ConsumerHooks } from '../delivery/consumer';
-import { SLOT_SQL } from '../capture/catalog-sql';
 import { createPool } from '../capture/db';
 import { LeaderElector } from '../capture/leader';
 import { applySteps, planSetup } from '../capture/setup';
@@ -16,7 +15,8 @@ import { logger } from '../logger';
 import { Pipeline } from '../pipeline';
 import { eventBuilder } from '../runtime';
 import { startServer } from '../server';
-import { createMetrics, type DeliveryStats, type PipelineMetrics } from '../server/metrics';
+import { createMetrics } from '../server/metrics';
+import { SlotHealth } from '../server/slot-health';
 import { StatusTracker } from '../server/status';
 import { batchSizeFor, createSink } from '../sinks';
 import type { Sink } from '../sinks/types';
@@ -24,7 +24,6 @@ import type { Command } from './command';
 import { configure, inspectAndVerify, withDatabase } from './context';
 import { StopRequested, unlessStopped, watchSignals } from './signals';
 
-const SLOT_POLL_MS = 15_000;
 /** Closing connections and servers after capture stopped may take this long, then we exit anyway. */
 const CLOSE_TIMEOUT_MS = 3_000;
 /** After the first signal the process exits at the latest this long after the grace period. */
@@ -105,40 +104,44 @@ async function runUntilStopped(
   let engine: DeliveryEngine | undefined;
   const deliveryStats = () => engine?.stats() ?? { inFlight: 0, buffered: 0, bufferedBytes: 0 };
   metrics.bindDeliveryStats(deliveryStats);
-  const slotState = slotStatePoller(config, pool, metrics, deadLetters, deliveryStats);
-  const server = await unlessStopped(startServer({ port: config.server.port, metrics, status, extraStatus: slotState }), stopping);
+  const slotHealth = new SlotHealth({ config, pool, lifecycle, metrics, deadLetters, delivery: deliveryStats });
+  const server = await unlessStopped(startServer({ port: config.server.port, metrics, status, extraStatus: slotHealth.status }), stopping);
   closers.push(() => server.close());
   log.info({ port: server.port }, 'health, metrics and status server listening');
-  const poll = setInterval(() => slotState().catch(() => undefined), SLOT_POLL_MS);
-  poll.unref();
-  closers.push(async () => clearInterval(poll));
+  slotHealth.start();
+  closers.push(() => slotHealth.stop());
 
-  const elector = config.leader.enabled
-    ? new LeaderElector({ connectionString: config.databaseUrl, slot: config.capture.slot, pollIntervalMs: config.leader.pollIntervalMs, lifecycle })
-    : undefined;
-  if (elector) closers.push(() => elector.stop());
-  await elector?.start();
-  while (!stopping.aborted) {
-    if (elector) {
-      try {
-        await elector.waitForLeadership(stopping);
-      } catch (err) {
-        if (stopping.aborted) break;
-        throw err;
+  try {
+    const elector = config.leader.enabled
+      ? new LeaderElector({ connectionString: config.databaseUrl, slot: config.capture.slot, pollIntervalMs: config.leader.pollIntervalMs, lifecycle })
+      : undefined;
+    if (elector) closers.push(() => elector.stop());
+    await elector?.start();
+    while (!stopping.aborted) {
+      if (elector) {
+        try {
+          await elector.waitForLeadership(stopping);
+        } catch (err) {
+          if (stopping.aborted) break;
+          throw err;
+        }
       }
+      const lost = await captureTerm({
+        config, pool, catalogPool, lifecycle, sink, database, env, elector, stopping,
+        consumer: (hooks, buildEvent) => {
+          engine = new DeliveryEngine({
+            sink, policy: config.delivery, lifecycle, hooks, buildEvent, deadLetter,
+            undecodable: (record) => deadLetters.insertUndecodable(record),
+            batchSize: batchSizeFor(config.handler, config),
+          });
+          return engine;
+        },
+      });
+      if (!lost) break;
     }
-    const lost = await captureTerm({
-      config, pool, catalogPool, lifecycle, sink, database, env, elector, stopping,
-      consumer: (hooks, buildEvent) => {
-        engine = new DeliveryEngine({
-          sink, policy: config.delivery, lifecycle, hooks, buildEvent, deadLetter,
-          undecodable: (record) => deadLetters.insertUndecodable(record),
-          batchSize: batchSizeFor(config.handler, config),
-        });
-        return engine;
-      },
-    });
-    if (!lost) break;
+  } catch (err) {
+    // A final capture error about the slot becomes the named gap (what was lost, how to recover).
+    throw err instanceof StopRequested ? err : await slotHealth.explain(err);
   }
 }
 
@@ -208,33 +211,4 @@ async function captureTerm(opts: TermOptions): Promise<boolean> {
     await pipeline.stop(graceMs).catch((err) => log.warn({ err: errorMessage(err) }, 'stopping capture'));
   }
   return lostLeadership && !stopping.aborted;
-}
-
-/** Slot and dead-letter figures for /status and the metrics, read from PostgreSQL. */
-function slotStatePoller(
-  config: Config, pool: Pool, metrics: PipelineMetrics, deadLetters: DeadLetterStore, delivery: () => DeliveryStats,
-) {
-  return async () => {
-    const { rows } = await pool.query(SLOT_SQL, [config.capture.slot]);
-    const deadLetterCount = await deadLetters.count().catch(() => null);
-    if (deadLetterCount !== null) metrics.setDeadLetterCount(deadLetterCount);
-    const stats = delivery();
-    const oldest = stats.oldestUndeliveredCommitTime;
-    const deliveryReport = {
-      inFlight: stats.inFlight, buffered: stats.buffered, bufferedBytes: stats.bufferedBytes,
-      oldestUndeliveredAgeSeconds: oldest ? (Date.now() - oldest.getTime()) / 1000 : null,
-    };
-    const slot = rows[0];
-    if (!slot) return { slot: null, deadLetters: deadLetterCount, delivery: deliveryReport };
-    const retained = slot.retained_bytes === null ? null : Number(slot.retained_bytes);
-    if (retained !== null) metrics.setSlotRetainedBytes(retained);
-    return {
-      deadLetters: deadLetterCount,
-      delivery: deliveryReport,
-      slot: {
-        name: slot.slot_name, active: slot.active, confirmedFlushLsn: slot.confirmed_flush_lsn,
-        retainedWalBytes: retained, lagBytes: slot.lag_bytes === null ? null : Number(slot.lag_bytes),
-      },
-    };
-  };
 }

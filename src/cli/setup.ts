@@ -1,28 +1,48 @@
-import { applySteps, planSetup, renderStep } from '../capture/setup';
+import { applySteps, planSetup, renderStep, type Inspection } from '../capture/setup';
+import { describeGap, lastKnownPosition } from '../capture/slot-guard';
+import { inspectSlotRecord, slotRecordTableName } from '../capture/slot-record';
 import { logger } from '../logger';
 import type { Command } from './command';
 import { configure, inspectAndVerify, withDatabase } from './context';
 
 export const setupCommand: Command = {
-  summary: 'create the publication and replication slot capture needs (idempotent; --dry-run prints the SQL)',
+  summary: 'create the publication and replication slot capture needs (idempotent; --dry-run prints the SQL; --recreate-slot replaces a lost slot)',
   async run(options) {
     const config = configure(options);
     const log = logger('setup');
+    const recreateSlot = Boolean(options.recreateSlot);
     return withDatabase(config, async (client) => {
-      const { state, verdict } = await inspectAndVerify(client, config);
+      // --recreate-slot is how an operator accepts a lost slot: its loss is then no error.
+      const { state, verdict } = await inspectAndVerify(client, config, { acceptSlotLoss: recreateSlot });
       for (const w of verdict.warnings) log.warn(w);
-      const steps = planSetup(state, config);
+      const steps = planSetup(state, config, { recreateSlot });
+      const gap = recreateSlot ? acceptedGap(state) : undefined;
       if (options.dryRun) {
-        process.stdout.write(steps.length ? `${steps.map(renderStep).join('\n')}\n` : '-- nothing to do: set-up is complete\n');
+        const text = steps.length ? `${steps.map(renderStep).join('\n')}\n` : '-- nothing to do: set-up is complete\n';
+        process.stdout.write(gap ? `-- accepts the gap: ${gap}\n${text}` : text);
         return 0;
       }
       await applySteps(client, steps);
       process.stdout.write(
         steps.length
           ? `${steps.map((s) => `done: ${s.description}`).join('\n')}\n`
-          : `nothing to do: publication ${config.capture.publication}, slot ${config.capture.slot} and dead-letter table ${config.deadLetters.schema}.${config.deadLetters.table} are in place\n`,
+          : `nothing to do: publication ${config.capture.publication}, slot ${config.capture.slot}, ` +
+            `slot record ${slotRecordTableName(config)} and dead-letter table ${config.deadLetters.schema}.${config.deadLetters.table} are in place\n`,
       );
+      if (gap) {
+        const begins = (await inspectSlotRecord(client, config)).record?.createdLsn;
+        const line = `accepted the gap: ${gap}${begins ? ` and before LSN ${begins}, where the new slot begins,` : ''} will not be delivered`;
+        log.warn({ slot: config.capture.slot, newSlotStartsAt: begins }, line);
+        process.stdout.write(`${line}\n`);
+      }
       return 0;
     });
   },
 };
+
+/** What replacing the slot gives up, from what was known before: undefined when nothing was there. */
+function acceptedGap(state: Inspection): string | undefined {
+  const position = lastKnownPosition(state.slot, state.slotRecord.record);
+  if (!state.slot && !state.slotRecord.record) return undefined;
+  return describeGap(position);
+}

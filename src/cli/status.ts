@@ -1,16 +1,24 @@
 import { inspect } from '../capture/setup';
+import { diagnoseSlot, formatBytes } from '../capture/slot-guard';
 import { DeadLetterStore } from '../delivery/dead-letters';
 import type { Command } from './command';
 import { configure, withDatabase } from './context';
 
-/** The durable state of capture as PostgreSQL sees it (a running process also serves GET /status). */
+const num = (text: string | null) => (text === null ? null : Number(text));
+
+/**
+ * The durable state of capture as PostgreSQL sees it (a running process also serves GET /status).
+ * Exits 1 when the slot is lost (the same PGCE_ERR_SLOT_LOST that stops `run`), after the report.
+ */
 export const statusCommand: Command = {
-  summary: 'capture mode, slot lag, last acknowledged position (--json for machines)',
+  summary: 'capture mode, slot lag, WAL status, last acknowledged position (--json for machines)',
   async run(options) {
     const config = configure(options);
     const report = await withDatabase(config, async (client) => {
       const state = await inspect(client, config);
       const slot = state.slot;
+      const record = state.slotRecord.record;
+      const diagnosis = diagnoseSlot(slot, record, state.database, config);
       return {
         mode: config.capture.mode,
         database: state.database,
@@ -24,10 +32,23 @@ export const statusCommand: Command = {
               lastAcknowledgedLsn: slot.confirmed_flush_lsn,
               restartLsn: slot.restart_lsn,
               currentWalLsn: slot.current_lsn,
-              lagBytes: slot.lag_bytes === null ? null : Number(slot.lag_bytes),
-              retainedWalBytes: slot.retained_bytes === null ? null : Number(slot.retained_bytes),
+              lagBytes: num(slot.lag_bytes),
+              retainedWalBytes: num(slot.retained_bytes),
+              walStatus: slot.wal_status,
+              safeWalSizeBytes: num(slot.safe_wal_size),
+              maxSlotWalKeepBytes: num(slot.max_slot_wal_keep_bytes),
             }
           : { name: config.capture.slot, exists: false },
+        recorded: record
+          ? {
+              createdLsn: record.createdLsn,
+              createdAt: record.createdAt.toISOString(),
+              acknowledgedLsn: record.acknowledgedLsn,
+              acknowledgedAt: record.acknowledgedAt?.toISOString() ?? null,
+            }
+          : null,
+        problems: diagnosis.errors.map((e) => ({ code: e.code, message: e.message })),
+        warnings: diagnosis.warnings,
         tables: config.tables.map((t) => `${t.schema}.${t.name}`),
         deadLetters: {
           table: `${config.deadLetters.schema}.${config.deadLetters.table}`,
@@ -35,26 +56,39 @@ export const statusCommand: Command = {
         },
       };
     });
+    const exitCode = report.problems.length ? 1 : 0;
     if (options.json) {
       process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-      return 0;
+      return exitCode;
     }
     const s = report.slot as Record<string, unknown>;
+    const missing = s.exists === false;
     const lines = [
       `capture mode:        ${report.mode} (pgoutput)`,
       `database:            ${report.database} (wal_level ${report.walLevel})`,
       `publication:         ${report.publication.name}${report.publication.exists ? ` (${report.publication.tables.join(', ') || 'no tables'})` : ' (missing: run setup)'}`,
-      `slot:                ${s.name}${s.exists === false ? ' (missing: run setup)' : s.active ? ` (active, pid ${s.activePid})` : ' (inactive)'}`,
+      `slot:                ${s.name}${missing ? (report.recorded ? ' (missing: see the problem below)' : ' (missing: run setup)') : s.active ? ` (active, pid ${s.activePid})` : ' (inactive)'}`,
     ];
-    if (s.exists !== false) {
+    if (!missing) {
+      const safe = s.safeWalSizeBytes as number | null;
       lines.push(
+        `wal status:          ${s.walStatus}${safe === null ? '' : ` (${formatBytes(safe)} of WAL before max_slot_wal_keep_size invalidates it)`}`,
         `last acknowledged:   ${s.lastAcknowledgedLsn}`,
         `lag:                 ${s.lagBytes} bytes behind ${s.currentWalLsn}`,
-        `retained WAL:        ${s.retainedWalBytes} bytes`,
+        `retained WAL:        ${s.retainedWalBytes === null ? 'none: the slot no longer reserves WAL (invalidated)' : `${s.retainedWalBytes} bytes`}`,
+      );
+    }
+    if (report.recorded) {
+      const r = report.recorded;
+      lines.push(
+        `recorded:            ${r.createdLsn ? `created at ${r.createdLsn} on ${r.createdAt}` : `found and recorded on ${r.createdAt}`}` +
+          `${r.acknowledgedLsn ? `; last acknowledged ${r.acknowledgedLsn} at ${r.acknowledgedAt}` : ''}`,
       );
     }
     lines.push(`dead letters:        ${report.deadLetters.count === null ? 'table missing: run setup' : report.deadLetters.count} (${report.deadLetters.table})`);
+    for (const w of report.warnings) lines.push(`warning:             ${w}`);
+    for (const p of report.problems) lines.push(`problem:             ${p.message} [${p.code}]`);
     process.stdout.write(`${lines.join('\n')}\n`);
-    return 0;
+    return exitCode;
   },
 };

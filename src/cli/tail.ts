@@ -17,7 +17,8 @@ export const tailCommand: Command = {
   async run(options) {
     const config = configure(options);
     const database = await withDatabase(config, async (client) => {
-      const { state } = await inspectAndVerify(client, config);
+      // tail reads a temporary slot of its own: a lost capture slot does not concern it.
+      const { state } = await inspectAndVerify(client, config, { acceptSlotLoss: true });
       if (!state.publication.exists) {
         throw new PgceError(ErrorCodes.REPLICATION,
           `publication ${config.capture.publication} does not exist yet: run \`pg-cloudevents setup\` first`);

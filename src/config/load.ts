@@ -48,6 +48,8 @@ export const DEFAULTS = {
     reconnectDelay: 'PT1S',
     reconnectMax: 'PT30S',
     heartbeatInterval: 'PT30S',
+    retainedWalWarnBytes: 1024 * 1024 * 1024,
+    retainedWalWarnFraction: 0.5,
   },
   events: { format: 'default' as 'default' | 'django' },
   sink: { mode: 'binary' as 'binary' | 'structured' | 'batch', batchSize: 100, caCertsDir: '/knative-custom-certs', oidcTokenPath: '/oidc/token' },
@@ -249,6 +251,8 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], problems
       reconnectDelayMs,
       reconnectMaxMs,
       heartbeatIntervalMs: parseDuration(capture.heartbeatInterval),
+      retainedWalWarnBytes: capture.retainedWalWarnBytes,
+      retainedWalWarnFraction: capture.retainedWalWarnFraction,
     },
     events: {
       format: events.format,

@@ -29,6 +29,10 @@ export interface CaptureConfig {
    * advances even when the captured tables are idle and the server is busy; 0 = never.
    */
   heartbeatIntervalMs: number;
+  /** Warn when the slot retains more WAL than this many bytes; 0 = never. */
+  retainedWalWarnBytes: number;
+  /** Warn when the slot retains more than this share of max_slot_wal_keep_size (when set); 0 = never. */
+  retainedWalWarnFraction: number;
 }
 
 export interface EventsConfig {

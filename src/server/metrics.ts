@@ -11,6 +11,11 @@ export interface PipelineMetrics {
   registry: Registry;
   /** WAL the slot holds back on the server (pg_replication_slots), polled by the caller. */
   setSlotRetainedBytes(n: number): void;
+  /**
+   * pg_replication_slots' wal_status (reserved, extended, unreserved, lost; null: no slot) and
+   * safe_wal_size in bytes (null: max_slot_wal_keep_size is unlimited, or the slot is lost).
+   */
+  setSlotWalStatus(status: string | null, safeWalSizeBytes: number | null): void;
   /** Rows in the dead-letter table, polled by the caller. */
   setDeadLetterCount(n: number): void;
   /** Where the in-flight/buffer gauges read from, at scrape time. */
@@ -31,6 +36,8 @@ const PREFIX = 'pgce_';
 // Commit → confirmed delivery spans milliseconds (local sink) to a minute (sink outage, retries).
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const ATTEMPT_BUCKETS = [1, 2, 3, 5, 8, 13, 21];
+/** pg_replication_slots.wal_status values, each a series of pgce_slot_wal_status (1 for the current one). */
+export const WAL_STATUSES = ['reserved', 'extended', 'unreserved', 'lost'] as const;
 
 
 export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
@@ -103,6 +110,18 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
     help: 'WAL retained by the replication slot on the server (pg_replication_slots).',
     registers,
   });
+  const walStatus = new Gauge({
+    name: `${PREFIX}slot_wal_status`,
+    help: 'pg_replication_slots.wal_status of the slot: 1 for the current status, 0 for the others; lost = invalidated.',
+    labelNames: ['status'] as const,
+    registers,
+  });
+  const safeWalSize = new Gauge({
+    name: `${PREFIX}slot_safe_wal_size_bytes`,
+    help: 'WAL that may still be written before max_slot_wal_keep_size invalidates the slot (NaN: no limit, or lost).',
+    registers,
+  });
+  safeWalSize.set(NaN);
   const answerCounts = new LabelledCounts();
   new Counter({
     name: `${PREFIX}sink_answers_total`,
@@ -198,6 +217,10 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
   return {
     registry,
     setSlotRetainedBytes: (n) => retained.set(n),
+    setSlotWalStatus: (status, safe) => {
+      for (const s of WAL_STATUSES) walStatus.set({ status: s }, s === status ? 1 : 0);
+      safeWalSize.set(safe ?? NaN);
+    },
     setDeadLetterCount: (n) => deadLetters.set(n),
     bindDeliveryStats: (fn) => {
       stats = fn;

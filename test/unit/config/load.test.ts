@@ -26,6 +26,8 @@ describe('config/load loadConfig', () => {
         reconnectDelayMs: 1_000,
         reconnectMaxMs: 30_000,
         heartbeatIntervalMs: 30_000,
+        retainedWalWarnBytes: 1024 * 1024 * 1024,
+        retainedWalWarnFraction: 0.5,
       });
       expect(config.events).to.deep.equal({ format: 'default', typePrefix: 'orm', source: undefined, overrides: {} });
       expect(config.handler).to.equal('console');
@@ -141,7 +143,8 @@ describe('config/load loadConfig', () => {
       database: { url: 'postgres://app@db/app' },
       source: '/s',
       tables: ['a', { table: 'shop."B"', app: 'shop', model: 'b' }],
-      capture: { slot: 'slot_1', publication: 'pub_1', statusInterval: 'PT2S', reconnectDelay: 'PT0.5S', reconnectMax: 'PT1M', heartbeatInterval: 'PT0S' },
+      capture: { slot: 'slot_1', publication: 'pub_1', statusInterval: 'PT2S', reconnectDelay: 'PT0.5S', reconnectMax: 'PT1M', heartbeatInterval: 'PT0S',
+        retainedWalWarnBytes: 0, retainedWalWarnFraction: 0.25 },
       events: { format: 'django', typePrefix: 'x.y' },
       handler: './handlers/h.js#send',
       brokers: { cache: { type: 'redis', conn: { url: 'redis://127.0.0.1:6379' }, params: { channel: 'c' }, batchSize: 20 } },
@@ -161,7 +164,8 @@ describe('config/load loadConfig', () => {
         { table: 'a', schema: 'public', name: 'a', app: 'public', model: 'a' },
         { table: 'shop."B"', schema: 'shop', name: 'B', app: 'shop', model: 'b' },
       ],
-      capture: { mode: 'logical', slot: 'slot_1', publication: 'pub_1', statusIntervalMs: 2000, reconnectDelayMs: 500, reconnectMaxMs: 60_000, heartbeatIntervalMs: 0 },
+      capture: { mode: 'logical', slot: 'slot_1', publication: 'pub_1', statusIntervalMs: 2000, reconnectDelayMs: 500, reconnectMaxMs: 60_000, heartbeatIntervalMs: 0,
+        retainedWalWarnBytes: 0, retainedWalWarnFraction: 0.25 },
       events: { format: 'django', typePrefix: 'x.y', source: '/s', overrides: {} },
       handler: './handlers/h.js#send',
       brokers: { cache: { name: 'cache', type: 'redis', conn: { url: 'redis://127.0.0.1:6379' }, params: { channel: 'c' }, batchSize: 20 } },
@@ -191,7 +195,8 @@ describe('config/load loadConfig', () => {
         '  - table: \'shop."B"\'',
         '    app: shop',
         '    model: b',
-        'capture: { slot: slot_1, publication: pub_1, statusInterval: PT2S, reconnectDelay: PT0.5S, reconnectMax: PT1M, heartbeatInterval: PT0S }',
+        'capture: { slot: slot_1, publication: pub_1, statusInterval: PT2S, reconnectDelay: PT0.5S, reconnectMax: PT1M, heartbeatInterval: PT0S,',
+        '  retainedWalWarnBytes: 0, retainedWalWarnFraction: 0.25 }',
         'events: { format: django, typePrefix: x.y }',
         'handler: "./handlers/h.js#send"',
         'brokers: { cache: { type: redis, conn: { url: "redis://127.0.0.1:6379" }, params: { channel: c }, batchSize: 20 } }',

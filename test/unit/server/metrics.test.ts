@@ -92,6 +92,21 @@ describe('server/metrics', () => {
     expect(sample(body, 'pgce_process_cpu_user_seconds_total')).to.be.a('number');
   });
 
+  it('slot WAL status: one series per wal_status (1 for the current one) and safe_wal_size, NaN without a limit', async () => {
+    let body = await text();
+    expect(sample(body, 'pgce_slot_safe_wal_size_bytes')).to.be.NaN;
+    metrics.setSlotWalStatus('unreserved', 1_048_576);
+    body = await text();
+    expect(sample(body, 'pgce_slot_wal_status', { status: 'unreserved' })).to.equal(1);
+    for (const other of ['reserved', 'extended', 'lost']) expect(sample(body, 'pgce_slot_wal_status', { status: other }), other).to.equal(0);
+    expect(sample(body, 'pgce_slot_safe_wal_size_bytes')).to.equal(1_048_576);
+    metrics.setSlotWalStatus('lost', null);
+    body = await text();
+    expect(sample(body, 'pgce_slot_wal_status', { status: 'lost' })).to.equal(1);
+    expect(sample(body, 'pgce_slot_wal_status', { status: 'unreserved' })).to.equal(0);
+    expect(sample(body, 'pgce_slot_safe_wal_size_bytes')).to.be.NaN;
+  });
+
   it('each pipeline has its own registry', async () => {
     const other = createMetrics(new Lifecycle());
     try {
