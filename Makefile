@@ -41,7 +41,7 @@ run: deps build services ## run against DATABASE_URL/K_SINK, or a local demo dat
 bench: build services ## full benchmark (~7 min on 2 cores): bench/results/<date>.json and BENCHMARKS.md
 	node dist/bench/main.js
 
-bench-smoke: build services ## every benchmark scenario on a few thousand events, under a minute
+bench-smoke: build services ## every benchmark scenario on a few thousand events (about a minute on an idle machine)
 	node dist/bench/main.js --smoke
 
 docker: ## build the container image $(IMAGE) (needs a Docker engine; there is none on the CI machines)
