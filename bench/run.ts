@@ -33,6 +33,19 @@ export interface BenchOptions {
   /** Scenario id whose product process runs under node --cpu-prof (profiles into this dir). */
   profile?: { scenario: string; dir: string };
   log?: (line: string) => void;
+  /**
+   * Called whenever the run moves on (a phase ends, a counter counts more events): a caller can
+   * fail on a run that stopped moving rather than on one that is slow (test/integration/bench-smoke).
+   */
+  progress?: (what: string) => void;
+  /** How long a counter may count nothing new before the scenario fails (default 30 s). */
+  stallMs?: number;
+}
+
+/** What every wait for events needs: how long nothing may arrive, and whom to tell when something did. */
+interface Pace {
+  stallMs: number;
+  progress(what: string): void;
 }
 
 export interface Sizes {
@@ -137,8 +150,11 @@ async function machine(): Promise<Record<string, string | number>> {
   };
 }
 
-/** Polls the counter until `n` distinct events arrived; fails when nothing new came for `stallMs`. */
-async function waitForEvents(receiver: CounterHandle, n: number, what: string, stallMs = 30_000): Promise<ReceiverStats> {
+/**
+ * Polls the counter until `n` distinct events arrived; fails when nothing new came for
+ * `pace.stallMs`, so a slow machine only makes it take longer and a lost event makes it fail.
+ */
+async function waitForEvents(receiver: CounterHandle, n: number, what: string, pace: Pace): Promise<ReceiverStats> {
   let last = -1;
   let lastChange = Date.now();
   for (;;) {
@@ -147,8 +163,9 @@ async function waitForEvents(receiver: CounterHandle, n: number, what: string, s
     if (s.unique !== last) {
       last = s.unique;
       lastChange = Date.now();
-    } else if (Date.now() - lastChange > stallMs) {
-      throw new Error(`${what}: stalled at ${s.unique} of ${n} events for ${stallMs} ms`);
+      pace.progress(`${what}: ${s.unique} of ${n} events`);
+    } else if (Date.now() - lastChange > pace.stallMs) {
+      throw new Error(`${what}: stalled at ${s.unique} of ${n} events for ${pace.stallMs} ms`);
     }
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
@@ -169,7 +186,12 @@ async function slotPid(db: BenchDatabase, slot: string): Promise<number | null> 
 }
 
 export async function runBench(opts: BenchOptions): Promise<BenchResults> {
-  const log = opts.log ?? (() => undefined);
+  const progress = opts.progress ?? (() => undefined);
+  const log = (line: string): void => {
+    opts.log?.(line);
+    progress(line);
+  };
+  const pace: Pace = { stallMs: opts.stallMs ?? 30_000, progress };
   const mode = opts.smoke ? 'smoke' : 'full';
   const sizes = SIZES[mode];
   const started = Date.now();
@@ -230,13 +252,13 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
       });
       if (main) {
         await attempt(`hand-written script ${w.id}`, async () => {
-          results.handwritten = await handwrittenRun(w, sizes.handwrittenEvents, receiver);
+          results.handwritten = await handwrittenRun(w, sizes.handwrittenEvents, receiver, pace);
           log(`  hand-written script: ${results.handwritten.eventsPerSecond} events/s`);
         });
       }
       for (const s of scenarios) {
         await attempt(`${s.id} ${w.id}`, async () => {
-          const r = await productRun(s, w, main, sizes, receiver, opts.receiver, opts.profile?.scenario === s.id ? opts.profile.dir : undefined, log);
+          const r = await productRun(s, w, main, sizes, receiver, opts.receiver, opts.profile?.scenario === s.id ? opts.profile.dir : undefined, log, pace);
           results.scenarios.push(r);
         });
       }
@@ -262,7 +284,7 @@ async function recvlogicalRun(w: Workload, events: number): Promise<BaselineRun>
   }
 }
 
-async function handwrittenRun(w: Workload, events: number, receiver: ReceiverHandle): Promise<BaselineRun> {
+async function handwrittenRun(w: Workload, events: number, receiver: ReceiverHandle, pace: Pace): Promise<BaselineRun> {
   const name = dbName('hand', w);
   const db = await prepareDatabase(name, w, events, [name]);
   try {
@@ -275,7 +297,7 @@ async function handwrittenRun(w: Workload, events: number, receiver: ReceiverHan
     const killer = () => child.kill('SIGKILL');
     process.on('exit', killer);
     try {
-      const s = await waitForEvents(receiver, events, 'hand-written script');
+      const s = await waitForEvents(receiver, events, 'hand-written script', pace);
       const cpu = tryCpuSeconds(child.pid);
       const rss = peakRssMb(child.pid!);
       const d = drainOf(s, events);
@@ -333,7 +355,7 @@ async function openTarget(s: Scenario, name: string, receiver: ReceiverHandle, p
 
 async function productRun(
   s: Scenario, w: Workload, main: boolean, sizes: Sizes, receiver: ReceiverHandle, placement: ReceiverPlacement, profileDir: string | undefined,
-  log: (l: string) => void,
+  log: (l: string) => void, pace: Pace,
 ): Promise<ScenarioResult> {
   const name = dbName(s.id, w);
   const events = sizes.events;
@@ -342,7 +364,7 @@ async function productRun(
     const backlog = await writeBacklog(db, events);
     const target = await openTarget(s, name, receiver, placement);
     try {
-      return await measure(s, w, main, sizes, db, name, backlog.seconds, target, profileDir, log);
+      return await measure(s, w, main, sizes, db, name, backlog.seconds, target, profileDir, log, pace);
     } finally {
       await target.close();
     }
@@ -353,17 +375,18 @@ async function productRun(
 
 async function measure(
   s: Scenario, w: Workload, main: boolean, sizes: Sizes, db: BenchDatabase, name: string, backlogSeconds: number, target: Target,
-  profileDir: string | undefined, log: (l: string) => void,
+  profileDir: string | undefined, log: (l: string) => void, pace: Pace,
 ): Promise<ScenarioResult> {
   const events = sizes.events;
   const counter = target.counter;
-  const source = await startSource({ databaseUrl: db.url, slot: name, config: target.config, sinkUrl: target.sinkUrl, profileDir });
+  const source = await startSource({ databaseUrl: db.url, slot: name, config: target.config, sinkUrl: target.sinkUrl, profileDir, startTimeoutMs: pace.stallMs });
+  pace.progress(`${s.id} ${w.id}: capturing`);
   try {
     const cpu0 = source.cpuSeconds();
     const walsender = await slotPid(db, name);
     const wal0 = tryCpuSeconds(walsender);
     const counter0 = tryCpuSeconds(counter.pid);
-    const drainStats = await waitForEvents(counter, events, `${s.id} ${w.id}`);
+    const drainStats = await waitForEvents(counter, events, `${s.id} ${w.id}`, pace);
     const cpu = source.cpuSeconds() - cpu0;
     const walCpu = tryCpuSeconds(walsender) - wal0;
     const counterCpu = tryCpuSeconds(counter.pid) - counter0;
@@ -380,7 +403,7 @@ async function measure(
         await counter.reset();
         const paced = await writePaced(db, { rate, seconds: sizes.liveSeconds, firstId: nextId });
         nextId += paced.events;
-        const st = await waitForEvents(counter, paced.events, `${s.id} at ${rate}/s`);
+        const st = await waitForEvents(counter, paced.events, `${s.id} at ${rate}/s`, pace);
         live.push({ targetRate: rate, achievedRate: round(paced.rate), events: paced.events, received: st.events, unique: st.unique, latencyMs: st.latency });
         log(`  ${s.id} at ${rate}/s (achieved ${round(paced.rate)}): p50 ${st.latency.p50} ms, p95 ${st.latency.p95} ms, p99 ${st.latency.p99} ms`);
       }

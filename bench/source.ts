@@ -29,6 +29,8 @@ export interface SourceOptions {
   sinkUrl?: string;
   /** Write a V8 CPU profile (node --cpu-prof) into this directory on exit. */
   profileDir?: string;
+  /** How long the product may take to log "capturing" (default 30 s). */
+  startTimeoutMs?: number;
 }
 
 export async function startSource(opts: SourceOptions): Promise<SourceProcess> {
@@ -49,7 +51,14 @@ ${opts.config}`);
   const cli = opts.profileDir
     ? spawnCli(['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`, CLI_PATH, 'run'], env, { command: process.execPath })
     : spawnCli(['run'], env);
-  await cli.waitForLine(/"msg":"capturing"|capturing/, 30_000);
+  try {
+    await cli.waitForLine(/"msg":"capturing"|capturing/, opts.startTimeoutMs ?? 30_000);
+  } catch (err) {
+    // A product that never started capturing must not compete for the cores with the next run.
+    cli.kill('SIGKILL');
+    await cli.exit();
+    throw err;
+  }
   const pid = cli.child.pid!;
   return {
     cli,

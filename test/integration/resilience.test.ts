@@ -7,7 +7,7 @@ import { FAST_DELIVERY_YAML, freePort, writeTempFile } from './support';
 
 type Data = { data: { id: number } };
 
-describe('resilience: dropped replication connections and a slow sink (real PostgreSQL)', function () {
+describe('resilience: dropped replication connections (real PostgreSQL)', function () {
   this.timeout(120_000);
 
   it('reconnects after the replication connection is killed and resumes from the slot', async () => {
@@ -31,33 +31,6 @@ tables: [ { table: public.t } ]
       timeoutMs: 20_000, intervalMs: 50, what: 'the event written while the stream was down',
     });
     await cli.waitForLine(/reconnect/, 5_000);
-    cli.kill('SIGTERM');
-    expect((await cli.exit()).code).to.equal(0);
-    await receiver.close();
-    await db.drop();
-  });
-
-  it('answers keepalives while the sink is slow, so wal_sender_timeout never cuts the stream', async () => {
-    const db = await createTestDatabase('pgce_keepalive');
-    // Applies to the walsender of this database only: a 2 s timeout against a sink that takes 1.5 s
-    // per event, with 5 events queued, would kill a stream that only replied between deliveries.
-    await db.query(`ALTER DATABASE pgce_keepalive SET wal_sender_timeout = '2s'`);
-    const receiver = await startReceiver();
-    receiver.respondWith(() => ({ status: 200, delayMs: 1500 }));
-    await db.query('CREATE TABLE t (id int PRIMARY KEY)');
-    const config = writeTempFile('c.yaml', `${FAST_DELIVERY_YAML}
-capture: { slot: pgce_keepalive, publication: pgce_keepalive, statusInterval: PT0.5S, reconnectDelay: PT0.2S, reconnectMax: PT1S }
-tables: [ { table: public.t } ]
-`);
-    const cli = spawnCli(['run'], { DATABASE_URL: db.url, K_SINK: receiver.url, PG_CLOUDEVENTS_CONFIG: config, PORT: String(await freePort()) });
-    await cli.waitForLine(/capturing/, 30_000);
-    const { rows } = await db.query(`SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'pgce_keepalive'`);
-    const pid = rows[0].active_pid;
-    for (let id = 1; id <= 5; id++) await db.query('INSERT INTO t VALUES ($1)', [id]);
-    await waitFor(async () => receiver.accepted.length >= 5, { timeoutMs: 30_000, intervalMs: 100, what: '5 slow deliveries' });
-    const after = await db.query(`SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'pgce_keepalive'`);
-    expect(after.rows[0].active_pid, 'the same walsender served the whole time').to.equal(pid);
-    expect(cli.stderr()).to.not.match(/replication stream ended/);
     cli.kill('SIGTERM');
     expect((await cli.exit()).code).to.equal(0);
     await receiver.close();

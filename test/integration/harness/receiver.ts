@@ -2,9 +2,9 @@
  * A real CloudEvents receiver for integration tests (express, loopback, port 0). Every request is
  * parsed with the SDK (`HTTP.toEvent`) and validated; one that fails is answered 400 and kept in
  * `errors`, so a test can assert there were none. Answers default to 202; `respondWith` scripts
- * them (status, headers, a delay before answering). Requests other than POST (probes) get 204 and
- * are not recorded. A batch (application/cloudevents-batch+json, HTTP binding §3.3) is one request
- * whose events are each validated and all recorded in `events`.
+ * them (status, headers, a delay or a gate before answering). Requests other than POST (probes)
+ * get 204 and are not recorded. A batch (application/cloudevents-batch+json, HTTP binding §3.3)
+ * is one request whose events are each validated and all recorded in `events`.
  */
 import { HTTP, type CloudEvent } from 'cloudevents';
 import express, { type Request } from 'express';
@@ -41,6 +41,8 @@ export interface Answer {
   headers?: Record<string, string>;
   body?: string;
   delayMs?: number;
+  /** Answer only once this settles: a gate the test opens (delayMs counts from then). */
+  after?: Promise<unknown>;
 }
 
 /** `n` counts requests that parsed, from 1. Return undefined for the default (202). */
@@ -54,7 +56,7 @@ export interface Receiver {
   url: string;
   /** Every valid event received, whatever it was answered. */
   events: CloudEvent<unknown>[];
-  /** Events answered 2xx. */
+  /** Events answered 2xx (a gated answer, `after`, once it was sent). */
   accepted: CloudEvent<unknown>[];
   requests: ReceivedRequest[];
   errors: ReceiverError[];
@@ -109,18 +111,30 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
     events.push(...received);
     const answer = responder?.(record, requests.length) ?? { status: 202 };
     record.status = answer.status;
-    if (answer.status >= 200 && answer.status < 300) accepted.push(...received);
+    const ok = answer.status >= 200 && answer.status < 300;
+    if (ok && !answer.after) accepted.push(...received);
     const reply = () => {
+      // A gated answer counts once it reached the client: after a kill -9 it never does.
+      if (ok && answer.after) {
+        res.once('finish', () => {
+          accepted.push(...received);
+          changed.emit('change');
+        });
+      }
       res.status(answer.status).set(answer.headers ?? {});
       res.send(answer.body ?? '');
     };
     changed.emit('change');
-    if (!answer.delayMs) return reply();
-    const timer = setTimeout(() => {
-      delayed.delete(timer);
-      reply();
-    }, answer.delayMs);
-    delayed.add(timer);
+    const later = () => {
+      if (!answer.delayMs) return reply();
+      const timer = setTimeout(() => {
+        delayed.delete(timer);
+        reply();
+      }, answer.delayMs);
+      delayed.add(timer);
+    };
+    if (!answer.after) return later();
+    void answer.after.then(later, later);
   });
 
   const server: http.Server = opts.tls ? https.createServer(opts.tls, app) : http.createServer(app);

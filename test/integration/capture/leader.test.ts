@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { LeaderElector, type Role } from '../../../src/capture/leader';
 import { PgceError } from '../../../src/errors';
 import { Lifecycle } from '../../../src/lifecycle';
-import { createTestDatabase, waitFor, type TestDatabase } from '../../integration/harness/postgres';
+import { createTestDatabase, waitFor, type TestDatabase } from '../harness/postgres';
 
 /**
  * Leader election against a real PostgreSQL: two electors contend for one slot name through a

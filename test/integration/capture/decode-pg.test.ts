@@ -6,7 +6,7 @@ import { parsePgOutput, type PgOutputMessage, type RelationMessage } from '../..
 import { relationFromMessage, tupleToRow } from '../../../src/capture/rows';
 import { REPLICATION_SESSION_OPTIONS } from '../../../src/capture/stream';
 import { registerFromPgType, TypeRegistry, USER_TYPES_SQL } from '../../../src/capture/types-registry';
-import { createTestDatabase, type TestDatabase } from '../../integration/harness/postgres';
+import { createTestDatabase, type TestDatabase } from '../harness/postgres';
 
 /**
  * The real thing: PostgreSQL 15's pgoutput bytes for inserts, updates (REPLICA IDENTITY DEFAULT and
