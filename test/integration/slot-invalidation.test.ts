@@ -167,6 +167,8 @@ capture: { slot: ${SLOT}, publication: ${SLOT}, statusInterval: PT0.2S, reconnec
       // No retrying: one attempt to read the invalidated slot ended the stream, and capture with it.
       const attempts = run.stderr().split('\n').filter((l) => l.includes('"msg":"replication stream ended"') && l.includes('cannot read from logical replication slot'));
       expect(attempts, run.stderr()).to.have.length(1);
+      // A final error ends the process by itself, promptly, with code 1 (no zombie holding a walsender).
+      expect((await exitWithin(run, 15_000)).code, run.stderr()).to.equal(1);
     } finally {
       run.kill('SIGKILL');
       await run.exit();

@@ -148,6 +148,8 @@ describe('a lost slot is a named gap, not a silent one (real PostgreSQL)', funct
       expect(line).to.include(GAP_HINT);
       const attempts = run.stderr().split('\n').filter((l) => /"msg":"replication stream ended"/.test(l));
       expect(attempts, 'one attempt, no retrying').to.have.length(1);
+      // A final error ends the process by itself, promptly, with code 1 (no zombie holding a walsender).
+      expect((await exitWithin(run, 15_000)).code, run.stderr()).to.equal(1);
     } finally {
       run.kill('SIGKILL');
       await run.exit();
