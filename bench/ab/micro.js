@@ -37,3 +37,21 @@ time('structuredJson(event) (this build)', (i) => structuredJson(events[i]));
 const batch = events.slice(0, 100);
 time('JSON.stringify(100 events)', () => JSON.stringify(batch), 100);
 time('encodeBatch(100 events)', () => encodeBatch(batch).body, 100);
+
+// Exact json/jsonb numbers (README, "The event"): the decoder's check and the splicing serialiser.
+const { stringifyJson, parseJsonLossless } = require(path.join(DIST, 'events', 'json-text'));
+const { decodeValue } = require(path.join(DIST, 'capture', 'values'));
+const { TypeRegistry } = require(path.join(DIST, 'capture', 'types-registry'));
+const registry = new TypeRegistry();
+const jsonb = '{"id": 22, "tags": ["a", "b"], "price": 12.5, "note": "a note of some 40 characters, roughly", "nested": {"ok": true, "n": null, "at": "2020-12-01T09:43:00Z"}}';
+const jsonbBig = jsonb.replace('12.5', '12345678901234567890');
+time('JSON.parse(jsonb text, 150 B)', () => JSON.parse(jsonb));
+time('decodeValue(jsonb text, 150 B) (this build, exact digits)', () => decodeValue(jsonb, 3802, registry));
+time('decodeValue(jsonb text with a long number) (lossless parse)', () => decodeValue(jsonbBig, 3802, registry));
+const data = events.map((e) => e.data);
+time('JSON.stringify(event.data)', (i) => JSON.stringify(data[i]));
+time('stringifyJson(event.data) (this build, no RawJson)', (i) => stringifyJson(data[i]));
+const withRaw = data.map((d) => ({ ...d, data: { ...d.data, j: parseJsonLossless(jsonbBig) } }));
+const withPlain = data.map((d) => ({ ...d, data: { ...d.data, j: JSON.parse(jsonb) } }));
+time('JSON.stringify(data with a jsonb column)', (i) => JSON.stringify(withPlain[i]));
+time('stringifyJson(data with a jsonb column holding a RawJson)', (i) => stringifyJson(withRaw[i]));

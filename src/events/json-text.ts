@@ -1,4 +1,4 @@
-import { randomUUID } from 'crypto';
+import { randomUUID } from 'node:crypto';
 
 /**
  * JSON whose numbers keep their exact digits (README, "The event"). A JavaScript number holds
