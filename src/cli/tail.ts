@@ -2,6 +2,7 @@ import { createPool } from '../capture/db';
 import { CaptureSource } from '../capture/source';
 import type { ChangeConsumer } from '../delivery/consumer';
 import { undecodableRecord } from '../delivery/undecodable';
+import { structuredJson } from '../events/structured';
 import { ErrorCodes, PgceError } from '../errors';
 import { Lifecycle } from '../lifecycle';
 import { eventBuilder } from '../runtime';
@@ -28,7 +29,7 @@ export const tailCommand: Command = {
     const build = eventBuilder(config, options.env, database);
     const printer: ChangeConsumer = {
       change: (change) => {
-        process.stdout.write(`${JSON.stringify(build(change))}\n`);
+        process.stdout.write(`${structuredJson(build(change))}\n`);
       },
       undecodable: (change) => {
         const { eventId, raw, error } = undecodableRecord(change);
