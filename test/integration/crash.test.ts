@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { formatLsn } from '../../src/capture/change';
+import { formatLsn, parseLsn } from '../../src/capture/change';
 import type { CloudEvent } from 'cloudevents';
 import { createTestDatabase, slotInfo, waitFor } from './harness/postgres';
 import { spawnCli } from './harness/process';
@@ -8,9 +8,14 @@ import { FAST_DELIVERY_YAML, freePort, writeTempFile } from './support';
 
 type Data = { data: { id: number; v: number } };
 
+/** The commit LSN an event belongs to: `sequence` is `<commit LSN, 16 hex digits>-<ordinal>` (README "The event"). */
+function commitLsnOf(event: CloudEvent<unknown>): bigint {
+  return BigInt(`0x${String(event.sequence).split('-')[0]}`);
+}
+
 /**
  * Every committed change arrives at least once and in commit order per row, across kill -9 of the
- * source and across a sink that answers 503 for a while.
+ * source while deliveries are in flight and across a sink that answers 503 for a while.
  */
 describe('delivery guarantees (real PostgreSQL, real receiver, real process kills)', function () {
   this.timeout(180_000);
@@ -34,7 +39,7 @@ describe('delivery guarantees (real PostgreSQL, real receiver, real process kill
     return rows;
   }
 
-  it('kill -9 while rows are being written: restart delivers every change, per-row order holds', async () => {
+  it('kill -9 with deliveries outstanding while rows are being written: restart delivers every change, per-row order holds', async () => {
     const db = await createTestDatabase('pgce_crash');
     const receiver = await startReceiver();
     await db.query('CREATE TABLE counter (id int PRIMARY KEY, v int NOT NULL)');
@@ -42,32 +47,67 @@ describe('delivery guarantees (real PostgreSQL, real receiver, real process kill
 capture: { slot: pgce_crash, publication: pgce_crash, statusInterval: PT0.2S, reconnectDelay: PT0.2S, reconnectMax: PT1S }
 tables: [ { table: public.counter } ]
 `);
+    // Until the kill, the receiver answers the first ANSWERED requests and holds every later one
+    // unanswered, so the kill lands on deliveries in flight, not on an idle source.
+    const ANSWERED = 30;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let killed = false;
+    receiver.respondWith((_, n) => (killed || n <= ANSWERED ? undefined : { status: 202, after: held }));
     let cli = await startRun(db.url, receiver.url, config);
 
     const ROWS = 20;
     const STEPS = 15;
-    let killed = false;
+    const KILL_AFTER_STEP = 5;
+    const distinct = (events: CloudEvent<unknown>[]) => new Set(events.map((e) => e.id));
+    let atKill: { written: number; accepted: Set<string>; held: CloudEvent<unknown>[]; lastCommit: bigint } | undefined;
     // Each row goes v=0 (insert) then v=1..STEPS (updates), in single-row transactions.
-    const writer = (async () => {
-      for (let step = 0; step <= STEPS; step++) {
-        for (let id = 1; id <= ROWS; id++) {
-          if (step === 0) await db.query('INSERT INTO counter VALUES ($1, 0)', [id]);
-          else await db.query('UPDATE counter SET v = $2 WHERE id = $1', [id, step]);
-        }
-        if (step === 5 && !killed) {
-          killed = true;
-          cli.kill('SIGKILL');
-          await cli.exit();
-        }
+    for (let step = 0; step <= STEPS; step++) {
+      for (let id = 1; id <= ROWS; id++) {
+        if (step === 0) await db.query('INSERT INTO counter VALUES ($1, 0)', [id]);
+        else await db.query('UPDATE counter SET v = $2 WHERE id = $1', [id, step]);
       }
-    })();
-    await writer;
-    cli = await startRun(db.url, receiver.url, config);
+      if (step !== KILL_AFTER_STEP) continue;
+      const { rows: [{ lsn }] } = await db.query('SELECT pg_current_wal_lsn()::text AS lsn');
+      // Some events answered, some seen and waiting for their answer: then kill -9.
+      await waitFor(async () => receiver.accepted.length >= ANSWERED && receiver.events.length > receiver.accepted.length, {
+        timeoutMs: 30_000, intervalMs: 50, what: 'deliveries answered and deliveries held',
+      });
+      cli.kill('SIGKILL');
+      await cli.exit();
+      killed = true;
+      const accepted = distinct(receiver.accepted);
+      atKill = {
+        written: (step + 1) * ROWS,
+        accepted,
+        held: receiver.events.filter((e) => !accepted.has(e.id)),
+        lastCommit: parseLsn(lsn as string),
+      };
+      // The held answers now go to a dead connection: they never count as accepted.
+      release();
+    }
+    expect(atKill, 'the kill happened').to.not.equal(undefined);
+    const kill = atKill!;
+    expect(kill.accepted.size, 'events delivered before the kill').to.be.greaterThan(0);
+    expect(kill.accepted.size, 'but not every event written before it').to.be.lessThan(kill.written);
+    expect(kill.held.length, 'events in flight at the kill').to.be.greaterThan(0);
+    // What the restart resumes from: the walsender is gone, so the slot's position is final.
+    const slot = await waitFor(async () => {
+      const info = (await slotInfo(db.url, 'pgce_crash'))!;
+      return !info.active && info;
+    }, { timeoutMs: 15_000, intervalMs: 100, what: 'the killed source\'s walsender to exit' });
+    const confirmed = slot.confirmedFlushLsn ?? 0n;
+    const firstHeld = kill.held.map((e) => commitLsnOf(e)).reduce((a, b) => (a < b ? a : b));
+    expect(confirmed < kill.lastCommit, `confirmed_flush_lsn ${formatLsn(confirmed)} is behind the last commit before the kill, ${formatLsn(kill.lastCommit)}`).to.equal(true);
+    expect(confirmed <= firstHeld, `confirmed_flush_lsn ${formatLsn(confirmed)} has not passed the first undelivered commit, ${formatLsn(firstHeld)}`).to.equal(true);
 
+    cli = await startRun(db.url, receiver.url, config);
     const total = ROWS * (STEPS + 1);
-    await waitFor(async () => new Set(receiver.accepted.map((e: CloudEvent<unknown>) => e.id)).size >= total, {
+    await waitFor(async () => distinct(receiver.accepted).size >= total, {
       timeoutMs: 60_000, intervalMs: 100, what: `${total} distinct events`,
     });
+    const deliveredAfter = distinct(receiver.accepted);
+    for (const e of kill.held) expect(deliveredAfter.has(e.id), `event ${e.id}, in flight at the kill, delivered after the restart`).to.equal(true);
     const rows = perRow(receiver.accepted);
     expect(rows.size).to.equal(ROWS);
     for (const [id, values] of rows) {
@@ -75,7 +115,7 @@ tables: [ { table: public.counter } ]
     }
     // Ids are deterministic: a redelivered change carries the id it had before.
     const byId = new Map<string, string>();
-    for (const e of receiver.accepted) {
+    for (const e of receiver.events) {
       const key = `${(e.data as Data).data.id}:${(e.data as Data).data.v}`;
       if (byId.has(e.id)) expect(byId.get(e.id)).to.equal(key);
       byId.set(e.id, key);
