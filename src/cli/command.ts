@@ -8,6 +8,8 @@ export interface CommandOptions {
   id?: string;
   all?: boolean;
   before?: string;
+  /** dead-letters replay: retries per event. */
+  retry?: string;
 }
 
 export interface Command {

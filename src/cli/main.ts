@@ -30,8 +30,9 @@ ${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}
 options:
   -c, --config <file>   configuration file (YAML or JSON); default: $PG_CLOUDEVENTS_CONFIG
       --dry-run         setup/teardown: print the SQL instead of running it
-      --json            status, dead-letters list: machine-readable output
-      --id <id> / --all dead-letters replay: one row, or every row
+      --json            status, dead-letters list and replay: machine-readable output
+      --id <id> / --all dead-letters replay: one row, or every row (purge --id: one row)
+      --retry <n>       dead-letters replay: retries per event (default 3)
       --before <T>      dead-letters purge: only rows created before T (ISO 8601 timestamp, or a duration like P7D)
   -h, --help            this text
 
@@ -51,6 +52,7 @@ export async function main(argv: string[]): Promise<number> {
         id: { type: 'string' },
         all: { type: 'boolean' },
         before: { type: 'string' },
+        retry: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -78,6 +80,7 @@ export async function main(argv: string[]): Promise<number> {
       id: parsed.values.id,
       all: Boolean(parsed.values.all),
       before: parsed.values.before,
+      retry: parsed.values.retry,
     });
   } catch (err) {
     const code = err instanceof PgceError ? ` [${err.code}]` : '';

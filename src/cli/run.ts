@@ -49,7 +49,7 @@ export const runCommand: Command = {
     const status = new StatusTracker(lifecycle, { sink: sink.describe(), sinkConfigured: true });
     const pool = createPool(config.databaseUrl);
     const deadLetters = new DeadLetterStore(pool, config.deadLetters);
-    const deadLetter = createDeadLetterHandler({ config, store: deadLetters, destination: sink.describe() });
+    const deadLetter = createDeadLetterHandler({ config, store: deadLetters, destination: sink.describe(), lifecycle });
     let engine: DeliveryEngine | undefined;
     const deliveryStats = () => engine?.stats() ?? { inFlight: 0, buffered: 0, bufferedBytes: 0 };
     metrics.bindDeliveryStats(deliveryStats);
