@@ -1,4 +1,5 @@
 import { parse as parseArrayLiteral } from 'postgres-array';
+import { numbersRoundTrip, parseJsonLossless } from '../events/json-text';
 import type { TypeRegistry } from './types-registry';
 
 /**
@@ -33,9 +34,16 @@ const float: Decoder = (text) => {
   return Number.isFinite(n) ? n : text;
 };
 
+/**
+ * json/jsonb: parsed, numbers with their exact digits (README, "The event"). A value whose
+ * numbers all survive a JS number (the common case) is plain JSON.parse output; otherwise each
+ * number that would not — `12345678901234567890`, `1.50`, `1e400` — is a RawJson holding its text,
+ * which the sinks write back verbatim. Member order is JavaScript's (integer-like keys first), and
+ * a `json` value's repeated key keeps its last value, as JSON.parse does.
+ */
 const json: Decoder = (text) => {
   try {
-    return JSON.parse(text);
+    return numbersRoundTrip(text) ? JSON.parse(text) : parseJsonLossless(text);
   } catch {
     return text;
   }

@@ -1,5 +1,6 @@
 import type { CloudEvent } from 'cloudevents';
 import type { Change, Row } from '../capture/change';
+import { stringifyJson } from '../events/json-text';
 
 /**
  * The delivery engine's memory budget: events received but not yet done, counted and sized. When
@@ -92,7 +93,8 @@ function valueBytes(value: unknown): number {
   if (typeof value === 'string') return value.length;
   if (value === null || typeof value !== 'object') return SCALAR_BYTES;
   try {
-    return JSON.stringify(value)?.length ?? SCALAR_BYTES;
+    // stringifyJson: a json value's long number (RawJson) counts by its digits, not as `null`.
+    return stringifyJson(value)?.length ?? SCALAR_BYTES;
   } catch {
     return SCALAR_BYTES;
   }

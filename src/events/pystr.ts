@@ -5,6 +5,8 @@
  * Python type Django would have built from it (psycopg2's adaptation).
  */
 
+import { RawJson } from './json-text';
+
 // PostgreSQL type OIDs (pg_type.dat).
 const BYTEA = 17;
 const FLOAT4 = 700;
@@ -161,9 +163,14 @@ function pyTime(text: string): string {
   return `${m[1]}${pyFraction(m[2])}${m[3] === undefined ? '' : pyOffset(offsetSeconds(m[3]))}`;
 }
 
-/** repr() of a value inside a list or dict (ArrayField elements, JSONField contents). */
+/**
+ * repr() of a value inside a list or dict (ArrayField elements, JSONField contents). A JSON number
+ * kept exact (RawJson) prints as its digits: json.loads gives a Python int exactly that; for a
+ * decimal or exponent token its float repr would round, and the digits are what the database holds.
+ */
 export function pyRepr(value: unknown, elementOid = 0): string {
   if (value === null || value === undefined) return 'None';
+  if (value instanceof RawJson) return value.text;
   if (typeof value === 'boolean') return value ? 'True' : 'False';
   if (typeof value === 'number') return pyNumber(value, elementOid === FLOAT4 || elementOid === FLOAT8);
   if (typeof value === 'bigint') return value.toString();

@@ -1,4 +1,6 @@
 import type { CloudEvent } from 'cloudevents';
+import { types } from 'node:util';
+import { stringifyJson } from './json-text';
 
 /** `time` as the SDK writes it (Date#toISOString); formats already produce this form. */
 const CANONICAL_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -26,7 +28,18 @@ export function structuredForm(event: CloudEvent<unknown>): Record<string, unkno
   return out;
 }
 
-/** The event as structured-mode JSON text: `JSON.stringify(event)`, faster. */
+/**
+ * The event as structured-mode JSON text: `JSON.stringify(event)`, faster, and with the exact
+ * digits of every RawJson number in `data` (README, "The event").
+ */
 export function structuredJson(event: CloudEvent<unknown>): string {
-  return JSON.stringify(structuredForm(event));
+  return stringifyJson(structuredForm(event));
+}
+
+/**
+ * Binary-mode data as the SDK's bindings serialise it (`HTTP.binary(event).body`): an object as
+ * JSON text, RawJson spliced; typed arrays, strings and undefined as they are.
+ */
+export function binaryData(data: unknown): unknown {
+  return typeof data === 'object' && !types.isTypedArray(data) ? stringifyJson(data) : data;
 }

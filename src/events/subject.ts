@@ -3,6 +3,7 @@
  * event type suffix Django's signal names give.
  */
 import type { Change, Row } from '../capture/change';
+import { stringifyJson } from './json-text';
 
 /** Django's signal for each kind of change; backfill is a post_save with `raw: true`. */
 export const SIGNAL_BY_KIND: Readonly<Record<Change['kind'], string>> = Object.freeze({
@@ -29,7 +30,7 @@ export function identityRow(change: Change): Row | undefined {
 export function plainKeyText(value: unknown): string {
   if (typeof value === 'string') return value;
   if (value === null || value === undefined) return '';
-  if (typeof value === 'object') return value instanceof Date ? value.toISOString() : JSON.stringify(value);
+  if (typeof value === 'object') return value instanceof Date ? value.toISOString() : stringifyJson(value);
   return String(value);
 }
 

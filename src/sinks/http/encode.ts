@@ -1,5 +1,6 @@
 import type { CloudEvent } from 'cloudevents';
-import { canonicalTime, structuredForm } from '../../events/structured';
+import { stringifyJson } from '../../events/json-text';
+import { canonicalTime, structuredForm, structuredJson } from '../../events/structured';
 
 export interface EncodedRequest {
   mode: 'binary' | 'structured';
@@ -62,11 +63,11 @@ function headerName(attribute: string): string {
   return header;
 }
 
-/** Binary-mode body: the SDK's rule (objects as JSON, binary data and strings as they are). */
+/** Binary-mode body: the SDK's rule (objects as JSON, binary data and strings as they are), RawJson spliced. */
 function binaryBody(data: unknown): string | Uint8Array | undefined {
   if (data === undefined || data === null) return data === null ? 'null' : undefined;
   if (typeof data === 'string' || ArrayBuffer.isView(data)) return data as string | Uint8Array;
-  if (typeof data === 'object') return JSON.stringify(data);
+  if (typeof data === 'object') return stringifyJson(data);
   return String(data); // a number or boolean: its JSON text
 }
 
@@ -74,7 +75,7 @@ function binaryBody(data: unknown): string | Uint8Array | undefined {
 export function encodeEvent(event: CloudEvent<unknown>, mode: 'binary' | 'structured'): EncodedRequest {
   const headers = mode === 'binary' ? binaryHeaders(event) : undefined;
   if (headers) return { mode: 'binary', headers, body: binaryBody(event.data) };
-  return { mode: 'structured', headers: { 'content-type': STRUCTURED_CONTENT_TYPE }, body: JSON.stringify(structuredForm(event)) };
+  return { mode: 'structured', headers: { 'content-type': STRUCTURED_CONTENT_TYPE }, body: structuredJson(event) };
 }
 
 /**
@@ -88,6 +89,6 @@ export const BATCH_CONTENT_TYPE = 'application/cloudevents-batch+json; charset=u
 export function encodeBatch(events: readonly CloudEvent<unknown>[]): { headers: Record<string, string>; body: string } {
   const plain = new Array<Record<string, unknown>>(events.length);
   for (let i = 0; i < events.length; i++) plain[i] = structuredForm(events[i]);
-  return { headers: { 'content-type': BATCH_CONTENT_TYPE }, body: JSON.stringify(plain) };
+  return { headers: { 'content-type': BATCH_CONTENT_TYPE }, body: stringifyJson(plain) };
 }
 

@@ -1,5 +1,7 @@
-import { CloudEvent, Kafka } from 'cloudevents';
+import { CONSTANTS, CloudEvent, Kafka } from 'cloudevents';
 import type { Message } from 'kafkajs';
+import { stringifyJson } from '../../events/json-text';
+import { structuredJson } from '../../events/structured';
 
 export type KafkaMode = 'binary' | 'structured';
 
@@ -18,14 +20,14 @@ export type KafkaMode = 'binary' | 'structured';
  */
 export function encodeKafkaMessages(event: CloudEvent<unknown>, mode: KafkaMode, tombstone: boolean): Message[] {
   const key = keyOf(event);
-  const encoded = mode === 'structured' ? Kafka.structured(event) : Kafka.binary(event);
-  const message: Message = {
-    key,
-    value: mode === 'structured' ? String(encoded.value) : dataValue(event),
-    headers: headersOf(encoded.headers),
-  };
+  // Structured mode is written here rather than by Kafka.structured, whose value is
+  // JSON.stringify(event): it would round the numbers a RawJson keeps exact.
+  const message: Message =
+    mode === 'structured'
+      ? { key, value: structuredJson(event), headers: { [CONSTANTS.HEADER_CONTENT_TYPE]: CONSTANTS.DEFAULT_CE_CONTENT_TYPE } }
+      : { key, value: dataValue(event), headers: headersOf(Kafka.binary(event).headers) };
   // The record's timestamp is the event's time (the commit time), in ms, as the SDK computes it.
-  if (encoded.timestamp) message.timestamp = encoded.timestamp;
+  if (event.time) message.timestamp = String(Date.parse(event.time));
   const messages = [message];
   if (tombstone && key !== null && isDelete(event)) messages.push({ key, value: null, timestamp: message.timestamp });
   return messages;
@@ -44,7 +46,7 @@ function keyOf(event: CloudEvent<unknown>): string | null {
 function dataValue(event: CloudEvent<unknown>): string | null {
   if (event.data === undefined) return null;
   if (typeof event.data === 'string' && !/json/.test(event.datacontenttype ?? '')) return event.data;
-  return JSON.stringify(event.data);
+  return stringifyJson(event.data);
 }
 
 /**

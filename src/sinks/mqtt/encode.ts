@@ -1,4 +1,6 @@
-import { HTTP, MQTT, type CloudEvent } from 'cloudevents';
+import { CONSTANTS, MQTT, type CloudEvent } from 'cloudevents';
+import { stringifyJson } from '../../events/json-text';
+import { binaryData, structuredJson } from '../../events/structured';
 
 /**
  * CloudEvents MQTT protocol binding (cloudevents/spec bindings/mqtt-protocol-binding.md), MQTT 5.
@@ -23,12 +25,8 @@ export interface MqttMessage {
 
 export function encodeMqtt(event: CloudEvent<unknown>, mode: ContentMode): MqttMessage {
   if (mode === 'structured') {
-    const message = MQTT.structured(event);
-    return {
-      payload: Buffer.from(JSON.stringify(message.body), 'utf8'),
-      contentType: message.PUBLISH?.['Content Type'],
-      userProperties: {},
-    };
+    // MQTT.structured's content type, and the event as the JSON format with exact RawJson digits.
+    return { payload: Buffer.from(structuredJson(event), 'utf8'), contentType: CONSTANTS.DEFAULT_CE_CONTENT_TYPE, userProperties: {} };
   }
   const message = MQTT.binary(event);
   const userProperties: Record<string, string> = {};
@@ -39,11 +37,11 @@ export function encodeMqtt(event: CloudEvent<unknown>, mode: ContentMode): MqttM
 }
 
 function dataBytes(event: CloudEvent<unknown>): Buffer {
-  const body = HTTP.binary(event).body as unknown;
+  const body = binaryData(event.data);
   if (body === undefined || body === null) return Buffer.alloc(0);
   if (typeof body === 'string') return Buffer.from(body, 'utf8');
   if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  return Buffer.from(JSON.stringify(body), 'utf8');
+  return Buffer.from(stringifyJson(body), 'utf8');
 }
 
 /** MQTT 5 §4.7.3: a topic name is non-empty, and has no wildcards (`+`, `#`) or U+0000. */

@@ -1,4 +1,5 @@
 import { CloudEvent, HTTP } from 'cloudevents';
+import { stringifyJson } from '../../events/json-text';
 import { structuredJson } from '../../events/structured';
 
 /**
@@ -37,7 +38,7 @@ function dataBytes(event: CloudEvent<unknown>): Uint8Array {
   if (data === undefined || data === null) return new Uint8Array(0);
   if (data instanceof Uint8Array) return data;
   if (typeof data === 'string') return Buffer.from(data, 'utf8');
-  return Buffer.from(JSON.stringify(data), 'utf8');
+  return Buffer.from(stringifyJson(data), 'utf8');
 }
 
 /**

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { CloudEvent } from 'cloudevents';
+import { stringifyJson } from '../../events/json-text';
 import { structuredJson } from '../../events/structured';
 
 /**
@@ -72,7 +73,7 @@ function dataBytes(event: CloudEvent<unknown>): Buffer {
   }
   if (data instanceof Uint8Array) return Buffer.from(data);
   if (typeof data === 'string' && !isJson(event.datacontenttype)) return Buffer.from(data);
-  return Buffer.from(JSON.stringify(data));
+  return Buffer.from(stringifyJson(data));
 }
 
 function isJson(contentType: string | undefined): boolean {

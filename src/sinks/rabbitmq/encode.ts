@@ -1,6 +1,7 @@
-import { CONSTANTS, HTTP, MQTT, type CloudEvent } from 'cloudevents';
+import { CONSTANTS, MQTT, type CloudEvent } from 'cloudevents';
 import type { Options } from 'amqplib';
-import { structuredJson } from '../../events/structured';
+import { stringifyJson } from '../../events/json-text';
+import { binaryData, structuredJson } from '../../events/structured';
 
 /**
  * CloudEvents AMQP protocol binding (cloudevents/spec bindings/amqp-protocol-binding.md), carried
@@ -55,9 +56,9 @@ export function encodeAmqp(event: CloudEvent<unknown>, mode: ContentMode, persis
 
 /** The event's data as bytes, serialised as the SDK's HTTP binding does (JSON text for JSON data). */
 export function dataBytes(event: CloudEvent<unknown>): Buffer {
-  const body = HTTP.binary(event).body as unknown;
+  const body = binaryData(event.data);
   if (body === undefined || body === null) return Buffer.alloc(0);
   if (typeof body === 'string') return Buffer.from(body, 'utf8');
   if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  return Buffer.from(JSON.stringify(body), 'utf8');
+  return Buffer.from(stringifyJson(body), 'utf8');
 }

@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
+import { Kafka, logLevel, type Consumer, type KafkaMessage } from 'kafkajs';
 import { REPO_ROOT } from './process';
 
 export const KAFKA_MOCK_PATH = path.join(REPO_ROOT, '.tmp', 'kafka-mock');
@@ -101,4 +102,44 @@ export function startKafkaMock(topics: KafkaMockTopic[], brokerCount = 1): Promi
       });
     });
   });
+}
+
+/** One record read back from the mock cluster: the raw value bytes, headers as strings. */
+export interface KafkaRecord {
+  partition: number;
+  offset: number;
+  key: string | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+  message: KafkaMessage;
+}
+
+/** Reads a topic from the beginning with a kafkajs consumer until `count` records arrived. */
+export async function readKafkaRecords(mock: KafkaMock, topic: string, count: number, timeoutMs = 15_000): Promise<KafkaRecord[]> {
+  const kafka = new Kafka({ clientId: 'pgce-h3-reader', brokers: mock.brokers, logLevel: logLevel.NOTHING });
+  const consumer: Consumer = kafka.consumer({ groupId: `${topic}_reader_${Date.now()}`, sessionTimeout: 10_000, heartbeatInterval: 500 });
+  const got: KafkaRecord[] = [];
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`read ${got.length} of ${count} records from ${topic} within ${timeoutMs} ms`)), timeoutMs);
+      consumer
+        .run({
+          eachMessage: async ({ partition, message }) => {
+            const headers: Record<string, string> = {};
+            for (const [k, v] of Object.entries(message.headers ?? {})) if (v !== undefined) headers[k] = String(v);
+            got.push({ partition, offset: Number(message.offset), key: message.key?.toString() ?? null, value: message.value, headers, message });
+            if (got.length >= count) {
+              clearTimeout(timer);
+              resolve();
+            }
+          },
+        })
+        .catch(reject);
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return got;
 }

@@ -1,12 +1,11 @@
 import { expect } from 'chai';
 import { CloudEvent, Kafka as CEKafka, type KafkaMessage as CEKafkaMessage } from 'cloudevents';
-import { Kafka, logLevel, type Consumer, type KafkaMessage } from 'kafkajs';
 import type { BrokerConfig, Config } from '../../../src/config/types';
 import { deliverWithRetry, type AttemptFailure } from '../../../src/delivery/deliver';
 import { DeliveryError, ErrorCodes, PgceError } from '../../../src/errors';
 import { createSink } from '../../../src/sinks';
 import type { Sink } from '../../../src/sinks/types';
-import { startKafkaMock, type KafkaMock } from '../harness/kafka-mock';
+import { readKafkaRecords, startKafkaMock, type KafkaMock, type KafkaRecord } from '../harness/kafka-mock';
 import { describeSinkConformance, sampleEvent } from './conformance';
 import { closedPort } from '../harness/net';
 import { failure } from './support';
@@ -43,47 +42,8 @@ function kafkaSink(brokers: string[], params: Record<string, unknown>, timeoutMs
   return createSink(broker.name, config(broker, timeoutMs));
 }
 
-interface Record_ {
-  partition: number;
-  offset: number;
-  key: string | null;
-  value: Buffer | null;
-  headers: Record<string, string>;
-  message: KafkaMessage;
-}
-
-/** Reads a topic from the beginning with a kafkajs consumer until `count` records arrived. */
-async function readRecords(mock: KafkaMock, topic: string, count: number, timeoutMs = 15_000): Promise<Record_[]> {
-  const kafka = new Kafka({ clientId: 'pgce-h3-reader', brokers: mock.brokers, logLevel: logLevel.NOTHING });
-  const consumer: Consumer = kafka.consumer({ groupId: `${topic}_reader_${Date.now()}`, sessionTimeout: 10_000, heartbeatInterval: 500 });
-  const got: Record_[] = [];
-  try {
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`read ${got.length} of ${count} records from ${topic} within ${timeoutMs} ms`)), timeoutMs);
-      consumer
-        .run({
-          eachMessage: async ({ partition, message }) => {
-            const headers: Record<string, string> = {};
-            for (const [k, v] of Object.entries(message.headers ?? {})) if (v !== undefined) headers[k] = String(v);
-            got.push({ partition, offset: Number(message.offset), key: message.key?.toString() ?? null, value: message.value, headers, message });
-            if (got.length >= count) {
-              clearTimeout(timer);
-              resolve();
-            }
-          },
-        })
-        .catch(reject);
-    });
-  } finally {
-    await consumer.disconnect();
-  }
-  return got;
-}
-
 /** The SDK's Kafka.toEvent wants string headers, a key and a string value: kafkajs gives Buffers. */
-function toCloudEvent(r: Record_): CloudEvent<unknown> {
+function toCloudEvent(r: KafkaRecord): CloudEvent<unknown> {
   const value = r.value?.toString('utf8');
   const message: CEKafkaMessage<string | undefined> = { headers: r.headers, key: r.key ?? '', value, body: value };
   return CEKafka.toEvent(message) as CloudEvent<unknown>;
@@ -95,7 +55,7 @@ describeSinkConformance('kafka (librdkafka mock cluster)', async () => {
   return {
     sink: async () => kafkaSink(mock.brokers, { topic }),
     readBack: async (count, timeoutMs) => {
-      const records = await readRecords(mock, topic, count, timeoutMs);
+      const records = await readKafkaRecords(mock, topic, count, timeoutMs);
       return records.sort((a, b) => a.partition - b.partition || a.offset - b.offset).map((r) => {
         const event = toCloudEvent(r);
         event.validate();
@@ -125,7 +85,7 @@ describe('sinks/kafka against librdkafka’s mock cluster', function () {
     sink = kafkaSink(mock.brokers, { topic });
     const event = sampleEvent(7, { partitionkey: 'polls.question/7' });
     await sink.send(event);
-    const [r] = await readRecords(mock, topic, 1);
+    const [r] = await readKafkaRecords(mock, topic, 1);
     expect(r.headers).to.deep.equal({
       'content-type': 'application/json',
       ce_specversion: '1.0',
@@ -151,7 +111,7 @@ describe('sinks/kafka against librdkafka’s mock cluster', function () {
     sink = kafkaSink(mock.brokers, { topic, mode: 'structured' });
     const event = sampleEvent(3, { count: 42, flag: true });
     await sink.send(event);
-    const [r] = await readRecords(mock, topic, 1);
+    const [r] = await readKafkaRecords(mock, topic, 1);
     expect(r.headers['content-type']).to.match(/^application\/cloudevents\+json/);
     expect(Object.keys(r.headers).filter((h) => h.startsWith('ce_'))).to.deep.equal([]);
     expect(JSON.parse(String(r.value))).to.deep.equal(JSON.parse(event.toString()));
@@ -170,8 +130,8 @@ describe('sinks/kafka against librdkafka’s mock cluster', function () {
     for (let round = 0; round < 5; round++) {
       for (const key of keys) await sink.send(sampleEvent(++n, { partitionkey: key }));
     }
-    const records = await readRecords(mock, topic, n);
-    const byKey = new Map<string, Record_[]>();
+    const records = await readKafkaRecords(mock, topic, n);
+    const byKey = new Map<string, KafkaRecord[]>();
     for (const r of records) byKey.set(r.key!, [...(byKey.get(r.key!) ?? []), r]);
     expect([...byKey.keys()].sort()).to.deep.equal([...keys].sort());
     for (const [key, rs] of byKey) {
@@ -189,7 +149,7 @@ describe('sinks/kafka against librdkafka’s mock cluster', function () {
     sink = kafkaSink(mock.brokers, { topic, tombstone: true });
     await sink.send(sampleEvent(1, { partitionkey: 'polls.question/9' }));
     await sink.send(sampleEvent(2, { type: 'orm.post_delete', partitionkey: 'polls.question/9' }));
-    const records = (await readRecords(mock, topic, 3)).sort((a, b) => a.offset - b.offset);
+    const records = (await readKafkaRecords(mock, topic, 3)).sort((a, b) => a.offset - b.offset);
     expect(records.map((r) => r.key)).to.deep.equal(['polls.question/9', 'polls.question/9', 'polls.question/9']);
     expect(new Set(records.map((r) => r.partition)).size).to.equal(1);
     expect(records.map((r) => (r.value === null ? null : toCloudEvent(r).type))).to.deep.equal(['orm.post_save', 'orm.post_delete', null]);
@@ -202,7 +162,7 @@ describe('sinks/kafka against librdkafka’s mock cluster', function () {
     sink = kafkaSink(mock.brokers, { topic });
     await sink.send(sampleEvent(2, { type: 'orm.post_delete' }));
     await sink.send(sampleEvent(3));
-    const records = await readRecords(mock, topic, 2);
+    const records = await readKafkaRecords(mock, topic, 2);
     expect(records.map((r) => r.value === null)).to.deep.equal([false, false]);
   });
 
@@ -211,7 +171,7 @@ describe('sinks/kafka against librdkafka’s mock cluster', function () {
     mock = await startKafkaMock([{ name: topic, partitions: 1 }]);
     sink = kafkaSink(mock.brokers, { topic: `${PREFIX}{{ app }}.{{ model }}` });
     await sink.send(sampleEvent(1));
-    const [r] = await readRecords(mock, topic, 1);
+    const [r] = await readKafkaRecords(mock, topic, 1);
     expect(toCloudEvent(r).id).to.equal(sampleEvent(1).id);
   });
 
@@ -270,7 +230,7 @@ describe('sinks/kafka against librdkafka’s mock cluster', function () {
     expect(failures.length).to.be.at.least(3);
     expect(failures.every((f) => f.error.retriable)).to.equal(true);
     expect(result.attempts).to.equal(failures.length + 1);
-    const records = await readRecords(mock, topic, 2);
+    const records = await readKafkaRecords(mock, topic, 2);
     expect(records.map((r) => toCloudEvent(r).id)).to.deep.equal([sampleEvent(1).id, sampleEvent(2).id]);
   });
 

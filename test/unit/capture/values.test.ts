@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { decodeValue } from '../../../src/capture/values';
+import { RawJson } from '../../../src/events/json-text';
 import { registerFromPgType, TypeRegistry, USER_TYPES_SQL } from '../../../src/capture/types-registry';
 
 const OID = {
@@ -53,6 +54,20 @@ describe('capture/values', () => {
     expect(d('"just a string"', OID.json)).to.equal('just a string');
     expect(d('42', OID.json)).to.equal(42);
     expect(d('{nope', OID.json)).to.equal('{nope');
+  });
+
+  it('json and jsonb keep numbers a JS number would round as RawJson with their exact digits', () => {
+    const jb = d('{"big": 12345678901234567890, "d": 0.1000000000000000055511151231257827, "n": [1, 1.50, 2]}', OID.jsonb) as Record<string, unknown>;
+    expect(jb.big).to.be.instanceOf(RawJson);
+    expect((jb.big as RawJson).text).to.equal('12345678901234567890');
+    expect((jb.d as RawJson).text).to.equal('0.1000000000000000055511151231257827');
+    expect(jb.n).to.deep.equal([1, new RawJson('1.50'), 2]);
+    expect(d('1e400', OID.json)).to.deep.equal(new RawJson('1e400'));
+    expect(d('{"z": -0, "s": "12345678901234567890"}', OID.json)).to.deep.equal({ z: new RawJson('-0'), s: '12345678901234567890' });
+    // The common case stays plain JSON.parse output.
+    expect(d('{"a": 1, "b": [2.5, -3, 1e+21], "c": "1.50"}', OID.jsonb)).to.deep.equal({ a: 1, b: [2.5, -3, 1e21], c: '1.50' });
+    expect(d('{"{\\"big\\": 12345678901234567890}",null}', OID.jsonbArr)).to.deep.equal([{ big: new RawJson('12345678901234567890') }, null]);
+    expect(d('{"[1, 12345678901234567890]"}', OID.jsonArr)).to.deep.equal([[1, new RawJson('12345678901234567890')]]);
   });
 
   it('strings pass through', () => {

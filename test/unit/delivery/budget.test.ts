@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { CloudEvent } from 'cloudevents';
 import { estimateEventBytes } from '../../../src/delivery/budget';
+import { RawJson } from '../../../src/events/json-text';
 import { deleteOf, insertOf, questions, truncateOf, updateOf, type Change } from '../events/fixtures';
 
 const event = new CloudEvent<unknown>({ id: 'id-1', source: '/src', type: 't' }, false);
@@ -29,6 +30,15 @@ describe('delivery budget: estimateEventBytes', () => {
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
     expect(estimate(insertOf(questions, { id: 1, question_text: cyclic }))).to.equal(plain);
+  });
+
+  it('sizes a json number kept exact (RawJson) by its digits, alone or nested', () => {
+    const plain = estimate(insertOf(questions, { id: 1, question_text: null }));
+    const digits = '9'.repeat(5_000); // beyond a double: JSON.stringify would write null
+    const alone = estimate(insertOf(questions, { id: 1, question_text: new RawJson(digits) }));
+    const nested = estimate(insertOf(questions, { id: 1, question_text: { n: [new RawJson(digits)] } }));
+    expect(alone - plain).to.be.at.least(4_900);
+    expect(nested - plain).to.be.at.least(4_900);
   });
 
   it('sizes a truncate by its attributes alone', () => {
