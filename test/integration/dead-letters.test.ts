@@ -13,6 +13,7 @@ import { inspectDeadLetterTable, planDeadLetterSetup } from '../../src/delivery/
 import { eventFromStoredText } from '../../src/delivery/dead-letters/event-text';
 import { DeadLetterStore } from '../../src/delivery/dead-letters/store';
 import { SupersededTracker } from '../../src/delivery/dead-letters/superseded';
+import { RawJson } from '../../src/events/json-text';
 import { structuredJson } from '../../src/events/structured';
 import { DeliveryError, ErrorCodes, PgceError } from '../../src/errors';
 import { Lifecycle } from '../../src/lifecycle';
@@ -176,6 +177,24 @@ describe('dead letters against real PostgreSQL', function () {
       expect((await store.list()).map((r) => r.id)).to.deep.equal([ids[3], ids[4]]);
       expect(await store.purge()).to.equal(2);
       expect(await store.count()).to.equal(0);
+    });
+
+    it('list pages in id order, numerically (ids 8 to 12 cross a digit)', async () => {
+      await store.purge();
+      await db.query(`SELECT setval(pg_get_serial_sequence('pgcloudevents.dead_letters', 'id'), 7)`);
+      const ids: string[] = [];
+      for (let i = 1; i <= 5; i++) ids.push(await store.insert(failed(i)));
+      expect(ids).to.deep.equal(['8', '9', '10', '11', '12']);
+      expect((await store.list()).map((r) => r.id)).to.deep.equal(ids);
+      const paged: string[] = [];
+      for (let afterId: string | undefined; ;) {
+        const page = await store.list({ limit: 2, afterId, withEvent: true });
+        paged.push(...page.map((r) => r.id));
+        if (page.length < 2) break;
+        afterId = page[page.length - 1].id;
+      }
+      expect(paged).to.deep.equal(ids);
+      await store.purge();
     });
 
     it('recordFailure adds attempts and replaces the error; an event with U+0000 is stored exactly (only the error text loses it)', async () => {
@@ -583,6 +602,7 @@ describe('pg-cloudevents dead-letters (CLI, real PostgreSQL and receiver)', func
     expect(rows.map((r: { id: string }) => r.id)).to.deep.equal([a, b]);
     expect(rows[0]).to.include({ eventId: event(1).id, status: 400, attempts: 3, commitLsn: '0/16B3748' });
     expect(rows[1].event).to.deep.equal(JSON.parse(event(2).toString()));
+    expect(json.stdout, 'the event spliced in as stored').to.include(`"event":${structuredJson(event(2))}}`);
 
     await store.purge();
     expect((await cli(['list'])).stdout).to.equal('no dead letters in pgcloudevents.dead_letters\n');
@@ -688,9 +708,13 @@ describe('pg-cloudevents dead-letters (CLI, real PostgreSQL and receiver)', func
   });
 
   for (const mode of ['structured', 'binary'] as const) {
-    it(`replay sends byte for byte what failed (${mode} mode): U+0000 in a string, keys in an order jsonb would change`, async () => {
+    it(`replay sends byte for byte what failed (${mode} mode): U+0000 in a string, keys in an order jsonb would change, exact big numbers`, async () => {
       const original = event(5, {
-        data: { zz: 'a\u0000b', a: { yy: [true, null, 'x\u0000'], b: 1 }, n: 0.1, note: 'naïve \u2603' },
+        data: {
+          zz: 'a\u0000b', a: { yy: [true, null, 'x\u0000'], b: 1 }, n: 0.1, note: 'naïve \u2603',
+          // json/jsonb numbers as capture keeps them (exact digits, written verbatim).
+          big: new RawJson('12345678901234567890'), tiny: [new RawJson('0.1000000000000000055511151231257827')],
+        },
       });
       receiver.respondWith(() => ({ status: 400, body: 'refused' }));
       const cfg = testConfig(db, { sink: receiver.url });
@@ -719,6 +743,7 @@ describe('pg-cloudevents dead-letters (CLI, real PostgreSQL and receiver)', func
       expect(ce(replayed.headers)).to.deep.equal(ce(first.headers));
       if (mode === 'structured') expect(replayed.body).to.equal(structuredJson(original));
       expect(replayed.body).to.include('"zz":"a\\u0000b","a":{"yy":[true,null,"x\\u0000"],"b":1}');
+      expect(replayed.body).to.include('"big":12345678901234567890,"tiny":[0.1000000000000000055511151231257827]');
     });
   }
 

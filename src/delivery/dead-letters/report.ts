@@ -1,3 +1,4 @@
+import { RawJson, stringifyJson } from '../../events/json-text';
 import type { DeadLetterRow } from './store';
 
 /** `dead-letters list` as a table: one line per row, the error cut to fit a terminal. */
@@ -68,18 +69,18 @@ export function jsonRowText(row: DeadLetterRow): string {
     supersededBySequence: row.supersededBySequence,
     undecodable: row.undecodable,
     rawChange: row.rawChange ?? null,
+    event: storedJson(row.event),
   };
-  const head = JSON.stringify(fields);
-  return `${head.slice(0, -1)},"event":${eventJsonText(row.event)}}`;
+  return stringifyJson(fields);
 }
 
-/** The stored text when it is JSON (it always is when we stored it), else as a JSON string. */
-function eventJsonText(text: string | null | undefined): string {
-  if (text === null || text === undefined) return 'null';
+/** The stored text, verbatim when it is JSON (it always is when we stored it), else as a JSON string. */
+function storedJson(text: string | null | undefined): RawJson | string | null {
+  if (text === null || text === undefined) return null;
   try {
     JSON.parse(text);
-    return text;
+    return new RawJson(text);
   } catch {
-    return JSON.stringify(text);
+    return text;
   }
 }

@@ -132,8 +132,10 @@ RETURNING id::text AS id`,
      AND (superseded_by_sequence IS NULL OR ${BEFORE('superseded_by_sequence', '$2::text')})
   RETURNING 1)
 SELECT (SELECT count(*)::int FROM marked) AS marked, EXISTS (SELECT 1 FROM ${t} WHERE partition_key = $1) AS remaining`,
-      list: `SELECT ${COLUMNS} FROM ${t} WHERE id > $1::bigint ORDER BY id LIMIT $2`,
-      listWithEvent: `SELECT ${COLUMNS}, event, raw_change FROM ${t} WHERE id > $1::bigint ORDER BY id LIMIT $2`,
+      // `d.id`, the bigint: a bare `id` would be the output column `id::text`, which sorts 10
+      // before 9 (rows out of order, and pages after the last id skipping or repeating rows).
+      list: `SELECT ${COLUMNS} FROM ${t} AS d WHERE d.id > $1::bigint ORDER BY d.id LIMIT $2`,
+      listWithEvent: `SELECT ${COLUMNS}, event, raw_change FROM ${t} AS d WHERE d.id > $1::bigint ORDER BY d.id LIMIT $2`,
       get: `SELECT ${COLUMNS}, event, raw_change FROM ${t} WHERE id = $1::bigint`,
       delete: `DELETE FROM ${t} WHERE id = $1::bigint`,
       purgeAll: `DELETE FROM ${t}`,
