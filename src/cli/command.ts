@@ -10,6 +10,8 @@ export interface CommandOptions {
   before?: string;
   /** setup: drop the slot if present, create a new one and record it, accepting the gap. */
   recreateSlot?: boolean;
+  /** dead-letters replay: retries per event. */
+  retry?: string;
 }
 
 export interface Command {

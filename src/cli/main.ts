@@ -31,8 +31,9 @@ options:
   -c, --config <file>   configuration file (YAML or JSON); default: $PG_CLOUDEVENTS_CONFIG
       --dry-run         setup/teardown: print the SQL instead of running it
       --recreate-slot   setup: replace a lost (dropped, invalidated) slot with a new one, accepting the gap
-      --json            status, dead-letters list: machine-readable output
-      --id <id> / --all dead-letters replay: one row, or every row
+      --json            status, dead-letters list and replay: machine-readable output
+      --id <id> / --all dead-letters replay: one row, or every row (purge --id: one row)
+      --retry <n>       dead-letters replay: retries per event (default 3)
       --before <T>      dead-letters purge: only rows created before T (ISO 8601 timestamp, or a duration like P7D)
   -h, --help            this text
 
@@ -53,6 +54,7 @@ export async function main(argv: string[]): Promise<number> {
         id: { type: 'string' },
         all: { type: 'boolean' },
         before: { type: 'string' },
+        retry: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -81,6 +83,7 @@ export async function main(argv: string[]): Promise<number> {
       all: Boolean(parsed.values.all),
       before: parsed.values.before,
       recreateSlot: Boolean(parsed.values['recreate-slot']),
+      retry: parsed.values.retry,
     });
   } catch (err) {
     const code = err instanceof PgceError ? ` [${err.code}]` : '';

@@ -99,7 +99,7 @@ async function runUntilStopped(
   const catalogPool = createPool(config.databaseUrl, 1);
   closers.push(() => pool.end(), () => catalogPool.end());
   const deadLetters = new DeadLetterStore(pool, config.deadLetters);
-  const deadLetter = createDeadLetterHandler({ config, store: deadLetters, destination: sink.describe() });
+  const deadLetter = createDeadLetterHandler({ config, store: deadLetters, destination: sink.describe(), lifecycle });
   closers.push(() => deadLetter.close());
   let engine: DeliveryEngine | undefined;
   const deliveryStats = () => engine?.stats() ?? { inFlight: 0, buffered: 0, bufferedBytes: 0 };
@@ -131,7 +131,9 @@ async function runUntilStopped(
         consumer: (hooks, buildEvent) => {
           engine = new DeliveryEngine({
             sink, policy: config.delivery, lifecycle, hooks, buildEvent, deadLetter,
-            undecodable: (record) => deadLetters.insertUndecodable(record),
+            undecodable: async (record) => {
+            await deadLetters.insertUndecodable(record);
+          },
             batchSize: batchSizeFor(config.handler, config),
           });
           return engine;

@@ -96,7 +96,7 @@ tables: [ t ]
     });
     const { rows } = await db.query('SELECT event_id, subject, status, attempts, event FROM pgce_dl.failed');
     expect(rows[0]).to.include({ event_id: dead.id, subject: 'DCE:public.t/13', status: 400, attempts: 1 });
-    expect(rows[0].event.data.data).to.deep.equal({ id: 13, v: 0 });
+    expect(JSON.parse(rows[0].event).data.data).to.deep.equal({ id: 13, v: 0 });
     // The slot moved past the poison event once it was stored.
     const { rows: [{ lsn }] } = await db.query('SELECT pg_current_wal_lsn()::text AS lsn');
     await waitFor(async () => {

@@ -11,7 +11,7 @@ import { ConfigError } from '../../errors';
  * graphile-worker's migrations pattern). tsc does not copy them: the build runs
  * scripts/copy-assets.js, which puts them next to the compiled module, where they are read.
  */
-const SQL_FILES = ['000001.sql'];
+const SQL_FILES = ['000001.sql', '000002.sql'];
 
 // `:name`, but not the `::type` of a cast.
 const PLACEHOLDER = /(?<![:\w]):([a-z_]+)\b/g;
@@ -23,6 +23,8 @@ export interface DeadLetterTableState {
   empty: boolean;
   /** Relations in the schema other than the table, its sequence and its indexes. */
   otherObjectsInSchema: number;
+  /** The table has the shape of every numbered file (false when it is missing). */
+  upToDate: boolean;
 }
 
 /** Schema and table existence, for `setup`/`run` (create when missing) and `teardown`. */
@@ -33,28 +35,64 @@ export const DEAD_LETTER_STATE_SQL = `SELECT
     WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
       AND c.relname <> $2) AS other_tables`;
 
+/**
+ * What 000002.sql adds, read from the catalog: `event` text and nullable, the columns, the check,
+ * a unique index on event_id alone and an index led by partition_key. $3 is the check's name.
+ */
+export const DEAD_LETTER_SHAPE_SQL = `WITH rel AS (SELECT to_regclass(format('%I.%I', $1::text, $2::text)) AS oid),
+cols AS (SELECT a.attname::text AS name, a.atttypid, a.attnotnull, a.attnum FROM pg_attribute a, rel
+  WHERE a.attrelid = rel.oid AND a.attnum > 0 AND NOT a.attisdropped)
+SELECT
+  EXISTS (SELECT 1 FROM cols WHERE name = 'event' AND atttypid = 'text'::regtype AND NOT attnotnull) AS event_text,
+  (SELECT count(*)::int FROM cols WHERE name IN ('raw_change', 'sequence', 'superseded_by_sequence')) AS new_columns,
+  EXISTS (SELECT 1 FROM pg_constraint k, rel WHERE k.conrelid = rel.oid AND k.contype = 'c' AND k.conname = $3) AS event_check,
+  EXISTS (SELECT 1 FROM pg_index i, rel, cols WHERE i.indrelid = rel.oid AND i.indisunique AND i.indnatts = 1
+    AND i.indpred IS NULL AND i.indexprs IS NULL AND i.indkey[0] = cols.attnum AND cols.name = 'event_id') AS unique_event_id,
+  EXISTS (SELECT 1 FROM pg_index i, rel, cols WHERE i.indrelid = rel.oid
+    AND i.indkey[0] = cols.attnum AND cols.name = 'partition_key') AS partition_key_index`;
+
 export async function inspectDeadLetterTable(client: Pick<Client, 'query'>, config: Config): Promise<DeadLetterTableState> {
   const { schema, table } = config.deadLetters;
   const { rows } = await client.query(DEAD_LETTER_STATE_SQL, [schema, table]);
   const state = rows[0];
   let empty = true;
+  let upToDate = false;
   if (state.table_exists) {
     const res = await client.query(`SELECT EXISTS (SELECT 1 FROM ${quoteIdent(schema)}.${quoteIdent(table)}) AS any`);
     empty = !res.rows[0].any;
+    const shape = (await client.query(DEAD_LETTER_SHAPE_SQL, [schema, table, checkName(config.deadLetters)])).rows[0];
+    upToDate = shape.event_text && shape.new_columns === 3 && shape.event_check && shape.unique_event_id && shape.partition_key_index;
   }
   return {
     schemaExists: state.schema_exists,
     tableExists: state.table_exists,
     empty,
     otherObjectsInSchema: state.other_tables,
+    upToDate,
   };
+}
+
+/** `<table><suffix>` within PostgreSQL's 63 bytes: cutting the table part keeps the suffix readable. */
+function derivedName(table: string, suffix: string): string {
+  let name = table.slice(0, 63 - suffix.length);
+  while (Buffer.byteLength(name) + suffix.length > 63) name = name.slice(0, -1);
+  return `${name}${suffix}`;
+}
+
+function checkName(dl: DeadLettersConfig): string {
+  return derivedName(dl.table, '_event_or_raw_change');
 }
 
 /** The identifiers the .sql files may name, each already quoted. */
 export function ddlIdentifiers(dl: DeadLettersConfig): Record<string, string> {
-  // PostgreSQL cuts identifiers at 63 bytes; cutting the table part keeps the suffix readable.
-  const index = `${dl.table.slice(0, 63 - '_created_at_idx'.length)}_created_at_idx`;
-  return { schema: quoteIdent(dl.schema), table: quoteIdent(dl.table), created_at_index: quoteIdent(index) };
+  return {
+    schema: quoteIdent(dl.schema),
+    table: quoteIdent(dl.table),
+    created_at_index: quoteIdent(derivedName(dl.table, '_created_at_idx')),
+    event_id_index: quoteIdent(derivedName(dl.table, '_event_id_key')),
+    partition_key_index: quoteIdent(derivedName(dl.table, '_partition_key_idx')),
+    event_check: quoteIdent(checkName(dl)),
+  };
 }
 
 /** A .sql file's statements with comments removed and placeholders replaced. */
@@ -91,16 +129,19 @@ function sqlFiles(): { name: string; text: string }[] {
 }
 
 /**
- * What `setup` (and `run`) must do for the dead-letter table: nothing when it exists, else the
- * numbered files in order, each one idempotent step (CREATE … IF NOT EXISTS).
+ * What `setup` (and `run`) must do for the dead-letter table: when it is missing, the numbered
+ * files in order; when it exists without the shape of the later files (an install set up by an
+ * older version), those files; nothing when it is up to date. Each file is one idempotent step.
  */
-export function planDeadLetterSetup(state: Pick<DeadLetterTableState, 'tableExists'>, config: Config): SetupStep[] {
-  if (state.tableExists) return [];
+export function planDeadLetterSetup(state: Pick<DeadLetterTableState, 'tableExists' | 'upToDate'>, config: Config): SetupStep[] {
+  if (state.tableExists && state.upToDate) return [];
   checkSchemaName(config.deadLetters.schema);
   const ids = ddlIdentifiers(config.deadLetters);
   const where = `${config.deadLetters.schema}.${config.deadLetters.table}`;
-  return sqlFiles().map(({ name, text }) => ({
-    description: `create dead-letter table ${where} (${name})`,
+  // 000001 creates the table (IF NOT EXISTS); the later files bring an existing one up to date.
+  const files = state.tableExists ? sqlFiles().slice(1) : sqlFiles();
+  return files.map(({ name, text }) => ({
+    description: `${state.tableExists ? 'upgrade' : 'create'} dead-letter table ${where} (${name})`,
     sql: renderDdl(text, ids),
   }));
 }

@@ -7,8 +7,10 @@ import { backoffDelay } from '../backoff';
 import type { DeadLetterHandler, FailedDelivery } from '../dead-letter';
 import { DeliveryAbortedError, deliverWithRetry, sleepFor, type Sleep } from '../deliver';
 import { withoutCredentials } from '../../logger';
+import type { Lifecycle } from '../../lifecycle';
 import { knativeErrorExtensions, withKnativeError } from './knative';
 import type { DeadLetterStore } from './store';
+import { SupersededTracker } from './superseded';
 
 /**
  * A dead-letter sink that stays down must not hold the stream forever: it gets this many retries
@@ -26,6 +28,11 @@ export interface DeadLetterHandlerOptions {
   deadLetterSink?: Sink;
   /** Timer between storage attempts; must reject when the signal aborts (tests inject one). */
   sleep?: Sleep;
+  /**
+   * The pipeline's lifecycle: when given, deliveries of partition keys that have dead letters are
+   * recorded on those rows (./superseded.ts), so `dead-letters replay` warns about newer state.
+   */
+  lifecycle?: Lifecycle;
 }
 
 export interface ClosableDeadLetterHandler extends DeadLetterHandler {
@@ -51,6 +58,8 @@ export function createDeadLetterHandler(opts: DeadLetterHandlerOptions): Closabl
   // dead letters as it received them, and the extensions then travel as ce- headers).
   const dls: Sink | undefined =
     opts.deadLetterSink ?? (dlsUrl ? new HttpSink({ ...config.sink, url: dlsUrl, mode: 'binary' }) : undefined);
+  const superseded = opts.lifecycle ? new SupersededTracker(store) : undefined;
+  if (superseded && opts.lifecycle) superseded.subscribe(opts.lifecycle);
   const dlsPolicy: DeliveryConfig = {
     ...config.delivery,
     retry: Math.min(config.delivery.retry ?? DEAD_LETTER_SINK_MAX_RETRIES, DEAD_LETTER_SINK_MAX_RETRIES),
@@ -96,12 +105,16 @@ export function createDeadLetterHandler(opts: DeadLetterHandlerOptions): Closabl
   const handler = (async (failed: FailedDelivery, signal: AbortSignal) => {
     await toDeadLetterSink(failed, signal);
     const id = await toTable(failed, signal);
+    // Before this resolves, so before the key's next event can be sent (per-key order).
+    superseded?.watch(failed.event);
     log.warn(
       { id: failed.event.id, subject: failed.event.subject, row: id, status: failed.status, attempts: failed.attempts, err: errorMessage(failed.error) },
       `delivery failed for good; stored in ${store.tableName}`,
     );
   }) as ClosableDeadLetterHandler;
   handler.close = async () => {
+    superseded?.unsubscribe();
+    await superseded?.idle();
     if (dls && !opts.deadLetterSink) await dls.close();
   };
   return handler;

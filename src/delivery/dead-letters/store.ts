@@ -5,6 +5,7 @@ import type { DeadLettersConfig } from '../../config/types';
 import { ErrorCodes, PgceError, errorMessage } from '../../errors';
 import { scrubSecrets } from '../../logger';
 import type { FailedDelivery } from '../dead-letter';
+import { storedEventText } from './event-text';
 
 /** What the store needs from `pg`: a Pool or a Client. */
 export interface Queryable {
@@ -19,8 +20,22 @@ export interface DeadLetterRow {
   type: string | null;
   subject: string | null;
   partitionKey: string | null;
-  /** The structured-mode CloudEvent (JSON format); absent from `list` unless asked for. */
-  event?: Record<string, unknown>;
+  /** The event's `sequence` extension, when it has one. */
+  sequence: string | null;
+  /**
+   * The newest sequence of the same partition key delivered after this dead letter was stored
+   * (see ./superseded.ts): replaying it would deliver an older state last.
+   */
+  supersededBySequence: string | null;
+  /** A change whose event could not be built: no event, its raw row in `rawChange`. */
+  undecodable: boolean;
+  /**
+   * The structured-mode CloudEvent, the exact JSON text that was sent (null for an undecodable
+   * change); absent from `list` unless asked for.
+   */
+  event?: string | null;
+  /** An undecodable change's raw row, as capture gave it; absent from `list` unless asked for. */
+  rawChange?: string | null;
   error: string;
   status: number | null;
   attempts: number;
@@ -28,6 +43,19 @@ export interface DeadLetterRow {
   lastAttemptAt: Date;
   createdAt: Date;
   commitLsn: string | null;
+}
+
+/** A change capture could not turn into an event (a bug, an unexpected value). */
+export interface UndecodableChange {
+  /** The id its event would have had (one row per id, as for events). */
+  eventId: string;
+  source: string | null;
+  partitionKey: string | null;
+  commitLsn: bigint;
+  /** The raw row, as text. */
+  raw: string;
+  /** Why no event could be built. */
+  error: string;
 }
 
 export interface ListOptions {
@@ -41,19 +69,29 @@ export interface ListOptions {
 
 const PG_UNDEFINED_TABLE = '42P01';
 const PG_UNDEFINED_SCHEMA = '3F000';
-const COLUMNS = `id::text AS id, event_id, source, type, subject, partition_key, error, status, attempts,
-  first_attempt_at, last_attempt_at, created_at, commit_lsn::text AS commit_lsn`;
+// A table set up by an older version: a column or the unique index on event_id is missing.
+const PG_UNDEFINED_COLUMN = '42703';
+const PG_NO_CONFLICT_TARGET = '42P10';
+const COLUMNS = `id::text AS id, event_id, source, type, subject, partition_key, sequence, superseded_by_sequence,
+  event IS NULL AS undecodable, error, status, attempts, first_attempt_at, last_attempt_at, created_at,
+  commit_lsn::text AS commit_lsn`;
+// Sequences are fixed-width upper-case hex and digits: byte order is their order, whatever the
+// database's collation says about '-'.
+const BEFORE = (a: string, b: string) => `${a} COLLATE "C" < ${b} COLLATE "C"`;
 // The error text is for people; a sink's endless answer must not bloat the row.
 const MAX_ERROR_CHARS = 8192;
 
 /**
- * The dead-letter table (created by `setup`, see sql/000001.sql). Every statement is a constant
+ * The dead-letter table (created by `setup`, see sql/000001.sql and after). Every statement is a constant
  * built once here around the quoted table name; values are always parameters.
  */
 export class DeadLetterStore {
   readonly tableName: string;
   private readonly sql: {
     insert: string;
+    insertUndecodable: string;
+    partitionKeys: string;
+    markSuperseded: string;
     list: string;
     listWithEvent: string;
     get: string;
@@ -61,6 +99,7 @@ export class DeadLetterStore {
     purgeAll: string;
     purgeBefore: string;
     count: string;
+    countAfter: string;
     recordFailure: string;
   };
 
@@ -68,33 +107,61 @@ export class DeadLetterStore {
     this.tableName = `${config.schema}.${config.table}`;
     const t = `${quoteIdent(config.schema)}.${quoteIdent(config.table)}`;
     this.sql = {
-      insert: `INSERT INTO ${t} (event_id, source, type, subject, partition_key, event, error, status, attempts,
+      // One row per event id (unique index, 000002.sql). Storing the same event again (a crash
+      // after the row was stored but before its position was acknowledged, then a second failure)
+      // keeps the row and the event first stored, adds the attempts and records the latest error.
+      insert: `INSERT INTO ${t} AS d (event_id, source, type, subject, partition_key, sequence, event, error, status,
+  attempts, first_attempt_at, last_attempt_at, commit_lsn)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::pg_lsn)
+ON CONFLICT (event_id) DO UPDATE SET error = EXCLUDED.error, status = EXCLUDED.status,
+  attempts = d.attempts + EXCLUDED.attempts, last_attempt_at = GREATEST(d.last_attempt_at, EXCLUDED.last_attempt_at)
+RETURNING id::text AS id`,
+      // No delivery was attempted: attempts 0, both times the moment it was stored.
+      insertUndecodable: `INSERT INTO ${t} AS d (event_id, source, partition_key, raw_change, error, attempts,
   first_attempt_at, last_attempt_at, commit_lsn)
-VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12::pg_lsn) RETURNING id::text AS id`,
-      list: `SELECT ${COLUMNS} FROM ${t} WHERE id > $1::bigint ORDER BY id LIMIT $2`,
-      listWithEvent: `SELECT ${COLUMNS}, event FROM ${t} WHERE id > $1::bigint ORDER BY id LIMIT $2`,
-      get: `SELECT ${COLUMNS}, event FROM ${t} WHERE id = $1::bigint`,
+VALUES ($1, $2, $3, $4, $5, 0, now(), now(), $6::pg_lsn)
+ON CONFLICT (event_id) DO UPDATE SET error = EXCLUDED.error, last_attempt_at = now(),
+  raw_change = COALESCE(d.raw_change, EXCLUDED.raw_change)
+RETURNING id::text AS id`,
+      partitionKeys: `SELECT DISTINCT partition_key FROM ${t} WHERE partition_key IS NOT NULL AND sequence IS NOT NULL`,
+      // Marks the key's older dead letters, and says whether the key has any left (else the
+      // caller stops watching it). The outer SELECT sees the rows as before the UPDATE.
+      markSuperseded: `WITH marked AS (
+  UPDATE ${t} SET superseded_by_sequence = $2
+   WHERE partition_key = $1 AND ${BEFORE('sequence', '$2::text')}
+     AND (superseded_by_sequence IS NULL OR ${BEFORE('superseded_by_sequence', '$2::text')})
+  RETURNING 1)
+SELECT (SELECT count(*)::int FROM marked) AS marked, EXISTS (SELECT 1 FROM ${t} WHERE partition_key = $1) AS remaining`,
+      // `d.id`, the bigint: a bare `id` would be the output column `id::text`, which sorts 10
+      // before 9 (rows out of order, and pages after the last id skipping or repeating rows).
+      list: `SELECT ${COLUMNS} FROM ${t} AS d WHERE d.id > $1::bigint ORDER BY d.id LIMIT $2`,
+      listWithEvent: `SELECT ${COLUMNS}, event, raw_change FROM ${t} AS d WHERE d.id > $1::bigint ORDER BY d.id LIMIT $2`,
+      get: `SELECT ${COLUMNS}, event, raw_change FROM ${t} WHERE id = $1::bigint`,
       delete: `DELETE FROM ${t} WHERE id = $1::bigint`,
       purgeAll: `DELETE FROM ${t}`,
       purgeBefore: `DELETE FROM ${t} WHERE created_at < $1`,
       count: `SELECT count(*)::bigint::text AS n FROM ${t}`,
+      countAfter: `SELECT count(*)::bigint::text AS n FROM ${t} WHERE id > $1::bigint`,
       // A failed replay: the row stays, with the new error and the attempts added.
       recordFailure: `UPDATE ${t} SET error = $2, status = $3, attempts = attempts + $4, last_attempt_at = now()
 WHERE id = $1::bigint`,
     };
   }
 
-  /** Stores a failed delivery; resolves with the new row's id. One attempt (the caller retries). */
+  /**
+   * Stores a failed delivery; resolves with its row's id (the existing row's when the event is
+   * already stored). One attempt (the caller retries).
+   */
   async insert(failed: FailedDelivery): Promise<string> {
     const { event, change } = failed;
-    const ext = event as unknown as Record<string, unknown>;
     const params = [
       event.id,
       event.source ?? null,
       event.type ?? null,
       event.subject ?? null,
-      typeof ext.partitionkey === 'string' ? ext.partitionkey : null,
-      eventJson(event),
+      partitionKeyOf(event) ?? null,
+      sequenceOf(event) ?? null,
+      storedEventText(event),
       errorText(failed.error),
       failed.status ?? null,
       failed.attempts,
@@ -104,6 +171,37 @@ WHERE id = $1::bigint`,
     ];
     const { rows } = await this.run(this.sql.insert, params);
     return rows[0].id;
+  }
+
+  /**
+   * Stores a change whose event could not be built, with its raw row and the reason; resolves
+   * with its row's id. Idempotent like `insert`: the same id again updates the error only.
+   */
+  async insertUndecodable(record: UndecodableChange): Promise<string> {
+    const { rows } = await this.run(this.sql.insertUndecodable, [
+      record.eventId,
+      record.source,
+      record.partitionKey,
+      withoutNul(record.raw),
+      errorText(new Error(record.error)),
+      formatLsn(record.commitLsn),
+    ]);
+    return rows[0].id;
+  }
+
+  /** The partition keys that have dead letters with a sequence (what ./superseded.ts watches). */
+  async partitionKeys(): Promise<string[]> {
+    const { rows } = await this.run(this.sql.partitionKeys);
+    return rows.map((r) => r.partition_key as string);
+  }
+
+  /**
+   * Records that `sequence` of `partitionKey` was delivered: dead letters of that key with an
+   * older sequence are marked superseded by it. `remaining` is false once the key has no rows.
+   */
+  async markSuperseded(partitionKey: string, sequence: string): Promise<{ marked: number; remaining: boolean }> {
+    const { rows } = await this.run(this.sql.markSuperseded, [partitionKey, sequence]);
+    return { marked: rows[0].marked, remaining: rows[0].remaining };
   }
 
   async list(options: ListOptions = {}): Promise<DeadLetterRow[]> {
@@ -133,8 +231,11 @@ WHERE id = $1::bigint`,
     return rowCount ?? 0;
   }
 
-  async count(): Promise<number> {
-    const { rows } = await this.run(this.sql.count);
+  /** Rows in the table, or only those with an id larger than `afterId`. */
+  async count(options: { afterId?: string } = {}): Promise<number> {
+    const { rows } = options.afterId === undefined
+      ? await this.run(this.sql.count)
+      : await this.run(this.sql.countAfter, [checkId(options.afterId)]);
     return Number(rows[0].n);
   }
 
@@ -154,6 +255,14 @@ WHERE id = $1::bigint`,
           { retriable: true, cause: err },
         );
       }
+      if (code === PG_UNDEFINED_COLUMN || code === PG_NO_CONFLICT_TARGET) {
+        throw new PgceError(
+          ErrorCodes.UNKNOWN_TABLE,
+          `the dead-letter table ${this.tableName} was set up by an older version: run \`pg-cloudevents setup\` ` +
+            `(or \`run\`) to upgrade it (${errorMessage(err)})`,
+          { retriable: true, cause: err },
+        );
+      }
       throw err;
     }
   }
@@ -167,16 +276,26 @@ function checkId(id: string): string {
   return id;
 }
 
+function partitionKeyOf(event: CloudEvent<unknown>): string | undefined {
+  const value = (event as unknown as Record<string, unknown>).partitionkey;
+  return typeof value === 'string' ? value : undefined;
+}
+
+function sequenceOf(event: CloudEvent<unknown>): string | undefined {
+  const value = (event as unknown as Record<string, unknown>).sequence;
+  return typeof value === 'string' ? value : undefined;
+}
+
 /**
- * The event as structured JSON. jsonb refuses U+0000 in strings (PostgreSQL cannot store it in
- * text either), so such characters become U+FFFD rather than blocking the row forever.
+ * PostgreSQL text cannot hold U+0000 (the event is safe: its JSON writes it as the escape
+ * \u0000). In people's text (errors, a raw row) it becomes U+FFFD rather than blocking the row.
  */
-function eventJson(event: CloudEvent<unknown>): string {
-  return JSON.stringify(event, (_key, value) => (typeof value === 'string' && value.includes('\u0000') ? value.replace(/\u0000/g, '\uFFFD') : value));
+function withoutNul(text: string): string {
+  return text.includes('\u0000') ? text.replace(/\u0000/g, '\uFFFD') : text;
 }
 
 function errorText(err: Error): string {
-  const text = scrubSecrets(errorMessage(err)).replace(/\u0000/g, '\uFFFD') || err.name || 'unknown error';
+  const text = withoutNul(scrubSecrets(errorMessage(err))) || err.name || 'unknown error';
   return text.length > MAX_ERROR_CHARS ? `${text.slice(0, MAX_ERROR_CHARS - 1)}…` : text;
 }
 
@@ -188,6 +307,9 @@ function toRow(r: Record<string, any>): DeadLetterRow {
     type: r.type,
     subject: r.subject,
     partitionKey: r.partition_key,
+    sequence: r.sequence,
+    supersededBySequence: r.superseded_by_sequence,
+    undecodable: r.undecodable,
     error: r.error,
     status: r.status,
     attempts: r.attempts,
@@ -197,5 +319,6 @@ function toRow(r: Record<string, any>): DeadLetterRow {
     commitLsn: r.commit_lsn,
   };
   if (r.event !== undefined) row.event = r.event;
+  if (r.raw_change !== undefined) row.rawChange = r.raw_change;
   return row;
 }

@@ -28,7 +28,7 @@ function state(over: Partial<Inspection> = {}): Inspection {
     slot: SLOT,
     slotRecord: RECORDED,
     // The schema's other relation is the slot record table itself.
-    deadLetters: { schemaExists: true, tableExists: true, empty: true, otherObjectsInSchema: 1 },
+    deadLetters: { schemaExists: true, tableExists: true, empty: true, upToDate: true, otherObjectsInSchema: 1 },
     ...over,
   };
 }

@@ -1,0 +1,262 @@
+import type { Config, DeliveryConfig } from '../config/types';
+import { eventFromStoredText } from '../delivery/dead-letters/event-text';
+import { DeadLetterStore, type DeadLetterRow } from '../delivery/dead-letters/store';
+import { deliverWithRetry, type DeliveryFailure } from '../delivery/deliver';
+import { DeliveryError, errorMessage } from '../errors';
+import { logger, scrubSecrets } from '../logger';
+import { createSink } from '../sinks';
+import type { Sink } from '../sinks/types';
+import { withDatabase } from './context';
+
+/** Retries per event when `--retry` is not given: a replay is run by a person, who waits for it. */
+export const REPLAY_DEFAULT_RETRY = 3;
+/** The longest wait between two attempts of a replay, whatever backoffMax and Retry-After say. */
+export const REPLAY_MAX_WAIT_MS = 5_000;
+/** How many kept ids the summary names. */
+const NAMED_IDS = 50;
+
+/**
+ * The delivery policy with bounded retries and waits capped at REPLAY_MAX_WAIT_MS, so that a
+ * replay against a sink that stays down ends promptly (`delivery.retry` unset retries forever).
+ */
+export function replayPolicy(delivery: DeliveryConfig, retry: number): DeliveryConfig {
+  return {
+    ...delivery,
+    retry,
+    backoffMaxMs: Math.min(delivery.backoffMaxMs, REPLAY_MAX_WAIT_MS),
+    retryAfterMaxMs: Math.min(delivery.retryAfterMaxMs ?? REPLAY_MAX_WAIT_MS, REPLAY_MAX_WAIT_MS),
+  };
+}
+
+export interface ReplayOptions {
+  /** One row; every row when undefined. */
+  id?: string;
+  retry: number;
+  json: boolean;
+  /** Every row in id order, a page at a time. */
+  rows(store: DeadLetterStore): AsyncIterable<DeadLetterRow>;
+}
+
+type Outcome = 'delivered' | 'failed' | 'skipped' | 'interrupted';
+
+interface Result {
+  row: DeadLetterRow;
+  outcome: Outcome;
+  attempts: number;
+  status?: number;
+  error?: string;
+  /** A retriable failure that outlived the retries: the sink itself is in trouble, stop. */
+  sinkDown?: boolean;
+}
+
+/**
+ * `dead-letters replay`: each row's event, rebuilt from its stored text, through the configured
+ * sink with bounded retries; a row is removed once the sink accepted its event. Undecodable
+ * changes are skipped (they have no event). A retriable failure that outlives the retries (sink
+ * down, 5xx, 429) stops the replay: the later rows would only wait for the same sink. Exit 0 when
+ * every row asked for was delivered and removed, else 1 with what is kept named.
+ */
+export async function replay(config: Config, options: ReplayOptions): Promise<number> {
+  const log = logger('dead-letters');
+  const out = options.json ? jsonOutput() : textOutput();
+  const policy = replayPolicy(config.delivery, options.retry);
+  const sink = createSink(config.handler, config);
+  const stop = new AbortController();
+  const onSignal = () => stop.abort(new Error('interrupted'));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const counts = { delivered: 0, failed: 0, skipped: 0, notTried: 0 };
+  const kept: string[] = [];
+  try {
+    return await withDatabase(config, async (client) => {
+      const store = new DeadLetterStore(client, config.deadLetters);
+      let lastId: string | undefined;
+      let stoppedBy: Result | undefined;
+      for await (const row of options.rows(store)) {
+        if (stop.signal.aborted) break;
+        // Rows that stay (failed) are not met again: paging continues after the last id.
+        lastId = row.id;
+        const result = row.undecodable
+          ? skip(row)
+          : await replayOne({ store, sink, policy, row, signal: stop.signal, out });
+        out.result(result, store.tableName);
+        if (result.outcome === 'interrupted') break;
+        if (result.outcome === 'delivered') counts.delivered++;
+        else {
+          counts[result.outcome]++;
+          kept.push(row.id);
+        }
+        if (result.sinkDown && options.id === undefined) {
+          stoppedBy = result;
+          break;
+        }
+      }
+      if (options.id !== undefined && lastId === undefined) {
+        process.stderr.write(`pg-cloudevents dead-letters: no dead letter with id ${options.id} in ${store.tableName}\n`);
+        return 1;
+      }
+      const interrupted = stop.signal.aborted;
+      if ((stoppedBy || interrupted) && options.id === undefined) {
+        // The interrupted row is not met again below: count it with the rest.
+        const after = interrupted && lastId !== undefined && !kept.includes(lastId) ? String(BigInt(lastId) - 1n) : lastId;
+        counts.notTried = after === undefined ? await store.count() : await store.count({ afterId: after });
+      }
+      out.summary({ ...counts, interrupted, kept, lastId, stoppedBy, table: store.tableName, retry: options.retry });
+      log.info({ ...counts, interrupted, sink: sink.describe() }, 'replay finished');
+      const everything = counts.failed === 0 && counts.skipped === 0 && counts.notTried === 0 && !interrupted;
+      return everything ? 0 : 1;
+    });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await sink.close().catch(() => undefined);
+  }
+}
+
+function skip(row: DeadLetterRow): Result {
+  return { row, outcome: 'skipped', attempts: 0, error: row.error };
+}
+
+async function replayOne(args: {
+  store: DeadLetterStore;
+  sink: Sink;
+  policy: DeliveryConfig;
+  row: DeadLetterRow;
+  signal: AbortSignal;
+  out: Output;
+}): Promise<Result> {
+  const { store, sink, policy, row, signal, out } = args;
+  if (row.supersededBySequence !== null) out.superseded(row);
+  let event;
+  try {
+    event = eventFromStoredText(row.event ?? '');
+  } catch (err) {
+    return { row, outcome: 'failed', attempts: 0, error: `the stored event is not a valid CloudEvent: ${errorMessage(err)}` };
+  }
+  try {
+    const { attempts } = await deliverWithRetry(sink, event, policy, {
+      signal,
+      onAttemptFailed: (failure) => out.attemptFailed(row, failure.attempt, policy.retry! + 1, failure.error, failure.retryInMs),
+    });
+    await store.delete(row.id);
+    return { row, outcome: 'delivered', attempts };
+  } catch (err) {
+    if (signal.aborted) return { row, outcome: 'interrupted', attempts: (err as { attempts?: number }).attempts ?? 0 };
+    const failure = err as DeliveryFailure;
+    const attempts = failure.attempts ?? 1;
+    const status = err instanceof DeliveryError ? err.status : undefined;
+    await store.recordFailure(row.id, { error: err as Error, status, attempts });
+    return {
+      row, outcome: 'failed', attempts, status, error: scrubSecrets(errorMessage(err)),
+      sinkDown: err instanceof DeliveryError && err.retriable,
+    };
+  }
+}
+
+interface Summary {
+  delivered: number;
+  failed: number;
+  skipped: number;
+  notTried: number;
+  interrupted: boolean;
+  kept: string[];
+  lastId?: string;
+  stoppedBy?: Result;
+  table: string;
+  retry: number;
+}
+
+interface Output {
+  superseded(row: DeadLetterRow): void;
+  attemptFailed(row: DeadLetterRow, attempt: number, of: number, error: Error, retryInMs?: number): void;
+  result(result: Result, table: string): void;
+  summary(summary: Summary): void;
+}
+
+const what = (row: DeadLetterRow) => `${row.id} (event ${row.eventId})`;
+
+function supersededText(row: DeadLetterRow): string {
+  return `${what(row)}: a newer event of ${row.partitionKey} (sequence ${row.supersededBySequence}) was delivered ` +
+    'after it was dead-lettered; replaying it delivers the older state last';
+}
+
+function skippedText(row: DeadLetterRow, table: string): string {
+  return `${what(row)}: an undecodable change has no event and cannot be replayed (${row.error}); ` +
+    `its raw row is kept in ${table}, row ${row.id}, column raw_change (dead-letters list --json shows it as rawChange)`;
+}
+
+function attemptText(row: DeadLetterRow, attempt: number, of: number, error: Error, retryInMs?: number): string {
+  const next = retryInMs === undefined ? '' : `; next attempt in ${retryInMs} ms`;
+  return `attempt ${attempt}/${of} for ${what(row)} failed: ${scrubSecrets(errorMessage(error))}${next}`;
+}
+
+function keptText(s: Summary): string | undefined {
+  const total = s.kept.length + s.notTried;
+  if (total === 0) return undefined;
+  const named = s.kept.slice(0, NAMED_IDS).join(', ') + (s.kept.length > NAMED_IDS ? `, … (${s.kept.length - NAMED_IDS} more)` : '');
+  const parts = [s.kept.length ? `id${s.kept.length > 1 ? 's' : ''} ${named}` : '', s.notTried ? `${s.notTried} not tried` : '']
+    .filter(Boolean);
+  return `kept in ${s.table}: ${total} dead letter(s): ${parts.join(' and ')}`;
+}
+
+function textOutput(): Output {
+  const print = (line: string) => process.stdout.write(`${line}\n`);
+  return {
+    superseded: (row) => print(`warning   ${supersededText(row)}`),
+    attemptFailed: (...args) => print(`retrying  ${attemptText(...args)}`),
+    result(r, table) {
+      if (r.outcome === 'delivered') print(`delivered ${what(r.row)} after ${r.attempts} attempt(s); removed`);
+      else if (r.outcome === 'failed') print(`failed    ${what(r.row)} after ${r.attempts} attempt(s): ${r.error}; kept`);
+      else if (r.outcome === 'skipped') print(`skipped   ${skippedText(r.row, table)}`);
+      else print(`stopped   ${what(r.row)}: interrupted before the sink accepted it; kept`);
+    },
+    summary(s) {
+      if (s.stoppedBy) {
+        print(`stopped: the sink still failed after ${s.retry} retr${s.retry === 1 ? 'y' : 'ies'} (${s.stoppedBy.error}); ` +
+          `the ${s.notTried} later dead letter(s) were not tried`);
+      }
+      const extra = [s.skipped ? `, ${s.skipped} undecodable skipped and kept` : '', s.notTried ? `, ${s.notTried} not tried and kept` : ''].join('');
+      print(`replay${s.interrupted ? ' (interrupted)' : ''}: ${s.delivered} delivered and removed, ${s.failed} failed and kept${extra}`);
+      const kept = keptText(s);
+      if (kept) print(kept);
+    },
+  };
+}
+
+/**
+ * `--json`: stdout is one JSON object, written as the replay goes: `results` (one object per row
+ * handled, `superseded` flagging a newer delivery of the same key), then the counts and the kept
+ * ids. Progress and warnings go to stderr as text.
+ */
+function jsonOutput(): Output {
+  const note = (line: string) => process.stderr.write(`${line}\n`);
+  let n = 0;
+  return {
+    superseded: (row) => note(`warning: ${supersededText(row)}`),
+    attemptFailed: (...args) => note(attemptText(...args)),
+    result(r, table) {
+      if (r.outcome === 'skipped') note(`skipped: ${skippedText(r.row, table)}`);
+      const item = {
+        id: r.row.id,
+        eventId: r.row.eventId,
+        partitionKey: r.row.partitionKey,
+        sequence: r.row.sequence,
+        outcome: r.outcome,
+        attempts: r.attempts,
+        status: r.status ?? null,
+        error: r.error ?? null,
+        undecodable: r.row.undecodable,
+        superseded: r.row.supersededBySequence !== null,
+        supersededBySequence: r.row.supersededBySequence,
+      };
+      process.stdout.write(`${n++ === 0 ? '{"results":[\n' : ',\n'}${JSON.stringify(item)}`);
+    },
+    summary(s) {
+      const { delivered, failed, skipped, notTried, interrupted, kept } = s;
+      const tail = JSON.stringify({ delivered, failed, skipped, notTried, interrupted, stopped: Boolean(s.stoppedBy), kept });
+      process.stdout.write(`${n === 0 ? '{"results":[' : '\n'}],${tail.slice(1)}\n`);
+      const keptLine = keptText(s);
+      if (keptLine) note(keptLine);
+    },
+  };
+}
