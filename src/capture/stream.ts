@@ -4,6 +4,7 @@ import { ErrorCodes, PgceError } from '../errors';
 import { logger } from '../logger';
 import { formatLsn } from './change';
 import { quoteIdent, quoteLiteral } from './catalog-sql';
+import { CONNECT_TIMEOUT_MS } from './db';
 import { slotStreamError } from './slot-guard';
 import { parseReplicationMessage, standbyStatusUpdate } from './replication-messages';
 
@@ -21,8 +22,8 @@ export const REPLICATION_SESSION_OPTIONS =
   '-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=iso_8601 -c extra_float_digits=3';
 
 /**
- * How long connecting and the server's answer to START_REPLICATION may take. A server that never
- * answers (a black-holed network) would otherwise hold capture without a word.
+ * How long logging in and the server's answer to START_REPLICATION may take together. A server
+ * that never answers (a black-holed network) would otherwise hold capture without a word.
  */
 export const REPLICATION_START_TIMEOUT_MS = 30_000;
 
@@ -124,7 +125,7 @@ export class ReplicationStream extends EventEmitter<ReplicationStreamEvents> {
       replication: 'database',
       options: REPLICATION_SESSION_OPTIONS,
       application_name: 'pg-cloudevents',
-      connectionTimeoutMillis: REPLICATION_START_TIMEOUT_MS,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       keepAlive: true,
     } as ConstructorParameters<typeof Client>[0]);
     this.client = client;
