@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { startPrivatePostgres, type PrivatePostgres } from './harness/private-postgres';
-import { spawnCli, type CliProcess } from './harness/process';
+import { exitWithin, spawnCli, type CliProcess } from './harness/process';
 import { startReceiver, type Receiver } from './harness/receiver';
 import { FAST_DELIVERY_YAML, freePort, writeTempFile } from './support';
 
@@ -21,21 +21,6 @@ async function cli(args: string[], env: Record<string, string>, timeoutMs = 30_0
   return { code, stdout: p.stdout(), stderr: p.stderr(), all: p.stdout() + p.stderr() };
 }
 
-/** The exit status, or a failure naming the output when the process is still running at the deadline. */
-async function exitWithin(p: CliProcess, ms: number) {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      p.kill('SIGKILL');
-      reject(new Error(`still running after ${ms} ms:\n${p.stdout()}\n${p.stderr()}`));
-    }, ms);
-  });
-  try {
-    return await Promise.race([p.exit(), late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 describe('an invalidated slot is reported and is a fatal, named gap (private PostgreSQL cluster, max_slot_wal_keep_size = 2MB)', function () {
   this.timeout(240_000);

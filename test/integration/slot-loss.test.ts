@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { createTestDatabase, type TestDatabase } from './harness/postgres';
-import { spawnCli, type CliProcess } from './harness/process';
+import { exitWithin, spawnCli, type CliProcess } from './harness/process';
 import { startReceiver, type Receiver } from './harness/receiver';
 import { FAST_DELIVERY_YAML, freePort, writeTempFile } from './support';
 
@@ -11,20 +11,6 @@ import { FAST_DELIVERY_YAML, freePort, writeTempFile } from './support';
  */
 const GAP_HINT = 'pg-cloudevents setup --recreate-slot';
 
-async function exitWithin(p: CliProcess, ms: number) {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      p.kill('SIGKILL');
-      reject(new Error(`still running after ${ms} ms:\n${p.stdout()}\n${p.stderr()}`));
-    }, ms);
-  });
-  try {
-    return await Promise.race([p.exit(), late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 async function cli(args: string[], env: Record<string, string>, timeoutMs = 30_000) {
   const p = spawnCli(args, { LOG_LEVEL: 'warn', ...env });

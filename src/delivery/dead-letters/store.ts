@@ -5,6 +5,7 @@ import type { DeadLettersConfig } from '../../config/types';
 import { ErrorCodes, PgceError, errorMessage } from '../../errors';
 import { scrubSecrets } from '../../logger';
 import type { FailedDelivery } from '../dead-letter';
+import type { UndecodableRecord } from '../undecodable';
 import { storedEventText } from './event-text';
 
 /** What the store needs from `pg`: a Pool or a Client. */
@@ -43,19 +44,6 @@ export interface DeadLetterRow {
   lastAttemptAt: Date;
   createdAt: Date;
   commitLsn: string | null;
-}
-
-/** A change capture could not turn into an event (a bug, an unexpected value). */
-export interface UndecodableChange {
-  /** The id its event would have had (one row per id, as for events). */
-  eventId: string;
-  source: string | null;
-  partitionKey: string | null;
-  commitLsn: bigint;
-  /** The raw row, as text. */
-  raw: string;
-  /** Why no event could be built. */
-  error: string;
 }
 
 export interface ListOptions {
@@ -177,7 +165,7 @@ WHERE id = $1::bigint`,
    * Stores a change whose event could not be built, with its raw row and the reason; resolves
    * with its row's id. Idempotent like `insert`: the same id again updates the error only.
    */
-  async insertUndecodable(record: UndecodableChange): Promise<string> {
+  async insertUndecodable(record: UndecodableRecord): Promise<string> {
     const { rows } = await this.run(this.sql.insertUndecodable, [
       record.eventId,
       record.source,

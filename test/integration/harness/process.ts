@@ -163,3 +163,19 @@ export function spawnCli(args: string[], env: Record<string, string>, opts: Spaw
     },
   };
 }
+
+/** The exit status, or a failure naming the output when the process is still running at the deadline (it is then killed). */
+export async function exitWithin(p: CliProcess, ms: number) {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      p.kill('SIGKILL');
+      reject(new Error(`still running after ${ms} ms:\n${p.stdout()}\n${p.stderr()}`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([p.exit(), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
