@@ -1,10 +1,12 @@
-/** Dead letters: the table (store, DDL), the handler the delivery engine calls, Knative's extensions. */
-export { DeadLetterStore, type DeadLetterRow, type ListOptions } from './store';
+/** Dead letters: the table (store, DDL, stored event text), the handler the delivery engine calls, Knative's extensions, newer-state tracking. */
+export { DeadLetterStore, type DeadLetterRow, type ListOptions, type UndecodableChange } from './store';
+export { SupersededTracker } from './superseded';
+export { eventFromStoredText, storedEventText } from './event-text';
 export {
   createDeadLetterHandler, DEAD_LETTER_SINK_MAX_RETRIES, type ClosableDeadLetterHandler, type DeadLetterHandlerOptions,
 } from './handler';
 export {
-  DEAD_LETTER_STATE_SQL, deadLetterTeardownWarning, inspectDeadLetterTable, planDeadLetterSetup, planDeadLetterTeardown,
+  DEAD_LETTER_SHAPE_SQL, DEAD_LETTER_STATE_SQL, deadLetterTeardownWarning, inspectDeadLetterTable, planDeadLetterSetup, planDeadLetterTeardown,
   type DeadLetterTableState,
 } from './ddl';
 export { KNATIVE_ERROR_DATA_MAX_LENGTH, knativeErrorExtensions, withKnativeError } from './knative';
