@@ -64,11 +64,19 @@ export const runCommand: Command = {
   },
 };
 
-/** Everything `run` opened, closed together, each given at most CLOSE_TIMEOUT_MS. */
+/**
+ * Everything `run` opened, closed one after another in the reverse order of opening (what was
+ * opened last may still need what was opened before it: the slot record's last write needs the
+ * pool), each given at most CLOSE_TIMEOUT_MS.
+ */
 async function closeAll(closers: (() => Promise<unknown>)[], log: ReturnType<typeof logger>): Promise<void> {
-  const pending = closers.splice(0).reverse();
-  const results = await Promise.allSettled(pending.map((close) => withDeadline(close(), CLOSE_TIMEOUT_MS)));
-  for (const r of results) if (r.status === 'rejected') log.warn({ err: errorMessage(r.reason) }, 'closing');
+  for (const close of closers.splice(0).reverse()) {
+    try {
+      await withDeadline(close(), CLOSE_TIMEOUT_MS);
+    } catch (err) {
+      log.warn({ err: errorMessage(err) }, 'closing');
+    }
+  }
 }
 
 function withDeadline<T>(work: Promise<T>, ms: number): Promise<T | undefined> {

@@ -149,9 +149,10 @@ capture: { slot: ${SLOT}, publication: ${SLOT}, statusInterval: PT0.2S, reconnec
       expect(line).to.include(PG_DETAIL);
       expect(line).to.match(/The changes committed after LSN [0-9A-F]+\/[0-9A-F]+ \(/);
       expect(line).to.include(GAP_HINT);
-      // No retrying: one attempt to read the invalidated slot ended the stream, and capture with it.
-      const attempts = run.stderr().split('\n').filter((l) => l.includes('"msg":"replication stream ended"') && l.includes('cannot read from logical replication slot'));
-      expect(attempts, run.stderr()).to.have.length(1);
+      // No retrying: the first attempt that met the invalidated slot ended capture. (PostgreSQL may
+      // first terminate the walsender of a slot it invalidates: that one reconnect is expected.)
+      const retried = run.stderr().split('\n').filter((l) => l.includes('reconnecting') && l.includes('cannot read from logical replication slot'));
+      expect(retried, run.stderr()).to.deep.equal([]);
       // A final error ends the process by itself, promptly, with code 1 (no zombie holding a walsender).
       expect((await exitWithin(run, 15_000)).code, run.stderr()).to.equal(1);
     } finally {

@@ -1,5 +1,5 @@
 /** Dead letters: the table (store, DDL, stored event text), the handler the delivery engine calls, Knative's extensions, newer-state tracking. */
-export { DeadLetterStore, type DeadLetterRow, type ListOptions, type UndecodableChange } from './store';
+export { DeadLetterStore, type DeadLetterRow, type ListOptions } from './store';
 export { SupersededTracker } from './superseded';
 export { eventFromStoredText, storedEventText } from './event-text';
 export {
