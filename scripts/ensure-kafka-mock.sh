@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Kafka test stand-in: librdkafka's built-in mock cluster behind a tiny launcher
 # (test/integration/harness/kafka-mock.c → .tmp/kafka-mock). There is no Kafka broker and no
-# Docker on the project's machines (PRODUCT.md, "Where it runs for tests").
+# Docker on the project's machines (README, "How the handlers are tested").
 #
 #   scripts/ensure-kafka-mock.sh
 #

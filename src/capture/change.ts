@@ -25,7 +25,7 @@ export interface RelationInfo {
   keyColumns: string[];
 }
 
-/** A row as JSON-natural values (see PRODUCT.md "The event"). */
+/** A row as JSON-natural values (README, "The event"). */
 export type Row = Record<string, unknown>;
 
 interface ChangeBase {

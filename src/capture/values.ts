@@ -3,7 +3,7 @@ import { numbersRoundTrip, parseJsonLossless } from '../events/json-text';
 import type { TypeRegistry } from './types-registry';
 
 /**
- * Text-format column values → the JSON-natural values of PRODUCT.md ("The event"). The replication
+ * Text-format column values → the JSON-natural values of the README ("The event"). The replication
  * session fixes the text forms these decoders read: DateStyle=ISO, TimeZone=UTC,
  * IntervalStyle=iso_8601, extra_float_digits=3 (see REPLICATION_SESSION_OPTIONS in stream.ts).
  * Every decoder is total: what it cannot read it returns as PostgreSQL printed it.

@@ -1,5 +1,5 @@
 /**
- * Knative's answer table (PRODUCT.md "Promises"; knative/eventing `pkg/kncloudevents/retries.go`,
+ * Knative's answer table (README, "Retries"; knative/eventing `pkg/kncloudevents/retries.go`,
  * `SelectiveRetry`): 2xx delivered; 404, 408, 409, 429 and 5xx retried; every other answer final.
  * 404 is retried because a Knative service answers it while its pod is becoming ready.
  * 1xx/3xx are final too: we do not follow redirects, so the event did not arrive anywhere.

@@ -1,5 +1,5 @@
 /**
- * The default event format (PRODUCT.md "The event (default format)"): Django-signal shaped `data`
+ * The default event format (README, "The event"): Django-signal shaped `data`
  * with JSON-natural column values, deterministic `id`, and the `app`, `model`, `sequence`,
  * `partitionkey` extensions.
  */

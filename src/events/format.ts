@@ -31,7 +31,7 @@ export interface SignalKwargs {
   restart_identity?: boolean;
 }
 
-/** The event's `data` (PRODUCT.md "The event (default format)"). */
+/** The event's `data` (README, "The event"). */
 export interface EventData {
   /**
    * The row: new row for insert/update, old row for delete. Truncate: null in the default format,

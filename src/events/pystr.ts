@@ -1,7 +1,7 @@
 /**
  * Python's `str()` of the value Django would hold for a column, for the django compatibility
  * format: django-signals-cloudevents renders every field as `str(getattr(instance, name))`.
- * Column values arrive JSON-natural (PRODUCT.md "The event"); the column's type OID tells which
+ * Column values arrive JSON-natural (README, "The event"); the column's type OID tells which
  * Python type Django would have built from it (psycopg2's adaptation).
  */
 

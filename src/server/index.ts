@@ -22,7 +22,7 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** GET /healthz, /readyz, /metrics and /status (PRODUCT.md "HTTP server"). */
+/** GET /healthz, /readyz, /metrics and /status (README, "Operations"). */
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const log = logger('server');
   const app = express();

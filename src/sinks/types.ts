@@ -2,7 +2,7 @@ import type { CloudEvent } from 'cloudevents';
 
 /**
  * A sink delivers one CloudEvent and resolves only when the receiver confirmed it. It throws a
- * `DeliveryError` whose `retriable` flag follows Knative's table (PRODUCT.md); the delivery layer
+ * `DeliveryError` whose `retriable` flag follows Knative's table (README, "Retries"); the delivery layer
  * owns retries, backoff and ordering, so a sink makes exactly one attempt per call.
  */
 export interface Sink {

@@ -188,7 +188,7 @@ function clientConfig(conn: KafkaConn, timeoutMs: number): KafkaConfig {
     ...(conn.sasl ? { sasl: { ...conn.sasl } as KafkaConfig['sasl'] } : {}),
     connectionTimeout: Math.min(timeoutMs, 10_000),
     requestTimeout: timeoutMs,
-    // One attempt per send: the delivery engine retries with its own backoff (PRODUCT.md).
+    // One attempt per send: the delivery engine retries with its own backoff (README, "Retries").
     retry: { retries: 0 },
     logLevel: logLevel.WARN,
     logCreator: () => logEntry,

@@ -1,6 +1,6 @@
 /*
  * kafka-mock: librdkafka's built-in mock cluster as a stand-alone Kafka stand-in for the tests
- * (there is no Kafka broker and no Docker on the project's machines; PRODUCT.md).
+ * (there is no Kafka broker and no Docker on the project's machines; README, "How the handlers are tested").
  *
  *   kafka-mock [--brokers N] topic:partitions ...
  *
