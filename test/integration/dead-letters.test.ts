@@ -108,7 +108,7 @@ describe('dead letters against real PostgreSQL', function () {
   });
   after(async function () {
     await pool?.end();
-    // Kept for inspection when a test failed (STYLE.md pattern 7).
+    // Kept for inspection when a test failed.
     if (this.currentTest?.state !== 'failed') await db?.drop();
   });
 

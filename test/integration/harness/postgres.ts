@@ -1,6 +1,6 @@
 /**
  * PostgreSQL helpers for integration tests: one database per test file, named by the test
- * (`pgce_d_<area>`), created fresh and dropped only when the test passed (STYLE.md, pattern 7).
+ * (`pgce_d_<area>`), created fresh and dropped only when the test passed, as pg-boss does in its test hooks.
  */
 import { Client, type QueryResult } from 'pg';
 import { parseLsn } from '../../../src/capture/change';
