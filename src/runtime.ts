@@ -8,7 +8,8 @@ import { getEventFormat, resolveSource } from './events';
 export function eventBuilder(config: Config, env: NodeJS.ProcessEnv, database?: string): (change: Change) => CloudEvent<unknown> {
   const format = getEventFormat(config.events.format);
   const source = resolveSource({
-    kSource: env.K_SOURCE || undefined,
+    // Trimmed as loadConfig trimmed it when it checked it.
+    kSource: env.K_SOURCE?.trim() || undefined,
     configured: config.events.source,
     format,
     databaseName: database ?? databaseName(config.databaseUrl) ?? 'postgres',

@@ -3,12 +3,13 @@
  * The file is validated by config/schema.json, the environment by the same format checks; every
  * problem is collected and reported together (ConfigError.problems), then the result is frozen.
  */
+import { X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import YAML from 'yaml';
 import { ConfigError, ErrorCodes, errorMessage } from '../errors';
 import { parseCeOverrides } from '../events/overrides';
-import { scrubSecrets } from '../logger';
+import { LOG_LEVELS, scrubSecrets } from '../logger';
 import { parseDuration } from './duration';
 import { FORMATS, validateFileConfig, isHandler } from './schema';
 import { resolveTables, splitTableList, tableKey, type TableEntry } from './tables';
@@ -19,6 +20,11 @@ export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv;
   /** Wins over PG_CLOUDEVENTS_CONFIG. */
   configPath?: string;
+  /**
+   * Told about settings that load but are probably not what the user meant (ignored keys).
+   * Called before loadConfig returns or throws; the caller prints them its own way.
+   */
+  warn?: (message: string) => void;
 }
 
 /** The file's shape, as config/schema.json allows it. */
@@ -72,7 +78,6 @@ export const DEFAULTS = {
 
 export const TYPE_PREFIX = { default: 'orm', django: 'django.orm' } as const;
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const FILE_EXTENSIONS = ['.yaml', '.yml', '.json'];
 
 export function loadConfig(opts: LoadConfigOptions = {}): Config {
@@ -81,13 +86,14 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   const data = configPath === undefined ? {} : readConfigFile(configPath);
 
   const fileProblems = validateFileConfig(data);
-  const fromEnv = readEnvironment(env);
+  const fromEnv = readEnvironment(env, opts.warn ?? (() => undefined));
   const problems = [...fileProblems, ...fromEnv.problems];
 
   // Checked even when the file is invalid, so that one run reports every problem.
   const tables = resolveAllTables(data, fromEnv.tables, problems);
   const fileDatabaseUrl = (data as FileConfig).database?.url;
-  if (fromEnv.databaseUrl === undefined && typeof fileDatabaseUrl !== 'string') {
+  // A DATABASE_URL that is set but invalid has its own problem already: "not set" would contradict it.
+  if (present(env.DATABASE_URL) === undefined && typeof fileDatabaseUrl !== 'string') {
     problems.push('DATABASE_URL: not set (or database.url in the configuration file)');
   }
   if (fileProblems.length > 0) throw new ConfigError(problems);
@@ -101,6 +107,8 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
 interface EnvValues {
   databaseUrl?: string;
   sinkUrl?: string;
+  /** K_SINK is set, valid or not. */
+  sinkGiven?: boolean;
   overrides: Record<string, string | number | boolean>;
   caCerts?: string;
   timeoutMs?: number;
@@ -112,7 +120,7 @@ interface EnvValues {
   problems: string[];
 }
 
-function readEnvironment(env: NodeJS.ProcessEnv): EnvValues {
+function readEnvironment(env: NodeJS.ProcessEnv, warn: (message: string) => void): EnvValues {
   const problems: string[] = [];
   const out: EnvValues = { overrides: {}, problems };
   const formatted = (name: string, format: string): string | undefined => {
@@ -124,11 +132,12 @@ function readEnvironment(env: NodeJS.ProcessEnv): EnvValues {
 
   out.databaseUrl = formatted('DATABASE_URL', 'postgres-url');
   out.sinkUrl = formatted('K_SINK', 'http-url');
+  out.sinkGiven = present(env.K_SINK) !== undefined;
   // Checked in build(), where the configured brokers are known (a handler may name one).
   out.handler = present(env.CLOUDEVENTS_HANDLER);
-  out.source = present(env.K_SOURCE);
+  out.source = formatted('K_SOURCE', 'event-source');
   try {
-    out.overrides = parseCeOverrides(env.K_CE_OVERRIDES);
+    out.overrides = parseCeOverrides(env.K_CE_OVERRIDES, warn);
   } catch (err) {
     // parseCeOverrides' messages already start with "K_CE_OVERRIDES: ".
     const message = errorMessage(err);
@@ -136,10 +145,10 @@ function readEnvironment(env: NodeJS.ProcessEnv): EnvValues {
   }
 
   const caCerts = present(env.K_CA_CERTS);
-  if (caCerts !== undefined && !caCerts.includes('-----BEGIN CERTIFICATE-----')) {
-    problems.push('K_CA_CERTS: must be PEM text containing at least one -----BEGIN CERTIFICATE----- block');
-  } else {
-    out.caCerts = caCerts;
+  if (caCerts !== undefined) {
+    const problem = pemProblem(caCerts);
+    if (problem) problems.push(`K_CA_CERTS: ${problem}`);
+    else out.caCerts = caCerts;
   }
 
   const timeout = present(env.K_SINK_TIMEOUT);
@@ -158,7 +167,7 @@ function readEnvironment(env: NodeJS.ProcessEnv): EnvValues {
 
   const level = present(env.LOG_LEVEL)?.toLowerCase();
   if (level !== undefined) {
-    if (LOG_LEVELS.includes(level)) out.logLevel = level;
+    if ((LOG_LEVELS as readonly string[]).includes(level)) out.logLevel = level;
     else problems.push(`LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(env.LOG_LEVEL)})`);
   }
 
@@ -168,6 +177,31 @@ function readEnvironment(env: NodeJS.ProcessEnv): EnvValues {
     if (out.tables.length === 0) problems.push('PG_CLOUDEVENTS_TABLES: no table names in the list');
   }
   return out;
+}
+
+const PEM_BEGIN = '-----BEGIN CERTIFICATE-----';
+const PEM_END = '-----END CERTIFICATE-----';
+
+/**
+ * What is wrong with a PEM CA bundle, or undefined. Each BEGIN/END block is parsed as an X.509
+ * certificate now: the TLS layer would otherwise skip a broken one without a word, and the sink
+ * would fail later as "self-signed certificate in chain" with no hint at the bundle.
+ */
+export function pemProblem(text: string): string | undefined {
+  const starts = [...text.matchAll(new RegExp(PEM_BEGIN, 'g'))].map((m) => m.index ?? 0);
+  if (starts.length === 0) return `must be PEM text containing at least one ${PEM_BEGIN} block`;
+  for (const [i, start] of starts.entries()) {
+    const block = `certificate block ${i + 1} of ${starts.length}`;
+    const end = text.indexOf(PEM_END, start);
+    const next = starts[i + 1] ?? Infinity;
+    if (end < 0 || end > next) return `${block} has no ${PEM_END} line`;
+    try {
+      new X509Certificate(text.slice(start, end + PEM_END.length));
+    } catch (err) {
+      return `${block} is not a valid X.509 certificate (${errorMessage(err)})`;
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -210,7 +244,7 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], problems
   const delivery = { ...DEFAULTS.delivery, ...file.delivery };
 
   const sinkUrl = env.sinkUrl ?? sink.url;
-  const handler = env.handler ?? file.handler ?? (sinkUrl === undefined ? 'console' : 'http');
+  const handler = env.handler ?? file.handler ?? (sinkUrl === undefined && !env.sinkGiven ? 'console' : 'http');
   const brokers = Object.fromEntries(Object.entries(file.brokers ?? {}).map(([name, b]) => [
     name, { name, type: b.type, conn: b.conn ?? {}, params: b.params ?? {}, batchSize: b.batchSize ?? 1 },
   ]));
@@ -219,7 +253,8 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], problems
     problems.push(`${env.handler !== undefined ? 'CLOUDEVENTS_HANDLER' : 'handler'}: ${JSON.stringify(handler)} ${FORMATS.handler.reason}` +
       (names.length ? `, or one of the configured brokers (${names.join(', ')})` : ''));
   }
-  if (handler === 'http' && sinkUrl === undefined) {
+  // A K_SINK that is set but invalid has its own problem already.
+  if (handler === 'http' && sinkUrl === undefined && env.sinkGiven !== true) {
     problems.push('K_SINK: not set (or sink.url in the configuration file); the http handler needs a sink URL');
   }
 

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
+import { isEventSource } from '../events/source';
 import { isDuration } from './duration';
 
 const PACKAGE_NAME = 'pg-cloudevents';
@@ -50,6 +51,10 @@ export const FORMATS: Readonly<Record<string, { check: (text: string) => boolean
   'postgres-url': {
     check: isPostgresUrl,
     reason: 'must be a postgres:// or postgresql:// URL (percent-encode special characters in the user name and password)',
+  },
+  'event-source': {
+    check: isEventSource,
+    reason: 'must be a URI-reference, the CloudEvents `source` attribute (e.g. /pg-cloudevents/mydb or https://example.com/orders)',
   },
   handler: {
     check: isHandler,

@@ -1,14 +1,15 @@
 /**
  * Event formats by name (`events.format`). Adding a format: one module, one line in FORMATS.
  */
-import { CloudEvent } from 'cloudevents';
 import { ErrorCodes, PgceError } from '../errors';
 import { defaultFormat } from './default';
 import { djangoFormat } from './django';
 import type { EventFormat } from './format';
+import { isEventSource } from './source';
 
 export type { EventContext, EventData, EventFormat, SignalKwargs } from './format';
 export { parseCeOverrides, RESERVED_ATTRIBUTES } from './overrides';
+export { isEventSource } from './source';
 
 const FORMATS: Readonly<Record<string, EventFormat>> = Object.freeze({
   default: defaultFormat,
@@ -30,8 +31,9 @@ export function getEventFormat(name: EventFormatName): EventFormat {
 
 /**
  * The event `source`: K_SOURCE, else the configured `events.source`, else the format's default.
- * Empty strings count as unset. Checked once here (CloudEvents 1.0 "source" is a non-empty
- * URI-reference) so that no change fails to build later.
+ * Empty strings count as unset. loadConfig already refused a bad K_SOURCE or `source`; checked
+ * again here (CloudEvents 1.0 "source" is a non-empty URI-reference) for the default and for
+ * callers that build a configuration themselves, so that no change fails to build later.
  * @throws PgceError(PGCE_ERR_CONFIG_INVALID) naming K_SOURCE or events.source.
  */
 export function resolveSource(opts: {
@@ -49,9 +51,7 @@ export function resolveSource(opts: {
   } else {
     [origin, source] = ['the database name', opts.format.defaultSource(opts.databaseName)];
   }
-  try {
-    new CloudEvent({ id: 'probe', type: 'probe', source }, true);
-  } catch {
+  if (!isEventSource(source)) {
     throw new PgceError(
       ErrorCodes.CONFIG_INVALID,
       `${origin}: ${JSON.stringify(source)} is not a valid CloudEvents source ` +

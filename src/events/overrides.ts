@@ -63,10 +63,15 @@ function checkValue(path: string, value: unknown): ExtensionValue {
 
 /**
  * Undefined, empty or blank → `{}` (Knative sets the variable to "" when there are no overrides).
- * Keys besides `extensions` are ignored: Knative's overrides carry extensions only.
+ * Keys besides `extensions` are ignored, and `warn` is told their names: Knative's
+ * CloudEventOverrides contract defines `extensions` only, so `{"id": "x"}` is most likely a
+ * mistake the user should hear about rather than an attribute we could honour.
  * @throws PgceError(PGCE_ERR_CE_OVERRIDES) naming the key path and the reason.
  */
-export function parseCeOverrides(raw: string | undefined): Record<string, ExtensionValue> {
+export function parseCeOverrides(
+  raw: string | undefined,
+  warn: (message: string) => void = () => undefined,
+): Record<string, ExtensionValue> {
   if (raw === undefined || raw.trim() === '') return {};
   let parsed: unknown;
   try {
@@ -77,6 +82,11 @@ export function parseCeOverrides(raw: string | undefined): Record<string, Extens
     });
   }
   if (!isPlainObject(parsed)) reject('(root)', 'must be a JSON object like {"extensions": {"name": "value"}}');
+  const ignored = Object.keys(parsed).filter((key) => key !== 'extensions');
+  if (ignored.length) {
+    warn(`K_CE_OVERRIDES: ignored ${ignored.map((k) => JSON.stringify(k)).join(', ')}: ` +
+      'only "extensions" is defined (Knative CloudEventOverrides), e.g. {"extensions": {"team": "data"}}');
+  }
   const extensions = parsed.extensions;
   if (extensions === undefined) return {};
   if (!isPlainObject(extensions)) reject('extensions', 'must be an object of extension name → value');

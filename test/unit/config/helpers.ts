@@ -21,6 +21,23 @@ export class TempFiles {
   }
 }
 
+/**
+ * A real certificate (a self-signed EC test CA, valid until 2126) for K_CA_CERTS, which is parsed
+ * as X.509 when the configuration loads.
+ */
+export const TEST_CA_PEM = `-----BEGIN CERTIFICATE-----
+MIIBmjCCAT+gAwIBAgIUYzovV26eQTNsRKNsHQhpDiO/48AwCgYIKoZIzj0EAwIw
+ITEfMB0GA1UEAwwWcGctY2xvdWRldmVudHMgdGVzdCBDQTAgFw0yNjEyMDEyMTA5
+MzVaGA8yMTI2MTEwNzIxMDkzNVowITEfMB0GA1UEAwwWcGctY2xvdWRldmVudHMg
+dGVzdCBDQTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABDbowUTThzT9L7o3+Mf9
+YwFd1PWVXwYN5lZ0YweoRSpUN5yq34Dripx/yqwAhDHqPZVXJ1u3nNiIEyLa7jeh
+VnejUzBRMB0GA1UdDgQWBBReqQrKqICukiTwZ4PphyLKBjLBPDAfBgNVHSMEGDAW
+gBReqQrKqICukiTwZ4PphyLKBjLBPDAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49
+BAMCA0kAMEYCIQCAgM+0O7FdNZ4zx4VG7AzpWLdpIMQgQKTaKC8QLU87uAIhAKC5
+65t+CCDX3L6Oey0XrF8pXJ4MeTPHkohAt4PqVCoi
+-----END CERTIFICATE-----
+`;
+
 /** The smallest environment that loads: a database and a table. */
 export const MINIMAL_ENV = Object.freeze({
   DATABASE_URL: 'postgres://app@127.0.0.1:5432/app',

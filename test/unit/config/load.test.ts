@@ -2,9 +2,7 @@ import { expect } from 'chai';
 import { loadConfig } from '../../../src/config/load';
 import type { Config } from '../../../src/config/types';
 import { ErrorCodes } from '../../../src/errors';
-import { configError, MINIMAL_ENV, TempFiles } from './helpers';
-
-const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+import { configError, MINIMAL_ENV, TempFiles, TEST_CA_PEM } from './helpers';
 
 describe('config/load loadConfig', () => {
   let temp: TempFiles;
@@ -115,10 +113,10 @@ describe('config/load loadConfig', () => {
 
     it('K_CE_OVERRIDES and K_CA_CERTS come from the environment', () => {
       const config = loadConfig({
-        env: { ...MINIMAL_ENV, K_CE_OVERRIDES: '{"extensions":{"team":"payments","tier":2}}', K_CA_CERTS: PEM },
+        env: { ...MINIMAL_ENV, K_CE_OVERRIDES: '{"extensions":{"team":"payments","tier":2}}', K_CA_CERTS: TEST_CA_PEM + TEST_CA_PEM },
       });
       expect(config.events.overrides).to.deep.equal({ team: 'payments', tier: 2 });
-      expect(config.sink.caCerts).to.include('-----BEGIN CERTIFICATE-----');
+      expect(config.sink.caCerts).to.equal((TEST_CA_PEM + TEST_CA_PEM).trim());
     });
 
     it('PG_CLOUDEVENTS_TABLES keeps app and model the file gives the same table', () => {

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
+import { loadConfig } from '../../../src/config/load';
 import { ErrorCodes } from '../../../src/errors';
-import { configError, expectProblem, MINIMAL_ENV, TempFiles } from './helpers';
+import { configError, expectProblem, MINIMAL_ENV, TempFiles, TEST_CA_PEM } from './helpers';
 
 const PASSWORD = 'Tr0ub4dor-s3cret';
 
@@ -28,6 +29,7 @@ describe('config/load validation', () => {
       ['capture: { retainedWalWarnBytes: -1 }', 'capture.retainedWalWarnBytes', '>= 0'],
       ['capture: { retainedWalWarnFraction: 1.5 }', 'capture.retainedWalWarnFraction', '<= 1'],
       ['tables: [{ table: "bad name" }]', 'tables[0].table', 'unexpected " "'],
+      ['source: "not a uri"', 'source', 'must be a URI-reference'],
       ['tables: [{ app: polls }]', 'tables[0].table', 'required'],
       ['tables: [a, public.a]', 'tables[1].table', 'listed twice', 'tables[0].table'],
       ['tables: [{ table: a, modle: q }]', 'tables[0].modle', 'did you mean model?'],
@@ -66,7 +68,10 @@ describe('config/load validation', () => {
       ['PORT', '0', '1 to 65535', '"0"'],
       ['PORT', '80.5', '1 to 65535'],
       ['PORT', '65536', '1 to 65535'],
-      ['LOG_LEVEL', 'loud', 'info', '"loud"'],
+      ['LOG_LEVEL', 'loud', 'fatal, error, warn, info, debug, trace, silent', '"loud"'],
+      ['LOG_LEVEL', 'verbose', 'fatal, error, warn, info, debug, trace, silent', '"verbose"'],
+      ['K_SOURCE', 'has spaces', 'must be a URI-reference'],
+      ['K_SOURCE', '/bad%zz', 'must be a URI-reference'],
       ['K_CE_OVERRIDES', '{"extensions":{"id":"x"}}', 'extensions.id', 'may not be overridden'],
       ['K_CE_OVERRIDES', '{nope', 'not valid JSON'],
       ['K_CA_CERTS', 'not a certificate', '-----BEGIN CERTIFICATE-----'],
@@ -85,6 +90,51 @@ describe('config/load validation', () => {
         expectProblem(err, key, ...fragments);
       });
     }
+  });
+
+  describe('K_CA_CERTS: every PEM block must be an X.509 certificate, named by its place', () => {
+    const cases: Array<[what: string, value: string, fragment: string]> = [
+      ['markers around garbage', '-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----', 'certificate block 1 of 1 is not a valid X.509 certificate'],
+      ['a good block, then a bad one', `${TEST_CA_PEM}-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n`, 'certificate block 2 of 2 is not a valid X.509 certificate'],
+      ['a block without its END line', `-----BEGIN CERTIFICATE-----\nMIIB\n${TEST_CA_PEM}`, 'certificate block 1 of 2 has no -----END CERTIFICATE----- line'],
+      ['no block at all', 'not a certificate', 'at least one -----BEGIN CERTIFICATE----- block'],
+    ];
+    for (const [what, value, fragment] of cases) {
+      it(what, () => {
+        const err = configError({ env: { ...MINIMAL_ENV, K_CA_CERTS: value } });
+        expect(err.problems).to.have.length(1);
+        expectProblem(err, 'K_CA_CERTS', fragment);
+      });
+    }
+
+    it('accepts a bundle of real certificates', () => {
+      expect(loadConfig({ env: { ...MINIMAL_ENV, K_CA_CERTS: TEST_CA_PEM + TEST_CA_PEM } }).sink.caCerts).to.include('BEGIN');
+    });
+  });
+
+  it('an invalid DATABASE_URL or K_SINK is one problem, not also "not set"', () => {
+    expect(configError({ env: { ...MINIMAL_ENV, DATABASE_URL: 'notaurl' } }).problems).to.deep.equal([
+      'DATABASE_URL: must be a postgres:// or postgresql:// URL (percent-encode special characters in the user name and password)',
+    ]);
+    for (const handler of [{}, { CLOUDEVENTS_HANDLER: 'http' }]) {
+      expect(configError({ env: { ...MINIMAL_ENV, ...handler, K_SINK: 'notaurl' } }).problems).to.deep.equal([
+        'K_SINK: must be an absolute http:// or https:// URL',
+      ]);
+    }
+  });
+
+  it('K_CE_OVERRIDES: keys beside "extensions" load, with a warning naming them', () => {
+    const warnings: string[] = [];
+    const config = loadConfig({
+      env: { ...MINIMAL_ENV, K_CE_OVERRIDES: '{"id":"x","extensions":{"team":"data"},"source":"/y"}' },
+      warn: (w) => warnings.push(w),
+    });
+    expect(config.events.overrides).to.deep.equal({ team: 'data' });
+    expect(warnings).to.have.length(1);
+    expect(warnings[0]).to.match(/^K_CE_OVERRIDES: ignored "id", "source": only "extensions" is defined/);
+    const quiet: string[] = [];
+    loadConfig({ env: { ...MINIMAL_ENV, K_CE_OVERRIDES: '{"extensions":{"team":"data"}}' }, warn: (w) => quiet.push(w) });
+    expect(quiet).to.deep.equal([]);
   });
 
   it('requires a database URL and at least one table', () => {

@@ -21,9 +21,13 @@ describe('events/overrides parseCeOverrides (K_CE_OVERRIDES)', () => {
     expect(parseCeOverrides('{"extensions":{}}')).to.deep.equal({});
   });
 
-  it('accepts string, integer and boolean extensions; ignores other top-level keys', () => {
+  it('accepts string, integer and boolean extensions; ignores other top-level keys, warning about them', () => {
     const raw = '{"extensions":{"team":"payments","tier":2,"beta":false,"env2":"ü"},"other":{"x":[1]}}';
-    expect(parseCeOverrides(raw)).to.deep.equal({ team: 'payments', tier: 2, beta: false, env2: 'ü' });
+    const warnings: string[] = [];
+    expect(parseCeOverrides(raw, (w) => warnings.push(w))).to.deep.equal({ team: 'payments', tier: 2, beta: false, env2: 'ü' });
+    expect(warnings).to.deep.equal([
+      'K_CE_OVERRIDES: ignored "other": only "extensions" is defined (Knative CloudEventOverrides), e.g. {"extensions": {"team": "data"}}',
+    ]);
     // app/model are ours but not guaranteed: Knative's overrides may restate them.
     expect(parseCeOverrides('{"extensions":{"app":"billing"}}')).to.deep.equal({ app: 'billing' });
   });
