@@ -20,6 +20,7 @@ export const ErrorCodes = {
   SINK_FINAL: 'PGCE_ERR_SINK_FINAL',
   SINK_UNREACHABLE: 'PGCE_ERR_SINK_UNREACHABLE',
   DELIVERY_ABORTED: 'PGCE_ERR_DELIVERY_ABORTED',
+  LISTEN: 'PGCE_ERR_LISTEN',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { errorMessage } from '../errors';
 import { logger, scrubSecrets } from '../logger';
+import { listenError } from './listen-error';
 import type { PipelineMetrics } from './metrics';
 import type { StatusTracker } from './status';
 
@@ -76,7 +77,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 function listen(app: express.Express, port: number, host: string): Promise<Server> {
   return new Promise((resolve, reject) => {
     const server = app.listen(port, host);
-    const onError = (err: Error) => reject(err);
+    const onError = (err: Error) => reject(listenError(err, port, host));
     server.once('error', onError);
     server.once('listening', () => {
       server.off('error', onError);
