@@ -20,7 +20,7 @@ export const checkCommand: Command = {
       out(`${state.slot ? 'ok  ' : 'todo'} replication slot ${config.capture.slot}${state.slot ? ` (${slotSummary(state.slot)})` : ' (created by setup or run)'}`);
       return verdict.warnings;
     });
-    for (const w of warnings) out(`warn ${w}`);
+    for (const w of warnings) options.report.warn(w);
     const sink = createSink(config.handler, config);
     try {
       await sink.check?.();

@@ -4,18 +4,32 @@ import { inspect, raiseErrors, verify, type Inspection, type Verdict, type Verif
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/types';
 import { ConfigError } from '../errors';
-import { configureLogger } from '../logger';
+import { configureLogger, type LogFormat } from '../logger';
 import { validateBrokers } from '../sinks';
 import type { CommandOptions } from './command';
+import type { OutputStyle } from './output';
 
-/** Configuration first (an invalid file stops us before any connection), then the logger. */
+/**
+ * Configuration first (an invalid file stops us before any connection), then the logger in the
+ * command's style. Warnings about the configuration are said either way, through the reporter.
+ */
 export function configure(options: CommandOptions): Config {
-  const config = loadConfig({ env: options.env, configPath: options.configPath });
-  // Each broker type checks its own conn/params: still before anything connects.
-  const brokerProblems = validateBrokers(config);
-  if (brokerProblems.length) throw new ConfigError(brokerProblems);
-  configureLogger({ level: config.logLevel });
-  return config;
+  const warnings: string[] = [];
+  try {
+    const config = loadConfig({ env: options.env, configPath: options.configPath, warn: (w) => warnings.push(w) });
+    // Each broker type checks its own conn/params: still before anything connects.
+    const brokerProblems = validateBrokers(config);
+    if (brokerProblems.length) throw new ConfigError(brokerProblems);
+    configureLogger({ level: config.logLevel, format: logFormat(options.output) });
+    return config;
+  } finally {
+    for (const w of warnings) options.report.warn(w);
+  }
+}
+
+/** Library code logs through pino: as JSON lines for `run`, as `warning: …` text for people. */
+export function logFormat(output: OutputStyle): LogFormat {
+  return output === 'log' ? 'json' : 'text';
 }
 
 /** Runs `fn` with a plain connection, always closed afterwards. */

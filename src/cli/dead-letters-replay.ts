@@ -102,7 +102,7 @@ export async function replay(config: Config, options: ReplayOptions): Promise<nu
         counts.notTried = after === undefined ? await store.count() : await store.count({ afterId: after });
       }
       out.summary({ ...counts, interrupted, kept, lastId, stoppedBy, table: store.tableName, retry: options.retry });
-      log.info({ ...counts, interrupted, sink: sink.describe() }, 'replay finished');
+      log.debug({ ...counts, interrupted, sink: sink.describe() }, 'replay finished');
       const everything = counts.failed === 0 && counts.skipped === 0 && counts.notTried === 0 && !interrupted;
       return everything ? 0 : 1;
     });

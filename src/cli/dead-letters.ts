@@ -2,20 +2,25 @@ import type { Config } from '../config/types';
 import { parseBefore } from '../delivery/dead-letters/before';
 import { jsonRowText, tableHeader, tableLine } from '../delivery/dead-letters/report';
 import { DeadLetterStore, type DeadLetterRow } from '../delivery/dead-letters/store';
-import { errorMessage } from '../errors';
-import type { Command, CommandOptions } from './command';
+import type { Command, OptionSpec } from './command';
 import { configure, withDatabase } from './context';
 import { REPLAY_DEFAULT_RETRY, replay } from './dead-letters-replay';
-
-/** What main passes besides the common options (positionals after the command name, and flags). */
-type DeadLettersOptions = CommandOptions & Partial<{ args: string[]; id: string; all: boolean; before: string; retry: string }>;
 
 const PAGE = 200;
 const MAX_RETRY = 100;
 const ROW_ID = /^\d{1,19}$/;
-const USAGE = `usage: pg-cloudevents dead-letters list [--json]
-       pg-cloudevents dead-letters replay (--id ID | --all) [--retry N] [--json]
-       pg-cloudevents dead-letters purge [--id ID | --before TIMESTAMP|DURATION]`;
+
+const JSON_OPTION: OptionSpec = { flags: '--json', description: 'machine-readable output' };
+
+function rowId(text: string): string {
+  if (!ROW_ID.test(text)) throw new Error('must be a row id (a positive integer, as `dead-letters list` shows)');
+  return text;
+}
+
+function retryCount(text: string): number {
+  if (!/^\d{1,3}$/.test(text) || Number(text) > MAX_RETRY) throw new Error(`must be a whole number from 0 to ${MAX_RETRY}`);
+  return Number(text);
+}
 
 /**
  * The dead-letter table from the command line: look at it, re-deliver through the configured
@@ -23,53 +28,45 @@ const USAGE = `usage: pg-cloudevents dead-letters list [--json]
  * its event), or purge it.
  */
 export const deadLettersCommand: Command = {
-  summary: 'list, replay (--id ID | --all) [--retry N] or purge [--id ID | --before T] the dead-letter table',
-  async run(input) {
-    const options = input as DeadLettersOptions;
-    const [action, ...extra] = options.args ?? [];
-    const usage = (problem: string) => {
-      process.stderr.write(`pg-cloudevents dead-letters: ${problem}\n\n${USAGE}\n`);
-      return 2;
-    };
-    if (extra.length) return usage(`unexpected argument ${JSON.stringify(extra[0])}`);
-    const badId = options.id !== undefined && !ROW_ID.test(options.id)
-      ? `--id must be a row id (a positive integer), got ${JSON.stringify(options.id)}`
-      : undefined;
-    switch (action) {
-      case 'list':
-        return list(configure(options), options.json);
-      case 'replay': {
-        if (options.id !== undefined && options.all) return usage('give either --id or --all, not both');
-        if (options.id === undefined && !options.all) return usage('replay needs --id ID or --all');
-        if (badId) return usage(badId);
-        const retry = options.retry === undefined ? REPLAY_DEFAULT_RETRY : Number(options.retry);
-        if (options.retry !== undefined && (!/^\d{1,3}$/.test(options.retry) || retry > MAX_RETRY)) {
-          return usage(`--retry must be a whole number from 0 to ${MAX_RETRY}, got ${JSON.stringify(options.retry)}`);
-        }
+  summary: 'list, replay or purge the dead-letter table',
+  commands: {
+    list: {
+      summary: 'show the dead letters: id, time, event id, subject, status, attempts, error',
+      options: [{ ...JSON_OPTION, description: 'every column as JSON, with the event as it was sent' }],
+      run: (options) => list(configure(options), options.json),
+    },
+    replay: {
+      summary: 'deliver dead letters again through the configured sink; a row is removed once accepted',
+      options: [
+        { flags: '--id <id>', description: 'replay one row', parse: rowId },
+        { flags: '--all', description: 'replay every row, in id order', conflicts: ['id'] },
+        { flags: '--retry <n>', description: `retries per event (default ${REPLAY_DEFAULT_RETRY}; delivery.retry does not apply)`, parse: retryCount },
+        { ...JSON_OPTION, description: 'print one JSON object with a result per row; progress goes to stderr' },
+      ],
+      async run(options) {
+        if (options.id === undefined && !options.all) options.usage('replay needs --id <id> or --all');
         const { id } = options;
         return replay(configure(options), {
           id,
-          retry,
+          retry: options.retry ?? REPLAY_DEFAULT_RETRY,
           json: options.json,
           rows: (store) => (id === undefined ? allRows(store, true) : single(store, id)),
         });
-      }
-      case 'purge': {
-        if (options.id !== undefined && options.before !== undefined) return usage('give either --id or --before, not both');
-        if (badId) return usage(badId);
-        let before: Date | undefined;
-        try {
-          before = options.before === undefined ? undefined : parseBefore(options.before);
-        } catch (err) {
-          return usage(errorMessage(err));
-        }
-        return purge(configure(options), { before, id: options.id });
-      }
-      case undefined:
-        return usage('missing action');
-      default:
-        return usage(`unknown action ${JSON.stringify(action)}`);
-    }
+      },
+    },
+    purge: {
+      summary: 'delete dead letters: all of them, one row, or those created before a time',
+      options: [
+        { flags: '--id <id>', description: 'delete one row', parse: rowId },
+        {
+          flags: '--before <time>',
+          description: 'only rows created before this ISO 8601 timestamp, or older than a duration such as P7D',
+          parse: (text) => parseBefore(text),
+          conflicts: ['id'],
+        },
+      ],
+      run: (options) => purge(configure(options), { before: options.before, id: options.id }),
+    },
   },
 };
 

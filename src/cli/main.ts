@@ -1,10 +1,15 @@
 #!/usr/bin/env node
-import { parseArgs } from 'node:util';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command as Parser, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { findPackageRoot } from '../config/schema';
 import { ConfigError, PgceError, errorMessage } from '../errors';
-import { scrubSecrets } from '../logger';
-import type { Command, CommandOptions } from './command';
+import { configureLogger, scrubSecrets } from '../logger';
+import type { Command, CommandOptions, OptionSpec } from './command';
 import { checkCommand } from './check';
+import { logFormat } from './context';
 import { deadLettersCommand } from './dead-letters';
+import { reporterFor } from './output';
 import { runCommand } from './run';
 import { setupCommand } from './setup';
 import { statusCommand } from './status';
@@ -22,74 +27,123 @@ const COMMANDS: Record<string, Command> = {
   'dead-letters': deadLettersCommand,
 };
 
-const USAGE = `usage: pg-cloudevents <command> [options]
+const PROGRAM = 'pg-cloudevents';
 
-commands:
-${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`).join('\n')}
+const HELP_AFTER = `
+The environment (DATABASE_URL, K_SINK, PG_CLOUDEVENTS_TABLES, ...) is described in the README.
+Exit codes: 0 done, 1 a runtime failure, 2 bad usage or configuration.`;
 
-options:
-  -c, --config <file>   configuration file (YAML or JSON); default: $PG_CLOUDEVENTS_CONFIG
-      --dry-run         setup/teardown: print the SQL instead of running it
-      --recreate-slot   setup: replace a lost (dropped, invalidated) slot with a new one, accepting the gap
-      --json            status, dead-letters list and replay: machine-readable output
-      --id <id> / --all dead-letters replay: one row, or every row (purge --id: one row)
-      --retry <n>       dead-letters replay: retries per event (default 3)
-      --before <T>      dead-letters purge: only rows created before T (ISO 8601 timestamp, or a duration like P7D)
-  -h, --help            this text
+/** Where the parser writes help, the version and usage errors (tests pass their own). */
+export interface ParserOutput {
+  out(text: string): void;
+  err(text: string): void;
+}
 
-The environment (DATABASE_URL, K_SINK, PG_CLOUDEVENTS_TABLES, ...) is described in the README.`;
+const PROCESS_OUTPUT: ParserOutput = {
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+};
 
-/** Exit codes: 0 done, 1 a runtime failure, 2 bad usage or configuration. */
-export async function main(argv: string[]): Promise<number> {
-  let parsed;
+/**
+ * Parses `argv` (without node and the script) and runs the command. Never exits the process
+ * itself, so tests can call it. Exit codes: 0 done, 1 a runtime failure, 2 bad usage or
+ * configuration.
+ */
+export async function main(argv: string[], output: ParserOutput = PROCESS_OUTPUT): Promise<number> {
+  const result = { code: 0 };
+  const program = parser(PROGRAM, output)
+    .description('Every committed PostgreSQL row change as a CloudEvent, delivered to a Knative sink or a broker.')
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .option('-c, --config <file>', 'configuration file (YAML or JSON); default: $PG_CLOUDEVENTS_CONFIG')
+    .addHelpText('after', HELP_AFTER);
+  for (const [name, command] of Object.entries(COMMANDS)) program.addCommand(define(PROGRAM, name, command, output, result));
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        config: { type: 'string', short: 'c' },
-        'dry-run': { type: 'boolean' },
-        'recreate-slot': { type: 'boolean' },
-        json: { type: 'boolean' },
-        id: { type: 'string' },
-        all: { type: 'boolean' },
-        before: { type: 'string' },
-        retry: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
+    await program.parseAsync(argv, { from: 'user' });
+    return result.code;
   } catch (err) {
-    process.stderr.write(`pg-cloudevents: ${errorMessage(err)}\n\n${USAGE}\n`);
-    return 2;
+    // --help, `help`, --version end with commander's exit code 0; whatever else it refused is
+    // bad usage, already explained on stderr (a missing sub-command shows the help there).
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    throw err;
   }
-  const [name] = parsed.positionals;
-  if (parsed.values.help || !name) {
-    process.stdout.write(`${USAGE}\n`);
-    return name || parsed.values.help ? 0 : 2;
+}
+
+/** A parser with the settings every level shares (addCommand does not copy them). */
+function parser(commandPath: string, output: ParserOutput): Parser {
+  const name = commandPath.split(' ').pop() as string;
+  return new Parser(name)
+    .exitOverride()
+    .configureOutput({
+      writeOut: output.out,
+      writeErr: output.err,
+      // `pg-cloudevents setup: unknown option '--retry'`, the prefix runtime errors have too.
+      outputError: (text, write) => write(`${commandPath}: ${text.replace(/^error: /, '')}`),
+    })
+    .showHelpAfterError(`see: ${commandPath} --help`)
+    .configureHelp({ showGlobalOptions: true })
+    .allowExcessArguments(false);
+}
+
+function define(parentPath: string, name: string, command: Command, output: ParserOutput, result: { code: number }): Parser {
+  const commandPath = `${parentPath} ${name}`;
+  const sub = parser(commandPath, output).description(command.summary);
+  for (const spec of command.options ?? []) sub.addOption(option(spec));
+  if (command.commands) {
+    for (const [childName, child] of Object.entries(command.commands)) {
+      sub.addCommand(define(commandPath, childName, child, output, result));
+    }
+  } else {
+    sub.action(async (_values: unknown, self: Parser) => {
+      result.code = await execute(commandPath, command, self);
+    });
   }
-  const command = COMMANDS[name];
-  if (!command) {
-    process.stderr.write(`pg-cloudevents: unknown command "${name}"\n\n${USAGE}\n`);
-    return 2;
+  return sub;
+}
+
+function option(spec: OptionSpec): Option {
+  const opt = new Option(spec.flags, spec.description);
+  if (spec.conflicts) opt.conflicts(spec.conflicts);
+  const parse = spec.parse;
+  if (parse) {
+    opt.argParser((text: string) => {
+      try {
+        return parse(text);
+      } catch (err) {
+        throw new InvalidArgumentError(errorMessage(err));
+      }
+    });
   }
+  return opt;
+}
+
+async function execute(commandPath: string, command: Command, self: Parser): Promise<number> {
+  const values = self.optsWithGlobals() as Record<string, unknown>;
+  const output = command.output ?? 'human';
+  // Before the configuration is read, so that anything logged while reading it has the style.
+  configureLogger({ format: logFormat(output) });
+  const options = {
+    ...values,
+    configPath: values.config as string | undefined,
+    dryRun: values.dryRun === true,
+    json: values.json === true,
+    env: process.env,
+    output,
+    report: reporterFor(output, commandPath.split(' ').slice(1).join('.')),
+    usage: (problem: string): never => self.error(`error: ${problem}`, { exitCode: 2, code: 'pgce.usage' }),
+  } as CommandOptions;
   try {
-    return await command.run({
-      configPath: parsed.values.config,
-      dryRun: Boolean(parsed.values['dry-run']),
-      json: Boolean(parsed.values.json),
-      env: process.env,
-      args: parsed.positionals.slice(1),
-      id: parsed.values.id,
-      all: Boolean(parsed.values.all),
-      before: parsed.values.before,
-      recreateSlot: Boolean(parsed.values['recreate-slot']),
-      retry: parsed.values.retry,
-    });
+    return await (command.run as NonNullable<Command['run']>)(options);
   } catch (err) {
+    if (err instanceof CommanderError) throw err;
     const code = err instanceof PgceError ? ` [${err.code}]` : '';
-    process.stderr.write(`pg-cloudevents ${name}: ${scrubSecrets(errorMessage(err))}${code}\n`);
+    process.stderr.write(`${commandPath}: ${scrubSecrets(errorMessage(err))}${code}\n`);
     return err instanceof ConfigError ? 2 : 1;
   }
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(fs.readFileSync(path.join(findPackageRoot(), 'package.json'), 'utf8')) as { version?: string };
+  return pkg.version ?? 'unknown';
 }
 
 /**
@@ -106,7 +160,7 @@ function finish(code: number): void {
 
 if (require.main === module) {
   main(process.argv.slice(2)).then(finish, (err) => {
-    process.stderr.write(`pg-cloudevents: ${scrubSecrets(errorMessage(err))}\n`);
+    process.stderr.write(`${PROGRAM}: ${scrubSecrets(errorMessage(err))}\n`);
     finish(1);
   });
 }

@@ -37,6 +37,8 @@ const SHUTDOWN_MARGIN_MS = 5_000;
  */
 export const runCommand: Command = {
   summary: 'capture and deliver until SIGTERM/SIGINT (creates the publication and slot when missing)',
+  // A pod's logs are collected and parsed: JSON lines, not text.
+  output: 'log',
   async run(options) {
     const config = configure(options);
     const log = logger('run');

@@ -1,20 +1,22 @@
 import { applySteps, planSetup, renderStep, type Inspection } from '../capture/setup';
 import { describeGap, lastKnownPosition } from '../capture/slot-guard';
 import { inspectSlotRecord, slotRecordTableName } from '../capture/slot-record';
-import { logger } from '../logger';
 import type { Command } from './command';
 import { configure, inspectAndVerify, withDatabase } from './context';
 
 export const setupCommand: Command = {
-  summary: 'create the publication and replication slot capture needs (idempotent; --dry-run prints the SQL; --recreate-slot replaces a lost slot)',
+  summary: 'create the publication, replication slot, slot record and dead-letter table capture needs (idempotent)',
+  options: [
+    { flags: '--dry-run', description: 'print the SQL instead of running it' },
+    { flags: '--recreate-slot', description: 'replace a lost (dropped, invalidated) slot with a new one, accepting the gap it prints' },
+  ],
   async run(options) {
     const config = configure(options);
-    const log = logger('setup');
     const recreateSlot = Boolean(options.recreateSlot);
     return withDatabase(config, async (client) => {
       // --recreate-slot is how an operator accepts a lost slot: its loss is then no error.
       const { state, verdict } = await inspectAndVerify(client, config, { acceptSlotLoss: recreateSlot });
-      for (const w of verdict.warnings) log.warn(w);
+      for (const w of verdict.warnings) options.report.warn(w);
       const steps = planSetup(state, config, { recreateSlot });
       const gap = recreateSlot ? acceptedGap(state) : undefined;
       if (options.dryRun) {
@@ -32,7 +34,7 @@ export const setupCommand: Command = {
       if (gap) {
         const begins = (await inspectSlotRecord(client, config)).record?.createdLsn;
         const line = `accepted the gap: ${gap}${begins ? ` and before LSN ${begins}, where the new slot begins,` : ''} will not be delivered`;
-        log.warn({ slot: config.capture.slot, newSlotStartsAt: begins }, line);
+        // The outcome the operator asked for, so on stdout with the steps, not a warning.
         process.stdout.write(`${line}\n`);
       }
       return 0;

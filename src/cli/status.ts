@@ -11,7 +11,8 @@ const num = (text: string | null) => (text === null ? null : Number(text));
  * Exits 1 when the slot is lost (the same PGCE_ERR_SLOT_LOST that stops `run`), after the report.
  */
 export const statusCommand: Command = {
-  summary: 'capture mode, slot lag, WAL status, last acknowledged position (--json for machines)',
+  summary: 'capture mode, slot lag, WAL status, last acknowledged position, dead-letter count',
+  options: [{ flags: '--json', description: 'print the report as JSON' }],
   async run(options) {
     const config = configure(options);
     const report = await withDatabase(config, async (client) => {

@@ -1,18 +1,18 @@
 import { applySteps, inspect, planTeardown, renderStep } from '../capture/setup';
 import { deadLetterTeardownWarning } from '../delivery/dead-letters/ddl';
-import { logger } from '../logger';
 import type { Command } from './command';
 import { configure, withDatabase } from './context';
 
 export const teardownCommand: Command = {
   summary: 'drop the replication slot and publication that setup created (never touches table data)',
+  options: [{ flags: '--dry-run', description: 'print the SQL instead of running it' }],
   async run(options) {
     const config = configure(options);
     return withDatabase(config, async (client) => {
       const state = await inspect(client, config);
       const steps = planTeardown(state, config);
       const kept = deadLetterTeardownWarning(state.deadLetters, config);
-      if (kept) logger('teardown').warn(kept);
+      if (kept) options.report.warn(kept);
       if (options.dryRun) {
         process.stdout.write(steps.length ? `${steps.map(renderStep).join('\n')}\n` : '-- nothing to do\n');
         return 0;

@@ -1,9 +1,14 @@
 import { expect } from 'chai';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { createTestDatabase, waitFor } from './harness/postgres';
 import { spawnCli } from './harness/process';
 import { writeTempFile } from './support';
 
 type Db = Awaited<ReturnType<typeof createTestDatabase>>;
+
+/** A node stack frame: people get messages, not stack traces. */
+const STACK_FRAME = /^\s+at .+:\d+:\d+\)?$/m;
 
 async function cli(args: string[], env: Record<string, string>) {
   const p = spawnCli(args, { LOG_LEVEL: 'warn', ...env });
@@ -41,6 +46,15 @@ describe('commands: setup, teardown, check, status, tail and bad configuration (
       ['K_CE_OVERRIDES replacing id', { K_CE_OVERRIDES: '{"extensions":{"id":"x"}}' }, null, /K_CE_OVERRIDES.*id/s],
       ['no DATABASE_URL', { DATABASE_URL: '' }, null, /DATABASE_URL/],
       ['no tables', { PG_CLOUDEVENTS_TABLES: '' }, null, /tables/],
+      ['LOG_LEVEL that is not a level', { LOG_LEVEL: 'verbose' }, null,
+        /LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent \(got "verbose"\)/],
+      ['K_SOURCE that is not a URI-reference', { K_SOURCE: 'not a uri' }, null, /K_SOURCE: must be a URI-reference/],
+      ['a file source that is not a URI-reference', {}, 'source: "not a uri"\n', /source: must be a URI-reference/],
+      ['K_CA_CERTS with garbage between the markers', { K_CA_CERTS: '-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----' }, null,
+        /K_CA_CERTS: certificate block 1 of 1 is not a valid X\.509 certificate/],
+      // Only this problem: not also a contradicting "DATABASE_URL: not set".
+      ['DATABASE_URL that is not a URL, said once', { DATABASE_URL: 'notaurl' }, null,
+        /^pg-cloudevents \w+: invalid configuration:\n {2}- DATABASE_URL: must be a postgres:\/\/ or postgresql:\/\/ URL[^\n]*\[PGCE_ERR_CONFIG_INVALID\]\n$/],
     ];
     for (const [what, extraEnv, file, pattern] of cases) {
       it(`rejects ${what}`, async () => {
@@ -50,6 +64,7 @@ describe('commands: setup, teardown, check, status, tail and bad configuration (
           const r = await cli([command], e);
           expect(r.code, `${command}: ${r.all}`).to.equal(2);
           expect(r.stderr).to.match(pattern);
+          expect(r.stderr, 'a message, not a stack trace').not.to.match(STACK_FRAME);
         }
       });
     }
@@ -87,11 +102,32 @@ describe('commands: setup, teardown, check, status, tail and bad configuration (
     });
   });
 
-  it('check passes and names what it verified; warns about REPLICA IDENTITY DEFAULT', async () => {
-    const r = await cli(['check'], env);
+  it('check passes and names what it verified; warnings are text on stderr, not JSON log lines', async () => {
+    const r = await cli(['check'], { ...env, K_CE_OVERRIDES: '{"id":"x","extensions":{"team":"data"}}' });
     expect(r.code, r.all).to.equal(0);
     expect(r.stdout).to.include('table public.items');
-    expect(r.stdout).to.match(/warn .*public\.items.*REPLICA IDENTITY FULL/);
+    expect(r.stderr).to.match(/^warning: .*public\.items.*REPLICA IDENTITY FULL/m);
+    expect(r.stderr).to.match(/^warning: K_CE_OVERRIDES: ignored "id": only "extensions" is defined/m);
+    expect(r.stderr.split('\n').filter((l) => l.startsWith('{')), 'no JSON log line').to.deep.equal([]);
+  });
+
+  it('run keeps JSON log lines; a busy PORT is PGCE_ERR_LISTEN naming the port and PORT (exit 1, no stack)', async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '0.0.0.0', resolve));
+    try {
+      const port = (holder.address() as AddressInfo).port;
+      const r = await cli(['run'], { ...env, PORT: String(port), K_CE_OVERRIDES: '{"id":"x"}' });
+      expect(r.code, r.all).to.equal(1);
+      const warning = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
+        .find((record) => String(record.msg).startsWith('K_CE_OVERRIDES: ignored "id"'));
+      expect(warning, r.stderr).to.include({ level: 'warn', component: 'run' });
+      expect(r.stderr).to.include(
+        `pg-cloudevents run: health/metrics server: port ${port} is already in use (0.0.0.0:${port}): ` +
+        'stop what listens there, or set PORT to a free port [PGCE_ERR_LISTEN]');
+      expect(r.stderr).not.to.match(STACK_FRAME);
+    } finally {
+      await new Promise<void>((resolve) => holder.close(() => resolve()));
+    }
   });
 
   it('setup --dry-run prints the SQL and changes nothing; setup is idempotent; teardown removes it', async () => {
@@ -102,7 +138,10 @@ describe('commands: setup, teardown, check, status, tail and bad configuration (
     const none = await db.query(`SELECT 1 FROM pg_publication WHERE pubname = 'pgce_cli'`);
     expect(none.rowCount).to.equal(0);
 
-    expect((await cli(['setup'], env)).code).to.equal(0);
+    const made = await cli(['setup'], env);
+    expect(made.code, made.all).to.equal(0);
+    expect(made.stderr, 'setup warns as text').to.match(/^warning: .*public\.items.*REPLICA IDENTITY FULL/m);
+    expect(made.stderr).not.to.match(/^\{/m);
     const pub = await db.query(`SELECT tablename FROM pg_publication_tables WHERE pubname = 'pgce_cli'`);
     expect(pub.rows).to.deep.equal([{ tablename: 'items' }]);
     const slot = await db.query(`SELECT plugin FROM pg_replication_slots WHERE slot_name = 'pgce_cli'`);

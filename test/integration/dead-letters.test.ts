@@ -754,7 +754,8 @@ describe('pg-cloudevents dead-letters (CLI, real PostgreSQL and receiver)', func
     for (const args of [['replay'], ['replay', '--id', '1', '--all'], ['replay', '--id', 'x'], ['purge', '--before', 'yesterday'], ['frobnicate'], []]) {
       const u = await cli(args);
       expect(u.code, args.join(' ')).to.equal(2);
-      expect(u.stderr).to.include('usage: pg-cloudevents dead-letters');
+      // The problem and a hint to the command's --help; no sub-command at all shows the help.
+      expect(u.stderr, args.join(' ')).to.match(/^see: pg-cloudevents dead-letters( replay| purge)? --help$|^Usage: pg-cloudevents dead-letters /m);
     }
   });
 

@@ -64,7 +64,7 @@ capture: { slot: ${SLOT}, publication: ${SLOT}, statusInterval: PT0.2S, reconnec
     const check = await cli(['check'], env);
     expect(check.code, check.all).to.equal(0);
     expect(check.stdout).to.match(new RegExp(`ok   replication slot ${SLOT} \\(wal_status reserved, retains .* before max_slot_wal_keep_size invalidates it\\)`));
-    expect(check.stdout).to.match(/warn replication slot "pgce_inval" retains .*% of max_slot_wal_keep_size = 2\.0 MiB .* PostgreSQL invalidates it/);
+    expect(check.stderr).to.match(/^warning: replication slot "pgce_inval" retains .*% of max_slot_wal_keep_size = 2\.0 MiB .* PostgreSQL invalidates it/m);
 
     const status = await cli(['status', '--json'], env);
     expect(status.code, status.all).to.equal(0);
