@@ -119,6 +119,13 @@ describe('packaging: the npm package installs and runs on its own', function () 
     expect(packedFiles.some((f) => f.startsWith('dist/test/')), 'tests must not be shipped').to.equal(false);
   });
 
+  it('the installed `pg-cloudevents --version` prints the package\'s version', async function () {
+    const { version } = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8'));
+    const cli = spawnCli(['--version'], {}, { command: bin, cwd: appDir });
+    expect((await cli.exit()).code, cli.stderr()).to.equal(0);
+    expect(cli.stdout()).to.equal(`${version}\n`);
+  });
+
   // Slot names are cluster-wide: this test's own, so a slot left by `make run` cannot interfere.
   const isolated = () => ({
     DATABASE_URL: db.url,
