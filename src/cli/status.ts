@@ -13,8 +13,8 @@ const num = (text: string | null) => (text === null ? null : Number(text));
 export const statusCommand: Command = {
   summary: 'capture mode, slot lag, WAL status, last acknowledged position (--json for machines)',
   async run(options) {
-    const config = configure(options);
-    const report = await withDatabase(config, async (client) => {
+    // Needs only DATABASE_URL: without tables the report lists none.
+    const report = await withDatabase(configure(options, { tables: false }), async (client, config) => {
       const state = await inspect(client, config);
       const slot = state.slot;
       const record = state.slotRecord.record;
