@@ -132,7 +132,9 @@ export function verify(state: Inspection, config: Config, options: VerifyOptions
   const slotDiagnosis = diagnoseSlot(state.slot, state.slotRecord.record, state.database, config);
   if (!options.acceptSlotLoss) errors.push(...slotDiagnosis.errors);
   warnings.push(...slotDiagnosis.warnings);
-  warnings.push(...(config.capture.names.notes ?? []));
+  const names = checkNames(state, config);
+  errors.push(...names.errors);
+  warnings.push(...names.warnings);
   if (state.walLevel !== 'logical') {
     errors.push(new PgceError(ErrorCodes.WAL_LEVEL,
       `PostgreSQL has wal_level = ${state.walLevel}; logical replication needs wal_level = logical ` +
@@ -151,7 +153,6 @@ export function verify(state: Inspection, config: Config, options: VerifyOptions
       `replication slot "${config.capture.slot}" exists with plugin ${state.slot.plugin}, not pgoutput; ` +
       `choose another capture.slot or drop it`));
   }
-  if (state.slotElsewhere) errors.push(slotNameTaken(state, config));
   const unknown = config.tables.filter((t) => !state.tables.has(tableKey(t.schema, t.name)));
   if (unknown.length) {
     errors.push(new PgceError(ErrorCodes.UNKNOWN_TABLE,
@@ -182,6 +183,14 @@ export function verify(state: Inspection, config: Config, options: VerifyOptions
     warnings.push(`publication "${config.capture.publication}" is FOR ALL TABLES; it is left as it is`);
   }
   return { errors, warnings };
+}
+
+/**
+ * The slot's name: taken by another database (slot names are cluster-wide), and what resolving
+ * the default names found (capture/names.ts). `status` reports these beside the slot's diagnosis.
+ */
+export function checkNames(state: Inspection, config: Config): Verdict {
+  return { errors: state.slotElsewhere ? [slotNameTaken(state, config)] : [], warnings: [...(config.capture.names.notes ?? [])] };
 }
 
 /** Slot names are cluster-wide: this one is another database's (or a physical slot). */
