@@ -1,16 +1,20 @@
 import type { Client } from 'pg';
 import { connect } from '../capture/db';
+import { resolveCaptureNames } from '../capture/names';
 import { inspect, raiseErrors, verify, type Inspection, type Verdict, type VerifyOptions } from '../capture/setup';
-import { loadConfig } from '../config/load';
+import { loadConfig, type LoadConfigOptions } from '../config/load';
 import type { Config } from '../config/types';
 import { ConfigError } from '../errors';
 import { configureLogger } from '../logger';
 import { validateBrokers } from '../sinks';
 import type { CommandOptions } from './command';
 
-/** Configuration first (an invalid file stops us before any connection), then the logger. */
-export function configure(options: CommandOptions): Config {
-  const config = loadConfig({ env: options.env, configPath: options.configPath });
+/**
+ * Configuration first (an invalid file stops us before any connection), then the logger. A command
+ * asks only for what it needs: `requires.tables` defaults to true (README "Commands").
+ */
+export function configure(options: CommandOptions, requires?: LoadConfigOptions['requires']): Config {
+  const config = loadConfig({ env: options.env, configPath: options.configPath, requires });
   // Each broker type checks its own conn/params: still before anything connects.
   const brokerProblems = validateBrokers(config);
   if (brokerProblems.length) throw new ConfigError(brokerProblems);
@@ -18,11 +22,14 @@ export function configure(options: CommandOptions): Config {
   return config;
 }
 
-/** Runs `fn` with a plain connection, always closed afterwards. */
-export async function withDatabase<T>(config: Config, fn: (client: Client) => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` with a plain connection, always closed afterwards, and the configuration with the
+ * slot and publication names resolved on it (the defaults are per database: capture/names.ts).
+ */
+export async function withDatabase<T>(config: Config, fn: (client: Client, config: Config) => Promise<T>): Promise<T> {
   const client = await connect(config.databaseUrl);
   try {
-    return await fn(client);
+    return await fn(client, await resolveCaptureNames(client, config));
   } finally {
     await client.end().catch(() => undefined);
   }

@@ -10,6 +10,8 @@ import { REPLAY_DEFAULT_RETRY, replay } from './dead-letters-replay';
 /** What main passes besides the common options (positionals after the command name, and flags). */
 type DeadLettersOptions = CommandOptions & Partial<{ args: string[]; id: string; all: boolean; before: string; retry: string }>;
 
+/** Only DATABASE_URL (and, to replay, a sink or handler): no tables. */
+const NEEDS = { tables: false };
 const PAGE = 200;
 const MAX_RETRY = 100;
 const ROW_ID = /^\d{1,19}$/;
@@ -37,7 +39,7 @@ export const deadLettersCommand: Command = {
       : undefined;
     switch (action) {
       case 'list':
-        return list(configure(options), options.json);
+        return list(configure(options, NEEDS), options.json);
       case 'replay': {
         if (options.id !== undefined && options.all) return usage('give either --id or --all, not both');
         if (options.id === undefined && !options.all) return usage('replay needs --id ID or --all');
@@ -47,7 +49,7 @@ export const deadLettersCommand: Command = {
           return usage(`--retry must be a whole number from 0 to ${MAX_RETRY}, got ${JSON.stringify(options.retry)}`);
         }
         const { id } = options;
-        return replay(configure(options), {
+        return replay(configure(options, NEEDS), {
           id,
           retry,
           json: options.json,
@@ -63,7 +65,7 @@ export const deadLettersCommand: Command = {
         } catch (err) {
           return usage(errorMessage(err));
         }
-        return purge(configure(options), { before, id: options.id });
+        return purge(configure(options, NEEDS), { before, id: options.id });
       }
       case undefined:
         return usage('missing action');

@@ -8,10 +8,9 @@ import { configure, inspectAndVerify, withDatabase } from './context';
 export const setupCommand: Command = {
   summary: 'create the publication and replication slot capture needs (idempotent; --dry-run prints the SQL; --recreate-slot replaces a lost slot)',
   async run(options) {
-    const config = configure(options);
     const log = logger('setup');
     const recreateSlot = Boolean(options.recreateSlot);
-    return withDatabase(config, async (client) => {
+    return withDatabase(configure(options), async (client, config) => {
       // --recreate-slot is how an operator accepts a lost slot: its loss is then no error.
       const { state, verdict } = await inspectAndVerify(client, config, { acceptSlotLoss: recreateSlot });
       for (const w of verdict.warnings) log.warn(w);

@@ -7,8 +7,8 @@ import { configure, withDatabase } from './context';
 export const teardownCommand: Command = {
   summary: 'drop the replication slot and publication that setup created (never touches table data)',
   async run(options) {
-    const config = configure(options);
-    return withDatabase(config, async (client) => {
+    // Needs no tables: it removes what setup created under the slot and publication names.
+    return withDatabase(configure(options, { tables: false }), async (client, config) => {
       const state = await inspect(client, config);
       const steps = planTeardown(state, config);
       const kept = deadLetterTeardownWarning(state.deadLetters, config);
