@@ -25,8 +25,9 @@ export const PUBLICATION_TABLES_SQL = `SELECT schemaname AS schema, tablename AS
 FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1, 2`;
 
 /**
- * The slot as PostgreSQL sees it. `wal_status` (reserved, extended, unreserved, lost) and
- * `safe_wal_size` say how close max_slot_wal_keep_size is to invalidating it; `lost` means it was
+ * The slot as PostgreSQL sees it, if it is this database's: a slot name is cluster-wide, and
+ * another database's slot of the same name is not ours to report (SLOT_ELSEWHERE_SQL names it).
+ * `wal_status` (reserved, extended, unreserved, lost) and `safe_wal_size` say how close max_slot_wal_keep_size is to invalidating it; `lost` means it was
  * (restart_lsn is then NULL, and so is retained_bytes). max_slot_wal_keep_size is in MB, -1 = no limit.
  */
 export const SLOT_SQL = `SELECT slot_name, plugin, slot_type, database, active, active_pid,
@@ -37,7 +38,23 @@ export const SLOT_SQL = `SELECT slot_name, plugin, slot_type, database, active, 
   wal_status, safe_wal_size::text AS safe_wal_size,
   (SELECT CASE WHEN setting::bigint < 0 THEN NULL ELSE setting::bigint * 1048576 END
      FROM pg_settings WHERE name = 'max_slot_wal_keep_size')::text AS max_slot_wal_keep_bytes
-FROM pg_replication_slots WHERE slot_name = $1`;
+FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()`;
+
+/**
+ * A slot of that name that is not this database's (slot names are cluster-wide): another
+ * database's logical slot, or a physical slot (database NULL).
+ */
+export const SLOT_ELSEWHERE_SQL = `SELECT slot_type, database FROM pg_replication_slots
+WHERE slot_name = $1 AND database IS DISTINCT FROM current_database()`;
+
+export const CURRENT_DATABASE_SQL = `SELECT current_database() AS database`;
+
+/** For resolving the default names: $1 the per-database default, $2 an earlier version's default. */
+export const CAPTURE_NAMES_SQL = `SELECT
+  EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()) AS default_slot,
+  EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $2 AND database = current_database()) AS earlier_slot,
+  EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1) AS default_publication,
+  EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $2) AS earlier_publication`;
 
 export const CREATE_SLOT_SQL = `SELECT lsn::text AS lsn FROM pg_create_logical_replication_slot($1, 'pgoutput')`;
 

@@ -2,13 +2,14 @@ import type { Client } from 'pg';
 import type { Config, TableConfig } from '../config/types';
 import { inspectDeadLetterTable, planDeadLetterSetup, planDeadLetterTeardown, type DeadLetterTableState } from '../delivery/dead-letters/ddl';
 import { ErrorCodes, PgceError } from '../errors';
+import { defaultCaptureName } from '../config/capture-names';
 import { diagnoseSlot } from './slot-guard';
 import {
   inspectSlotRecord, planSlotRecordTable, planSlotRecordTeardown, recordCreatedSlotStep, recordFoundSlotStep,
   type SlotRecordState,
 } from './slot-record';
 import {
-  CREATE_SLOT_SQL, DROP_SLOT_SQL, PUBLICATION_SQL, PUBLICATION_TABLES_SQL, ROLE_SQL, SLOT_SQL,
+  CREATE_SLOT_SQL, DROP_SLOT_SQL, PUBLICATION_SQL, PUBLICATION_TABLES_SQL, ROLE_SQL, SLOT_ELSEWHERE_SQL, SLOT_SQL,
   TABLES_SQL, WAL_LEVEL_SQL, quoteIdent, quoteLiteral, quoteTable,
 } from './catalog-sql';
 
@@ -58,7 +59,10 @@ export interface Inspection {
   canReplicate: boolean;
   tables: Map<string, TableState>;
   publication: { exists: boolean; allTables: boolean; tables: string[] };
+  /** This database's slot of that name. */
   slot: SlotState | null;
+  /** A slot of that name that is not this database's (another database's, or a physical slot). */
+  slotElsewhere: { database: string | null; slotType: string } | null;
   /** What pg-cloudevents remembers of the slot (slot-record.ts). */
   slotRecord: SlotRecordState;
   deadLetters: DeadLetterTableState;
@@ -82,6 +86,9 @@ export interface Verdict {
 const tableKey = (schema: string, name: string) => `${schema}.${name}`;
 
 export async function inspect(client: Client, config: Config): Promise<Inspection> {
+  if (config.capture.slot === '' || config.capture.publication === '') {
+    throw new PgceError(ErrorCodes.INTERNAL, 'the default slot and publication names were not resolved (resolveCaptureNames) before inspecting');
+  }
   const wal = (await client.query(WAL_LEVEL_SQL)).rows[0];
   const tables = await client.query(TABLES_SQL, [
     config.tables.map((t) => t.schema),
@@ -93,6 +100,7 @@ export async function inspect(client: Client, config: Config): Promise<Inspectio
     ? (await client.query(PUBLICATION_TABLES_SQL, [config.capture.publication])).rows
     : [];
   const slot = await client.query(SLOT_SQL, [config.capture.slot]);
+  const elsewhere = slot.rowCount ? undefined : (await client.query(SLOT_ELSEWHERE_SQL, [config.capture.slot])).rows[0];
   return {
     walLevel: wal.wal_level,
     maxSlots: wal.max_slots,
@@ -111,6 +119,7 @@ export async function inspect(client: Client, config: Config): Promise<Inspectio
       tables: pubTables.map((r) => tableKey(r.schema, r.name)),
     },
     slot: slot.rows[0] ?? null,
+    slotElsewhere: elsewhere ? { database: elsewhere.database, slotType: elsewhere.slot_type } : null,
     slotRecord: await inspectSlotRecord(client, config),
     deadLetters: await inspectDeadLetterTable(client, config),
   };
@@ -123,6 +132,9 @@ export function verify(state: Inspection, config: Config, options: VerifyOptions
   const slotDiagnosis = diagnoseSlot(state.slot, state.slotRecord.record, state.database, config);
   if (!options.acceptSlotLoss) errors.push(...slotDiagnosis.errors);
   warnings.push(...slotDiagnosis.warnings);
+  const names = checkNames(state, config);
+  errors.push(...names.errors);
+  warnings.push(...names.warnings);
   if (state.walLevel !== 'logical') {
     errors.push(new PgceError(ErrorCodes.WAL_LEVEL,
       `PostgreSQL has wal_level = ${state.walLevel}; logical replication needs wal_level = logical ` +
@@ -140,10 +152,6 @@ export function verify(state: Inspection, config: Config, options: VerifyOptions
     errors.push(new PgceError(ErrorCodes.REPLICATION,
       `replication slot "${config.capture.slot}" exists with plugin ${state.slot.plugin}, not pgoutput; ` +
       `choose another capture.slot or drop it`));
-  }
-  if (state.slot && state.slot.database !== state.database) {
-    errors.push(new PgceError(ErrorCodes.REPLICATION,
-      `replication slot "${config.capture.slot}" belongs to database "${state.slot.database}", not "${state.database}"`));
   }
   const unknown = config.tables.filter((t) => !state.tables.has(tableKey(t.schema, t.name)));
   if (unknown.length) {
@@ -175,6 +183,31 @@ export function verify(state: Inspection, config: Config, options: VerifyOptions
     warnings.push(`publication "${config.capture.publication}" is FOR ALL TABLES; it is left as it is`);
   }
   return { errors, warnings };
+}
+
+/**
+ * The slot's name: taken by another database (slot names are cluster-wide), and what resolving
+ * the default names found (capture/names.ts). `status` reports these beside the slot's diagnosis.
+ */
+export function checkNames(state: Inspection, config: Config): Verdict {
+  return { errors: state.slotElsewhere ? [slotNameTaken(state, config)] : [], warnings: [...(config.capture.names.notes ?? [])] };
+}
+
+/** Slot names are cluster-wide: this one is another database's (or a physical slot). */
+function slotNameTaken(state: Inspection, config: Config): PgceError {
+  const name = config.capture.slot;
+  const other = state.slotElsewhere?.database;
+  const whose = other ? `belongs to database "${other}"` : `is a ${state.slotElsewhere?.slotType ?? 'physical'} slot (a standby's or a backup's)`;
+  const source = config.capture.names.slot;
+  const chosen = source === 'environment' ? 'PG_CLOUDEVENTS_SLOT' : source === 'file' ? 'capture.slot' : 'the default name';
+  const perDatabase = defaultCaptureName(state.database);
+  const suggestion = perDatabase === name ? `${name.slice(0, 61)}_2` : perDatabase;
+  return new PgceError(ErrorCodes.SLOT_NAME_TAKEN,
+    `replication slot "${name}" (${chosen}) ${whose}, not to this database "${state.database}": slot names are shared ` +
+    `by every database of a PostgreSQL cluster. Choose another name for this database with PG_CLOUDEVENTS_SLOT ` +
+    `(or capture.slot), e.g. PG_CLOUDEVENTS_SLOT=${suggestion}` +
+    (suggestion === perDatabase ? ' (the per-database default, used when neither is set)' : ''),
+    { detail: { slot: name, database: state.database, owner: other ?? null } });
 }
 
 function tableList(tables: readonly TableConfig[]): string {

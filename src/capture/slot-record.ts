@@ -43,7 +43,7 @@ FROM :schema.:table`;
 const RECORD_CREATED_SQL = `INSERT INTO :schema.:table
   (slot_name, database, created_lsn, created_at, acknowledged_lsn, acknowledged_at)
 SELECT slot_name, current_database(), confirmed_flush_lsn, now(), NULL, NULL
-FROM pg_replication_slots WHERE slot_name = $1
+FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()
 ON CONFLICT (slot_name) DO UPDATE SET database = EXCLUDED.database, created_lsn = EXCLUDED.created_lsn,
   created_at = EXCLUDED.created_at, acknowledged_lsn = NULL, acknowledged_at = NULL`;
 
@@ -51,7 +51,7 @@ ON CONFLICT (slot_name) DO UPDATE SET database = EXCLUDED.database, created_lsn 
 const RECORD_FOUND_SQL = `INSERT INTO :schema.:table
   (slot_name, database, created_lsn, created_at, acknowledged_lsn, acknowledged_at)
 SELECT slot_name, current_database(), NULL, now(), confirmed_flush_lsn, now()
-FROM pg_replication_slots WHERE slot_name = $1
+FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()
 ON CONFLICT (slot_name) DO NOTHING`;
 
 /**

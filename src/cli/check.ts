@@ -11,7 +11,8 @@ export const checkCommand: Command = {
     const config = configure(options);
     const out = (line: string) => process.stdout.write(`${line}\n`);
     out(`ok   configuration (${config.tables.length} table${config.tables.length === 1 ? '' : 's'}, handler ${config.handler})`);
-    const warnings = await withDatabase(config, async (client) => {
+    // The slot and publication names as resolved on the connection (their default is per database).
+    const warnings = await withDatabase(config, async (client, config) => {
       const { state, verdict } = await inspectAndVerify(client, config);
       out(`ok   database "${state.database}": wal_level = logical, replication allowed`);
       for (const t of config.tables) out(`ok   table ${t.schema}.${t.name} → ${t.app}.${t.model}`);

@@ -1,7 +1,8 @@
 import type { Client } from 'pg';
 import { connect } from '../capture/db';
+import { resolveCaptureNames } from '../capture/names';
 import { inspect, raiseErrors, verify, type Inspection, type Verdict, type VerifyOptions } from '../capture/setup';
-import { loadConfig } from '../config/load';
+import { loadConfig, type LoadConfigOptions } from '../config/load';
 import type { Config } from '../config/types';
 import { ConfigError } from '../errors';
 import { configureLogger, type LogFormat } from '../logger';
@@ -11,12 +12,13 @@ import type { OutputStyle } from './output';
 
 /**
  * Configuration first (an invalid file stops us before any connection), then the logger in the
- * command's style. Warnings about the configuration are said either way, through the reporter.
+ * command's style. A command asks only for what it needs: `requires.tables` defaults to true
+ * (README "Commands"). Warnings about the configuration are said either way, through the reporter.
  */
-export function configure(options: CommandOptions): Config {
+export function configure(options: CommandOptions, requires?: LoadConfigOptions['requires']): Config {
   const warnings: string[] = [];
   try {
-    const config = loadConfig({ env: options.env, configPath: options.configPath, warn: (w) => warnings.push(w) });
+    const config = loadConfig({ env: options.env, configPath: options.configPath, requires, warn: (w) => warnings.push(w) });
     // Each broker type checks its own conn/params: still before anything connects.
     const brokerProblems = validateBrokers(config);
     if (brokerProblems.length) throw new ConfigError(brokerProblems);
@@ -32,11 +34,14 @@ export function logFormat(output: OutputStyle): LogFormat {
   return output === 'log' ? 'json' : 'text';
 }
 
-/** Runs `fn` with a plain connection, always closed afterwards. */
-export async function withDatabase<T>(config: Config, fn: (client: Client) => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` with a plain connection, always closed afterwards, and the configuration with the
+ * slot and publication names resolved on it (the defaults are per database: capture/names.ts).
+ */
+export async function withDatabase<T>(config: Config, fn: (client: Client, config: Config) => Promise<T>): Promise<T> {
   const client = await connect(config.databaseUrl);
   try {
-    return await fn(client);
+    return await fn(client, await resolveCaptureNames(client, config));
   } finally {
     await client.end().catch(() => undefined);
   }

@@ -6,6 +6,8 @@ import type { Command, OptionSpec } from './command';
 import { configure, withDatabase } from './context';
 import { REPLAY_DEFAULT_RETRY, replay } from './dead-letters-replay';
 
+/** Only DATABASE_URL (and, to replay, a sink or handler): no tables. */
+const NEEDS = { tables: false };
 const PAGE = 200;
 const MAX_RETRY = 100;
 const ROW_ID = /^\d{1,19}$/;
@@ -33,7 +35,7 @@ export const deadLettersCommand: Command = {
     list: {
       summary: 'show the dead letters: id, time, event id, subject, status, attempts, error',
       options: [{ ...JSON_OPTION, description: 'every column as JSON, with the event as it was sent' }],
-      run: (options) => list(configure(options), options.json),
+      run: (options) => list(configure(options, NEEDS), options.json),
     },
     replay: {
       summary: 'deliver dead letters again through the configured sink; a row is removed once accepted',
@@ -46,7 +48,7 @@ export const deadLettersCommand: Command = {
       async run(options) {
         if (options.id === undefined && !options.all) options.usage('replay needs --id <id> or --all');
         const { id } = options;
-        return replay(configure(options), {
+        return replay(configure(options, NEEDS), {
           id,
           retry: options.retry ?? REPLAY_DEFAULT_RETRY,
           json: options.json,
@@ -65,7 +67,7 @@ export const deadLettersCommand: Command = {
           conflicts: ['id'],
         },
       ],
-      run: (options) => purge(configure(options), { before: options.before, id: options.id }),
+      run: (options) => purge(configure(options, NEEDS), { before: options.before, id: options.id }),
     },
   },
 };

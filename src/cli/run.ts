@@ -88,14 +88,14 @@ function withDeadline<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
 }
 
 async function runUntilStopped(
-  config: Config, env: NodeJS.ProcessEnv, stopping: AbortSignal, closers: (() => Promise<unknown>)[],
+  loaded: Config, env: NodeJS.ProcessEnv, stopping: AbortSignal, closers: (() => Promise<unknown>)[],
 ): Promise<void> {
   const log = logger('run');
   // Read-only checks first: a standby with a broken configuration must fail now, not at takeover.
-  const database = await unlessStopped(withDatabase(config, async (client) => {
+  const { config, database } = await unlessStopped(withDatabase(loaded, async (client, config) => {
     const { state, verdict } = await inspectAndVerify(client, config);
     for (const w of verdict.warnings) log.warn(w);
-    return state.database;
+    return { config, database: state.database };
   }), stopping);
 
   const sink = createSink(config.handler, config);

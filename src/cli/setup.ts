@@ -11,9 +11,8 @@ export const setupCommand: Command = {
     { flags: '--recreate-slot', description: 'replace a lost (dropped, invalidated) slot with a new one, accepting the gap it prints' },
   ],
   async run(options) {
-    const config = configure(options);
     const recreateSlot = Boolean(options.recreateSlot);
-    return withDatabase(config, async (client) => {
+    return withDatabase(configure(options), async (client, config) => {
       // --recreate-slot is how an operator accepts a lost slot: its loss is then no error.
       const { state, verdict } = await inspectAndVerify(client, config, { acceptSlotLoss: recreateSlot });
       for (const w of verdict.warnings) options.report.warn(w);

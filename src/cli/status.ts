@@ -1,4 +1,4 @@
-import { inspect } from '../capture/setup';
+import { checkNames, inspect } from '../capture/setup';
 import { diagnoseSlot, formatBytes } from '../capture/slot-guard';
 import { DeadLetterStore } from '../delivery/dead-letters';
 import type { Command } from './command';
@@ -14,12 +14,13 @@ export const statusCommand: Command = {
   summary: 'capture mode, slot lag, WAL status, last acknowledged position, dead-letter count',
   options: [{ flags: '--json', description: 'print the report as JSON' }],
   async run(options) {
-    const config = configure(options);
-    const report = await withDatabase(config, async (client) => {
+    // Needs only DATABASE_URL: without tables the report lists none.
+    const report = await withDatabase(configure(options, { tables: false }), async (client, config) => {
       const state = await inspect(client, config);
       const slot = state.slot;
       const record = state.slotRecord.record;
       const diagnosis = diagnoseSlot(slot, record, state.database, config);
+      const names = checkNames(state, config);
       return {
         mode: config.capture.mode,
         database: state.database,
@@ -48,8 +49,8 @@ export const statusCommand: Command = {
               acknowledgedAt: record.acknowledgedAt?.toISOString() ?? null,
             }
           : null,
-        problems: diagnosis.errors.map((e) => ({ code: e.code, message: e.message })),
-        warnings: diagnosis.warnings,
+        problems: [...names.errors, ...diagnosis.errors].map((e) => ({ code: e.code, message: e.message })),
+        warnings: [...names.warnings, ...diagnosis.warnings],
         tables: config.tables.map((t) => `${t.schema}.${t.name}`),
         deadLetters: {
           table: `${config.deadLetters.schema}.${config.deadLetters.table}`,
@@ -68,7 +69,7 @@ export const statusCommand: Command = {
       `capture mode:        ${report.mode} (pgoutput)`,
       `database:            ${report.database} (wal_level ${report.walLevel})`,
       `publication:         ${report.publication.name}${report.publication.exists ? ` (${report.publication.tables.join(', ') || 'no tables'})` : ' (missing: run setup)'}`,
-      `slot:                ${s.name}${missing ? (report.recorded ? ' (missing: see the problem below)' : ' (missing: run setup)') : s.active ? ` (active, pid ${s.activePid})` : ' (inactive)'}`,
+      `slot:                ${s.name}${missing ? (report.recorded || report.problems.length ? ' (missing: see the problem below)' : ' (missing: run setup)') : s.active ? ` (active, pid ${s.activePid})` : ' (inactive)'}`,
     ];
     if (!missing) {
       const safe = s.safeWalSizeBytes as number | null;

@@ -16,15 +16,14 @@ import { configure, inspectAndVerify, withDatabase } from './context';
 export const tailCommand: Command = {
   summary: 'print the events that would be emitted, without delivering or acknowledging',
   async run(options) {
-    const config = configure(options);
-    const database = await withDatabase(config, async (client) => {
+    const { config, database } = await withDatabase(configure(options), async (client, config) => {
       // tail reads a temporary slot of its own: a lost capture slot does not concern it.
       const { state } = await inspectAndVerify(client, config, { acceptSlotLoss: true });
       if (!state.publication.exists) {
         throw new PgceError(ErrorCodes.REPLICATION,
           `publication ${config.capture.publication} does not exist yet: run \`pg-cloudevents setup\` first`);
       }
-      return state.database;
+      return { config, database: state.database };
     });
     const build = eventBuilder(config, options.env, database);
     const printer: ChangeConsumer = {

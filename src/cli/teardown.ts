@@ -7,8 +7,8 @@ export const teardownCommand: Command = {
   summary: 'drop the replication slot and publication that setup created (never touches table data)',
   options: [{ flags: '--dry-run', description: 'print the SQL instead of running it' }],
   async run(options) {
-    const config = configure(options);
-    return withDatabase(config, async (client) => {
+    // Needs no tables: it removes what setup created under the slot and publication names.
+    return withDatabase(configure(options, { tables: false }), async (client, config) => {
       const state = await inspect(client, config);
       const steps = planTeardown(state, config);
       const kept = deadLetterTeardownWarning(state.deadLetters, config);

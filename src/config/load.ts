@@ -10,6 +10,7 @@ import YAML from 'yaml';
 import { ConfigError, ErrorCodes, errorMessage } from '../errors';
 import { parseCeOverrides } from '../events/overrides';
 import { LOG_LEVELS, scrubSecrets } from '../logger';
+import { configuredNames, type ConfiguredNames } from './capture-names';
 import { parseDuration } from './duration';
 import { FORMATS, validateFileConfig, isHandler } from './schema';
 import { resolveTables, splitTableList, tableKey, type TableEntry } from './tables';
@@ -20,6 +21,8 @@ export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv;
   /** Wins over PG_CLOUDEVENTS_CONFIG. */
   configPath?: string;
+  /** What the command needs besides DATABASE_URL (README "Commands"). */
+  requires?: { tables?: boolean };
   /**
    * Told about settings that load but are probably not what the user meant (ignored keys).
    * Called before loadConfig returns or throws; the caller prints them its own way.
@@ -32,7 +35,7 @@ export interface FileConfig {
   database?: { url?: string };
   source?: string;
   tables?: Array<string | TableEntry>;
-  capture?: Partial<typeof DEFAULTS.capture>;
+  capture?: Partial<typeof DEFAULTS.capture> & { slot?: string; publication?: string };
   events?: { format?: 'default' | 'django'; typePrefix?: string };
   handler?: string;
   brokers?: Record<string, { type: string; conn?: Record<string, unknown>; params?: Record<string, unknown>; batchSize?: number }>;
@@ -48,8 +51,7 @@ export interface FileConfig {
 export const DEFAULTS = {
   capture: {
     mode: 'logical' as const,
-    slot: 'pg_cloudevents',
-    publication: 'pg_cloudevents',
+    // No slot or publication: the default is per database (src/config/capture-names.ts).
     statusInterval: 'PT10S',
     reconnectDelay: 'PT1S',
     reconnectMax: 'PT30S',
@@ -90,7 +92,8 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   const problems = [...fileProblems, ...fromEnv.problems];
 
   // Checked even when the file is invalid, so that one run reports every problem.
-  const tables = resolveAllTables(data, fromEnv.tables, problems);
+  const tables = resolveAllTables(data, fromEnv.tables, opts.requires?.tables ?? true, problems);
+  const names = configuredNames(env, (data as FileConfig).capture, problems);
   const fileDatabaseUrl = (data as FileConfig).database?.url;
   // A DATABASE_URL that is set but invalid has its own problem already: "not set" would contradict it.
   if (present(env.DATABASE_URL) === undefined && typeof fileDatabaseUrl !== 'string') {
@@ -98,7 +101,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   }
   if (fileProblems.length > 0) throw new ConfigError(problems);
 
-  const config = build(data as FileConfig, fromEnv, tables, problems);
+  const config = build(data as FileConfig, fromEnv, tables, names, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(config);
 }
@@ -208,10 +211,10 @@ export function pemProblem(text: string): string | undefined {
  * PG_CLOUDEVENTS_TABLES, when set, chooses the tables; a file entry for the same table still
  * supplies its app and model. Problems in the file's entries are reported either way.
  */
-function resolveAllTables(data: unknown, envTables: TableEntry[] | undefined, problems: string[]): TableConfig[] {
+function resolveAllTables(data: unknown, envTables: TableEntry[] | undefined, required: boolean, problems: string[]): TableConfig[] {
   const fileTables = resolveTables(fileTableEntries(data), (i) => `tables[${i}].table`, problems);
   if (envTables === undefined) {
-    if (fileTables.length === 0 && !problems.some((p) => p.startsWith('tables'))) {
+    if (required && fileTables.length === 0 && !problems.some((p) => p.startsWith('tables'))) {
       problems.push('tables: no tables configured (set PG_CLOUDEVENTS_TABLES or tables in the configuration file)');
     }
     return fileTables;
@@ -237,7 +240,7 @@ function fileTableEntries(data: unknown): Array<TableEntry | undefined> {
 }
 
 /** Merges a schema-valid file with defaults and the environment; cross-field problems are added. */
-function build(file: FileConfig, env: EnvValues, tables: TableConfig[], problems: string[]): Config {
+function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: ConfiguredNames, problems: string[]): Config {
   const capture = { ...DEFAULTS.capture, ...file.capture };
   const events = { ...DEFAULTS.events, ...file.events };
   const sink = { ...DEFAULTS.sink, ...file.sink };
@@ -280,8 +283,10 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], problems
     tables,
     capture: {
       mode: capture.mode,
-      slot: capture.slot,
-      publication: capture.publication,
+      // '' = the per-database default, resolved once connected (src/capture/names.ts).
+      slot: names.slot?.name ?? '',
+      publication: names.publication?.name ?? '',
+      names: { slot: names.slot?.source ?? 'default', publication: names.publication?.source ?? 'default' },
       statusIntervalMs,
       reconnectDelayMs,
       reconnectMaxMs,

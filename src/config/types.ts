@@ -3,6 +3,7 @@
  * → JSON Schema validation) and passed down; nothing else reads process.env for these settings.
  * Durations are ISO 8601 in the file (`PT0.5S`) and milliseconds here.
  */
+import type { NameSource } from './capture-names';
 
 export interface TableConfig {
   /** `schema.name` as given; `schema` defaults to `public`. */
@@ -17,8 +18,14 @@ export interface TableConfig {
 
 export interface CaptureConfig {
   mode: 'logical';
+  /**
+   * The slot and publication names. Configured (PG_CLOUDEVENTS_SLOT, capture.slot, ...) or, when
+   * not, '' until src/capture/names.ts resolves the per-database default on a connection.
+   */
   slot: string;
   publication: string;
+  /** Where each name came from, and what resolving the default found. */
+  names: CaptureNames;
   /** How often a standby status update is sent even when the server does not ask (ms). */
   statusIntervalMs: number;
   /** Reconnect backoff after the replication connection drops (ms). */
@@ -33,6 +40,13 @@ export interface CaptureConfig {
   retainedWalWarnBytes: number;
   /** Warn when the slot retains more than this share of max_slot_wal_keep_size (when set); 0 = never. */
   retainedWalWarnFraction: number;
+}
+
+export interface CaptureNames {
+  slot: NameSource;
+  publication: NameSource;
+  /** What resolving the default names found worth a warning (an earlier version's names kept or left). */
+  notes?: string[];
 }
 
 export interface EventsConfig {

@@ -77,7 +77,10 @@ class Round {
   readonly keys = new Map<string, KeyQueue<Pending>>();
   readonly ready = new ReadyList<Pending>();
   readonly tracker: AckTracker<Tracked>;
+  /** Sends on the wire: bounded by maxInFlight, reported as pgce_delivery_in_flight. */
   inFlight = 0;
+  /** Undecodable changes being stored: not sends, so they take no send slot, but reset/stop wait for them too. */
+  storing = 0;
   private waiters: (() => void)[] = [];
 
   constructor(onAcknowledge: (round: Round, lsn: bigint, idle: boolean) => void, maxInFlight: number) {
@@ -96,14 +99,27 @@ class Round {
 
   sendSettled(): void {
     this.inFlight--;
-    if (this.inFlight === 0 && this.waiters.length) {
-      for (const resolve of this.waiters.splice(0)) resolve();
-    }
+    this.wakeIfSettled();
+  }
+
+  storeSettled(): void {
+    this.storing--;
+    this.wakeIfSettled();
+  }
+
+  get busy(): number {
+    return this.inFlight + this.storing;
   }
 
   settled(): Promise<void> {
-    if (this.inFlight === 0) return Promise.resolve();
+    if (this.busy === 0) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private wakeIfSettled(): void {
+    if (this.busy === 0 && this.waiters.length) {
+      for (const resolve of this.waiters.splice(0)) resolve();
+    }
   }
 }
 
@@ -179,14 +195,14 @@ export class DeliveryEngine implements ChangeConsumer {
     round.tracker.track(item);
     this.opts.lifecycle.emit('capture:undecodable', { change });
     const record = undecodableRecord(change);
-    round.inFlight++;
+    round.storing++;
     const { signal } = round.drain;
     void this.storeDurably(() => this.opts.undecodable(record, signal), record.eventId, signal)
       .then((stored) => {
         if (stored && !round.abort.signal.aborted) round.tracker.done(item);
       })
       .finally(() => {
-        round.sendSettled();
+        round.storeSettled();
         if (!round.abort.signal.aborted) this.pump();
       });
   }
@@ -213,12 +229,12 @@ export class DeliveryEngine implements ChangeConsumer {
     this.stopped = true;
     const round = this.round;
     round.drain.abort();
-    if (graceMs > 0 && round.inFlight > 0) {
+    if (graceMs > 0 && round.busy > 0) {
       let timer: NodeJS.Timeout | undefined;
       const expired = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
       await Promise.race([round.settled(), expired]);
       clearTimeout(timer);
-      if (round.inFlight > 0) this.log.warn({ inFlight: round.inFlight, graceMs }, 'shutdown grace period over: abandoning the sends still in flight (unacknowledged, sent again after a restart)');
+      if (round.busy > 0) this.log.warn({ inFlight: round.inFlight, storing: round.storing, graceMs }, 'shutdown grace period over: abandoning the sends still in flight (unacknowledged, sent again after a restart)');
     }
     this.abandonRound();
   }

@@ -16,9 +16,20 @@ import { FAST_DELIVERY_YAML, freePort, writeTempFile } from './support';
  */
 const PEAK_RSS_BOUND_MB = 256;
 const MAX_BUFFER_BYTES = 16 * 1024 * 1024;
-const ROWS = 1_000_000;
+/**
+ * 250,000 rows fill the 16 MiB buffer (~29,000 events) eight times over, so the bound is proven in
+ * a quarter of the time a million takes (~2 min on 2 cores); PGCE_BIG_TRANSACTION_ROWS=1000000
+ * runs the full million the README quotes.
+ */
+const ROWS = Number(process.env.PGCE_BIG_TRANSACTION_ROWS ?? 250_000);
 
 /** Peak resident set size (VmHWM) of a process, in MB. */
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 function peakRssMb(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(m![1]) / 1024;
@@ -50,7 +61,7 @@ async function countingSink() {
   };
 }
 
-describe('a transaction of 1,000,000 rows streams with bounded memory (real PostgreSQL, counting HTTP sink)', function () {
+describe(`a transaction of ${ROWS.toLocaleString('en')} rows streams with bounded memory (real PostgreSQL, counting HTTP sink)`, function () {
   this.timeout(600_000);
 
   it(`delivers every row and stays under ${PEAK_RSS_BOUND_MB} MB peak RSS`, async () => {
@@ -83,7 +94,9 @@ tables: [ big ]
     clearInterval(sampler);
     const seconds = (Date.now() - started) / 1000;
     const peak = peakRssMb(cli.child.pid!);
-    process.stdout.write(`      1,000,000-row transaction: ${seconds.toFixed(1)} s, ${Math.round(ROWS / seconds)} events/s, ${sink.requests()} requests, ` +
+    const cpu = cpuSeconds(cli.child.pid!);
+    process.stdout.write(`      ${ROWS.toLocaleString('en')}-row transaction: ${seconds.toFixed(1)} s, ${Math.round(ROWS / seconds)} events/s, ` +
+      `${cpu.toFixed(1)} CPU s, ${sink.requests()} requests, ` +
       `peak RSS ${peak.toFixed(0)} MB, at most ${maxBuffered} events / ${(maxBufferedBytes / 1048576).toFixed(1)} MiB buffered\n`);
     expect(maxBufferedBytes, 'the engine kept to maxBufferBytes (plus one socket read)').to.be.lessThan(MAX_BUFFER_BYTES * 1.1);
     expect(sink.ids.size).to.equal(ROWS);

@@ -30,7 +30,12 @@ const RUN = process.pid;
 
 function testConfig(db: TestDatabase, over: { sink?: string; deadLetterSink?: string; retry?: number } = {}): Config {
   const base = loadConfig({
-    env: { DATABASE_URL: db.url, PG_CLOUDEVENTS_TABLES: 'public.items', ...(over.sink ? { K_SINK: over.sink, CLOUDEVENTS_HANDLER: 'http' } : { CLOUDEVENTS_HANDLER: 'console' }) },
+    env: {
+      DATABASE_URL: db.url, PG_CLOUDEVENTS_TABLES: 'public.items',
+      // Named: nothing here connects through the CLI, which resolves the per-database default.
+      PG_CLOUDEVENTS_SLOT: `pgce_e2_dl_${RUN}`, PG_CLOUDEVENTS_PUBLICATION: `pgce_e2_dl_${RUN}`,
+      ...(over.sink ? { K_SINK: over.sink, CLOUDEVENTS_HANDLER: 'http' } : { CLOUDEVENTS_HANDLER: 'console' }),
+    },
   });
   return {
     ...base,

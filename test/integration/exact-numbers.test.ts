@@ -121,4 +121,24 @@ handler: r`, {});
       redis.disconnect();
     }
   });
+
+  it('tail: the printed event line carries the exact digits', async () => {
+    const db = await createTestDatabase('pgce_exact_tail');
+    await db.query(TABLE_SQL);
+    const config = writeTempFile('config.yaml', 'capture: { slot: pgce_exact_tail, publication: pgce_exact_tail }\ntables: [ docs ]\n');
+    const env = { DATABASE_URL: db.url, PG_CLOUDEVENTS_CONFIG: config, LOG_LEVEL: 'warn' };
+    const setup = spawnCli(['setup'], env);
+    expect((await setup.exit()).code, setup.stderr()).to.equal(0);
+    const tail = spawnCli(['tail'], env);
+    try {
+      await tail.waitForLine(/tailing/, 30_000);
+      await db.query(INSERT_SQL, [VALUE, VALUE, `[${BIG}, ${LONG}]`]);
+      const line = await tail.waitForLine(/"subject":"DCE:public\.docs\/1"/, 20_000);
+      expect(line).to.equal(structuredExpected(line));
+    } finally {
+      tail.kill('SIGINT');
+      await tail.exit();
+      await db.drop();
+    }
+  });
 });

@@ -3,7 +3,7 @@ import { AckRecorder } from '../../../src/capture/ack-recorder';
 import { loadConfig } from '../../../src/config/load';
 import { Lifecycle } from '../../../src/lifecycle';
 
-const config = loadConfig({ env: { DATABASE_URL: 'postgres://app@127.0.0.1:5432/app', PG_CLOUDEVENTS_TABLES: 'public.orders' } });
+const config = loadConfig({ env: { DATABASE_URL: 'postgres://app@127.0.0.1:5432/app', PG_CLOUDEVENTS_TABLES: 'public.orders', PG_CLOUDEVENTS_SLOT: 'pg_cloudevents', PG_CLOUDEVENTS_PUBLICATION: 'pg_cloudevents' } });
 
 /** Stands in for pg's Pool (unit tests use no database): records each query, answered by the test. */
 class FakePool {

@@ -9,7 +9,7 @@ import { ErrorCodes, PgceError } from '../../../src/errors';
 const MiB = 1024 * 1024;
 
 function config(capture: Partial<Config['capture']> = {}): Config {
-  const base = loadConfig({ env: { DATABASE_URL: 'postgres://app@127.0.0.1:5432/app', PG_CLOUDEVENTS_TABLES: 'public.orders' } });
+  const base = loadConfig({ env: { DATABASE_URL: 'postgres://app@127.0.0.1:5432/app', PG_CLOUDEVENTS_TABLES: 'public.orders', PG_CLOUDEVENTS_SLOT: 'pg_cloudevents', PG_CLOUDEVENTS_PUBLICATION: 'pg_cloudevents' } });
   return { ...base, capture: { ...base.capture, slot: 'cdc', ...capture } };
 }
 

@@ -4,7 +4,7 @@ import type { SlotRecordState } from '../../../src/capture/slot-record';
 import { loadConfig } from '../../../src/config/load';
 import { ErrorCodes } from '../../../src/errors';
 
-const config = loadConfig({ env: { DATABASE_URL: 'postgres://app@127.0.0.1:5432/app', PG_CLOUDEVENTS_TABLES: 'public.orders' } });
+const config = loadConfig({ env: { DATABASE_URL: 'postgres://app@127.0.0.1:5432/app', PG_CLOUDEVENTS_TABLES: 'public.orders', PG_CLOUDEVENTS_SLOT: 'pg_cloudevents', PG_CLOUDEVENTS_PUBLICATION: 'pg_cloudevents' } });
 
 const SLOT: SlotState = {
   slot_name: 'pg_cloudevents', plugin: 'pgoutput', database: 'app', active: false, active_pid: null,
@@ -26,6 +26,7 @@ function state(over: Partial<Inspection> = {}): Inspection {
     tables: new Map([['public.orders', { schema: 'public', name: 'orders', kind: 'r', replident: 'f', hasPk: true }]]),
     publication: { exists: true, allTables: false, tables: ['public.orders'] },
     slot: SLOT,
+    slotElsewhere: null,
     slotRecord: RECORDED,
     // The schema's other relation is the slot record table itself.
     deadLetters: { schemaExists: true, tableExists: true, empty: true, upToDate: true, otherObjectsInSchema: 1 },

@@ -18,8 +18,10 @@ describe('config/load loadConfig', () => {
       ]);
       expect(config.capture).to.deep.equal({
         mode: 'logical',
-        slot: 'pg_cloudevents',
-        publication: 'pg_cloudevents',
+        // The per-database default, resolved once connected (test/unit/capture/names.test.ts).
+        slot: '',
+        publication: '',
+        names: { slot: 'default', publication: 'default' },
         statusIntervalMs: 10_000,
         reconnectDelayMs: 1_000,
         reconnectMaxMs: 30_000,
@@ -162,7 +164,7 @@ describe('config/load loadConfig', () => {
         { table: 'a', schema: 'public', name: 'a', app: 'public', model: 'a' },
         { table: 'shop."B"', schema: 'shop', name: 'B', app: 'shop', model: 'b' },
       ],
-      capture: { mode: 'logical', slot: 'slot_1', publication: 'pub_1', statusIntervalMs: 2000, reconnectDelayMs: 500, reconnectMaxMs: 60_000, heartbeatIntervalMs: 0,
+      capture: { mode: 'logical', slot: 'slot_1', publication: 'pub_1', names: { slot: 'file', publication: 'file' }, statusIntervalMs: 2000, reconnectDelayMs: 500, reconnectMaxMs: 60_000, heartbeatIntervalMs: 0,
         retainedWalWarnBytes: 0, retainedWalWarnFraction: 0.25 },
       events: { format: 'django', typePrefix: 'x.y', source: '/s', overrides: {} },
       handler: './handlers/h.js#send',
@@ -212,7 +214,7 @@ describe('config/load loadConfig', () => {
 
     it('an empty YAML file is an empty configuration', () => {
       const file = temp.write('empty.yaml', '# nothing yet\n');
-      expect(loadConfig({ env: { ...MINIMAL_ENV }, configPath: file }).capture.slot).to.equal('pg_cloudevents');
+      expect(loadConfig({ env: { ...MINIMAL_ENV }, configPath: file }).capture.names.slot).to.equal('default');
     });
 
     it('a missing file is PGCE_ERR_CONFIG_FILE naming the path', () => {
@@ -260,6 +262,6 @@ describe('config/load loadConfig', () => {
       (config.capture as { slot: string }).slot = 'other';
     }).to.throw(TypeError);
     expect(() => (config.tables as unknown[]).push({})).to.throw(TypeError);
-    expect(config.capture.slot).to.equal('pg_cloudevents');
+    expect(config.capture.slot).to.equal('');
   });
 });

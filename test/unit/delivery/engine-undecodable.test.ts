@@ -57,6 +57,38 @@ describe('DeliveryEngine: a change whose event cannot be built (in-memory sink)'
     expect(stored).to.have.length(1);
   });
 
+  it('takes no send slot and is not counted in flight while its record is stored, and reset waits for it', async () => {
+    const sink = new MemorySink();
+    sink.respond = () => ({ ok: true });
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let storing = false;
+    let stored = false;
+    const h = harness(sink, {
+      buildEvent: failingOn(1),
+      policy: { maxInFlight: 1 },
+      undecodable: async () => {
+        storing = true;
+        await released;
+        stored = true;
+      },
+    });
+    h.engine.change(change('a', 1, 100n, 0));
+    h.engine.change(change('b', 2, 100n, 1));
+    h.engine.commit(100n);
+    await until('the store started', () => storing);
+    // With one send slot, row b is delivered only if the pending store does not hold that slot.
+    await until('row b delivered while the store hangs', () => sink.accepted.length === 1);
+    expect(h.engine.stats().inFlight, 'sends in flight').to.equal(0);
+    let resetDone = false;
+    const reset = h.engine.reset().then(() => (resetDone = true));
+    await settle();
+    expect(resetDone, 'reset waits for the store').to.equal(false);
+    release();
+    await reset;
+    expect(stored).to.equal(true);
+  });
+
   it('emits capture:undecodable once per change', async () => {
     const sink = new MemorySink();
     sink.respond = () => ({ ok: true });
