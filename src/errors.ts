@@ -74,6 +74,28 @@ export class DeliveryError extends PgceError {
   }
 }
 
+/**
+ * For handler modules (README, "Writing a handler module"): throw it to have the delivery retried
+ * with the configured backoff. Any other error a handler throws is retried too; this one says so.
+ */
+export class RetriableError extends DeliveryError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, { retriable: true, cause: options.cause, code: ErrorCodes.SINK_RETRIABLE });
+    this.name = 'RetriableError';
+  }
+}
+
+/**
+ * For handler modules: throw it when retrying cannot help (the event is invalid for the receiver);
+ * the event is dead-lettered at once and the row's later events go on.
+ */
+export class FinalError extends DeliveryError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, { retriable: false, cause: options.cause, code: ErrorCodes.SINK_FINAL });
+    this.name = 'FinalError';
+  }
+}
+
 export function isRetriable(err: unknown): boolean {
   return err instanceof PgceError ? err.retriable : true;
 }

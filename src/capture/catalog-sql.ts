@@ -8,10 +8,16 @@ export const WAL_LEVEL_SQL = `SELECT current_setting('wal_level') AS wal_level,
   (SELECT count(*)::int FROM pg_replication_slots) AS used_slots,
   current_database() AS database`;
 
-/** Tables by (schema, name), with their replica identity and whether they have a primary key. */
+/**
+ * Tables by (schema, name), with their replica identity, whether they have a primary key, and
+ * their generated columns (`attgenerated <> ''`), which pgoutput does not publish (README, "The event").
+ */
 export const TABLES_SQL = `SELECT n.nspname AS schema, c.relname AS name, c.relkind AS kind,
   c.relreplident AS replident,
-  EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) AS has_pk
+  EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) AS has_pk,
+  ARRAY(SELECT a.attname::text FROM pg_attribute a
+         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated <> ''
+         ORDER BY a.attnum) AS generated_columns
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest($1::text[], $2::text[]))`;
 

@@ -30,6 +30,8 @@ export interface TableState {
   kind: string;
   replident: 'd' | 'n' | 'f' | 'i';
   hasPk: boolean;
+  /** Generated columns, in column order: never in events, since pgoutput does not publish them. */
+  generatedColumns: string[];
 }
 
 export interface SlotState {
@@ -110,7 +112,7 @@ export async function inspect(client: Client, config: Config): Promise<Inspectio
     tables: new Map(
       tables.rows.map((r) => [
         tableKey(r.schema, r.name),
-        { schema: r.schema, name: r.name, kind: r.kind, replident: r.replident, hasPk: r.has_pk },
+        { schema: r.schema, name: r.name, kind: r.kind, replident: r.replident, hasPk: r.has_pk, generatedColumns: r.generated_columns },
       ]),
     ),
     publication: {
@@ -178,6 +180,15 @@ export function verify(state: Inspection, config: Config, options: VerifyOptions
         `old row (update_fields is null) and deletes carry only the key columns. For old rows: ` +
         `ALTER TABLE ${quoteTable(t.schema, t.name)} REPLICA IDENTITY FULL`);
     }
+  }
+  for (const t of config.tables) {
+    const columns = state.tables.get(tableKey(t.schema, t.name))?.generatedColumns ?? [];
+    if (columns.length === 0) continue;
+    // Logical replication leaves generated columns out (PostgreSQL 18 can publish stored ones
+    // with publish_generated_columns, which setup does not set): say so rather than let them vanish.
+    warnings.push(
+      `${t.schema}.${t.name} has generated columns (${columns.join(', ')}): logical replication does not ` +
+      `publish generated columns, so its events never carry them; consumers recompute them from the other columns`);
   }
   if (state.publication.allTables) {
     warnings.push(`publication "${config.capture.publication}" is FOR ALL TABLES; it is left as it is`);

@@ -5,7 +5,7 @@
  */
 import type { CloudEvent } from 'cloudevents';
 import { changeSequence, type Change } from '../capture/change';
-import { createEvent, type EventContext, type EventData, type EventFormat, type SignalKwargs } from './format';
+import { createEvent, type DefaultEventData, type EventContext, type EventData, type EventFormat, type SignalKwargs } from './format';
 import { applyOverrides } from './overrides';
 import { primaryKeyText, SIGNAL_BY_KIND } from './subject';
 import { changedColumns } from './update-fields';
@@ -34,13 +34,13 @@ function signalKwargs(change: Change, raw: boolean): SignalKwargs {
   }
 }
 
-function eventData(change: Change, raw: boolean): EventData {
+function eventData(change: Change, raw: boolean): DefaultEventData {
   const db_table = change.relation.table;
   const signal_kwargs = signalKwargs(change, raw);
   // Truncate concerns no single row: `data` is null rather than absent so consumers can read
   // `data.data` uniformly.
   if (change.kind === 'truncate') return { data: null, signal_kwargs, db_table };
-  const data: EventData = {
+  const data: DefaultEventData = {
     data: change.kind === 'delete' ? change.old : change.new,
     signal_kwargs,
     db_table,

@@ -22,7 +22,7 @@
 import type { CloudEvent } from 'cloudevents';
 import { changeSequence, type Change, type RelationInfo, type Row } from '../capture/change';
 import { USING } from './default';
-import { createEvent, type EventContext, type EventData, type EventFormat, type SignalKwargs } from './format';
+import { createEvent, type DjangoEventData, type EventContext, type EventData, type EventFormat, type SignalKwargs } from './format';
 import { applyOverrides } from './overrides';
 import { pyStr } from './pystr';
 import { primaryKeyText, SIGNAL_BY_KIND } from './subject';
@@ -39,7 +39,7 @@ function typeOidsOf(relation: RelationInfo): Map<string, number> {
   return map;
 }
 
-function renderRow(row: Row, oids: Map<string, number>): Row {
+function renderRow(row: Row, oids: Map<string, number>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name in row) out[name] = pyStr(row[name], oids.get(name));
   return out;
@@ -58,12 +58,12 @@ function signalKwargs(change: Change, raw: boolean): SignalKwargs {
   }
 }
 
-function eventData(change: Change, raw: boolean, oids: Map<string, number>): EventData {
+function eventData(change: Change, raw: boolean, oids: Map<string, number>): DjangoEventData {
   const signal_kwargs = signalKwargs(change, raw);
   const db_table = change.relation.table;
   if (change.kind === 'truncate') return { signal_kwargs, db_table };
   // Key order as the original builds the payload: data, signal_kwargs, db_table.
-  const data: EventData = {
+  const data: DjangoEventData = {
     data: renderRow(change.kind === 'delete' ? change.old : change.new, oids),
     signal_kwargs,
     db_table,

@@ -49,6 +49,26 @@ export interface EventData {
   unchanged_toast_columns?: string[];
 }
 
+/**
+ * `data` of a default-format event (README, "The event"): column values JSON-natural. Part of the
+ * package's typed API (src/index.ts); default.ts builds exactly this, so the compiler keeps the two
+ * in step.
+ */
+export interface DefaultEventData extends EventData {
+  /** New row for insert/update, old row for delete (key columns at least), null for truncate. */
+  data: Row | null;
+}
+
+/**
+ * `data` of a django-format event: every column value rendered as a string, as
+ * django-signals-cloudevents sends it; no `old`. django.ts builds exactly this.
+ */
+export interface DjangoEventData extends EventData {
+  /** Absent for truncate (the original's event without an instance has no `data` key). */
+  data?: Record<string, string>;
+  old?: never;
+}
+
 export interface EventFormat {
   readonly name: string;
   /** `source` when neither K_SOURCE nor a configured `source` is set. */

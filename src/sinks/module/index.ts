@@ -7,10 +7,21 @@ import type { Sink } from '../types';
 /**
  * The user's own handler: `path/to/file.js#export` (resolved against the working directory; the
  * export defaults to `default`). The function receives each CloudEvent; its promise resolving is a
- * delivery, a throw a failed one — retriable unless it throws a PgceError that says otherwise
- * (kafkajs treats unknown errors the same way).
+ * delivery, a throw a failed one — retriable unless the error says otherwise with
+ * `retriable: false` (FinalError does; kafkajs treats unknown errors the same way). The public
+ * type is `Handler` in src/index.ts (README, "Writing a handler module").
  */
 export type HandlerFunction = (event: CloudEvent<unknown>) => unknown;
+
+/**
+ * Whether a handler's error may be retried: its own `retriable` flag when it has a boolean one.
+ * The flag, not `instanceof`, decides, because a handler may load another copy of pg-cloudevents
+ * (its own node_modules) whose FinalError is not this copy's class, or not use it at all.
+ */
+export function handlerErrorRetriable(err: unknown): boolean {
+  const flag = typeof err === 'object' && err !== null ? (err as { retriable?: unknown }).retriable : undefined;
+  return typeof flag === 'boolean' ? flag : isRetriable(err);
+}
 
 export class ModuleSink implements Sink {
   readonly name = 'module';
@@ -48,7 +59,7 @@ export class ModuleSink implements Sink {
       await this.fn(event);
     } catch (err) {
       if (err instanceof DeliveryError) throw err;
-      throw new DeliveryError(`handler ${this.spec} threw: ${errorMessage(err)}`, { retriable: isRetriable(err), cause: err });
+      throw new DeliveryError(`handler ${this.spec} threw: ${errorMessage(err)}`, { retriable: handlerErrorRetriable(err), cause: err });
     }
   }
 

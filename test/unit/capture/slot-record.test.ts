@@ -23,7 +23,7 @@ const RECORDED: SlotRecordState = {
 function state(over: Partial<Inspection> = {}): Inspection {
   return {
     walLevel: 'logical', maxSlots: 10, usedSlots: 1, database: 'app', canReplicate: true,
-    tables: new Map([['public.orders', { schema: 'public', name: 'orders', kind: 'r', replident: 'f', hasPk: true }]]),
+    tables: new Map([['public.orders', { schema: 'public', name: 'orders', kind: 'r', replident: 'f', hasPk: true, generatedColumns: [] }]]),
     publication: { exists: true, allTables: false, tables: ['public.orders'] },
     slot: SLOT,
     slotElsewhere: null,
