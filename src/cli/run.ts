@@ -18,7 +18,7 @@ import { startServer } from '../server';
 import { createMetrics } from '../server/metrics';
 import { SlotHealth } from '../server/slot-health';
 import { StatusTracker } from '../server/status';
-import { batchSizeFor, createSink } from '../sinks';
+import { batchSizeFor, createSink, requireSink } from '../sinks';
 import type { Sink } from '../sinks/types';
 import type { Command } from './command';
 import { configure, inspectAndVerify, withDatabase } from './context';
@@ -39,6 +39,7 @@ export const runCommand: Command = {
   summary: 'capture and deliver until SIGTERM/SIGINT (creates the publication and slot when missing)',
   async run(options) {
     const config = configure(options);
+    requireSink(config);
     const log = logger('run');
     const graceMs = config.delivery.shutdownGracePeriodMs ?? 0;
     // From here on a signal is honoured, even while connecting or waiting for a lock.
