@@ -103,6 +103,8 @@ async function runUntilStopped(
   const metrics = createMetrics(lifecycle);
   logLifecycle(lifecycle);
   const status = new StatusTracker(lifecycle, { sink: sink.describe(), sinkConfigured: true });
+  // Without election this replica is the leader; with it, starting until the lock is answered.
+  lifecycle.emit('leader:role', { role: config.leader.enabled ? 'starting' : 'leader' });
   const pool = createPool(config.databaseUrl);
   // Capture's catalog lookups never wait behind the shared pool's queries (see Pipeline).
   const catalogPool = createPool(config.databaseUrl, 1);
