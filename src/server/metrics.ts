@@ -217,6 +217,8 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
     'capture:heartbeat': () => heartbeats.inc(),
     'leader:role': ({ role: current }) => {
       for (const r of ROLES) role.set({ role: r }, r === current ? 1 : 0);
+      // Only the leader captures; a term that ends stops capture without a disconnect event.
+      if (current !== 'leader') connected.set(0);
     },
     'delivery:attemptFailed': ({ error, status }) => {
       countAnswer(status, 'network');

@@ -106,6 +106,8 @@ export class StatusTracker {
       },
       'leader:role': ({ role }) => {
         this.role = role;
+        // A term that ends stops capture without a disconnect event; a leader again must reconnect.
+        if (role !== 'leader') this.connected = false;
       },
       'leader:database': ({ reachable, error }) => {
         this.databaseReachable = reachable;

@@ -118,6 +118,14 @@ describe('server/metrics', () => {
     }
   });
 
+  it('capture_connected drops to 0 when the replica stops leading (its term stopped capture)', async () => {
+    lifecycle.emit('leader:role', { role: 'leader' });
+    connect(lifecycle);
+    expect(sample(await text(), 'pgce_capture_connected')).to.equal(1);
+    lifecycle.emit('leader:role', { role: 'standby' });
+    expect(sample(await text(), 'pgce_capture_connected')).to.equal(0);
+  });
+
   it('each pipeline has its own registry', async () => {
     const other = createMetrics(new Lifecycle());
     try {

@@ -56,6 +56,12 @@ describe('server/status', () => {
     expect(status.notReadyReasons(), 'a leader not yet capturing').to.deep.equal(['capture is not connected']);
     connect(lifecycle);
     expect(status.ready()).to.equal(true);
+
+    // Leadership lost: capture stopped with the term, so a leader again is not ready until it reconnects.
+    lifecycle.emit('leader:role', { role: 'standby' });
+    expect(status.snapshot().capture.connected).to.equal(false);
+    lifecycle.emit('leader:role', { role: 'leader' });
+    expect(status.notReadyReasons()).to.deep.equal(['capture is not connected']);
   });
 
   it('reflects capture position, counts and the slot it reads', () => {
