@@ -8,8 +8,11 @@ import { logger } from './logger';
  * WorkerEventMap pattern). Metrics, logs and /status subscribe here instead of being sprinkled
  * through capture and delivery.
  */
-/** A replica captures as the leader, or waits as a standby (leader election). */
-export type Role = 'leader' | 'standby';
+/**
+ * A replica captures as the leader, or waits as a standby (leader election); it is starting until
+ * its first attempt at the lock got an answer from the database.
+ */
+export type Role = 'starting' | 'leader' | 'standby';
 
 export interface LifecycleEventMap {
   /** The replication stream is open and reading from `slot`. */
@@ -41,6 +44,12 @@ export interface LifecycleEventMap {
   'capture:heartbeat': { lsn: bigint };
   /** This replica's role changed (leader election). */
   'leader:role': { role: Role };
+  /**
+   * The leader election's own connection answered a query (reachable) or failed (not), emitted
+   * on each change: it queries every `leader.pollInterval`, so it is a standby's proof that it
+   * could take over (README, "Several replicas").
+   */
+  'leader:database': { reachable: boolean; error?: Error };
 }
 
 type Listener<K extends keyof LifecycleEventMap> = (payload: LifecycleEventMap[K]) => void;

@@ -34,6 +34,8 @@ export interface LeaderElectorEvents {
   /** The lock's session died while this replica was leader: stop capturing at once. */
   lost: [error: PgceError];
   role: [role: Role];
+  /** The session answered (true) or failed (false); on each change. */
+  reachable: [reachable: boolean, error?: Error];
 }
 
 const TRY_LOCK_SQL = 'SELECT pg_try_advisory_lock($1::bigint) AS acquired';
@@ -66,7 +68,9 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
   private readonly appName: string;
   /** A check that gets no answer this long means the session is gone (a black-holed network). */
   private readonly checkTimeoutMs: number;
-  private current: Role = 'standby';
+  private current: Role = 'starting';
+  /** Whether the last query on the session (or the last attempt to open one) succeeded. */
+  private answered?: boolean;
   private client?: Client;
   private running = false;
   private stopping = false;
@@ -87,11 +91,18 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
     return this.current;
   }
 
-  /** Begins contending in the background; every replica starts as standby. */
+  /** Whether the database answered the session's last query; undefined before the first one. */
+  get reachable(): boolean | undefined {
+    return this.answered;
+  }
+
+  /**
+   * Begins contending in the background. The role is `starting` until the first attempt at the
+   * lock is answered, then `leader` or `standby`.
+   */
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
-    this.opts.lifecycle?.emit('leader:role', { role: 'standby' });
     this.loopDone = this.loop();
   }
 
@@ -158,6 +169,7 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
           this.client = await this.open();
           delay = this.opts.pollIntervalMs;
         } catch (err) {
+          this.setReachable(false, err);
           this.log.warn({ err: errorMessage(err), retryInMs: delay }, 'leader election: cannot connect; retrying');
           await this.sleep(delay);
           delay = Math.min(delay * 2, maxDelay);
@@ -166,8 +178,9 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
       }
       const client = this.client;
       try {
-        if (this.current === 'standby') await this.contend(client);
-        else await withTimeout(client.query(ALIVE_SQL), this.checkTimeoutMs);
+        if (this.current === 'leader') await withTimeout(client.query(ALIVE_SQL), this.checkTimeoutMs);
+        else await this.contend(client);
+        this.setReachable(true);
       } catch (err) {
         this.sessionGone(client, err);
       }
@@ -208,7 +221,9 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
       this.announcedStandby = false;
       this.log.info({ slot: this.opts.slot, lockKey: this.key }, 'became the leader');
       this.setRole('leader');
-    } else if (!this.announcedStandby) {
+    } else {
+      this.setRole('standby');
+      if (this.announcedStandby) return;
       this.announcedStandby = true;
       this.log.info({ slot: this.opts.slot, lockKey: this.key }, 'standing by: another replica holds the lock');
     }
@@ -221,6 +236,7 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
     client.removeAllListeners('end');
     client.on('error', () => undefined);
     void client.end().catch(() => undefined);
+    this.setReachable(false, err);
     if (this.current !== 'leader') return;
     const error = new PgceError(
       ErrorCodes.DB_CONNECT,
@@ -230,6 +246,15 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
     this.log.warn({ err: error.message }, 'lost the leader lock; standing by');
     this.setRole('standby');
     this.emit('lost', error);
+  }
+
+  private setReachable(reachable: boolean, err?: unknown): void {
+    if (reachable === this.answered) return;
+    this.answered = reachable;
+    // Scrubbed: it reaches /status and /readyz.
+    const error = reachable ? undefined : new Error(scrubSecrets(errorMessage(err)));
+    this.opts.lifecycle?.emit('leader:database', { reachable, error });
+    this.emit('reachable', reachable, error);
   }
 
   private setRole(role: Role): void {

@@ -1,6 +1,6 @@
 import type { SlotState } from '../capture/setup';
 import { formatBytes } from '../capture/slot-guard';
-import { createSink } from '../sinks';
+import { createSink, requireSink } from '../sinks';
 import type { Command } from './command';
 import { configure, inspectAndVerify, withDatabase } from './context';
 
@@ -9,6 +9,8 @@ export const checkCommand: Command = {
   summary: 'validate configuration and connectivity; exits non-zero naming the problem',
   async run(options) {
     const config = configure(options);
+    // The same refusal as run's, before anything connects.
+    requireSink(config);
     const out = (line: string) => process.stdout.write(`${line}\n`);
     out(`ok   configuration (${config.tables.length} table${config.tables.length === 1 ? '' : 's'}, handler ${config.handler})`);
     // The slot and publication names as resolved on the connection (their default is per database).

@@ -4,7 +4,7 @@ import { DeadLetterStore, type DeadLetterRow } from '../delivery/dead-letters/st
 import { deliverWithRetry, type DeliveryFailure } from '../delivery/deliver';
 import { DeliveryError, errorMessage } from '../errors';
 import { logger, scrubSecrets } from '../logger';
-import { createSink } from '../sinks';
+import { createSink, requireSink } from '../sinks';
 import type { Sink } from '../sinks/types';
 import { withDatabase } from './context';
 
@@ -60,6 +60,7 @@ export async function replay(config: Config, options: ReplayOptions): Promise<nu
   const log = logger('dead-letters');
   const out = options.json ? jsonOutput() : textOutput();
   const policy = replayPolicy(config.delivery, options.retry);
+  requireSink(config);
   const sink = createSink(config.handler, config);
   const stop = new AbortController();
   const onSignal = () => stop.abort(new Error('interrupted'));

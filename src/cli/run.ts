@@ -18,7 +18,7 @@ import { startServer } from '../server';
 import { createMetrics } from '../server/metrics';
 import { SlotHealth } from '../server/slot-health';
 import { StatusTracker } from '../server/status';
-import { batchSizeFor, createSink } from '../sinks';
+import { batchSizeFor, createSink, requireSink } from '../sinks';
 import type { Sink } from '../sinks/types';
 import type { Command } from './command';
 import { configure, inspectAndVerify, withDatabase } from './context';
@@ -41,6 +41,7 @@ export const runCommand: Command = {
   output: 'log',
   async run(options) {
     const config = configure(options);
+    requireSink(config);
     const log = logger('run');
     const graceMs = config.delivery.shutdownGracePeriodMs ?? 0;
     // From here on a signal is honoured, even while connecting or waiting for a lock.
@@ -104,6 +105,8 @@ async function runUntilStopped(
   const metrics = createMetrics(lifecycle);
   logLifecycle(lifecycle);
   const status = new StatusTracker(lifecycle, { sink: sink.describe(), sinkConfigured: true });
+  // Without election this replica is the leader; with it, starting until the lock is answered.
+  lifecycle.emit('leader:role', { role: config.leader.enabled ? 'starting' : 'leader' });
   const pool = createPool(config.databaseUrl);
   // Capture's catalog lookups never wait behind the shared pool's queries (see Pipeline).
   const catalogPool = createPool(config.databaseUrl, 1);

@@ -247,7 +247,8 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
   const delivery = { ...DEFAULTS.delivery, ...file.delivery };
 
   const sinkUrl = env.sinkUrl ?? sink.url;
-  const handler = env.handler ?? file.handler ?? (sinkUrl === undefined && !env.sinkGiven ? 'console' : 'http');
+  // Never console by default: commands that deliver refuse a missing sink URL (requireSink).
+  const handler = env.handler ?? file.handler ?? 'http';
   const brokers = Object.fromEntries(Object.entries(file.brokers ?? {}).map(([name, b]) => [
     name, { name, type: b.type, conn: b.conn ?? {}, params: b.params ?? {}, batchSize: b.batchSize ?? 1 },
   ]));
@@ -255,10 +256,6 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
     const names = Object.keys(brokers);
     problems.push(`${env.handler !== undefined ? 'CLOUDEVENTS_HANDLER' : 'handler'}: ${JSON.stringify(handler)} ${FORMATS.handler.reason}` +
       (names.length ? `, or one of the configured brokers (${names.join(', ')})` : ''));
-  }
-  // A K_SINK that is set but invalid has its own problem already.
-  if (handler === 'http' && sinkUrl === undefined && env.sinkGiven !== true) {
-    problems.push('K_SINK: not set (or sink.url in the configuration file); the http handler needs a sink URL');
   }
 
   // The schema has checked every duration's syntax; only their relations are left to check.

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { isRetriable } from '../errors';
-import { subscribe, unsubscribe, type Lifecycle, type LifecycleHandlers } from '../lifecycle';
+import { subscribe, unsubscribe, type Lifecycle, type LifecycleHandlers, type Role } from '../lifecycle';
 
 /**
  * Prometheus metrics fed only by lifecycle events (graphile-worker's pattern: capture and delivery
@@ -38,6 +38,8 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 const ATTEMPT_BUCKETS = [1, 2, 3, 5, 8, 13, 21];
 /** pg_replication_slots.wal_status values, each a series of pgce_slot_wal_status (1 for the current one). */
 export const WAL_STATUSES = ['reserved', 'extended', 'unreserved', 'lost'] as const;
+/** Each a series of pgce_role (1 for the replica's current role). */
+export const ROLES: readonly Role[] = ['starting', 'standby', 'leader'];
 
 
 export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
@@ -148,6 +150,12 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
     help: 'Rows in the dead-letter table.',
     registers,
   });
+  const role = new Gauge({
+    name: `${PREFIX}role`,
+    help: 'Leader election: 1 for the current role (starting, standby, leader), 0 for the others; sum over replicas of role="leader" should be 1.',
+    labelNames: ['role'] as const,
+    registers,
+  });
   const heartbeats = new Counter({
     name: `${PREFIX}heartbeats_total`,
     help: 'Heartbeat messages written to keep the slot moving.',
@@ -207,6 +215,11 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
     'delivery:deadLettered': () => deadLettered.inc(),
     'capture:undecodable': () => undecodable.inc(),
     'capture:heartbeat': () => heartbeats.inc(),
+    'leader:role': ({ role: current }) => {
+      for (const r of ROLES) role.set({ role: r }, r === current ? 1 : 0);
+      // Only the leader captures; a term that ends stops capture without a disconnect event.
+      if (current !== 'leader') connected.set(0);
+    },
     'delivery:attemptFailed': ({ error, status }) => {
       countAnswer(status, 'network');
       failures.inc({ status: status === undefined ? 'network' : String(status), retriable: String(isRetriable(error)) });

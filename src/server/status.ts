@@ -4,7 +4,6 @@ import type { Lifecycle, Role } from '../lifecycle';
 import { scrubSecrets } from '../logger';
 import { subscribe, unsubscribe, type LifecycleHandlers } from '../lifecycle';
 
-/** Leader election arrives later; until then every replica captures and reports `leader`. */
 export type { Role };
 
 export interface SinkStatus {
@@ -20,6 +19,14 @@ export interface SinkStatus {
 /** What GET /status answers (before extra status is merged in): plain JSON, LSNs as strings. */
 export interface StatusReport {
   role: Role;
+  /** What /readyz answers: ready, else the reasons. */
+  ready: boolean;
+  notReadyReasons: string[];
+  /**
+   * The leader election's connection: reachable is null without election (leader.enabled false)
+   * or before its first query; lastError is the last failure's message (scrubbed).
+   */
+  database: { reachable: boolean | null; lastError: string | null };
   startedAt: string;
   capture: {
     connected: boolean;
@@ -44,7 +51,10 @@ export interface StatusTrackerOptions {
 
 /** Pipeline state for /status and /readyz, kept current by lifecycle events only. */
 export class StatusTracker {
+  /** `leader` by default: without election (or outside `run`) this process is the one capturing. */
   private role: Role = 'leader';
+  private databaseReachable: boolean | null = null;
+  private databaseError: string | null = null;
   private readonly startedAt = new Date();
   private connected = false;
   private slot: string | null = null;
@@ -96,6 +106,12 @@ export class StatusTracker {
       },
       'leader:role': ({ role }) => {
         this.role = role;
+        // A term that ends stops capture without a disconnect event; a leader again must reconnect.
+        if (role !== 'leader') this.connected = false;
+      },
+      'leader:database': ({ reachable, error }) => {
+        this.databaseReachable = reachable;
+        if (error) this.databaseError = scrubSecrets(errorMessage(error));
       },
       'delivery:attemptFailed': ({ error, status }) => {
         this.counts.failed += 1;
@@ -118,10 +134,16 @@ export class StatusTracker {
     this.sink.configured = configured;
   }
 
-  /** Why the process is not ready; empty when it is. */
+  /**
+   * Why the process is not ready; empty when it is. Ready means healthy and able to lead: a
+   * standby whose database answers is ready, so a rolling update (the new pod stands by until the
+   * old one, which holds the lock, is gone) can complete; the leader must also be capturing.
+   */
   notReadyReasons(): string[] {
     const reasons: string[] = [];
-    if (!this.connected) reasons.push('capture is not connected');
+    if (this.role === 'starting') reasons.push('starting: leader election has not had an answer from the database yet');
+    if (this.databaseReachable === false) reasons.push(`the database is not reachable (${this.databaseError ?? 'no answer'})`);
+    if (this.role === 'leader' && !this.connected) reasons.push('capture is not connected');
     if (!this.sink.configured) reasons.push('no sink is configured');
     return reasons;
   }
@@ -131,8 +153,12 @@ export class StatusTracker {
   }
 
   snapshot(): StatusReport {
+    const notReadyReasons = this.notReadyReasons();
     return {
       role: this.role,
+      ready: notReadyReasons.length === 0,
+      notReadyReasons,
+      database: { reachable: this.databaseReachable, lastError: this.databaseError },
       startedAt: this.startedAt.toISOString(),
       capture: {
         connected: this.connected,

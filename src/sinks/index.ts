@@ -43,6 +43,26 @@ export function validateBrokers(config: Config): string[] {
     has(BROKER_TYPES, b.type) ? validateBroker(BROKER_TYPES[b.type], b) : [`brokers.${b.name}.type: ${b.type} is not available in this build`]);
 }
 
+/**
+ * Why the commands that deliver (run, check, dead-letters replay) have nowhere to deliver; empty
+ * when they have. Never a quiet console instead: a pod that starts before its SinkBinding injects
+ * K_SINK would acknowledge every change of that window into stdout, and lose it.
+ */
+export function sinkProblems(config: Config): string[] {
+  if (config.handler !== 'http' || config.sink.url !== undefined) return [];
+  return [
+    'K_SINK: not set, so there is nowhere to deliver. Set K_SINK (a SinkBinding or ContainerSource injects it) ' +
+    'or sink.url in the configuration file, or choose a handler with CLOUDEVENTS_HANDLER (or handler in the file): ' +
+    'console prints the events to stdout, or a configured broker, or a module path/to/file.js#export',
+  ];
+}
+
+/** Throws the ConfigError (exit 2) of sinkProblems; commands that never deliver do not call it. */
+export function requireSink(config: Config): void {
+  const problems = sinkProblems(config);
+  if (problems.length) throw new ConfigError(problems);
+}
+
 export function createSink(name: string, config: Config): Sink {
   if (has(config.brokers, name)) {
     const broker = config.brokers[name];

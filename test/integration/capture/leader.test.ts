@@ -88,7 +88,8 @@ describe('LeaderElector (real PostgreSQL advisory locks)', function () {
     expect(leader.role).to.equal('leader');
     expect(standby.role).to.equal('standby');
     const li = leader === a ? 0 : 1;
-    expect(roles[li]).to.deep.equal(['standby', 'leader']);
+    // Starting until the lock is answered: no standby phase before leading.
+    expect(roles[li]).to.deep.equal(['leader']);
     expect(roles[1 - li]).to.deep.equal(['standby']);
     const granted = (await holders(slot)).filter((h) => h.granted);
     expect(granted).to.have.length(1);
@@ -161,6 +162,39 @@ describe('LeaderElector (real PostgreSQL advisory locks)', function () {
     expect(leader.role).to.equal('standby');
     expect(standby.role).to.equal('leader');
     expect((await holders(slot)).filter((h) => h.granted)).to.have.length(1);
+  });
+
+  it("a standby's session terminated: it reports the database unreachable, then reachable again once it reconnected", async () => {
+    const slot = 'pgce_h10_leader_reach';
+    const [a, b] = [elector(slot), elector(slot)];
+    await a.start();
+    await a.waitForLeadership();
+    const events: boolean[] = [];
+    b.on('reachable', (reachable) => events.push(reachable));
+    await b.start();
+    await waitFor(async () => b.role === 'standby', { timeoutMs: 10_000, intervalMs: 20, what: 'b to stand by' });
+    expect(b.reachable).to.equal(true);
+    await standbyTried(slot);
+    const { rows } = await db.query(TRIED_SQL, [`pg-cloudevents leader ${slot}`, (await holders(slot))[0].pid]);
+    await db.query('SELECT pg_terminate_backend($1)', [rows[0].pid]);
+    await waitFor(async () => events.length >= 3, { timeoutMs: 10_000, intervalMs: 20, what: 'b to lose and regain its session' });
+    expect(events).to.deep.equal([true, false, true]);
+    expect(b.role, 'a standby that lost its session is still a standby').to.equal('standby');
+  });
+
+  it('a database that cannot be reached: the role stays starting and reachable is false', async () => {
+    const lifecycle = new Lifecycle();
+    const seen: { reachable: boolean; error?: Error }[] = [];
+    lifecycle.on('leader:database', (e) => seen.push(e));
+    // Port 1 on loopback: nothing listens, the connection is refused at once.
+    const e = new LeaderElector({ connectionString: 'postgres://postgres@127.0.0.1:1/none', slot: 'pgce_h10_leader_none', pollIntervalMs: POLL_MS, lifecycle });
+    electors.push(e);
+    await e.start();
+    await waitFor(async () => seen.length > 0, { timeoutMs: 10_000, intervalMs: 20, what: 'the first connection attempt to fail' });
+    expect(seen[0].reachable).to.equal(false);
+    expect(seen[0].error?.message).to.match(/127\.0\.0\.1:1|ECONNREFUSED/);
+    expect(e.role).to.equal('starting');
+    expect(e.reachable).to.equal(false);
   });
 
   it('different slot names do not contend', async () => {

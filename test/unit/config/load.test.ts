@@ -30,7 +30,8 @@ describe('config/load loadConfig', () => {
         retainedWalWarnFraction: 0.5,
       });
       expect(config.events).to.deep.equal({ format: 'default', typePrefix: 'orm', source: undefined, overrides: {} });
-      expect(config.handler).to.equal('console');
+      // http, never a quiet console: run and check refuse it without a sink URL (sinks/requireSink).
+      expect(config.handler).to.equal('http');
       expect(config.sink).to.deep.equal({
         url: undefined,
         mode: 'binary',
@@ -58,7 +59,8 @@ describe('config/load loadConfig', () => {
       expect(config.logLevel).to.equal('info');
     });
 
-    it('handler defaults to http once a sink URL is known, from K_SINK or sink.url', () => {
+    it('handler defaults to http, with or without a sink URL (K_SINK or sink.url)', () => {
+      expect(loadConfig({ env: { ...MINIMAL_ENV } }).handler).to.equal('http');
       expect(loadConfig({ env: { ...MINIMAL_ENV, K_SINK: 'http://sink.local/' } }).handler).to.equal('http');
       const file = temp.write('c.yaml', 'sink: { url: "https://sink.local/in" }\n');
       expect(loadConfig({ env: { ...MINIMAL_ENV }, configPath: file }).handler).to.equal('http');

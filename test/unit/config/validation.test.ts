@@ -41,7 +41,6 @@ describe('config/load validation', () => {
       ['server: { port: 70000 }', 'server.port', '<= 65535'],
       ['log: { level: verbose }', 'log.level', 'debug'],
       ['database: { url: "mysql://u@h/d" }', 'database.url', 'postgres://'],
-      ['handler: http', 'K_SINK', 'not set', 'sink.url'],
       ['colour: blue', 'colour', 'unknown key'],
       ['brokers: { q: { type: redis, batchSize: 0 } }', 'brokers.q.batchSize', '>= 1'],
       ['brokers: { q: { type: redis, batchSize: 50.5 } }', 'brokers.q.batchSize', 'integer'],

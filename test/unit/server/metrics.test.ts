@@ -107,6 +107,25 @@ describe('server/metrics', () => {
     expect(sample(body, 'pgce_slot_safe_wal_size_bytes')).to.be.NaN;
   });
 
+  it('role: one series per role (starting, standby, leader), 1 for the current one', async () => {
+    expect(sample(await text(), 'pgce_role', { role: 'leader' }), 'no series before the first role').to.equal(undefined);
+    for (const current of ['starting', 'standby', 'leader', 'standby'] as const) {
+      lifecycle.emit('leader:role', { role: current });
+      const body = await text();
+      for (const role of ['starting', 'standby', 'leader']) {
+        expect(sample(body, 'pgce_role', { role }), `${role} while ${current}`).to.equal(role === current ? 1 : 0);
+      }
+    }
+  });
+
+  it('capture_connected drops to 0 when the replica stops leading (its term stopped capture)', async () => {
+    lifecycle.emit('leader:role', { role: 'leader' });
+    connect(lifecycle);
+    expect(sample(await text(), 'pgce_capture_connected')).to.equal(1);
+    lifecycle.emit('leader:role', { role: 'standby' });
+    expect(sample(await text(), 'pgce_capture_connected')).to.equal(0);
+  });
+
   it('each pipeline has its own registry', async () => {
     const other = createMetrics(new Lifecycle());
     try {

@@ -61,6 +61,20 @@ describe('server (HTTP)', () => {
     await res.body?.cancel();
   });
 
+  it('/readyz: 200 for a standby whose database answers, 503 naming the database when it does not', async () => {
+    lifecycle.emit('leader:role', { role: 'standby' });
+    lifecycle.emit('leader:database', { reachable: true });
+    let res = await fetch(url('/readyz'));
+    expect(res.status).to.equal(200);
+    await res.body?.cancel();
+    expect((await json(await fetch(url('/status')))).role).to.equal('standby');
+
+    lifecycle.emit('leader:database', { reachable: false, error: new Error('connection terminated') });
+    res = await fetch(url('/readyz'));
+    expect(res.status).to.equal(503);
+    expect((await json(res)).reasons).to.deep.equal(['the database is not reachable (connection terminated)']);
+  });
+
   it('/metrics serves the Prometheus text the lifecycle events produced', async () => {
     const t = relation('public', 't');
     connect(lifecycle);

@@ -32,6 +32,38 @@ describe('server/status', () => {
     noSink.dispose();
   });
 
+  it('a standby is ready while the database answers its election queries; a leader also needs capture', () => {
+    lifecycle.emit('leader:role', { role: 'starting' });
+    expect(status.notReadyReasons()).to.deep.equal(['starting: leader election has not had an answer from the database yet']);
+
+    lifecycle.emit('leader:database', { reachable: true });
+    lifecycle.emit('leader:role', { role: 'standby' });
+    expect(status.ready(), 'a standby does not capture, and needs not').to.equal(true);
+    let report = status.snapshot();
+    expect(report).to.deep.include({ role: 'standby', ready: true, notReadyReasons: [] });
+    expect(report.database).to.deep.equal({ reachable: true, lastError: null });
+
+    lifecycle.emit('leader:database', { reachable: false, error: new Error('connect ECONNREFUSED postgres://u:hunter2@h/db') });
+    expect(status.notReadyReasons()).to.deep.equal(['the database is not reachable (connect ECONNREFUSED postgres://u:***@h/db)']);
+    report = status.snapshot();
+    expect(report).to.deep.include({ role: 'standby', ready: false });
+    expect(report.database).to.deep.equal({ reachable: false, lastError: 'connect ECONNREFUSED postgres://u:***@h/db' });
+    expect(JSON.stringify(report)).not.to.contain('hunter2');
+
+    lifecycle.emit('leader:database', { reachable: true });
+    expect(status.ready()).to.equal(true);
+    lifecycle.emit('leader:role', { role: 'leader' });
+    expect(status.notReadyReasons(), 'a leader not yet capturing').to.deep.equal(['capture is not connected']);
+    connect(lifecycle);
+    expect(status.ready()).to.equal(true);
+
+    // Leadership lost: capture stopped with the term, so a leader again is not ready until it reconnects.
+    lifecycle.emit('leader:role', { role: 'standby' });
+    expect(status.snapshot().capture.connected).to.equal(false);
+    lifecycle.emit('leader:role', { role: 'leader' });
+    expect(status.notReadyReasons()).to.deep.equal(['capture is not connected']);
+  });
+
   it('reflects capture position, counts and the slot it reads', () => {
     connect(lifecycle, 'pgce_srv_a', 'pgce_srv_pub_a');
     const t = relation('public', 't');

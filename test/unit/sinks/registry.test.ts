@@ -2,8 +2,8 @@ import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import type { Config } from '../../../src/config/types';
-import { ErrorCodes, PgceError } from '../../../src/errors';
-import { batchSizeFor, createSink, knownSinks } from '../../../src/sinks';
+import { ConfigError, ErrorCodes, PgceError } from '../../../src/errors';
+import { batchSizeFor, createSink, knownSinks, requireSink, sinkProblems } from '../../../src/sinks';
 import { ConsoleSink } from '../../../src/sinks/console';
 import { HttpSink } from '../../../src/sinks/http';
 
@@ -50,6 +50,20 @@ describe('sinks registry', () => {
       .to.throw(PgceError, /CLOUDEVENTS_HANDLER "carrier-pigeon".*http, console/)
       .with.property('code', ErrorCodes.SINK_CONFIG);
     expect(() => createSink('toString', config())).to.throw(PgceError, /CLOUDEVENTS_HANDLER/);
+  });
+});
+
+describe('sinks registry: a command that delivers needs a sink (requireSink)', () => {
+  it('http without a sink URL is a configuration error naming K_SINK and the alternatives', () => {
+    const problems = sinkProblems(config());
+    expect(problems).to.have.length(1);
+    for (const name of ['K_SINK', 'sink.url', 'CLOUDEVENTS_HANDLER', 'handler', 'console']) expect(problems[0]).to.contain(name);
+    expect(() => requireSink(config())).to.throw(ConfigError, /K_SINK: not set/).with.property('code', ErrorCodes.CONFIG_INVALID);
+  });
+
+  it('a sink URL, or any handler chosen other than http, is enough', () => {
+    expect(sinkProblems(config('http://127.0.0.1:9/'))).to.deep.equal([]);
+    for (const handler of ['console', 'cache', './h.js#send']) expect(sinkProblems({ ...config(), handler })).to.deep.equal([]);
   });
 });
 
