@@ -8,7 +8,7 @@ const ENV = { DATABASE_URL: 'postgres://app@127.0.0.1:5432/shop', PG_CLOUDEVENTS
 function state(over: Partial<Inspection>): Inspection {
   return {
     walLevel: 'logical', maxSlots: 10, usedSlots: 1, database: 'shop', canReplicate: true,
-    tables: new Map([['public.orders', { schema: 'public', name: 'orders', kind: 'r', replident: 'f', hasPk: true }]]),
+    tables: new Map([['public.orders', { schema: 'public', name: 'orders', kind: 'r', replident: 'f', hasPk: true, generatedColumns: [] }]]),
     publication: { exists: true, allTables: false, tables: ['public.orders'] },
     slot: null,
     slotElsewhere: null,
