@@ -4,10 +4,11 @@
 --
 --   psql "postgres://admin@db:5432/app" \
 --     -v role=pgcloudevents -v password='…' \
---     -v tables='public.orders, public.line_items' -v publication=pg_cloudevents \
+--     -v tables='public.orders, public.line_items' -v publication=pg_cloudevents_app \
 --     -f docs/least-privilege.sql
 --
--- `publication` must be the name pg-cloudevents uses (`capture.publication`) and `tables` the
+-- `publication` must be the name pg-cloudevents uses (default `pg_cloudevents_<database>`, or
+-- PG_CLOUDEVENTS_PUBLICATION / `capture.publication`) and `tables` the
 -- tables it captures (`tables`, PG_CLOUDEVENTS_TABLES), so that `setup` finds the publication
 -- complete and changes nothing.
 -- Then: DATABASE_URL=postgres://pgcloudevents:…@db:5432/app pg-cloudevents setup
