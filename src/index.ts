@@ -8,7 +8,7 @@ import type { DefaultEventData, DjangoEventData } from './events/format';
 
 export { DeliveryError, ErrorCodes, FinalError, PgceError, RetriableError } from './errors';
 export type { ErrorCode } from './errors';
-export type { Row } from './capture/change';
+export type { Row } from './sources/change';
 export type { DefaultEventData, DjangoEventData, SignalKwargs } from './events/format';
 export type { RawJson } from './events/json-text';
 

@@ -1,5 +1,5 @@
 import type { CloudEvent } from 'cloudevents';
-import type { Change, UndecodableChange } from './capture/change';
+import type { Change, UndecodableChange } from './sources/change';
 import { errorMessage } from './errors';
 import { logger } from './logger';
 

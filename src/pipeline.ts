@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
-import { Heartbeat } from './capture/heartbeat';
-import { CaptureSource } from './capture/source';
+import { Heartbeat } from './sources/logical/heartbeat';
+import { CaptureSource } from './sources/logical/source';
 import type { Config } from './config/types';
 import type { ChangeConsumer, ConsumerHooks } from './delivery/consumer';
 import type { Lifecycle } from './lifecycle';

@@ -1,5 +1,5 @@
-import type { SlotState } from '../capture/setup';
-import { formatBytes } from '../capture/slot-guard';
+import type { SlotState } from '../sources/logical/setup';
+import { formatBytes } from '../sources/logical/slot-guard';
 import { createSink, requireSink } from '../sinks';
 import type { Command } from './command';
 import { configure, inspectAndVerify, withDatabase } from './context';

@@ -1,7 +1,7 @@
 import type { Client } from 'pg';
-import { connect } from '../capture/db';
-import { resolveCaptureNames } from '../capture/names';
-import { inspect, raiseErrors, verify, type Inspection, type Verdict, type VerifyOptions } from '../capture/setup';
+import { connect } from '../pg/db';
+import { resolveCaptureNames } from '../sources/logical/names';
+import { inspect, raiseErrors, verify, type Inspection, type Verdict, type VerifyOptions } from '../sources/logical/setup';
 import { loadConfig, type LoadConfigOptions } from '../config/load';
 import type { Config } from '../config/types';
 import { ConfigError } from '../errors';
@@ -36,7 +36,7 @@ export function logFormat(output: OutputStyle): LogFormat {
 
 /**
  * Runs `fn` with a plain connection, always closed afterwards, and the configuration with the
- * slot and publication names resolved on it (the defaults are per database: capture/names.ts).
+ * slot and publication names resolved on it (the defaults are per database: sources/logical/names.ts).
  */
 export async function withDatabase<T>(config: Config, fn: (client: Client, config: Config) => Promise<T>): Promise<T> {
   const client = await connect(config.databaseUrl);

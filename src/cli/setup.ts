@@ -1,6 +1,6 @@
-import { applySteps, planSetup, renderStep, type Inspection } from '../capture/setup';
-import { describeGap, lastKnownPosition } from '../capture/slot-guard';
-import { inspectSlotRecord, slotRecordTableName } from '../capture/slot-record';
+import { applySteps, planSetup, renderStep, type Inspection } from '../sources/logical/setup';
+import { describeGap, lastKnownPosition } from '../sources/logical/slot-guard';
+import { inspectSlotRecord, slotRecordTableName } from '../pg/slot-record';
 import type { Command } from './command';
 import { configure, inspectAndVerify, withDatabase } from './context';
 

@@ -1,5 +1,5 @@
-import { checkNames, inspect } from '../capture/setup';
-import { diagnoseSlot, formatBytes } from '../capture/slot-guard';
+import { checkNames, inspect } from '../sources/logical/setup';
+import { diagnoseSlot, formatBytes } from '../sources/logical/slot-guard';
 import { DeadLetterStore } from '../delivery/dead-letters';
 import type { Command } from './command';
 import { configure, withDatabase } from './context';

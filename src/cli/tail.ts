@@ -1,11 +1,11 @@
-import { createPool } from '../capture/db';
-import { CaptureSource } from '../capture/source';
+import { createPool } from '../pg/db';
+import { CaptureSource } from '../sources/logical/source';
 import type { ChangeConsumer } from '../delivery/consumer';
 import { undecodableRecord } from '../delivery/undecodable';
 import { structuredJson } from '../events/structured';
 import { ErrorCodes, PgceError } from '../errors';
 import { Lifecycle } from '../lifecycle';
-import { eventBuilder } from '../runtime';
+import { eventBuilder } from '../events/build';
 import type { Command } from './command';
 import { configure, inspectAndVerify, withDatabase } from './context';
 

@@ -1,4 +1,4 @@
-import { applySteps, inspect, planTeardown, renderStep } from '../capture/setup';
+import { applySteps, inspect, planTeardown, renderStep } from '../sources/logical/setup';
 import { deadLetterTeardownWarning } from '../delivery/dead-letters/ddl';
 import type { Command } from './command';
 import { configure, withDatabase } from './context';

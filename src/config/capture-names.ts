@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
  * Names of the replication slot and the publication. A slot name is cluster-wide, so the default
  * is per database: `pg_cloudevents_<database>` (README "Several databases on one cluster"). The
  * database is the one connected to (current_database()), so the name is chosen once connected:
- * see src/capture/names.ts.
+ * see src/sources/logical/names.ts.
  */
 
 /** PostgreSQL's rule for slot names (ReplicationSlotValidateName; NAMEDATALEN - 1 = 63 bytes). */

@@ -280,7 +280,7 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
     tables,
     capture: {
       mode: capture.mode,
-      // '' = the per-database default, resolved once connected (src/capture/names.ts).
+      // '' = the per-database default, resolved once connected (src/sources/logical/names.ts).
       slot: names.slot?.name ?? '',
       publication: names.publication?.name ?? '',
       names: { slot: names.slot?.source ?? 'default', publication: names.publication?.source ?? 'default' },

@@ -20,7 +20,7 @@ export interface CaptureConfig {
   mode: 'logical';
   /**
    * The slot and publication names. Configured (PG_CLOUDEVENTS_SLOT, capture.slot, ...) or, when
-   * not, '' until src/capture/names.ts resolves the per-database default on a connection.
+   * not, '' until src/sources/logical/names.ts resolves the per-database default on a connection.
    */
   slot: string;
   publication: string;

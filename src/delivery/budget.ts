@@ -1,5 +1,5 @@
 import type { CloudEvent } from 'cloudevents';
-import type { Change, Row } from '../capture/change';
+import type { Change, Row } from '../sources/change';
 import { stringifyJson } from '../events/json-text';
 
 /**

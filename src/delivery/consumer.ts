@@ -1,4 +1,4 @@
-import type { Change, UndecodableChange } from '../capture/change';
+import type { Change, UndecodableChange } from '../sources/change';
 
 /**
  * What capture hands its decoded stream to. Capture calls these in stream order; the consumer

@@ -1,5 +1,5 @@
 import type { CloudEvent } from 'cloudevents';
-import type { Change } from '../capture/change';
+import type { Change } from '../sources/change';
 
 /** What the engine knows about an event that failed for good. */
 export interface FailedDelivery {

@@ -1,6 +1,6 @@
 import type { CloudEvent } from 'cloudevents';
 import { setMaxListeners } from 'node:events';
-import type { Change, UndecodableChange } from '../capture/change';
+import type { Change, UndecodableChange } from '../sources/change';
 import type { DeliveryConfig } from '../config/types';
 import { errorMessage } from '../errors';
 import type { Lifecycle } from '../lifecycle';

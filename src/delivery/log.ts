@@ -1,4 +1,4 @@
-import { formatLsn } from '../capture/change';
+import { formatLsn } from '../sources/change';
 import { logger, scrubSecrets } from '../logger';
 import { subscribe, type Lifecycle } from '../lifecycle';
 

@@ -1,5 +1,5 @@
 import type { CloudEvent } from 'cloudevents';
-import type { Change } from '../capture/change';
+import type { Change } from '../sources/change';
 import { primaryKeyText } from '../events/subject';
 
 /**

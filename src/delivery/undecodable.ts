@@ -1,4 +1,4 @@
-import { changeSequence, formatLsn, type UndecodableChange } from '../capture/change';
+import { changeSequence, formatLsn, type UndecodableChange } from '../sources/change';
 import { errorMessage } from '../errors';
 
 /** What the dead-letter table keeps of a change that never became an event. */

@@ -4,7 +4,7 @@
  * `partitionkey` extensions.
  */
 import type { CloudEvent } from 'cloudevents';
-import { changeSequence, type Change } from '../capture/change';
+import { changeSequence, type Change } from '../sources/change';
 import { createEvent, type DefaultEventData, type EventContext, type EventData, type EventFormat, type SignalKwargs } from './format';
 import { applyOverrides } from './overrides';
 import { primaryKeyText, SIGNAL_BY_KIND } from './subject';

@@ -20,7 +20,7 @@
  *     is not mistaken for a value.
  */
 import type { CloudEvent } from 'cloudevents';
-import { changeSequence, type Change, type RelationInfo, type Row } from '../capture/change';
+import { changeSequence, type Change, type RelationInfo, type Row } from '../sources/change';
 import { USING } from './default';
 import { createEvent, type DjangoEventData, type EventContext, type EventData, type EventFormat, type SignalKwargs } from './format';
 import { applyOverrides } from './overrides';

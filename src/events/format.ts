@@ -3,7 +3,7 @@
  * (`default`, `django`); adding one is a module plus a line in ./index.ts.
  */
 import { CloudEvent } from 'cloudevents';
-import type { Change, Row } from '../capture/change';
+import type { Change, Row } from '../sources/change';
 import type { TableConfig } from '../config/types';
 
 /** Per-source settings a format needs; built once at start-up and reused for every change. */

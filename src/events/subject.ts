@@ -2,7 +2,7 @@
  * Pieces shared by every format: the primary-key text used in `subject` / `partitionkey`, and the
  * event type suffix Django's signal names give.
  */
-import type { Change, Row } from '../capture/change';
+import type { Change, Row } from '../sources/change';
 import { stringifyJson } from './json-text';
 
 /** Django's signal for each kind of change; backfill is a post_save with `raw: true`. */

@@ -2,7 +2,7 @@
  * Django's `update_fields` for an update: the columns whose value changed. Only meaningful when the
  * whole previous row is known (REPLICA IDENTITY FULL); otherwise callers send null.
  */
-import type { Row } from '../capture/change';
+import type { Row } from '../sources/change';
 
 /** Equality of JSON-natural column values (primitives, arrays, plain objects). */
 export function sameValue(a: unknown, b: unknown): boolean {

@@ -1,9 +1,9 @@
 import type { Pool } from 'pg';
-import { AckRecorder } from '../capture/ack-recorder';
-import { PUBLICATION_SQL, SLOT_SQL } from '../capture/catalog-sql';
-import type { SlotState } from '../capture/setup';
-import { describeGap, lastKnownPosition, RECREATE_SLOT_HINT, sentence, walWarnings, type SlotWarning } from '../capture/slot-guard';
-import { inspectSlotRecord } from '../capture/slot-record';
+import { AckRecorder } from '../sources/logical/ack-recorder';
+import { PUBLICATION_SQL, SLOT_SQL } from '../pg/catalog-sql';
+import type { SlotState } from '../sources/logical/setup';
+import { describeGap, lastKnownPosition, RECREATE_SLOT_HINT, sentence, walWarnings, type SlotWarning } from '../sources/logical/slot-guard';
+import { inspectSlotRecord } from '../pg/slot-record';
 import type { Config } from '../config/types';
 import type { DeadLetterStore } from '../delivery/dead-letters';
 import { ErrorCodes, PgceError, errorMessage } from '../errors';

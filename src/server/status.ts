@@ -1,4 +1,4 @@
-import { formatLsn } from '../capture/change';
+import { formatLsn } from '../sources/change';
 import { errorMessage } from '../errors';
 import type { Lifecycle, Role } from '../lifecycle';
 import { scrubSecrets } from '../logger';

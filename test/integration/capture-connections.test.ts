@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { Client } from 'pg';
-import { ReplicationStream } from '../../src/capture/stream';
-import { STATEMENT_TIMEOUT_MS } from '../../src/capture/db';
+import { ReplicationStream } from '../../src/sources/logical/stream';
+import { STATEMENT_TIMEOUT_MS } from '../../src/pg/db';
 import { PgceError } from '../../src/errors';
 import { createTestDatabase, slotInfo, waitFor, type TestDatabase } from './harness/postgres';
 import { spawnCli, type CliProcess } from './harness/process';

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { formatLsn, parseLsn } from '../../src/capture/change';
+import { formatLsn, parseLsn } from '../../src/sources/change';
 import type { CloudEvent } from 'cloudevents';
 import { createTestDatabase, slotInfo, waitFor } from './harness/postgres';
 import { spawnCli } from './harness/process';

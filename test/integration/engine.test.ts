@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { formatLsn } from '../../src/capture/change';
+import { formatLsn } from '../../src/sources/change';
 import type { CloudEvent } from 'cloudevents';
 import { readFileSync } from 'node:fs';
 import { createTestDatabase, slotInfo, waitFor } from './harness/postgres';

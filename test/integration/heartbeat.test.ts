@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { formatLsn } from '../../src/capture/change';
+import { formatLsn } from '../../src/sources/change';
 import { Pool } from 'pg';
-import { Heartbeat, HEARTBEAT_PREFIX } from '../../src/capture/heartbeat';
+import { Heartbeat, HEARTBEAT_PREFIX } from '../../src/sources/logical/heartbeat';
 import { Lifecycle } from '../../src/lifecycle';
 import { createTestDatabase, slotInfo, waitFor } from './harness/postgres';
 import { spawnCli } from './harness/process';

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { CloudEvent } from 'cloudevents';
-import { formatLsn, parseLsn } from '../../src/capture/change';
+import { formatLsn, parseLsn } from '../../src/sources/change';
 import { createTestDatabase, slotInfo, waitFor, type TestDatabase } from './harness/postgres';
 import { spawnCli } from './harness/process';
 import { startReceiver } from './harness/receiver';

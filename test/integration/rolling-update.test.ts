@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { CloudEvent } from 'cloudevents';
 import { Client } from 'pg';
-import { leaderLockKey } from '../../src/capture/leader';
+import { leaderLockKey } from '../../src/pg/leader';
 import { createTestDatabase, waitFor } from './harness/postgres';
 import { startPrivatePostgres, type PrivatePostgres } from './harness/private-postgres';
 import { exitWithin, spawnCli, type CliProcess } from './harness/process';

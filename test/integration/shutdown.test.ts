@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client } from 'pg';
-import { formatLsn } from '../../src/capture/change';
+import { formatLsn } from '../../src/sources/change';
 import { createTestDatabase, slotInfo, waitFor, type TestDatabase } from './harness/postgres';
 import { spawnCli, type CliProcess, type ExitStatus } from './harness/process';
 import { startReceiver } from './harness/receiver';

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from 'pg';
-import { quoteIdent } from '../../capture/catalog-sql';
-import type { SetupStep } from '../../capture/setup';
+import { quoteIdent } from '../../pg/catalog-sql';
+import type { SetupStep } from '../../sources/logical/setup';
 import type { Config, DeadLettersConfig } from '../../config/types';
 import { ConfigError } from '../../errors';
 

@@ -1,6 +1,6 @@
 import type { CloudEvent } from 'cloudevents';
-import { formatLsn } from '../../capture/change';
-import { quoteIdent } from '../../capture/catalog-sql';
+import { formatLsn } from '../../sources/change';
+import { quoteIdent } from '../../pg/catalog-sql';
 import type { DeadLettersConfig } from '../../config/types';
 import { ErrorCodes, PgceError, errorMessage } from '../../errors';
 import { scrubSecrets } from '../../logger';

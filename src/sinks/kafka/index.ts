@@ -1,5 +1,5 @@
 import type { BrokerType } from '../broker';
-import { compileTemplate } from '../../rules/template';
+import { compileTemplate } from '../template';
 import type { KafkaParams } from './schema';
 import { connSchema, paramsSchema } from './schema';
 

@@ -3,7 +3,7 @@ import { Kafka, logLevel, Partitioners, type KafkaConfig, type LogEntry, type Me
 import type { BrokerConfig } from '../../config/types';
 import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors';
 import { logger } from '../../logger';
-import type { Template } from '../../rules/template';
+import type { Template } from '../template';
 import type { Sink } from '../types';
 import { encodeKafkaMessages, type KafkaMode } from './encode';
 import { classifyKafkaError } from './errors';

@@ -1,6 +1,6 @@
 import type { BrokerConfig, Config } from '../../config/types';
 import { ConfigError } from '../../errors';
-import { compileTemplate } from '../../rules/template';
+import { compileTemplate } from '../template';
 import type { BrokerType } from '../broker';
 import { topicProblem, type ContentMode } from './encode';
 

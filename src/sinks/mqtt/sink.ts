@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { connect, type IClientPublishOptions, type MqttClient } from 'mqtt';
 import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors';
 import { logger } from '../../logger';
-import type { Template } from '../../rules/template';
+import type { Template } from '../template';
 import type { Sink } from '../types';
 import { isRetriableMqttError, reasonCodeOf } from './classify';
 import { encodeMqtt, topicProblem, type ContentMode } from './encode';

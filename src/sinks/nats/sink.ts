@@ -2,7 +2,7 @@ import type { CloudEvent } from 'cloudevents';
 import { connect, headers as natsHeaders, type JetStreamClient, type NatsConnection } from 'nats';
 import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors';
 import { logger, scrubSecrets } from '../../logger';
-import type { Template } from '../../rules/template';
+import type { Template } from '../template';
 import type { Sink } from '../types';
 import { classifyNatsError, isNatsAuthError } from './classify';
 import { encodeNats, type NatsMode } from './encode';

@@ -1,5 +1,5 @@
 import { ConfigError } from '../../errors';
-import { compileTemplate } from '../../rules/template';
+import { compileTemplate } from '../template';
 import type { BrokerType } from '../broker';
 import { topicProblem } from './encode';
 

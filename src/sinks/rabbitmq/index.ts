@@ -1,5 +1,5 @@
 import type { BrokerConfig, Config } from '../../config/types';
-import { compileTemplate } from '../../rules/template';
+import { compileTemplate } from '../template';
 import type { BrokerType } from '../broker';
 import type { ContentMode } from './encode';
 import type { RabbitmqDestination } from './sink';

@@ -3,7 +3,7 @@ import { connect, type ChannelModel, type ConfirmChannel, type Message } from 'a
 import type { CloudEvent } from 'cloudevents';
 import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors';
 import { logger } from '../../logger';
-import type { Template } from '../../rules/template';
+import type { Template } from '../template';
 import type { Sink } from '../types';
 import { isRetriableAmqpError, replyCodeOf } from './classify';
 import { encodeAmqp, type ContentMode } from './encode';

@@ -2,7 +2,7 @@ import type { CloudEvent } from 'cloudevents';
 import Redis, { type RedisOptions } from 'ioredis';
 import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors';
 import { logger, scrubSecrets } from '../../logger';
-import type { Template } from '../../rules/template';
+import type { Template } from '../template';
 import type { SendResult, Sink } from '../types';
 import { classifyRedisError, isAuthError } from './classify';
 import { structuredJson } from '../../events/structured';

@@ -3,7 +3,7 @@
  * (`pgce_d_<area>`), created fresh and dropped only when the test passed, as pg-boss does in its test hooks.
  */
 import { Client, type QueryResult } from 'pg';
-import { parseLsn } from '../../../src/capture/change';
+import { parseLsn } from '../../../src/sources/change';
 
 export function adminUrl(): string {
   return process.env.PGCE_TEST_ADMIN_URL || 'postgres://postgres@127.0.0.1:5432/postgres';

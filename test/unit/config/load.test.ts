@@ -18,7 +18,7 @@ describe('config/load loadConfig', () => {
       ]);
       expect(config.capture).to.deep.equal({
         mode: 'logical',
-        // The per-database default, resolved once connected (test/unit/capture/names.test.ts).
+        // The per-database default, resolved once connected (test/unit/config/capture-names.test.ts).
         slot: '',
         publication: '',
         names: { slot: 'default', publication: 'default' },

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { renderStep } from '../../../src/capture/setup';
+import { renderStep } from '../../../src/sources/logical/setup';
 import { loadConfig } from '../../../src/config/load';
 import {
   ddlIdentifiers, deadLetterTeardownWarning, planDeadLetterSetup, planDeadLetterTeardown, renderDdl,

@@ -4,8 +4,8 @@
  * in memory because these tests are about scheduling, ordering and acknowledgement, not HTTP.
  */
 import { CloudEvent } from 'cloudevents';
-import type { Change } from '../../../src/capture/change';
-import { changeSequence } from '../../../src/capture/change';
+import type { Change } from '../../../src/sources/change';
+import { changeSequence } from '../../../src/sources/change';
 import type { DeliveryConfig } from '../../../src/config/types';
 import type { DeadLetterHandler, FailedDelivery } from '../../../src/delivery/dead-letter';
 import { DeliveryEngine } from '../../../src/delivery/engine';

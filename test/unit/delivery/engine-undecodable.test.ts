@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { ErrorCodes, PgceError } from '../../../src/errors';
 import type { UndecodableRecord } from '../../../src/delivery/undecodable';
 import { buildEvent, change, harness, lastAck, MemorySink, settle, until } from './engine-harness';
-import type { Change } from '../../../src/capture/change';
+import type { Change } from '../../../src/sources/change';
 
 /** An event builder that fails on one row, as a bug or an unexpected value would. */
 function failingOn(badId: number) {

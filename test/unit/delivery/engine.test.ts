@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { eventCountLimit } from '../../../src/delivery/budget';
 import type { FailedDelivery } from '../../../src/delivery/dead-letter';
-import { changeSequence, type Change } from '../../../src/capture/change';
+import { changeSequence, type Change } from '../../../src/sources/change';
 import {
   badRequest, change, harness, keyOf, lastAck, MemorySink, seeded, seqOf, settle, unavailable, until,
 } from './engine-harness';

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { decodeValue } from '../../../src/capture/values';
-import { TypeRegistry } from '../../../src/capture/types-registry';
+import { decodeValue } from '../../../src/pg/values';
+import { TypeRegistry } from '../../../src/pg/types-registry';
 import { defaultFormat } from '../../../src/events/default';
 import { djangoFormat } from '../../../src/events/django';
 import type { EventContext } from '../../../src/events/format';

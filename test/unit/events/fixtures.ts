@@ -7,7 +7,7 @@ import type {
   RelationInfo,
   TruncateChange,
   UpdateChange,
-} from '../../../src/capture/change';
+} from '../../../src/sources/change';
 import type { TableConfig } from '../../../src/config/types';
 
 // PostgreSQL type OIDs used below.

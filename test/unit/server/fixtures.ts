@@ -1,6 +1,6 @@
 /** Lifecycle payloads for the server tests: just enough of a Change and a CloudEvent. */
 import { CloudEvent } from 'cloudevents';
-import type { Change, RelationInfo } from '../../../src/capture/change';
+import type { Change, RelationInfo } from '../../../src/sources/change';
 import { DeliveryError } from '../../../src/errors';
 import { Lifecycle } from '../../../src/lifecycle';
 

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { CloudEvent } from 'cloudevents';
-import { formatLsn } from '../../../src/capture/change';
+import { formatLsn } from '../../../src/sources/change';
 import { Lifecycle } from '../../../src/lifecycle';
 import { StatusTracker } from '../../../src/server/status';
 import { connect, deliver, failAttempt, insertInto, relation } from './fixtures';

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import type { CloudEvent } from 'cloudevents';
 import { Writable } from 'node:stream';
-import { decodeValue } from '../../../src/capture/values';
-import { TypeRegistry } from '../../../src/capture/types-registry';
+import { decodeValue } from '../../../src/pg/values';
+import { TypeRegistry } from '../../../src/pg/types-registry';
 import { defaultFormat } from '../../../src/events/default';
 import { structuredForm, structuredJson } from '../../../src/events/structured';
 import { ConsoleSink } from '../../../src/sinks/console';

@@ -1,11 +1,11 @@
 import type { Pool } from 'pg';
-import type { Config } from '../config/types';
-import { errorMessage } from '../errors';
-import { subscribe, unsubscribe, type Lifecycle, type LifecycleHandlers } from '../lifecycle';
-import { logger } from '../logger';
-import { formatLsn } from './change';
+import type { Config } from '../../config/types';
+import { errorMessage } from '../../errors';
+import { subscribe, unsubscribe, type Lifecycle, type LifecycleHandlers } from '../../lifecycle';
+import { logger } from '../../logger';
+import { formatLsn } from '../change';
 import type { Acknowledged } from './slot-guard';
-import { acknowledgedSql } from './slot-record';
+import { acknowledgedSql } from '../../pg/slot-record';
 
 /** How often the last acknowledged position is written to the slot record, at most. */
 export const ACK_RECORD_INTERVAL_MS = 5_000;

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { decodeValue } from '../../../src/capture/values';
+import { decodeValue } from '../../../src/pg/values';
 import { RawJson } from '../../../src/events/json-text';
-import { registerFromPgType, TypeRegistry, USER_TYPES_SQL } from '../../../src/capture/types-registry';
+import { registerFromPgType, TypeRegistry, USER_TYPES_SQL } from '../../../src/pg/types-registry';
 
 const OID = {
   bool: 16, bytea: 17, int8: 20, int2: 21, int4: 23, text: 25, oid: 26, json: 114, float4: 700, float8: 701,
@@ -12,7 +12,7 @@ const OID = {
   uuidArr: 2951, jsonArr: 199, jsonbArr: 3807, varcharArr: 1015,
 };
 
-describe('capture/values', () => {
+describe('pg/values', () => {
   const registry = new TypeRegistry();
   const d = (text: string, oid: number) => decodeValue(text, oid, registry);
 

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { expect } from 'chai';
 import { Client } from 'pg';
-import type { RelationInfo } from '../../../src/capture/change';
-import { parsePgOutput, type PgOutputMessage, type RelationMessage } from '../../../src/capture/pgoutput';
-import { relationFromMessage, tupleToRow } from '../../../src/capture/rows';
-import { REPLICATION_SESSION_OPTIONS } from '../../../src/capture/stream';
-import { registerFromPgType, TypeRegistry, USER_TYPES_SQL } from '../../../src/capture/types-registry';
-import { createTestDatabase, type TestDatabase } from '../harness/postgres';
+import type { RelationInfo } from '../../../../src/sources/change';
+import { parsePgOutput, type PgOutputMessage, type RelationMessage } from '../../../../src/sources/logical/pgoutput';
+import { relationFromMessage, tupleToRow } from '../../../../src/sources/logical/rows';
+import { REPLICATION_SESSION_OPTIONS } from '../../../../src/sources/logical/stream';
+import { registerFromPgType, TypeRegistry, USER_TYPES_SQL } from '../../../../src/pg/types-registry';
+import { createTestDatabase, type TestDatabase } from '../../harness/postgres';
 
 /**
  * The real thing: PostgreSQL 15's pgoutput bytes for inserts, updates (REPLICA IDENTITY DEFAULT and

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { expect } from 'chai';
-import { LeaderElector, type Role } from '../../../src/capture/leader';
+import { LeaderElector, type Role } from '../../../src/pg/leader';
 import { PgceError } from '../../../src/errors';
 import { Lifecycle } from '../../../src/lifecycle';
 import { createTestDatabase, waitFor, type TestDatabase } from '../harness/postgres';

@@ -6,13 +6,13 @@
 import { EventEmitter } from 'node:events';
 import { expect } from 'chai';
 import type { Pool } from 'pg';
-import type { Change, UndecodableChange } from '../../../src/capture/change';
-import { CaptureSource, type CatalogLike } from '../../../src/capture/source';
-import type { ReplicationStreamOptions } from '../../../src/capture/stream';
-import type { Config } from '../../../src/config/types';
-import type { ChangeConsumer } from '../../../src/delivery/consumer';
-import { ErrorCodes, PgceError } from '../../../src/errors';
-import { Lifecycle } from '../../../src/lifecycle';
+import type { Change, UndecodableChange } from '../../../../src/sources/change';
+import { CaptureSource, type CatalogLike } from '../../../../src/sources/logical/source';
+import type { ReplicationStreamOptions } from '../../../../src/sources/logical/stream';
+import type { Config } from '../../../../src/config/types';
+import type { ChangeConsumer } from '../../../../src/delivery/consumer';
+import { ErrorCodes, PgceError } from '../../../../src/errors';
+import { Lifecycle } from '../../../../src/lifecycle';
 import { pg } from './pgoutput-writer';
 
 const INT4 = 23;
@@ -209,7 +209,7 @@ async function rejection(p: Promise<unknown>): Promise<PgceError> {
   throw new Error('expected a rejection');
 }
 
-describe('capture/source (the capture state machine, fake stream and catalog)', () => {
+describe('sources/logical/source (the capture state machine, fake stream and catalog)', () => {
   it('hands on changes, commits and idle positions in stream order', async () => {
     const r = await rig();
     const s = r.stream();

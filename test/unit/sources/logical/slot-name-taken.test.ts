@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { verify, type Inspection } from '../../../src/capture/setup';
-import { loadConfig } from '../../../src/config/load';
-import { ErrorCodes } from '../../../src/errors';
+import { verify, type Inspection } from '../../../../src/sources/logical/setup';
+import { loadConfig } from '../../../../src/config/load';
+import { ErrorCodes } from '../../../../src/errors';
 
 const ENV = { DATABASE_URL: 'postgres://app@127.0.0.1:5432/shop', PG_CLOUDEVENTS_TABLES: 'public.orders' };
 
@@ -18,7 +18,7 @@ function state(over: Partial<Inspection>): Inspection {
   };
 }
 
-describe('capture/setup verify: a slot name taken by another database', () => {
+describe('sources/logical/setup verify: a slot name taken by another database', () => {
   it('names the owner and the variable to set, suggesting the per-database default', () => {
     const config = loadConfig({ env: { ...ENV, PG_CLOUDEVENTS_SLOT: 'cdc' } });
     const { errors } = verify(state({ slotElsewhere: { database: 'billing', slotType: 'logical' } }), config);

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { planSetup, planTeardown, renderStep, verify, type Inspection, type SlotState } from '../../../src/capture/setup';
-import type { SlotRecordState } from '../../../src/capture/slot-record';
+import { planSetup, planTeardown, renderStep, verify, type Inspection, type SlotState } from '../../../src/sources/logical/setup';
+import type { SlotRecordState } from '../../../src/pg/slot-record';
 import { loadConfig } from '../../../src/config/load';
 import { ErrorCodes } from '../../../src/errors';
 
@@ -36,7 +36,7 @@ function state(over: Partial<Inspection> = {}): Inspection {
 
 const descriptions = (steps: { description: string }[]) => steps.map((s) => s.description);
 
-describe('capture/setup with the slot record', () => {
+describe('pg/slot-record: setup with the slot record', () => {
   it('the first set-up creates the record table, then the slot, then records where it began', () => {
     const steps = planSetup(state({ slot: null, slotRecord: { tableExists: false, record: null, otherRecords: 0 } }), config);
     expect(descriptions(steps)).to.deep.equal([

@@ -1,4 +1,4 @@
-import { ErrorCodes, PgceError } from '../errors';
+import { ErrorCodes, PgceError } from '../../errors';
 
 /**
  * The streaming replication sub-protocol carried inside CopyData (PostgreSQL docs, "Streaming

@@ -1,17 +1,17 @@
 import type { Client } from 'pg';
-import type { Config, TableConfig } from '../config/types';
-import { inspectDeadLetterTable, planDeadLetterSetup, planDeadLetterTeardown, type DeadLetterTableState } from '../delivery/dead-letters/ddl';
-import { ErrorCodes, PgceError } from '../errors';
-import { defaultCaptureName } from '../config/capture-names';
+import type { Config, TableConfig } from '../../config/types';
+import { inspectDeadLetterTable, planDeadLetterSetup, planDeadLetterTeardown, type DeadLetterTableState } from '../../delivery/dead-letters/ddl';
+import { ErrorCodes, PgceError } from '../../errors';
+import { defaultCaptureName } from '../../config/capture-names';
 import { diagnoseSlot } from './slot-guard';
 import {
   inspectSlotRecord, planSlotRecordTable, planSlotRecordTeardown, recordCreatedSlotStep, recordFoundSlotStep,
   type SlotRecordState,
-} from './slot-record';
+} from '../../pg/slot-record';
 import {
   CREATE_SLOT_SQL, DROP_SLOT_SQL, PUBLICATION_SQL, PUBLICATION_TABLES_SQL, ROLE_SQL, SLOT_ELSEWHERE_SQL, SLOT_SQL,
   TABLES_SQL, WAL_LEVEL_SQL, quoteIdent, quoteLiteral, quoteTable,
-} from './catalog-sql';
+} from '../../pg/catalog-sql';
 
 /**
  * What logical capture needs in the database (a publication over the configured tables and a
@@ -198,7 +198,7 @@ export function verify(state: Inspection, config: Config, options: VerifyOptions
 
 /**
  * The slot's name: taken by another database (slot names are cluster-wide), and what resolving
- * the default names found (capture/names.ts). `status` reports these beside the slot's diagnosis.
+ * the default names found (sources/logical/names.ts). `status` reports these beside the slot's diagnosis.
  */
 export function checkNames(state: Inspection, config: Config): Verdict {
   return { errors: state.slotElsewhere ? [slotNameTaken(state, config)] : [], warnings: [...(config.capture.names.notes ?? [])] };

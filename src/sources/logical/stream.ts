@@ -1,10 +1,10 @@
 import { EventEmitter } from 'node:events';
 import { Client } from 'pg';
-import { ErrorCodes, PgceError } from '../errors';
-import { logger } from '../logger';
-import { formatLsn } from './change';
-import { quoteIdent, quoteLiteral } from './catalog-sql';
-import { CONNECT_TIMEOUT_MS } from './db';
+import { ErrorCodes, PgceError } from '../../errors';
+import { logger } from '../../logger';
+import { formatLsn } from '../change';
+import { quoteIdent, quoteLiteral } from '../../pg/catalog-sql';
+import { CONNECT_TIMEOUT_MS } from '../../pg/db';
 import { slotStreamError } from './slot-guard';
 import { parseReplicationMessage, standbyStatusUpdate } from './replication-messages';
 

@@ -1,12 +1,12 @@
 import { expect } from 'chai';
-import { ErrorCodes, PgceError } from '../../../src/errors';
-import { parsePgOutput, type TupleColumn } from '../../../src/capture/pgoutput';
+import { ErrorCodes, PgceError } from '../../../../src/errors';
+import { parsePgOutput, type TupleColumn } from '../../../../src/sources/logical/pgoutput';
 import { tuple, w } from './pgoutput-writer';
 
 // 2020-12-01T09:43:00.250123Z in µs since 2000-01-01.
 const COMMIT_MICROS = BigInt(Date.UTC(2020, 11, 1, 9, 43, 0, 250) - Date.UTC(2000, 0, 1)) * 1000n + 123n;
 
-describe('capture/pgoutput', () => {
+describe('sources/logical/pgoutput', () => {
   it('parses Begin', () => {
     const msg = parsePgOutput(Buffer.concat([w.tag('B'), w.u64(0x16b3748n), w.i64(COMMIT_MICROS), w.u32(4_000_000_000)]));
     expect(msg).to.deep.equal({

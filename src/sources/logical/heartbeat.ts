@@ -1,8 +1,8 @@
 import type { Pool } from 'pg';
-import { errorMessage } from '../errors';
-import type { Lifecycle } from '../lifecycle';
-import { logger } from '../logger';
-import { parseLsn } from './change';
+import { errorMessage } from '../../errors';
+import type { Lifecycle } from '../../lifecycle';
+import { logger } from '../../logger';
+import { parseLsn } from '../change';
 
 export const HEARTBEAT_PREFIX = 'pg-cloudevents.heartbeat';
 

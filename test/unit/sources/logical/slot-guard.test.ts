@@ -1,10 +1,10 @@
 import { expect } from 'chai';
-import type { SlotState } from '../../../src/capture/setup';
-import { describeGap, diagnoseSlot, lastKnownPosition, slotStreamError, walWarnings } from '../../../src/capture/slot-guard';
-import type { SlotRecord } from '../../../src/capture/slot-record';
-import { loadConfig } from '../../../src/config/load';
-import type { Config } from '../../../src/config/types';
-import { ErrorCodes, PgceError } from '../../../src/errors';
+import type { SlotState } from '../../../../src/sources/logical/setup';
+import { describeGap, diagnoseSlot, lastKnownPosition, slotStreamError, walWarnings } from '../../../../src/sources/logical/slot-guard';
+import type { SlotRecord } from '../../../../src/pg/slot-record';
+import { loadConfig } from '../../../../src/config/load';
+import type { Config } from '../../../../src/config/types';
+import { ErrorCodes, PgceError } from '../../../../src/errors';
 
 const MiB = 1024 * 1024;
 
@@ -35,7 +35,7 @@ function record(over: Partial<SlotRecord> = {}): SlotRecord {
 
 const codes = (errors: PgceError[]) => errors.map((e) => e.code);
 
-describe('capture/slot-guard: is the slot the one we acknowledged?', () => {
+describe('sources/logical/slot-guard: is the slot the one we acknowledged?', () => {
   describe('diagnoseSlot', () => {
     it('the very first run (no slot, nothing remembered) is no error: setup or run creates the slot', () => {
       expect(diagnoseSlot(null, null, 'app', config())).to.deep.equal({ errors: [], warnings: [] });

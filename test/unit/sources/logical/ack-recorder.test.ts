@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { AckRecorder } from '../../../src/capture/ack-recorder';
-import { loadConfig } from '../../../src/config/load';
-import { Lifecycle } from '../../../src/lifecycle';
+import { AckRecorder } from '../../../../src/sources/logical/ack-recorder';
+import { loadConfig } from '../../../../src/config/load';
+import { Lifecycle } from '../../../../src/lifecycle';
 
 const config = loadConfig({ env: { DATABASE_URL: 'postgres://app@127.0.0.1:5432/app', PG_CLOUDEVENTS_TABLES: 'public.orders', PG_CLOUDEVENTS_SLOT: 'pg_cloudevents', PG_CLOUDEVENTS_PUBLICATION: 'pg_cloudevents' } });
 
@@ -23,7 +23,7 @@ class FakePool {
   }
 }
 
-describe('capture/ack-recorder: the acknowledged position reaches the slot record off the capture path (fake pool)', () => {
+describe('sources/logical/ack-recorder: the acknowledged position reaches the slot record off the capture path (fake pool)', () => {
   let lifecycle: Lifecycle;
   let pool: FakePool;
   let recorder: AckRecorder;

@@ -1,16 +1,16 @@
 import type { Pool } from 'pg';
-import type { Config, TableConfig } from '../config/types';
-import type { ChangeConsumer } from '../delivery/consumer';
-import { ErrorCodes, PgceError, errorMessage } from '../errors';
-import type { Lifecycle } from '../lifecycle';
-import { logger } from '../logger';
-import type { Change, RelationInfo, UndecodableChange } from './change';
+import type { Config, TableConfig } from '../../config/types';
+import type { ChangeConsumer } from '../../delivery/consumer';
+import { ErrorCodes, PgceError, errorMessage } from '../../errors';
+import type { Lifecycle } from '../../lifecycle';
+import { logger } from '../../logger';
+import type { Change, RelationInfo, UndecodableChange } from '../change';
 import { parsePgOutput, type PgOutputMessage, type TupleData } from './pgoutput';
 import { relationFromMessage, tupleToRow } from './rows';
-import { isTransientDbError } from './db-errors';
+import { isTransientDbError } from '../../pg/db-errors';
 import { ReplicationStream, type ReplicationStreamOptions } from './stream';
-import { TypeRegistry } from './types-registry';
-import { Catalog } from './catalog';
+import { TypeRegistry } from '../../pg/types-registry';
+import { Catalog } from '../../pg/catalog';
 
 export interface CaptureSourceOptions {
   config: Config;

@@ -1,8 +1,8 @@
 import type { CloudEvent } from 'cloudevents';
-import type { Change } from './capture/change';
-import { databaseName } from './capture/db';
-import type { Config, TableConfig } from './config/types';
-import { getEventFormat, resolveSource } from './events';
+import type { Change } from '../sources/change';
+import { databaseName } from '../pg/db';
+import type { Config, TableConfig } from '../config/types';
+import { getEventFormat, resolveSource } from '.';
 
 /** Change → CloudEvent with the configured format, source, type prefix and overrides. */
 export function eventBuilder(config: Config, env: NodeJS.ProcessEnv, database?: string): (change: Change) => CloudEvent<unknown> {

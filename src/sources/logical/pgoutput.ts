@@ -1,5 +1,5 @@
-import { ErrorCodes, PgceError } from '../errors';
-import type { ColumnInfo, ReplicaIdentity } from './change';
+import { ErrorCodes, PgceError } from '../../errors';
+import type { ColumnInfo, ReplicaIdentity } from '../change';
 import { pgTimeToDate } from './replication-messages';
 
 /**

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { ErrorCodes, PgceError } from '../../../src/errors';
-import { parseReplicationMessage, standbyStatusUpdate } from '../../../src/capture/replication-messages';
+import { ErrorCodes, PgceError } from '../../../../src/errors';
+import { parseReplicationMessage, standbyStatusUpdate } from '../../../../src/sources/logical/replication-messages';
 
 function u64(v: bigint): Buffer {
   const b = Buffer.alloc(8);
@@ -8,7 +8,7 @@ function u64(v: bigint): Buffer {
   return b;
 }
 
-describe('capture/replication-messages', () => {
+describe('sources/logical/replication-messages', () => {
   it('parses XLogData: three 64-bit headers, then the payload as a view of the chunk', () => {
     const payload = Buffer.from('B-payload');
     const chunk = Buffer.concat([Buffer.from('w'), u64(0x16b3748n), u64(0x1_0000_0010n), u64(123_456_789n), payload]);

@@ -1,8 +1,8 @@
-import { ErrorCodes, PgceError } from '../errors';
-import type { RelationInfo, Row } from './change';
+import { ErrorCodes, PgceError } from '../../errors';
+import type { RelationInfo, Row } from '../change';
 import type { RelationMessage, TupleData } from './pgoutput';
-import type { TypeRegistry } from './types-registry';
-import { decodeValue } from './values';
+import type { TypeRegistry } from '../../pg/types-registry';
+import { decodeValue } from '../../pg/values';
 
 /** A Relation message as the change model's RelationInfo (key columns in column order). */
 export function relationFromMessage(msg: RelationMessage): RelationInfo {

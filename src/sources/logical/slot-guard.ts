@@ -1,8 +1,8 @@
-import type { Config } from '../config/types';
-import { ErrorCodes, PgceError } from '../errors';
-import { formatLsn, parseLsn } from './change';
+import type { Config } from '../../config/types';
+import { ErrorCodes, PgceError } from '../../errors';
+import { formatLsn, parseLsn } from '../change';
 import type { SlotState } from './setup';
-import type { SlotRecord } from './slot-record';
+import type { SlotRecord } from '../../pg/slot-record';
 
 /**
  * Is the slot still the one whose position we acknowledged? A slot that is missing, invalidated

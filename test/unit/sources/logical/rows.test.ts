@@ -1,8 +1,8 @@
 import { expect } from 'chai';
-import { ErrorCodes } from '../../../src/errors';
-import type { RelationMessage } from '../../../src/capture/pgoutput';
-import { relationFromMessage, tupleToRow } from '../../../src/capture/rows';
-import { TypeRegistry } from '../../../src/capture/types-registry';
+import { ErrorCodes } from '../../../../src/errors';
+import type { RelationMessage } from '../../../../src/sources/logical/pgoutput';
+import { relationFromMessage, tupleToRow } from '../../../../src/sources/logical/rows';
+import { TypeRegistry } from '../../../../src/pg/types-registry';
 
 const message: RelationMessage = {
   tag: 'relation',
@@ -19,7 +19,7 @@ const message: RelationMessage = {
   ],
 };
 
-describe('capture/rows', () => {
+describe('sources/logical/rows', () => {
   const registry = new TypeRegistry();
 
   it('relationFromMessage keeps column order and lists key columns in it', () => {

@@ -4,7 +4,7 @@ import type { Client } from 'pg';
 import type { Config } from '../config/types';
 import { checkSchemaName, renderDdl } from '../delivery/dead-letters/ddl';
 import { quoteIdent } from './catalog-sql';
-import type { SetupStep } from './setup';
+import type { SetupStep } from '../sources/logical/setup';
 
 /**
  * The slot record: which replication slot this source reads and how far it acknowledged, kept in

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { CloudEvent } from 'cloudevents';
 import { ConfigError, DeliveryError } from '../../../src/errors';
-import { compileTemplate, TemplateError } from '../../../src/rules/template';
+import { compileTemplate, TemplateError } from '../../../src/sinks/template';
 
 const event = new CloudEvent({ source: '/s', type: 'orm.post_save', subject: 'DCE:polls.question/1', app: 'polls', model: 'question' });
 

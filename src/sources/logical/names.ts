@@ -1,7 +1,7 @@
 import type { Client } from 'pg';
-import { defaultCaptureName, EARLIER_DEFAULT_NAME, type NameSource } from '../config/capture-names';
-import type { CaptureNames, Config } from '../config/types';
-import { CAPTURE_NAMES_SQL, CURRENT_DATABASE_SQL } from './catalog-sql';
+import { defaultCaptureName, EARLIER_DEFAULT_NAME, type NameSource } from '../../config/capture-names';
+import type { CaptureNames, Config } from '../../config/types';
+import { CAPTURE_NAMES_SQL, CURRENT_DATABASE_SQL } from '../../pg/catalog-sql';
 
 /**
  * The per-database default names, chosen once connected: `pg_cloudevents_<current_database()>`.
