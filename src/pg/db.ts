@@ -1,6 +1,7 @@
 import { Client, Pool } from 'pg';
 import { ErrorCodes, PgceError } from '../errors';
 import { scrubSecrets } from '../logger';
+import { isRetriableDbError } from './db-errors';
 
 /**
  * Bounds for every plain connection: connecting may take CONNECT_TIMEOUT_MS, and each statement
@@ -45,7 +46,7 @@ export function connectError(err: unknown, connectionString: string): PgceError 
   } catch {
     /* not a URL: keep the generic wording */
   }
-  const retriable = !['28000', '28P01', '3D000'].includes(e.code ?? '');
+  const retriable = isRetriableDbError(err, 'connect');
   return new PgceError(
     ErrorCodes.DB_CONNECT,
     `could not connect to PostgreSQL at ${where} (DATABASE_URL): ${scrubSecrets(e.message ?? String(err))}`,

@@ -7,7 +7,7 @@ import { logger } from '../../logger';
 import type { Change, RelationInfo, UndecodableChange } from '../change';
 import { parsePgOutput, type PgOutputMessage, type TupleData } from './pgoutput';
 import { relationFromMessage, tupleToRow } from './rows';
-import { isTransientDbError } from '../../pg/db-errors';
+import { isRetriableDbError } from '../../pg/db-errors';
 import { ReplicationStream, type ReplicationStreamOptions } from './stream';
 import { TypeRegistry } from '../../pg/types-registry';
 import { Catalog } from '../../pg/catalog';
@@ -426,7 +426,7 @@ function finalCaptureError(err: unknown): PgceError {
 /** A catalog lookup failure: transient (retried by reconnecting) when the database was the cause. */
 function lookupError(err: unknown, relation: { schema: string; table: string }): PgceError {
   const what = `looking up the columns of ${relation.schema}.${relation.table}: ${errorMessage(err)}`;
-  if (isTransientDbError(err)) return new PgceError(ErrorCodes.REPLICATION, what, { retriable: true, cause: err });
+  if (isRetriableDbError(err, 'query')) return new PgceError(ErrorCodes.REPLICATION, what, { retriable: true, cause: err });
   return new PgceError(ErrorCodes.CATALOG, what, { cause: err });
 }
 

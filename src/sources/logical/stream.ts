@@ -5,6 +5,7 @@ import { logger } from '../../logger';
 import { formatLsn } from '../change';
 import { quoteIdent, quoteLiteral } from '../../pg/catalog-sql';
 import { CONNECT_TIMEOUT_MS } from '../../pg/db';
+import { isRetriableDbError } from '../../pg/db-errors';
 import { slotStreamError } from './slot-guard';
 import { parseReplicationMessage, standbyStatusUpdate } from './replication-messages';
 
@@ -26,14 +27,6 @@ export const REPLICATION_SESSION_OPTIONS =
  * that never answers (a black-holed network) would otherwise hold capture without a word.
  */
 export const REPLICATION_START_TIMEOUT_MS = 30_000;
-
-/**
- * SQLSTATEs after which retrying cannot help: the slot or publication does not exist (42704), the
- * slot cannot be read here (55000: invalidated, another database, physical), login or privileges
- * refused (28000, 28P01, 42501), no such database (3D000). 55006 (the slot is active for another
- * process) and connection failures are retried.
- */
-const FINAL_SQLSTATES = new Set(['42704', '55000', '28000', '28P01', '42501', '3D000']);
 
 export interface ReplicationStreamOptions {
   connectionString: string;
@@ -374,7 +367,7 @@ function wrap(err: unknown, what: string): PgceError {
   const lost = slotStreamError(err);
   if (lost) return lost;
   const e = err as { message?: string; code?: string; detail?: string };
-  const retriable = !FINAL_SQLSTATES.has(e.code ?? '');
+  const retriable = isRetriableDbError(err, 'replication');
   // PostgreSQL's detail says why (e.g. "This slot has been invalidated because it exceeded ...").
   const detail = e.detail ? ` (${e.detail})` : '';
   return new PgceError(ErrorCodes.REPLICATION, `${what}: ${e.message ?? String(err)}${detail}`, {
