@@ -5,6 +5,7 @@ import { ErrorCodes, PgceError, errorMessage } from '../errors';
 import type { Lifecycle, Role } from '../lifecycle';
 import { logger, scrubSecrets } from '../logger';
 import { connectError } from './db';
+import { Backoff, sleep } from '../retry';
 
 /**
  * Leader election between replicas: a session-level advisory lock held on a dedicated plain
@@ -76,7 +77,8 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
   private stopping = false;
   private loopDone?: Promise<void>;
   private stopped?: Promise<void>;
-  private wake?: () => void;
+  /** Aborted by stop(): ends the wait between two polls at once. */
+  private readonly stopSignal = new AbortController();
   private announcedStandby = false;
   private readonly stopWaiters = new Set<() => void>();
 
@@ -144,7 +146,7 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
 
   private async shutdown(): Promise<void> {
     this.stopping = true;
-    this.wake?.();
+    this.stopSignal.abort();
     for (const waiter of [...this.stopWaiters]) waiter();
     await this.loopDone;
     const client = this.client;
@@ -161,18 +163,18 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
   }
 
   private async loop(): Promise<void> {
-    const maxDelay = this.opts.reconnectMaxMs ?? 10_000;
-    let delay = this.opts.pollIntervalMs;
+    // Reconnecting backs off from the poll interval, doubling up to reconnectMaxMs.
+    const backoff = new Backoff({ kind: 'exponential', delayMs: this.opts.pollIntervalMs, maxMs: this.opts.reconnectMaxMs ?? 10_000 });
     while (!this.stopping) {
       if (!this.client) {
         try {
           this.client = await this.open();
-          delay = this.opts.pollIntervalMs;
+          backoff.reset();
         } catch (err) {
           this.setReachable(false, err);
+          const delay = backoff.next();
           this.log.warn({ err: errorMessage(err), retryInMs: delay }, 'leader election: cannot connect; retrying');
           await this.sleep(delay);
-          delay = Math.min(delay * 2, maxDelay);
           continue;
         }
       }
@@ -264,16 +266,9 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
     this.emit('role', role);
   }
 
+  /** Waits `ms`, or less when stop() is called meanwhile; never rejects. */
   private sleep(ms: number): Promise<void> {
-    if (this.stopping) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake = done;
-    });
+    return sleep(ms, this.stopSignal.signal).catch(() => undefined);
   }
 }
 
