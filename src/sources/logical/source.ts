@@ -11,6 +11,7 @@ import { isRetriableDbError } from '../../pg/db-errors';
 import { ReplicationStream, type ReplicationStreamOptions } from './stream';
 import { TypeRegistry } from '../../pg/types-registry';
 import { Catalog } from '../../pg/catalog';
+import { Backoff, sleep } from '../../retry';
 
 export interface CaptureSourceOptions {
   config: Config;
@@ -64,7 +65,8 @@ export class CaptureSource {
   private pending: Pending[] = [];
   private draining = false;
   private stopping = false;
-  private wake?: () => void;
+  /** Aborted by stop(): ends a reconnect wait at once. */
+  private readonly stopSignal = new AbortController();
   private pausedByConsumer = false;
   private loopDone?: Promise<void>;
   private walEnd = { latest: -1n, reported: -1n, timer: undefined as NodeJS.Timeout | undefined };
@@ -113,7 +115,7 @@ export class CaptureSource {
     this.stopping = true;
     clearTimeout(this.walEnd.timer);
     this.stream?.pause();
-    this.wake?.();
+    this.stopSignal.abort();
     // A stream still starting has nothing to finish.
     const opening = this.opening?.stop();
     await this.opts.consumer.stop(graceMs);
@@ -159,7 +161,7 @@ export class CaptureSource {
    */
   private async supervise(opened: () => void): Promise<void> {
     const { capture } = this.opts.config;
-    let delay = capture.reconnectDelayMs;
+    const backoff = new Backoff({ kind: 'exponential', delayMs: capture.reconnectDelayMs, maxMs: capture.reconnectMaxMs });
     for (;;) {
       let error: Error | undefined;
       try {
@@ -167,7 +169,7 @@ export class CaptureSource {
         opened();
         error = await stream.ended;
         if (this.stopping) return;
-        if (stream.streamed) delay = capture.reconnectDelayMs;
+        if (stream.streamed) backoff.reset();
         // Queued work was never acknowledged; the slot will send it again.
         await this.opts.consumer.reset();
       } catch (err) {
@@ -176,18 +178,11 @@ export class CaptureSource {
       }
       if (error instanceof PgceError && !error.retriable) throw error;
       if (this.stopping) return;
+      const delay = backoff.next();
       this.opts.lifecycle.emit('capture:disconnected', { error, retryInMs: delay });
       this.log.warn({ err: error && errorMessage(error), retryInMs: delay }, 'replication stream lost; reconnecting');
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, delay);
-        this.wake = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-      this.wake = undefined;
+      await sleep(delay, this.stopSignal.signal).catch(() => undefined);
       if (this.stopping) return;
-      delay = Math.min(delay * 2, capture.reconnectMaxMs);
     }
   }
 
