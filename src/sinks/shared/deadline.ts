@@ -29,12 +29,14 @@ export class DeadlineExceeded extends Error {
 export interface DeadlineOptions {
   /** Called once at the deadline, before the rejection: let go of what the work holds. */
   onLate?: () => void;
+  /** The error to reject with at the deadline; DeadlineExceeded by default. */
+  error?: (ms: number) => Error;
   timers?: Timers;
 }
 
 /**
  * Runs `work` for at most `ms`: resolves or rejects as it does, or rejects with DeadlineExceeded at
- * the deadline. A synchronous throw of `work` is a rejection.
+ * the deadline (or `options.error`). A synchronous throw of `work` is a rejection.
  */
 export function withDeadline<T>(ms: number, work: () => Promise<T>, options: DeadlineOptions = {}): Promise<T> {
   const timers = options.timers ?? realTimers;
@@ -46,7 +48,7 @@ export function withDeadline<T>(ms: number, work: () => Promise<T>, options: Dea
       try {
         options.onLate?.();
       } finally {
-        reject(new DeadlineExceeded(ms));
+        reject(options.error ? options.error(ms) : new DeadlineExceeded(ms));
       }
     }, ms);
     const finish = (settle: () => void) => {

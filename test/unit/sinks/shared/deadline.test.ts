@@ -98,6 +98,15 @@ describe('sinks/shared/deadline', () => {
     expect(late).to.equal(1);
   });
 
+  it('rejects with the caller\'s own error at the deadline when it names one', async () => {
+    const timers = new FakeTimers();
+    const p = settled(withDeadline(250, () => new Promise<never>(() => undefined), { timers, error: (ms) => new RangeError(`late by ${ms}`) }));
+    timers.advance(250);
+    const got = (await p) as { error: Error };
+    expect(got.error).to.be.instanceOf(RangeError);
+    expect(got.error.message).to.equal('late by 250');
+  });
+
   it('Budget: each step gets what is left, at least 1 ms', async () => {
     const timers = new FakeTimers();
     const budget = new Budget(1000, timers);
