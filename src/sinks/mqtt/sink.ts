@@ -50,6 +50,9 @@ export class MqttSink implements Sink {
     this.client = new LazyConnection<MqttClient>({
       open: async () => this.newClient(),
       dispose: endClient,
+      // A polite end waits for the acknowledgements of publishes in flight: bounded, then forced.
+      closeTimeoutMs: options.timeoutMs,
+      forceDispose: (client) => void client.end(true),
       closedError: () => new DeliveryError(`${this.describe()} is closed`, { retriable: true }),
     });
   }

@@ -56,6 +56,9 @@ export class RabbitmqSink implements Sink {
     this.link = new LazyConnection<Link>({
       open: () => this.connect(),
       dispose: (link) => link.model.close(),
+      // amqplib's close waits for the broker's close-ok, which a hung broker never sends.
+      closeTimeoutMs: options.timeoutMs,
+      forceDispose: (link) => (link.model.connection as unknown as { stream?: { destroy(): void } }).stream?.destroy(),
       closedError: () => new DeliveryError(`${this.describe()} is closed`, { retriable: true }),
     });
   }

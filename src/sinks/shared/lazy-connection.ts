@@ -1,10 +1,13 @@
+import { withDeadline, type Timers } from './deadline';
+
 /**
  * The one connection a broker sink holds (a producer, a channel, a client): opened on the first
  * send rather than at start, so a broker that is down at start-up delays nothing else (`check`
  * opens it on purpose). Concurrent sends share one attempt in flight; a failed attempt, or a
  * connection the sink dropped because it broke, is replaced by a fresh attempt on the next use.
  * close() is idempotent and safe while an attempt is in flight: the connection that arrives after
- * it is released at once, never kept.
+ * it is released at once, never kept. A polite release (which waits for the server) is bounded by
+ * `closeTimeoutMs`, then forced: a server that stopped answering never holds up shutdown.
  */
 export interface LazyConnectionOptions<C> {
   /** Opens one connection. */
@@ -13,6 +16,11 @@ export interface LazyConnectionOptions<C> {
   dispose(conn: C): Promise<void> | void;
   /** What a use after close() fails with (sinks: a retriable DeliveryError). */
   closedError(): Error;
+  /** Bound on a polite dispose(); past it forceDispose() runs. */
+  closeTimeoutMs?: number;
+  /** Drops the connection without asking the server (destroys the socket). */
+  forceDispose?(conn: C): void;
+  timers?: Timers;
 }
 
 export class LazyConnection<C> {
@@ -84,10 +92,17 @@ export class LazyConnection<C> {
   }
 
   private async release(conn: C): Promise<void> {
+    const { closeTimeoutMs, forceDispose, timers } = this.options;
     try {
-      await this.options.dispose(conn);
+      if (closeTimeoutMs === undefined || !forceDispose) await this.options.dispose(conn);
+      else await withDeadline(closeTimeoutMs, async () => this.options.dispose(conn), { timers });
     } catch {
-      // Already broken or closed: nothing more to release.
+      // Already broken, or the server did not answer the goodbye: let go without asking.
+      try {
+        forceDispose?.(conn);
+      } catch {
+        // Nothing more to release.
+      }
     }
   }
 }

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { LazyConnection } from '../../../../src/sinks/shared/lazy-connection';
+import { FakeTimers } from './deadline.test';
 
 interface Conn {
   id: number;
@@ -153,5 +154,49 @@ describe('sinks/shared/lazy-connection', () => {
     });
     await lazy.get();
     await lazy.close();
+  });
+
+  it('a polite dispose that gets no answer is forced after closeTimeoutMs; close() resolves', async () => {
+    const timers = new FakeTimers();
+    const forced: number[] = [];
+    const lazy = new LazyConnection<number>({
+      open: () => Promise.resolve(5),
+      dispose: () => new Promise<void>(() => undefined), // the server never answers the goodbye
+      forceDispose: (conn) => forced.push(conn),
+      closeTimeoutMs: 1000,
+      closedError: () => new Error('closed'),
+      timers,
+    });
+    await lazy.get();
+    let closed = false;
+    const closing = lazy.close().then(() => {
+      closed = true;
+    });
+    await new Promise((r) => setImmediate(r));
+    expect(closed).to.equal(false);
+    expect(forced).to.deep.equal([]);
+    timers.advance(1000);
+    await closing;
+    expect(forced).to.deep.equal([5]);
+  });
+
+  it('a dispose that fails is forced too; one that succeeds is not', async () => {
+    const forced: string[] = [];
+    const make = (dispose: () => Promise<void>) => new LazyConnection<string>({
+      open: () => Promise.resolve('c'),
+      dispose,
+      forceDispose: (conn) => forced.push(conn),
+      closeTimeoutMs: 1000,
+      closedError: () => new Error('closed'),
+      timers: new FakeTimers(),
+    });
+    const ok = make(() => Promise.resolve());
+    await ok.get();
+    await ok.close();
+    expect(forced).to.deep.equal([]);
+    const failing = make(() => Promise.reject(new Error('socket gone')));
+    await failing.get();
+    await failing.close();
+    expect(forced).to.deep.equal(['c']);
   });
 });
