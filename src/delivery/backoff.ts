@@ -35,3 +35,13 @@ export function backoffDelay(policy: BackoffPolicy, retry: number, random?: () =
   const factor = 1 + JITTER * (2 * random() - 1);
   return Math.round(Math.min(capped * factor, policy.backoffMaxMs));
 }
+
+/**
+ * The wait a sink asked for (a DeliveryError's `retryAfterMs`, e.g. HTTP's Retry-After), capped by
+ * `retryAfterMaxMs` when set (knative docs "DeliverySpec.RetryAfterMax field"); `PT0S` turns it
+ * off, as in Knative.
+ */
+export function cappedRetryAfter(askedMs: number | undefined, retryAfterMaxMs: number | undefined): number | undefined {
+  if (askedMs === undefined) return undefined;
+  return retryAfterMaxMs === undefined ? askedMs : Math.min(askedMs, retryAfterMaxMs);
+}

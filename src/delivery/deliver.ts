@@ -2,8 +2,7 @@ import type { CloudEvent } from 'cloudevents';
 import type { DeliveryConfig } from '../config/types';
 import { DeliveryError, ErrorCodes, PgceError, errorMessage, isRetriable } from '../errors';
 import type { Sink } from '../sinks/types';
-import { backoffDelay } from './backoff';
-import { cappedRetryAfter } from './retry-after';
+import { backoffDelay, cappedRetryAfter } from './backoff';
 
 export interface AttemptFailure {
   error: DeliveryError;

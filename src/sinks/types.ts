@@ -2,8 +2,9 @@ import type { CloudEvent } from 'cloudevents';
 
 /**
  * A sink delivers one CloudEvent and resolves only when the receiver confirmed it. It throws a
- * `DeliveryError` whose `retriable` flag follows Knative's table (README, "Retries"); the delivery layer
- * owns retries, backoff and ordering, so a sink makes exactly one attempt per call.
+ * `DeliveryError` that says whether retrying can help (`retriable`, and optionally `retryAfterMs`);
+ * the delivery layer owns retries, backoff and ordering, so a sink makes exactly one attempt per
+ * call. The whole contract, and how to add a sink, is in docs/sinks.md.
  */
 export interface Sink {
   readonly name: string;

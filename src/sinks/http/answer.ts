@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
-import { classifyStatus, finalReason } from '../../delivery/classify';
-import { honoursRetryAfter, parseRetryAfter } from '../../delivery/retry-after';
+import { classifyStatus, finalReason } from './status';
+import { honoursRetryAfter, parseRetryAfter } from './retry-after';
 import { DeliveryError } from '../../errors';
 
 const EXCERPT_CHARS = 512;

@@ -27,6 +27,7 @@ export class HttpSink implements Sink {
   private readonly path: string;
   private readonly token: TokenFile;
   private readonly basicAuth?: string;
+  private closing?: Promise<void>;
 
   constructor(private readonly config: SinkConfig, options: { tokenFile?: TokenFileOptions } = {}) {
     this.url = parseSinkUrl(config.url);
@@ -82,8 +83,10 @@ export class HttpSink implements Sink {
     }
   }
 
-  async close(): Promise<void> {
-    await this.pool.close();
+  /** Waits for requests in flight (each bounded by its timeout); idempotent, as every sink's close. */
+  close(): Promise<void> {
+    this.closing ??= this.pool.close();
+    return this.closing;
   }
 
   /** The OIDC token when Knative projected one, else the K_SINK URL's user:password. */

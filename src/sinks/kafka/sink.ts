@@ -3,6 +3,8 @@ import { Kafka, logLevel, Partitioners, type KafkaConfig, type LogEntry, type Me
 import type { BrokerConfig } from '../../config/types';
 import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors';
 import { logger } from '../../logger';
+import { DeadlineExceeded, withDeadline } from '../shared/deadline';
+import { LazyConnection } from '../shared/lazy-connection';
 import type { Template } from '../template';
 import type { Sink } from '../types';
 import { encodeKafkaMessages, type KafkaMode } from './encode';
@@ -33,9 +35,7 @@ export class KafkaSink implements Sink {
   private readonly mode: KafkaMode;
   private readonly tombstone: boolean;
   private readonly kafka: Kafka;
-  private producer?: Producer;
-  private connecting?: Promise<Producer>;
-  private closed = false;
+  private readonly producer: LazyConnection<Producer>;
 
   constructor(private readonly options: KafkaSinkOptions) {
     const { broker } = options;
@@ -45,6 +45,11 @@ export class KafkaSink implements Sink {
     this.mode = params.mode ?? 'binary';
     this.tombstone = params.tombstone ?? false;
     this.kafka = new Kafka(clientConfig(this.conn, options.timeoutMs));
+    this.producer = new LazyConnection({
+      open: () => this.openProducer(),
+      dispose: (producer) => producer.disconnect().catch((err: unknown) => log.debug({ err: errorMessage(err) }, 'kafka producer disconnect failed')),
+      closedError: () => new DeliveryError(`kafka broker ${this.name} is closed`, { retriable: true }),
+    });
   }
 
   describe(): string {
@@ -71,7 +76,7 @@ export class KafkaSink implements Sink {
     }
     const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
     await this.bounded(`did not confirm within ${this.options.timeoutMs} ms`, async () => {
-      const producer = await this.connect();
+      const producer = await this.producer.get();
       await producer.sendBatch({ topicMessages, acks: -1, timeout: this.options.timeoutMs });
     });
   }
@@ -81,7 +86,7 @@ export class KafkaSink implements Sink {
     const fixedTopic = this.fixedTopic();
     try {
       await this.bounded(`did not answer within ${this.options.timeoutMs} ms`, async () => {
-        await this.connect();
+        await this.producer.get();
         if (fixedTopic === undefined) return;
         const admin = this.kafka.admin();
         await admin.connect();
@@ -99,12 +104,7 @@ export class KafkaSink implements Sink {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    const producer = this.producer ?? (await this.connecting?.catch(() => undefined));
-    this.producer = undefined;
-    this.connecting = undefined;
-    await producer?.disconnect().catch((err: unknown) => log.debug({ err: errorMessage(err) }, 'kafka producer disconnect failed'));
+    await this.producer.close();
   }
 
   /** Topic and records, or a final DeliveryError: no retry fixes a missing attribute or bad name. */
@@ -123,54 +123,37 @@ export class KafkaSink implements Sink {
     return { topic, messages };
   }
 
-  private connect(): Promise<Producer> {
-    if (this.closed) return Promise.reject(new DeliveryError(`kafka broker ${this.name} is closed`, { retriable: true }));
-    if (this.producer) return Promise.resolve(this.producer);
-    this.connecting ??= (async () => {
-      const producer = this.kafka.producer({
-        // librdkafka's mock and many managed clusters do without; the engine dedupes nothing either.
-        idempotent: false,
-        allowAutoTopicCreation: false,
-        // Java-compatible murmur2: a key maps to the partition Java clients would pick.
-        createPartitioner: Partitioners.DefaultPartitioner,
-        retry: { retries: 0 },
-      });
-      try {
-        await producer.connect();
-      } catch (err) {
-        await producer.disconnect().catch(() => undefined);
-        throw err;
-      }
-      if (this.closed) {
-        await producer.disconnect().catch(() => undefined);
-        throw new DeliveryError(`kafka broker ${this.name} is closed`, { retriable: true });
-      }
-      this.producer = producer;
-      return producer;
-    })().finally(() => {
-      this.connecting = undefined;
+  private async openProducer(): Promise<Producer> {
+    const producer = this.kafka.producer({
+      // librdkafka's mock and many managed clusters do without; the engine dedupes nothing either.
+      idempotent: false,
+      allowAutoTopicCreation: false,
+      // Java-compatible murmur2: a key maps to the partition Java clients would pick.
+      createPartitioner: Partitioners.DefaultPartitioner,
+      retry: { retries: 0 },
     });
-    return this.connecting;
+    try {
+      await producer.connect();
+    } catch (err) {
+      await producer.disconnect().catch(() => undefined);
+      throw err;
+    }
+    return producer;
   }
 
   /** Runs `work` with the per-send deadline; kafkajs failures become classified DeliveryErrors. */
   private async bounded(late: string, work: () => Promise<void>): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const connected = this.producer !== undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new DeliveryError(`kafka ${this.describe()} ${late}`, {
-        retriable: true,
-        code: connected ? ErrorCodes.SINK_RETRIABLE : ErrorCodes.SINK_UNREACHABLE,
-      })), this.options.timeoutMs);
-    });
-    const working = work();
-    working.catch(() => undefined); // may settle after the deadline; already reported
+    const connected = this.producer.peek() !== undefined;
     try {
-      await Promise.race([working, deadline]);
+      await withDeadline(this.options.timeoutMs, work);
     } catch (err) {
+      if (err instanceof DeadlineExceeded) {
+        throw new DeliveryError(`kafka ${this.describe()} ${late}`, {
+          retriable: true,
+          code: connected ? ErrorCodes.SINK_RETRIABLE : ErrorCodes.SINK_UNREACHABLE,
+        });
+      }
       throw classifyKafkaError(err, this.describe());
-    } finally {
-      clearTimeout(timer);
     }
   }
 

@@ -4,6 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { connect, type IClientPublishOptions, type MqttClient } from 'mqtt';
 import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors';
 import { logger } from '../../logger';
+import { Budget, withDeadline } from '../shared/deadline';
+import { LazyConnection } from '../shared/lazy-connection';
 import type { Template } from '../template';
 import type { Sink } from '../types';
 import { isRetriableMqttError, reasonCodeOf } from './classify';
@@ -40,11 +42,20 @@ export interface MqttSinkOptions {
  */
 export class MqttSink implements Sink {
   readonly name = 'mqtt';
-  private client?: MqttClient;
+  /** The package reconnects the client by itself; a new one is made only after a refused CONNACK. */
+  private readonly client: LazyConnection<MqttClient>;
   private lastError?: Error;
-  private closed = false;
 
-  constructor(private readonly options: MqttSinkOptions) {}
+  constructor(private readonly options: MqttSinkOptions) {
+    this.client = new LazyConnection<MqttClient>({
+      open: async () => this.newClient(),
+      dispose: endClient,
+      // A polite end waits for the acknowledgements of publishes in flight: bounded, then forced.
+      closeTimeoutMs: options.timeoutMs,
+      forceDispose: (client) => void client.end(true),
+      closedError: () => new DeliveryError(`${this.describe()} is closed`, { retriable: true }),
+    });
+  }
 
   describe(): string {
     const o = this.options;
@@ -54,8 +65,8 @@ export class MqttSink implements Sink {
   async send(event: CloudEvent<unknown>): Promise<void> {
     const topic = this.route(event);
     const message = encodeMqtt(event, this.options.mode);
-    const started = Date.now();
-    const client = this.ensureClient();
+    const budget = new Budget(this.options.timeoutMs);
+    const client = await this.client.get();
     try {
       await this.connected(client, this.options.timeoutMs);
     } catch (err) {
@@ -80,7 +91,7 @@ export class MqttSink implements Sink {
       },
     };
     try {
-      await publishWithin(client, topic, message.payload, opts, Math.max(1, this.options.timeoutMs - (Date.now() - started)));
+      await publishWithin(client, topic, message.payload, opts, budget.left());
     } catch (err) {
       throw this.deliveryError(err, true, topic);
     }
@@ -88,7 +99,7 @@ export class MqttSink implements Sink {
 
   async check(): Promise<void> {
     try {
-      await this.connected(this.ensureClient(), this.options.timeoutMs);
+      await this.connected(await this.client.get(), this.options.timeoutMs);
     } catch (err) {
       throw new PgceError(ErrorCodes.SINK_UNREACHABLE, `${this.describe()} is not reachable: ${describeError(err, this.options.timeoutMs)}`, {
         retriable: isRetriableMqttError(err),
@@ -98,10 +109,7 @@ export class MqttSink implements Sink {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    const client = this.client;
-    this.client = undefined;
-    if (client) await endClient(client);
+    await this.client.close();
   }
 
   private route(event: CloudEvent<unknown>): string {
@@ -111,9 +119,7 @@ export class MqttSink implements Sink {
     return topic;
   }
 
-  private ensureClient(): MqttClient {
-    if (this.closed) throw new DeliveryError(`${this.describe()} is closed`, { retriable: true });
-    if (this.client) return this.client;
+  private newClient(): MqttClient {
     const o = this.options;
     const client = connect(o.url, {
       protocolVersion: 5,
@@ -133,28 +139,24 @@ export class MqttSink implements Sink {
       this.lastError = err;
       // A refused CONNACK (bad credentials, banned…) stops the package's reconnects: start over
       // with a new client on the next send.
-      if (reasonCodeOf(err) !== undefined && !client.connected && this.client === client) {
-        this.client = undefined;
+      if (reasonCodeOf(err) !== undefined && !client.connected && this.client.peek() === client) {
+        this.client.drop(client);
         void endClient(client);
       }
     });
     client.on('connect', () => {
       this.lastError = undefined;
     });
-    this.client = client;
     return client;
   }
 
   /** Resolves when connected; rejects on the next refused attempt or after `ms`. */
   private connected(client: MqttClient, ms: number): Promise<void> {
     if (client.connected) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
+    let stop = () => undefined as void;
+    return withDeadline(ms, () => new Promise<void>((resolve, reject) => {
       const finish = (err?: Error) => {
-        clearTimeout(timer);
-        client.off('connect', onConnect);
-        client.off('error', onError);
-        client.off('close', onClose);
-        client.off('end', onEnd);
+        stop();
         if (err) reject(err);
         else resolve();
       };
@@ -162,12 +164,17 @@ export class MqttSink implements Sink {
       const onError = (err: Error) => finish(err);
       const onClose = () => finish(this.lastError ?? new Error('connection closed before CONNACK'));
       const onEnd = () => finish(new Error('client ended'));
-      const timer = setTimeout(() => finish(new TimedOut(`no connection within ${ms} ms`)), ms);
+      stop = () => {
+        client.off('connect', onConnect);
+        client.off('error', onError);
+        client.off('close', onClose);
+        client.off('end', onEnd);
+      };
       client.on('connect', onConnect);
       client.on('error', onError);
       client.on('close', onClose);
       client.on('end', onEnd);
-    });
+    }), { onLate: () => stop(), error: () => new TimedOut(`no connection within ${ms} ms`) });
   }
 
   private deliveryError(err: unknown, connected: boolean, topic: string): DeliveryError {
@@ -186,24 +193,17 @@ export class MqttSink implements Sink {
 
 /** One PUBLISH, resolved by its acknowledgement; at the deadline it leaves the client's store. */
 function publishWithin(client: MqttClient, topic: string, payload: Buffer, opts: IClientPublishOptions, ms: number): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    let settled = false;
-    const callback = (err?: Error) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (err) reject(err);
-      else resolve();
-    };
-    const timer = setTimeout(() => {
-      if (settled) return;
-      settled = true;
+  let callback: (err?: Error) => void = () => undefined;
+  return withDeadline(ms, () => new Promise<void>((resolve, reject) => {
+    callback = (err?: Error) => (err ? reject(err) : resolve());
+    client.publish(topic, payload, opts, callback);
+  }), {
+    onLate: () => {
       for (const [id, pending] of Object.entries(client.outgoing)) {
         if (pending.cb === callback) client.removeOutgoingMessage(Number(id));
       }
-      reject(new TimedOut(`no acknowledgement within ${ms} ms`));
-    }, ms);
-    client.publish(topic, payload, opts, callback);
+    },
+    error: () => new TimedOut(`no acknowledgement within ${ms} ms`),
   });
 }
 

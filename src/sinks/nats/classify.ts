@@ -1,4 +1,4 @@
-import { classifyStatus } from '../../delivery/classify';
+import { classifyStatus } from '../http/status';
 
 /**
  * NATS failures against Knative's table. A JetStream API error carries an HTTP-like code and is

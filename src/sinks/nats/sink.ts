@@ -2,6 +2,8 @@ import type { CloudEvent } from 'cloudevents';
 import { connect, headers as natsHeaders, type JetStreamClient, type NatsConnection } from 'nats';
 import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors';
 import { logger, scrubSecrets } from '../../logger';
+import { Budget, DeadlineExceeded } from '../shared/deadline';
+import { LazyConnection } from '../shared/lazy-connection';
 import type { Template } from '../template';
 import type { Sink } from '../types';
 import { classifyNatsError, isNatsAuthError } from './classify';
@@ -38,11 +40,18 @@ const PUBLISHABLE_SUBJECT = /^[^\s.*>]+(\.[^\s.*>]+)*$/;
  */
 export class NatsSink implements Sink {
   readonly name = 'nats';
-  private live?: Promise<Live>;
-  private closed = false;
+  private readonly live: LazyConnection<Live>;
   private readonly log = logger('sinks.nats');
 
-  constructor(private readonly options: NatsSinkOptions) {}
+  constructor(private readonly options: NatsSinkOptions) {
+    this.live = new LazyConnection<Live>({
+      open: () => this.open(),
+      dispose: async ({ nc }) => {
+        if (!nc.isClosed()) await nc.close();
+      },
+      closedError: () => new DeliveryError(`nats sink ${this.where()} is closed`, { retriable: true }),
+    });
+  }
 
   describe(): string {
     const stream = this.options.stream ? ` (stream ${this.options.stream.name})` : '';
@@ -63,7 +72,7 @@ export class NatsSink implements Sink {
     if (events.length === 0) return;
     const messages = events.map((event) => ({ event, subject: this.subjectOf(event), message: encodeNats(event, this.options.mode) }));
     const started = Date.now();
-    const { js } = await this.connection();
+    const { js } = await this.live.get();
     const left = Math.max(1, this.options.timeoutMs - (Date.now() - started));
     const acks = messages.map(({ event, subject, message }) => {
       const h = natsHeaders();
@@ -95,7 +104,7 @@ export class NatsSink implements Sink {
   async check(): Promise<void> {
     let live: Live;
     try {
-      live = await this.connection();
+      live = await this.live.get();
     } catch (err) {
       throw new PgceError(ErrorCodes.SINK_UNREACHABLE, `nats broker ${this.options.brokerName} (${this.describe()}) is not reachable: ${errorMessage(err)}`, {
         retriable: true,
@@ -115,12 +124,7 @@ export class NatsSink implements Sink {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    const live = this.live;
-    this.live = undefined;
-    if (!live) return;
-    const got = await live.catch(() => undefined);
-    if (got && !got.nc.isClosed()) await got.nc.close();
+    await this.live.close();
   }
 
   private subjectOf(event: CloudEvent<unknown>): string {
@@ -131,26 +135,13 @@ export class NatsSink implements Sink {
     return subject;
   }
 
-  /** The live connection, opened (and the stream ensured) once, within the timeout. */
-  private connection(): Promise<Live> {
-    if (this.closed) return Promise.reject(new DeliveryError(`nats sink ${this.where()} is closed`, { retriable: true }));
-    if (!this.live) {
-      const opening = this.open();
-      this.live = opening;
-      opening.then(
-        ({ nc }) => void nc.closed().then(() => { if (this.live === opening) this.live = undefined; }),
-        () => { if (this.live === opening) this.live = undefined; },
-      );
-    }
-    return this.live;
-  }
-
+  /**
+   * A connection (and the stream ensured), within the timeout; nats.js reconnects it in the
+   * background, and once it is closed for good the next send opens a new one.
+   */
   private async open(): Promise<Live> {
     const o = this.options;
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(Object.assign(new Error(`no connection within ${o.timeoutMs} ms`), { code: 'CONNECTION_TIMEOUT' })), o.timeoutMs);
-    });
+    const budget = new Budget(o.timeoutMs);
     const connecting = connect({
       servers: o.servers,
       user: o.user,
@@ -166,23 +157,26 @@ export class NatsSink implements Sink {
       noAsyncTraces: true,
     });
     try {
-      const nc = await Promise.race([connecting, deadline]);
+      const nc = await budget.run(() => connecting);
       try {
-        if (o.stream) await Promise.race([this.ensureStream(nc, o.stream), deadline]);
+        if (o.stream) await budget.run(() => this.ensureStream(nc, o.stream!));
       } catch (err) {
         await nc.close().catch(() => undefined);
         throw err;
       }
-      return { nc, js: nc.jetstream({ timeout: o.timeoutMs }) };
-    } catch (err) {
+      const live: Live = { nc, js: nc.jetstream({ timeout: o.timeoutMs }) };
+      void nc.closed().then(() => this.live.drop(live));
+      return live;
+    } catch (caught) {
       connecting.then((nc) => nc.close(), () => undefined); // a connection that won after the deadline
+      const err = caught instanceof DeadlineExceeded
+        ? Object.assign(new Error(`no connection within ${o.timeoutMs} ms`), { code: 'CONNECTION_TIMEOUT' })
+        : caught;
       const f = classifyNatsError(err);
       const message = scrubSecrets(`nats ${this.where()} unreachable: ${f.reason}`);
       if (isNatsAuthError(err)) throw new DeliveryError(message, { retriable: false, cause: err });
       if (!f.retriable) throw new DeliveryError(message.replace('unreachable', 'refused'), { retriable: false, cause: err });
       throw new DeliveryError(message, { retriable: true, code: ErrorCodes.SINK_UNREACHABLE, cause: err });
-    } finally {
-      clearTimeout(timer);
     }
   }
 

@@ -2,6 +2,7 @@ import { PubSub, type CallOptions, type ClientConfig, type PublishOptions, type 
 import type { CloudEvent } from 'cloudevents';
 import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors';
 import { logger } from '../../logger';
+import { withDeadline } from '../shared/deadline';
 import type { Template } from '../template';
 import type { SendResult, Sink } from '../types';
 import { encodeMessage, LIMITS, orderingKeyFor, topicProblem, type PubSubMode } from './encode';
@@ -78,12 +79,8 @@ export class PubSubSink implements Sink {
       // Resume on every failure, including one that arrives after our timer gave up on the send.
       published.catch(() => topic.resumePublishing(orderingKey));
     }
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new SendTimeout(this.options.timeoutMs)), this.options.timeoutMs);
-    });
     try {
-      const messageId = await Promise.race([published, timedOut]);
+      const messageId = await withDeadline(this.options.timeoutMs, () => published, { error: (ms) => new SendTimeout(ms) });
       this.answered = true;
       return { messageId };
     } catch (err) {
@@ -97,8 +94,6 @@ export class PubSubSink implements Sink {
       const code = grpcCodeOf(err);
       if (code !== undefined && !isRetriableCode(code)) this.answered = true;
       throw publishError(err, `topic ${topicName}`, !this.answered);
-    } finally {
-      clearTimeout(timer);
     }
   }
 

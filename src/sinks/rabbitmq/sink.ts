@@ -3,6 +3,8 @@ import { connect, type ChannelModel, type ConfirmChannel, type Message } from 'a
 import type { CloudEvent } from 'cloudevents';
 import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors';
 import { logger } from '../../logger';
+import { DeadlineExceeded, withDeadline } from '../shared/deadline';
+import { LazyConnection } from '../shared/lazy-connection';
 import type { Template } from '../template';
 import type { Sink } from '../types';
 import { isRetriableAmqpError, replyCodeOf } from './classify';
@@ -48,10 +50,18 @@ interface Link {
  */
 export class RabbitmqSink implements Sink {
   readonly name = 'rabbitmq';
-  private link?: Promise<Link>;
-  private closed = false;
+  private readonly link: LazyConnection<Link>;
 
-  constructor(private readonly options: RabbitmqSinkOptions) {}
+  constructor(private readonly options: RabbitmqSinkOptions) {
+    this.link = new LazyConnection<Link>({
+      open: () => this.connect(),
+      dispose: (link) => link.model.close(),
+      // amqplib's close waits for the broker's close-ok, which a hung broker never sends.
+      closeTimeoutMs: options.timeoutMs,
+      forceDispose: (link) => (link.model.connection as unknown as { stream?: { destroy(): void } }).stream?.destroy(),
+      closedError: () => new DeliveryError(`${this.describe()} is closed`, { retriable: true }),
+    });
+  }
 
   describe(): string {
     const d = this.options.destination;
@@ -66,7 +76,7 @@ export class RabbitmqSink implements Sink {
     const message = encodeAmqp(event, this.options.mode, this.options.persistent);
     let connected = false;
     await this.bounded(async () => {
-      const link = await this.open();
+      const link = await this.link.get();
       connected = true;
       if (declareQueue && !link.declared.has(declareQueue)) {
         await link.channel.assertQueue(declareQueue, { durable: true });
@@ -81,7 +91,7 @@ export class RabbitmqSink implements Sink {
     const d = this.options.destination;
     try {
       await this.bounded(async () => {
-        const link = await this.open();
+        const link = await this.link.get();
         if (d.kind === 'exchange' && d.exchange === '') return;
         // A passive declare that fails closes its channel: use a throwaway one.
         const probe = await link.model.createChannel();
@@ -99,15 +109,7 @@ export class RabbitmqSink implements Sink {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    const link = this.link;
-    this.link = undefined;
-    if (!link) return;
-    try {
-      await (await link).model.close();
-    } catch {
-      // Never connected, or already closed: nothing to release.
-    }
+    await this.link.close();
   }
 
   /** Exchange, routing key and the queue to declare first, for this event. */
@@ -116,18 +118,6 @@ export class RabbitmqSink implements Sink {
     if (d.kind === 'exchange') return { exchange: d.exchange, routingKey: d.routingKey(event) };
     const queue = d.queue(event);
     return { exchange: '', routingKey: queue, declareQueue: d.declare ? queue : undefined };
-  }
-
-  private open(): Promise<Link> {
-    if (this.closed) return Promise.reject(new DeliveryError(`${this.describe()} is closed`, { retriable: true }));
-    if (!this.link) {
-      const opening = this.connect();
-      this.link = opening;
-      opening.catch(() => {
-        if (this.link === opening) this.link = undefined;
-      });
-    }
-    return this.link;
   }
 
   private async connect(): Promise<Link> {
@@ -144,16 +134,10 @@ export class RabbitmqSink implements Sink {
       await model.close().catch(() => undefined);
       throw err;
     }
-    if (this.closed) {
-      // close() ran while this connection was being opened: release it instead of leaking it.
-      await model.close().catch(() => undefined);
-      throw new DeliveryError(`${this.describe()} is closed`, { retriable: true });
-    }
     const link: Link = { model, channel, awaiting: [], declared: new Set() };
-    const current = this.link;
     const drop = (why: string) => (err?: Error) => {
       if (err) link.failure ??= err;
-      if (this.link === current) this.link = undefined;
+      this.link.drop(link);
       if (err) log.warn({ err: errorMessage(err), broker: this.options.brokerName }, `rabbitmq ${why}; reconnecting on the next send`);
     };
     model.on('error', drop('connection failed'));
@@ -172,25 +156,17 @@ export class RabbitmqSink implements Sink {
 
   /** Runs `work` under the per-send timeout; every failure becomes a classified DeliveryError. */
   private async bounded(work: () => Promise<void>, connected: () => boolean, what: string): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const running = work();
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TimedOut()), this.options.timeoutMs);
-    });
     try {
-      await Promise.race([running, deadline]);
+      await withDeadline(this.options.timeoutMs, work);
     } catch (err) {
-      running.catch(() => undefined);
       throw this.deliveryError(err, connected(), what);
-    } finally {
-      clearTimeout(timer);
     }
   }
 
   private deliveryError(err: unknown, connected: boolean, what: string): DeliveryError {
     if (err instanceof DeliveryError) return err;
     const name = this.describe();
-    if (err instanceof TimedOut) {
+    if (err instanceof DeadlineExceeded) {
       return new DeliveryError(`${name}: ${connected ? `${what}: no confirm` : 'no connection'} within ${this.options.timeoutMs} ms`, {
         retriable: true,
         code: connected ? ErrorCodes.SINK_RETRIABLE : ErrorCodes.SINK_UNREACHABLE,
@@ -241,8 +217,6 @@ function publish(link: Link, exchange: string, routingKey: string, content: Buff
     }
   });
 }
-
-class TimedOut extends Error {}
 
 /** The URL without user and password, as describe() shows it. */
 export function safeUrl(raw: string): string {

@@ -2,6 +2,8 @@ import type { CloudEvent } from 'cloudevents';
 import Redis, { type RedisOptions } from 'ioredis';
 import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors';
 import { logger, scrubSecrets } from '../../logger';
+import { Budget, DeadlineExceeded, withDeadline } from '../shared/deadline';
+import { LazyConnection } from '../shared/lazy-connection';
 import type { Template } from '../template';
 import type { SendResult, Sink } from '../types';
 import { classifyRedisError, isAuthError } from './classify';
@@ -41,13 +43,22 @@ export const STREAM_FIELDS = { id: 'id', event: 'event' } as const;
  */
 export class RedisSink implements Sink {
   readonly name = 'redis';
-  private client?: Redis;
+  /** ioredis reconnects by itself: the client is made once, on first use, and kept until close. */
+  private readonly client: LazyConnection<Redis>;
   private lastError?: Error;
-  private closed = false;
   private warnedNoReceivers = false;
   private readonly log = logger('sinks.redis');
 
-  constructor(private readonly options: RedisSinkOptions) {}
+  constructor(private readonly options: RedisSinkOptions) {
+    this.client = new LazyConnection<Redis>({
+      open: async () => this.open(),
+      dispose: async (client) => {
+        if (client.status === 'ready') await client.quit().catch(() => client.disconnect());
+        else client.disconnect();
+      },
+      closedError: () => new DeliveryError(`redis sink ${this.where()} is closed`, { retriable: true }),
+    });
+  }
 
   describe(): string {
     const c = this.options.connection;
@@ -116,12 +127,7 @@ export class RedisSink implements Sink {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    const client = this.client;
-    this.client = undefined;
-    if (!client) return;
-    if (client.status === 'ready') await client.quit().catch(() => client.disconnect());
-    else client.disconnect();
+    await this.client.close();
   }
 
   private destinationOf(event: CloudEvent<unknown>): string {
@@ -130,23 +136,17 @@ export class RedisSink implements Sink {
 
   /** One command within the timeout, connection wait included; failures as DeliveryError. */
   private async run<T>(what: string, command: (client: Redis) => Promise<T>): Promise<T> {
-    const started = Date.now();
+    const budget = new Budget(this.options.timeoutMs);
     const client = await this.ready();
-    const left = Math.max(1, this.options.timeoutMs - (Date.now() - started));
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new DeliveryError(`redis ${this.where()} did not answer ${what} within ${this.options.timeoutMs} ms`, {
-        retriable: true,
-      })), left);
-    });
     try {
-      return await Promise.race([command(client), timeout]);
+      return await budget.run(() => command(client));
     } catch (err) {
+      if (err instanceof DeadlineExceeded) {
+        throw new DeliveryError(`redis ${this.where()} did not answer ${what} within ${this.options.timeoutMs} ms`, { retriable: true });
+      }
       if (err instanceof DeliveryError) throw err;
       const { retriable } = classifyRedisError(err);
       throw new DeliveryError(scrubSecrets(`redis ${this.where()} refused ${what}: ${errorMessage(err)}`), { retriable, cause: err });
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -154,25 +154,29 @@ export class RedisSink implements Sink {
    * The connected client. Waits for a connection in progress (up to the timeout) but fails at
    * once when the last attempt failed and the client is waiting to reconnect.
    */
-  private ready(): Promise<Redis> {
-    if (this.closed) return Promise.reject(new DeliveryError(`redis sink ${this.where()} is closed`, { retriable: true }));
-    const client = (this.client ??= this.open());
-    if (client.status === 'ready') return Promise.resolve(client);
-    if (client.status === 'reconnecting' || client.status === 'close' || client.status === 'end') return Promise.reject(this.unreachable(this.lastError));
+  private async ready(): Promise<Redis> {
+    const client = await this.client.get();
+    if (client.status === 'ready') return client;
+    if (client.status === 'reconnecting' || client.status === 'close' || client.status === 'end') throw this.unreachable(this.lastError);
     if (client.status === 'wait') client.connect().catch(() => undefined); // the 'error' event reports it
-    return new Promise((resolve, reject) => {
-      const settle = (err?: Error) => {
-        clearTimeout(timer);
-        client.off('ready', onReady).off('error', onError).off('end', onEnd);
-        if (err) reject(this.unreachable(err));
-        else resolve(client);
-      };
-      const onReady = () => settle();
-      const onError = (err: Error) => settle(err);
-      const onEnd = () => settle(this.lastError ?? new Error('connection ended'));
-      const timer = setTimeout(() => settle(new Error(`no connection within ${this.options.timeoutMs} ms`)), this.options.timeoutMs);
-      client.on('ready', onReady).on('error', onError).on('end', onEnd);
-    });
+    let stop = () => undefined as void;
+    try {
+      await withDeadline(this.options.timeoutMs, () => new Promise<void>((resolve, reject) => {
+        const onReady = () => settle();
+        const onError = (err: Error) => settle(err);
+        const onEnd = () => settle(this.lastError ?? new Error('connection ended'));
+        stop = () => void client.off('ready', onReady).off('error', onError).off('end', onEnd);
+        const settle = (err?: Error) => {
+          stop();
+          if (err) reject(err);
+          else resolve();
+        };
+        client.on('ready', onReady).on('error', onError).on('end', onEnd);
+      }), { onLate: () => stop() });
+    } catch (err) {
+      throw this.unreachable(err instanceof DeadlineExceeded ? new Error(`no connection within ${this.options.timeoutMs} ms`) : err as Error);
+    }
+    return client;
   }
 
   private unreachable(err: Error | undefined): DeliveryError {

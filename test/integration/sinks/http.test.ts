@@ -9,7 +9,8 @@ import { deliverWithRetry, type AttemptFailure } from '../../../src/delivery/del
 import { DeliveryError, ErrorCodes, PgceError } from '../../../src/errors';
 import { HttpSink } from '../../../src/sinks/http';
 import { startReceiver, type Receiver } from '../harness/receiver';
-import { closedPort } from '../harness/net';
+import { closedPort, proxyFaults } from '../harness/net';
+import { describeSinkConformance } from './conformance';
 import { failure } from './support';
 
 const NO_DIR = join(tmpdir(), 'pgce-c-no-such-dir');
@@ -37,6 +38,21 @@ function sampleEvent(over: Record<string, unknown> = {}): CloudEvent<unknown> {
     ...over,
   });
 }
+
+describeSinkConformance('http (binary mode, real receiver)', async () => {
+  const receiver = await startReceiver();
+  const port = Number(new URL(receiver.url).port);
+  return {
+    sink: async () => new HttpSink(sinkConfig(receiver.url)),
+    readBack: (count, timeoutMs) => receiver.waitFor(count, timeoutMs),
+    unreachableSink: async () => new HttpSink(sinkConfig(`http://127.0.0.1:${await closedPort()}/`, { timeoutMs: 2000 })),
+    faultySink: async (timeoutMs) => {
+      const faults = await proxyFaults(port);
+      return { faults, sink: new HttpSink(sinkConfig(`http://127.0.0.1:${faults.port}/`, { timeoutMs })) };
+    },
+    cleanup: () => receiver.close(),
+  };
+}, { sendBatch: true });
 
 describe('sinks/http against a real receiver', function () {
   let receiver: Receiver;

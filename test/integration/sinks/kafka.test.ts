@@ -63,6 +63,20 @@ describeSinkConformance('kafka (librdkafka mock cluster)', async () => {
       });
     },
     unreachableSink: async () => kafkaSink([`127.0.0.1:${await closedPort()}`], { topic }, 2000),
+    // The mock's own fault controls: brokers advertise their real address, so a proxy in front of
+    // the bootstrap address would be bypassed after the first metadata answer.
+    faultySink: async (timeoutMs) => ({
+      sink: kafkaSink(mock.brokers, { topic }, timeoutMs),
+      faults: {
+        hang: async () => void (await mock.control('broker-rtt 1 600000')),
+        down: async () => void (await mock.control('broker-down 1')),
+        up: async () => {
+          await mock.control('broker-rtt 1 0');
+          await mock.control('broker-up 1');
+        },
+        close: async () => undefined,
+      },
+    }),
     cleanup: () => mock.stop(),
   };
 }, { sendBatch: true });

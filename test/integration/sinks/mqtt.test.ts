@@ -7,7 +7,7 @@ import { ErrorCodes, PgceError } from '../../../src/errors';
 import { createSink } from '../../../src/sinks';
 import type { Sink } from '../../../src/sinks/types';
 import { describeSinkConformance, sampleEvent } from './conformance';
-import { closedPort, silentServer, TcpProxy as Proxy } from '../harness/net';
+import { closedPort, proxyFaults, silentServer, TcpProxy as Proxy } from '../harness/net';
 import { brokerConfig, deliverAcrossOutage, failure, until, uniqueName } from './support';
 
 const MQTT_URL = 'mqtt://127.0.0.1:1883';
@@ -67,6 +67,10 @@ describeSinkConformance('mqtt (MQTT 5, QoS 1)', async () => {
       return event;
     }),
     unreachableSink: async () => mqttSink({ url: `mqtt://127.0.0.1:${await closedPort()}` }, { topic }),
+    faultySink: async (timeoutMs) => {
+      const faults = await proxyFaults(1883);
+      return { faults, sink: mqttSink({ url: `mqtt://127.0.0.1:${faults.port}` }, { topic }, timeoutMs) };
+    },
     cleanup: () => sub.close(),
   };
 });

@@ -6,7 +6,7 @@ import { DeliveryError, ErrorCodes, PgceError } from '../../../src/errors';
 import { decodeNats, natsBroker } from '../../../src/sinks/nats';
 import type { Sink } from '../../../src/sinks/types';
 import { describeSinkConformance, sampleEvent } from './conformance';
-import { closedPort, TcpProxy as Proxy } from '../harness/net';
+import { closedPort, proxyFaults, TcpProxy as Proxy } from '../harness/net';
 import { brokerConfig, deliverAcrossOutage, failure, uniqueName } from './support';
 
 const NATS = 'nats://127.0.0.1:4222';
@@ -45,6 +45,10 @@ for (const mode of ['structured', 'binary'] as const) {
       sink: async () => natsSink({ servers: NATS }, { subject, stream, mode }),
       readBack: async (count, timeoutMs) => (await readStream(reader, stream, count, timeoutMs)).map((m) => decodeNats(m)),
       unreachableSink: async () => natsSink({ servers: `nats://127.0.0.1:${await closedPort()}` }, { subject, stream, mode }),
+      faultySink: async (timeoutMs) => {
+        const faults = await proxyFaults(4222);
+        return { faults, sink: natsSink({ servers: `nats://127.0.0.1:${faults.port}` }, { subject, stream, mode }, timeoutMs) };
+      },
       cleanup: async () => {
         await (await reader.jetstreamManager()).streams.delete(stream).catch(() => undefined);
         await reader.close();

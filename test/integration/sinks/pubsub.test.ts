@@ -14,7 +14,7 @@ import type { Sink } from '../../../src/sinks/types';
 import { startPubSubFake, type PubSubFake } from '../harness/pubsub-fake';
 import { freePort } from '../support';
 import { describeSinkConformance, sampleEvent, type ConformanceTarget } from './conformance';
-import { closedPort } from '../harness/net';
+import { closedPort, proxyFaults } from '../harness/net';
 import { failure } from './support';
 
 const PROJECT = 'pgce-h4-test';
@@ -23,6 +23,7 @@ const NOT_FOUND = 5;
 const PERMISSION_DENIED = 7;
 const RUN = `${process.pid}_${Date.now().toString(36)}`;
 let topicSeq = 0;
+const portOf = (host: string) => Number(host.slice(host.lastIndexOf(':') + 1));
 const newTopicId = (what: string) => `pgce_h4_${what}_${RUN}_${++topicSeq}`;
 
 const fastPolicy: DeliveryConfig = { backoffPolicy: 'exponential', backoffDelayMs: 10, backoffMaxMs: 50, timeoutMs: 5000, maxInFlight: 1, maxBufferBytes: 1 << 26 };
@@ -122,6 +123,10 @@ describe('sinks/pubsub against a gRPC fake of the Pub/Sub service (mocked: test/
         return got.slice(0, count).map(toEvent);
       },
       unreachableSink: async () => makeSink({ topic }, { apiEndpoint: `127.0.0.1:${await closedPort()}` }, 2000),
+      faultySink: async (timeoutMs) => {
+        const faults = await proxyFaults(portOf(fake.host));
+        return { faults, sink: makeSink({ topic, ordering: true }, { apiEndpoint: `127.0.0.1:${faults.port}` }, timeoutMs) };
+      },
       cleanup: async () => {
         await admin.topic(topic).delete();
       },
@@ -426,6 +431,10 @@ describe(emulatorTitle, function () {
         return received.slice(0, count);
       },
       unreachableSink: async () => makeSink({ topic }, { apiEndpoint: `127.0.0.1:${await closedPort()}` }, 2000),
+      faultySink: async (timeoutMs) => {
+        const faults = await proxyFaults(portOf(process.env.PUBSUB_EMULATOR_HOST!));
+        return { faults, sink: makeSink({ topic, ordering: true }, { apiEndpoint: `127.0.0.1:${faults.port}` }, timeoutMs) };
+      },
       cleanup: async () => {
         await subscriber.deleteSubscription({ subscription: subName }).catch(() => undefined);
         await admin.topic(topic).delete().catch(() => undefined);

@@ -6,7 +6,7 @@ import { DeliveryError, ErrorCodes, PgceError } from '../../../src/errors';
 import { createSink } from '../../../src/sinks';
 import type { Sink } from '../../../src/sinks/types';
 import { describeSinkConformance, sampleEvent } from './conformance';
-import { closedPort, silentServer, TcpProxy as Proxy } from '../harness/net';
+import { closedPort, proxyFaults, silentServer, TcpProxy as Proxy } from '../harness/net';
 import { brokerConfig, deliverAcrossOutage, failure, until, uniqueName } from './support';
 
 const AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
@@ -100,6 +100,10 @@ describeSinkConformance('rabbitmq (queue, declare: true)', async () => {
       return event;
     }),
     unreachableSink: async () => rabbitSink({ url: `amqp://guest:guest@127.0.0.1:${await closedPort()}` }, { queue, declare: true }),
+    faultySink: async (timeoutMs) => {
+      const faults = await proxyFaults(5672);
+      return { faults, sink: rabbitSink({ url: `amqp://guest:guest@127.0.0.1:${faults.port}` }, { queue, declare: true }, timeoutMs) };
+    },
     cleanup: () => admin.close(),
   };
 });

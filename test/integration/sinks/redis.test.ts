@@ -6,7 +6,7 @@ import { DeliveryError, ErrorCodes, PgceError } from '../../../src/errors';
 import { redisBroker } from '../../../src/sinks/redis';
 import type { Sink } from '../../../src/sinks/types';
 import { describeSinkConformance, sampleEvent } from './conformance';
-import { closedPort, silentServer, TcpProxy as Proxy } from '../harness/net';
+import { closedPort, proxyFaults, silentServer, TcpProxy as Proxy } from '../harness/net';
 import { brokerConfig, deliverAcrossOutage, failure, until, uniqueName } from './support';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
@@ -42,6 +42,10 @@ describeSinkConformance('redis stream (XADD)', async () => {
         });
       }),
     unreachableSink: async () => redisSink({ host: '127.0.0.1', port: await closedPort() }, { stream }),
+    faultySink: async (timeoutMs) => {
+      const faults = await proxyFaults(6379);
+      return { faults, sink: redisSink({ host: '127.0.0.1', port: faults.port }, { stream }, timeoutMs) };
+    },
     cleanup: async () => {
       await reader.del(stream);
       await reader.quit();
@@ -62,6 +66,10 @@ describeSinkConformance('redis channel (PUBLISH)', async () => {
     readBack: (count, timeoutMs) =>
       until(`${count} messages on ${channel}`, timeoutMs, async () => (received.length >= count ? received.map(parseStructured) : undefined)),
     unreachableSink: async () => redisSink({ host: '127.0.0.1', port: await closedPort() }, { channel }),
+    faultySink: async (timeoutMs) => {
+      const faults = await proxyFaults(6379);
+      return { faults, sink: redisSink({ host: '127.0.0.1', port: faults.port }, { channel }, timeoutMs) };
+    },
     cleanup: async () => {
       await subscriber.quit();
     },

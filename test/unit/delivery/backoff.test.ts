@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { backoffDelay } from '../../../src/delivery/backoff';
+import { backoffDelay, cappedRetryAfter } from '../../../src/delivery/backoff';
 
 describe('delivery/backoff (Knative backoffPolicy)', () => {
   const exponential = { backoffPolicy: 'exponential' as const, backoffDelayMs: 200, backoffMaxMs: 30_000 };
@@ -25,5 +25,13 @@ describe('delivery/backoff (Knative backoffPolicy)', () => {
     expect(backoffDelay(exponential, 3, () => 0.5)).to.equal(800);
     expect(backoffDelay(exponential, 20, () => 1)).to.equal(30_000);
     expect(backoffDelay(exponential, 20, () => 0)).to.equal(24_000);
+  });
+
+  it('a sink\'s Retry-After is capped by retryAfterMax; PT0S turns it off', () => {
+    expect(cappedRetryAfter(60_000, undefined)).to.equal(60_000);
+    expect(cappedRetryAfter(60_000, 2000)).to.equal(2000);
+    expect(cappedRetryAfter(1000, 2000)).to.equal(1000);
+    expect(cappedRetryAfter(60_000, 0)).to.equal(0);
+    expect(cappedRetryAfter(undefined, 2000)).to.equal(undefined);
   });
 });

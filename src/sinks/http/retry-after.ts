@@ -1,7 +1,8 @@
 /**
  * `Retry-After` (RFC 9110 §10.2.3): either delta-seconds (`120`) or an HTTP-date
- * (`Fri, 31 Dec 1999 23:59:59 GMT`). Knative honours it on 429 and 503 only, and caps it with
- * `retryAfterMax` (knative docs "DeliverySpec.RetryAfterMax field").
+ * (`Fri, 31 Dec 1999 23:59:59 GMT`). Knative honours it on 429 and 503 only. The sink puts the
+ * wait on its DeliveryError (`retryAfterMs`); the delivery layer caps it with `retryAfterMax`
+ * (src/delivery/backoff.ts) and never reads HTTP itself.
  */
 const DELTA_SECONDS = /^\d+$/;
 // IMF-fixdate, and the two obsolete forms RFC 9110 §5.6.7 says recipients must accept; Date.parse
@@ -25,13 +26,4 @@ export function parseRetryAfter(value: string | string[] | undefined, now: numbe
   const at = Date.parse(text);
   if (Number.isNaN(at)) return undefined;
   return Math.max(0, at - now);
-}
-
-/**
- * The wait the sink asked for, capped by `retryAfterMaxMs` when set; `PT0S` turns Retry-After off,
- * as in Knative.
- */
-export function cappedRetryAfter(askedMs: number | undefined, retryAfterMaxMs: number | undefined): number | undefined {
-  if (askedMs === undefined) return undefined;
-  return retryAfterMaxMs === undefined ? askedMs : Math.min(askedMs, retryAfterMaxMs);
 }

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { classifyStatus, finalReason } from '../../../src/delivery/classify';
+import { classifyStatus, finalReason } from '../../../../src/sinks/http/status';
 
-describe('delivery/classify (Knative SelectiveRetry table)', () => {
+describe('sinks/http/status (Knative SelectiveRetry table)', () => {
   it('2xx is delivered', () => {
     for (const s of [200, 201, 202, 204, 299]) expect(classifyStatus(s), String(s)).to.equal('delivered');
   });

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { cappedRetryAfter, honoursRetryAfter, parseRetryAfter } from '../../../src/delivery/retry-after';
+import { honoursRetryAfter, parseRetryAfter } from '../../../../src/sinks/http/retry-after';
 
-describe('delivery/retry-after (RFC 9110 §10.2.3)', () => {
+describe('sinks/http/retry-after (RFC 9110 §10.2.3)', () => {
   const now = Date.UTC(2024, 0, 1, 12, 0, 0);
 
   it('reads delta-seconds', () => {
@@ -31,11 +31,4 @@ describe('delivery/retry-after (RFC 9110 §10.2.3)', () => {
     expect(honoursRetryAfter(404)).to.equal(false);
   });
 
-  it('is capped by retryAfterMax; PT0S turns it off', () => {
-    expect(cappedRetryAfter(60_000, undefined)).to.equal(60_000);
-    expect(cappedRetryAfter(60_000, 2000)).to.equal(2000);
-    expect(cappedRetryAfter(1000, 2000)).to.equal(1000);
-    expect(cappedRetryAfter(60_000, 0)).to.equal(0);
-    expect(cappedRetryAfter(undefined, 2000)).to.equal(undefined);
-  });
 });
