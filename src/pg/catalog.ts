@@ -1,25 +1,19 @@
+import { join } from 'node:path';
 import type { Pool } from 'pg';
 import type { TableConfig } from '../config/types';
 import { quoteTable } from './catalog-sql';
+import { loadSql } from './sql-file';
 import { registerFromPgType, USER_TYPES_SQL, type TypeRegistry } from './types-registry';
 
+const SQL_DIR = join(__dirname, 'sql');
+
 /** Type OIDs of the captured tables' columns, so user types are known before the first row. */
-export const TABLE_COLUMN_TYPES_SQL = `SELECT DISTINCT a.atttypid::int AS oid
-FROM pg_attribute a WHERE a.attrelid = ANY($1::regclass[]) AND a.attnum > 0 AND NOT a.attisdropped`;
+export const TABLE_COLUMN_TYPES_SQL = loadSql(SQL_DIR, 'table-column-types.sql');
 
-/**
- * The key of each table, in key order: the primary key, else the replica identity index. pgoutput's
- * Relation message cannot tell us: with REPLICA IDENTITY FULL it flags every column as a key.
- */
-export const TABLE_KEYS_SQL = `SELECT i.indrelid::int AS relid, array_agg(a.attname::text ORDER BY k.ord) AS columns
-FROM pg_index i
-CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
-JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-WHERE i.indrelid = ANY($1::oid[]) AND (i.indisprimary OR (i.indisreplident AND NOT EXISTS (
-  SELECT 1 FROM pg_index p WHERE p.indrelid = i.indrelid AND p.indisprimary)))
-GROUP BY i.indrelid, i.indexrelid`;
+/** The key of each table, in key order: the primary key, else the replica identity index. */
+export const TABLE_KEYS_SQL = loadSql(SQL_DIR, 'table-keys.sql');
 
-export const TABLE_OIDS_SQL = `SELECT ($1::text[])[n]::regclass::oid::int AS relid FROM generate_subscripts($1::text[], 1) AS n`;
+export const TABLE_OIDS_SQL = loadSql(SQL_DIR, 'table-oids.sql');
 
 interface RelationLike {
   id: number;

@@ -1,3 +1,5 @@
+import { join } from 'node:path';
+import { loadSql } from './sql-file';
 import { arrayDecoder, identity, SCALAR_DECODERS, type Decoder } from './values';
 
 /**
@@ -113,12 +115,8 @@ const BUILTIN_OIDS: ReadonlySet<number> = new Set([
 /** Resolution depth limit: a domain over an array of a domain… never loops forever. */
 const MAX_DEPTH = 8;
 
-/**
- * pg_type rows for the OIDs in `$1`: what `registerFromPgType` needs. Arrays are recognised by
- * category 'A' with an element type (int2vector-like types have their own built-in entry).
- */
-export const USER_TYPES_SQL = `SELECT t.oid, t.typtype, t.typbasetype, t.typelem, t.typcategory
-FROM pg_catalog.pg_type t WHERE t.oid = ANY($1::oid[])`;
+/** pg_type rows for the OIDs in `$1`: what `registerFromPgType` needs (sql/user-types.sql). */
+export const USER_TYPES_SQL = loadSql(join(__dirname, 'sql'), 'user-types.sql');
 
 export interface PgTypeRow {
   oid: number | string;

@@ -1,18 +1,20 @@
+import { join } from 'node:path';
 import type { Pool } from 'pg';
 import { errorMessage } from '../../errors';
 import type { Lifecycle } from '../../lifecycle';
 import { logger } from '../../logger';
 import { parseLsn } from '../change';
+import { loadSql } from '../../pg/sql-file';
 
 export const HEARTBEAT_PREFIX = 'pg-cloudevents.heartbeat';
 
 /**
- * A transactional logical message in the captured database: it reaches the slot as a small
- * transaction of its own, and acknowledging its commit moves the slot forward even when the
- * captured tables are idle and other tables (or databases) fill the WAL. Debezium's
+ * A transactional logical message in the captured database (sql/heartbeat.sql): it reaches the
+ * slot as a small transaction of its own, and acknowledging its commit moves the slot forward even
+ * when the captured tables are idle and other tables (or databases) fill the WAL. Debezium's
  * heartbeat.action.query does the same job.
  */
-export const HEARTBEAT_SQL = `SELECT pg_logical_emit_message(true, $1, $2)::text AS lsn`;
+export const HEARTBEAT_SQL = loadSql(join(__dirname, 'sql'), 'heartbeat.sql');
 
 export class Heartbeat {
   private readonly log = logger('capture');

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Client } from 'pg';
 import type { Config, TableConfig } from '../../config/types';
 import { inspectDeadLetterTable, planDeadLetterSetup, planDeadLetterTeardown, type DeadLetterTableState } from '../../delivery/dead-letters/ddl';
@@ -12,11 +13,18 @@ import {
   CREATE_SLOT_SQL, DROP_SLOT_SQL, PUBLICATION_SQL, PUBLICATION_TABLES_SQL, ROLE_SQL, SLOT_ELSEWHERE_SQL, SLOT_SQL,
   TABLES_SQL, WAL_LEVEL_SQL, quoteIdent, quoteLiteral, quoteTable,
 } from '../../pg/catalog-sql';
+import { loadSql, withIdentifiers } from '../../pg/sql-file';
 
 /**
  * What logical capture needs in the database (a publication over the configured tables and a
  * pgoutput slot), inspected, planned as SQL steps, then applied. `setup --dry-run` prints the plan.
  */
+
+const SQL_DIR = join(__dirname, 'sql');
+/** DDL takes no parameters: these name their identifiers as `:publication` and `:tables`. */
+const CREATE_PUBLICATION_SQL = loadSql(SQL_DIR, 'create-publication.sql');
+const SET_PUBLICATION_TABLES_SQL = loadSql(SQL_DIR, 'set-publication-tables.sql');
+const DROP_PUBLICATION_SQL = loadSql(SQL_DIR, 'drop-publication.sql');
 
 export interface SetupStep {
   description: string;
@@ -233,12 +241,12 @@ export function planSetup(state: Inspection, config: Config, options: PlanOption
     steps.push({
       description: `create publication ${config.capture.publication}`,
       // Partitioned tables publish under their root's name, as the configuration names them.
-      sql: `CREATE PUBLICATION ${pub} FOR TABLE ${tableList(config.tables)} WITH (publish = 'insert, update, delete, truncate', publish_via_partition_root = true)`,
+      sql: withIdentifiers(CREATE_PUBLICATION_SQL, { publication: pub, tables: tableList(config.tables) }),
     });
   } else if (!state.publication.allTables && [...state.publication.tables].sort().join('\n') !== wanted.join('\n')) {
     steps.push({
       description: `set the tables of publication ${config.capture.publication}`,
-      sql: `ALTER PUBLICATION ${pub} SET TABLE ${tableList(config.tables)}`,
+      sql: withIdentifiers(SET_PUBLICATION_TABLES_SQL, { publication: pub, tables: tableList(config.tables) }),
     });
   }
   steps.push(...planSlotRecordTable(state.slotRecord, config));
@@ -275,7 +283,7 @@ export function planTeardown(state: Inspection, config: Config): SetupStep[] {
   if (state.publication.exists) {
     steps.push({
       description: `drop publication ${config.capture.publication}`,
-      sql: `DROP PUBLICATION IF EXISTS ${quoteIdent(config.capture.publication)}`,
+      sql: withIdentifiers(DROP_PUBLICATION_SQL, { publication: quoteIdent(config.capture.publication) }),
     });
   }
   steps.push(...planSlotRecordTeardown(state.slotRecord, config));

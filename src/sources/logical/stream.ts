@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
 import { Client } from 'pg';
 import { ErrorCodes, PgceError } from '../../errors';
 import { logger } from '../../logger';
@@ -6,6 +7,7 @@ import { formatLsn } from '../change';
 import { quoteIdent, quoteLiteral } from '../../pg/catalog-sql';
 import { CONNECT_TIMEOUT_MS } from '../../pg/db';
 import { isRetriableDbError } from '../../pg/db-errors';
+import { loadSql, withIdentifiers } from '../../pg/sql-file';
 import { slotStreamError } from './slot-guard';
 import { parseReplicationMessage, standbyStatusUpdate } from './replication-messages';
 
@@ -17,6 +19,10 @@ import { parseReplicationMessage, standbyStatusUpdate } from './replication-mess
  * sink never lets `wal_sender_timeout` kill the stream; a timer also reports status on its own
  * because while reading is paused (backpressure) we cannot see the server's requests.
  */
+
+/** Replication commands take no parameters: the slot, position and publication are placeholders. */
+const START_REPLICATION_SQL = loadSql(join(__dirname, 'sql'), 'start-replication.sql');
+const CREATE_TEMPORARY_SLOT_SQL = loadSql(join(__dirname, 'sql'), 'create-temporary-slot.sql');
 
 /** Session settings that fix the text form of values (see values.ts). */
 export const REPLICATION_SESSION_OPTIONS =
@@ -240,12 +246,14 @@ export class ReplicationStream extends EventEmitter<ReplicationStreamEvents> {
   private async open(client: Client, startLsn: bigint): Promise<void> {
     await client.connect();
     if (this.opts.temporarySlot) {
-      await client.query(`CREATE_REPLICATION_SLOT ${quoteIdent(this.opts.slot)} TEMPORARY LOGICAL pgoutput NOEXPORT_SNAPSHOT`);
+      await client.query(withIdentifiers(CREATE_TEMPORARY_SLOT_SQL, { slot: quoteIdent(this.opts.slot) }));
     }
     this.flushed = startLsn;
-    const text =
-      `START_REPLICATION SLOT ${quoteIdent(this.opts.slot)} LOGICAL ${formatLsn(startLsn)} ` +
-      `(proto_version '1', publication_names ${quoteLiteral(quoteIdent(this.opts.publication))}, messages 'true')`;
+    const text = withIdentifiers(START_REPLICATION_SQL, {
+      slot: quoteIdent(this.opts.slot),
+      start_lsn: formatLsn(startLsn),
+      publication_names: quoteLiteral(quoteIdent(this.opts.publication)),
+    });
     // pg's Connection emits 'replicationStart' for the server's CopyBothResponse ('W'); the
     // Client ignores it, so listen on the Connection itself. The phase changes synchronously:
     // CopyData may follow in the same read, before any promise continuation runs.

@@ -1,0 +1,14 @@
+-- start-replication: a replication command (Streaming Replication Protocol), sent on the
+-- replication connection: stream the slot's changes with pgoutput protocol version 1, logical
+-- messages included (the heartbeat is one).
+--
+-- Run by: run and tail, ReplicationStream.start() (src/sources/logical/stream.ts).
+-- Parameters: none (replication commands take no parameters).
+-- Placeholders, replaced with text built by the stream, never raw input:
+--   :slot               the slot's name, quoteIdent
+--   :start_lsn          where to start, formatLsn (hex X/X; 0/0 = the slot's confirmed position)
+--   :publication_names  the publication's name, quoteIdent then quoteLiteral (pgoutput splits
+--                       the option's value as a list of identifiers)
+-- Returns: CopyBothResponse, then the stream (XLogData and keepalives in CopyData).
+
+START_REPLICATION SLOT :slot LOGICAL :start_lsn (proto_version '1', publication_names :publication_names, messages 'true');
