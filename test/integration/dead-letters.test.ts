@@ -17,7 +17,9 @@ import { RawJson } from '../../src/events/json-text';
 import { structuredJson } from '../../src/events/structured';
 import { DeliveryError, ErrorCodes, PgceError } from '../../src/errors';
 import { Lifecycle } from '../../src/lifecycle';
+import { ConsoleSink } from '../../src/sinks/console';
 import { HttpSink } from '../../src/sinks/http';
+import type { Destination } from '../../src/sinks/types';
 import { createTestDatabase, waitFor, type TestDatabase } from './harness/postgres';
 import { spawnCli } from './harness/process';
 import { startReceiver, type Receiver } from './harness/receiver';
@@ -73,9 +75,12 @@ function event(ordinal: number, over: Record<string, unknown> = {}): CloudEvent<
   });
 }
 
+/** Where the failures of these tests failed, unless a test says otherwise. */
+const CONSOLE: Destination = { name: 'console', sink: new ConsoleSink(), batchSize: 1 };
+
 function failed(ordinal: number, error: Error = new DeliveryError('sink answered 400 Bad Request: nope', { status: 400 }), status: number | undefined = 400): FailedDelivery {
   return {
-    event: event(ordinal), change: change(ordinal), error, status, attempts: 3,
+    event: event(ordinal), change: change(ordinal), destination: CONSOLE, error, status, attempts: 3,
     firstAttemptAt: new Date('2024-05-01T10:00:01.000Z'), lastAttemptAt: new Date('2024-05-01T10:00:02.500Z'),
   };
 }
@@ -418,7 +423,10 @@ describe('dead letters against real PostgreSQL', function () {
         throw new Error('the sink accepted the event');
       } catch (err) {
         expect(err).to.be.instanceOf(DeliveryError);
-        return { ...failed(ordinal), error: err as DeliveryError, status: (err as DeliveryError).status, attempts: 1 };
+        return {
+          ...failed(ordinal), destination: { name: 'http', sink, batchSize: 1 },
+          error: err as DeliveryError, status: (err as DeliveryError).status, attempts: 1,
+        };
       } finally {
         await sink.close();
       }
