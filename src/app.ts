@@ -65,7 +65,7 @@ export async function runPipeline(config: Config, options: PipelineOptions): Pro
 }
 
 /** What lives across leadership terms; a term adds the source, the router and the engine. */
-interface Process {
+interface Running {
   config: Config;
   env: NodeJS.ProcessEnv;
   database: string;
@@ -106,7 +106,7 @@ async function runUntilStopped(loaded: Config, options: PipelineOptions, closers
   // Without election this replica is the leader; with it, starting until the lock is answered.
   lifecycle.emit('leader:role', { role: config.leader.enabled ? 'starting' : 'leader' });
 
-  // PostgreSQL: the shared pool, and the source's own (see Process.sourcePool).
+  // PostgreSQL: the shared pool, and the source's own (see Running.sourcePool).
   const pool = createPool(config.databaseUrl);
   const sourcePool = createPool(config.databaseUrl, 1);
   closers.push(() => pool.end(), () => sourcePool.end());
@@ -116,7 +116,7 @@ async function runUntilStopped(loaded: Config, options: PipelineOptions, closers
   const deadLetter = createDeadLetterHandler({ config, store: deadLetters, lifecycle });
   closers.push(() => deadLetter.close());
 
-  const app: Process = {
+  const app: Running = {
     config, env: options.env, database, lifecycle, pool, sourcePool, destinations, deadLetters, deadLetter, stopping,
   };
 
@@ -163,7 +163,7 @@ async function runUntilStopped(loaded: Config, options: PipelineOptions, closers
  * capture error. A signal lets the sends in flight finish within the grace period; a lost lock or
  * a failure stops capture at once.
  */
-async function leadershipTerm(app: Process): Promise<boolean> {
+async function leadershipTerm(app: Running): Promise<boolean> {
   const { config, lifecycle, elector, stopping } = app;
   const log = logger('run');
   // Set-up belongs to the leader: replicas starting together must not race to create the slot.
