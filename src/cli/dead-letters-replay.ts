@@ -4,8 +4,7 @@ import { DeadLetterStore, type DeadLetterRow } from '../delivery/dead-letters/st
 import { deliverWithRetry, type DeliveryFailure } from '../delivery/deliver';
 import { DeliveryError, errorMessage } from '../errors';
 import { logger, scrubSecrets } from '../logger';
-import { createSink, requireSink } from '../sinks';
-import type { Sink } from '../sinks/types';
+import type { Destination, Sink } from '../sinks/types';
 import { withDatabase } from './context';
 
 /** Retries per event when `--retry` is not given: a replay is run by a person, who waits for it. */
@@ -29,6 +28,11 @@ export function replayPolicy(delivery: DeliveryConfig, retry: number): DeliveryC
 }
 
 export interface ReplayOptions {
+  /**
+   * Where the events go. The stored rows do not record where they failed, so today this is the
+   * default destination (the configured handler); the caller resolves and closes it.
+   */
+  destination: Destination;
   /** One row; every row when undefined. */
   id?: string;
   retry: number;
@@ -50,8 +54,8 @@ interface Result {
 }
 
 /**
- * `dead-letters replay`: each row's event, rebuilt from its stored text, through the configured
- * sink with bounded retries; a row is removed once the sink accepted its event. Undecodable
+ * `dead-letters replay`: each row's event, rebuilt from its stored text, to `options.destination`
+ * with bounded retries (the destination's own policy, when it has one); a row is removed once the sink accepted its event. Undecodable
  * changes are skipped (they have no event). A retriable failure that outlives the retries (sink
  * down, 5xx, 429) stops the replay: the later rows would only wait for the same sink. Exit 0 when
  * every row asked for was delivered and removed, else 1 with what is kept named.
@@ -59,9 +63,9 @@ interface Result {
 export async function replay(config: Config, options: ReplayOptions): Promise<number> {
   const log = logger('dead-letters');
   const out = options.json ? jsonOutput() : textOutput();
-  const policy = replayPolicy(config.delivery, options.retry);
-  requireSink(config);
-  const sink = createSink(config.handler, config);
+  const { destination } = options;
+  const policy = replayPolicy(destination.policy ?? config.delivery, options.retry);
+  const sink = destination.sink;
   const stop = new AbortController();
   const onSignal = () => stop.abort(new Error('interrupted'));
   process.once('SIGINT', onSignal);
@@ -110,7 +114,6 @@ export async function replay(config: Config, options: ReplayOptions): Promise<nu
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    await sink.close().catch(() => undefined);
   }
 }
 

@@ -2,6 +2,7 @@ import type { Config } from '../config/types';
 import { parseBefore } from '../delivery/dead-letters/before';
 import { jsonRowText, tableHeader, tableLine } from '../delivery/dead-letters/report';
 import { DeadLetterStore, type DeadLetterRow } from '../delivery/dead-letters/store';
+import { createDestination, requireSink } from '../sinks';
 import type { Command, OptionSpec } from './command';
 import { configure, withDatabase } from './context';
 import { REPLAY_DEFAULT_RETRY, replay } from './dead-letters-replay';
@@ -48,12 +49,21 @@ export const deadLettersCommand: Command = {
       async run(options) {
         if (options.id === undefined && !options.all) options.usage('replay needs --id <id> or --all');
         const { id } = options;
-        return replay(configure(options, NEEDS), {
-          id,
-          retry: options.retry ?? REPLAY_DEFAULT_RETRY,
-          json: options.json,
-          rows: (store) => (id === undefined ? allRows(store, true) : single(store, id)),
-        });
+        const config = configure(options, NEEDS);
+        requireSink(config);
+        // A stored row does not say where it failed: every row goes to the default destination.
+        const destination = createDestination(config.handler, config);
+        try {
+          return await replay(config, {
+            destination,
+            id,
+            retry: options.retry ?? REPLAY_DEFAULT_RETRY,
+            json: options.json,
+            rows: (store) => (id === undefined ? allRows(store, true) : single(store, id)),
+          });
+        } finally {
+          await destination.sink.close().catch(() => undefined);
+        }
       },
     },
     purge: {

@@ -1,6 +1,6 @@
 import { createPool } from '../pg/db';
-import { CaptureSource } from '../sources/logical/source';
-import type { ChangeConsumer } from '../delivery/consumer';
+import { createChangeSource } from '../sources';
+import type { ChangeConsumer } from '../sources/contract';
 import { undecodableRecord } from '../delivery/undecodable';
 import { structuredJson } from '../events/structured';
 import { ErrorCodes, PgceError } from '../errors';
@@ -40,8 +40,8 @@ export const tailCommand: Command = {
       stop: async () => undefined,
     };
     const pool = createPool(config.databaseUrl);
-    const source = new CaptureSource({
-      config, pool, consumer: printer, lifecycle: new Lifecycle(), temporarySlot: `pgce_tail_${process.pid}`,
+    const source = createChangeSource({
+      config, pool, ownPool: pool, consumer: printer, lifecycle: new Lifecycle(), preview: `pgce_tail_${process.pid}`,
     });
     const { done } = await source.start();
     process.stderr.write(`tailing ${config.tables.map((t) => t.table).join(', ')} (Ctrl-C to stop)\n`);

@@ -1,7 +1,10 @@
+import type { Position } from '../sources/contract';
+
 /**
  * Which stream position may be acknowledged, given changes that finish out of order.
  *
- * The stream is a sequence of changes with markers (commit end LSNs and keepalive positions)
+ * The stream is a sequence of changes with markers (positions: commit ends, and positions between
+ * transactions such as keepalives; src/sources/contract.ts says what a position must satisfy)
  * between them. A marker may be acknowledged once every change that arrived before it is done
  * (delivered or dead-lettered). Only *undone* changes are kept, in arrival order, in a doubly
  * linked list; each carries `after`, the highest marker that arrived after it and before the next
@@ -19,20 +22,20 @@ export class AckNode {
   prev: AckNode | null = null;
   next: AckNode | null = null;
   /** The highest marker between this change and the next undone one, when there is one. */
-  after: bigint | undefined = undefined;
+  after: Position | undefined = undefined;
   /** True while the tracker holds the node (between `track` and `done`). */
   tracked = false;
 }
 
-/** `idle`: no undone change is left, so nothing is pending after `lsn`. */
-export type OnAcknowledge = (lsn: bigint, idle: boolean) => void;
+/** `idle`: no undone change is left, so nothing is pending after `position`. */
+export type OnAcknowledge = (position: Position, idle: boolean) => void;
 
 export class AckTracker<N extends AckNode = AckNode> {
   private head: N | null = null;
   private tail: N | null = null;
   private undone = 0;
   private markerCount = 0;
-  private acked: bigint | undefined;
+  private acked: Position | undefined;
 
   constructor(private readonly onAcknowledge: OnAcknowledge) {}
 
@@ -49,14 +52,14 @@ export class AckTracker<N extends AckNode = AckNode> {
   }
 
   /** A commit or keepalive position arrived (in stream order, after the changes tracked so far). */
-  mark(lsn: bigint): void {
+  mark(position: Position): void {
     const tail = this.tail;
     if (!tail) {
-      this.acknowledge(lsn, true);
+      this.acknowledge(position, true);
       return;
     }
     if (tail.after === undefined) this.markerCount++;
-    if (tail.after === undefined || lsn > tail.after) tail.after = lsn;
+    if (tail.after === undefined || position > tail.after) tail.after = position;
   }
 
   /** The change was delivered or dead-lettered. Calling it twice, or after `clear`, does nothing. */
@@ -115,14 +118,14 @@ export class AckTracker<N extends AckNode = AckNode> {
     return this.markerCount;
   }
 
-  get acknowledged(): bigint | undefined {
+  get acknowledged(): Position | undefined {
     return this.acked;
   }
 
-  private acknowledge(lsn: bigint, idle: boolean): void {
-    // Never backwards: a keepalive position can trail a commit end LSN already acknowledged.
-    if (this.acked !== undefined && lsn <= this.acked) return;
-    this.acked = lsn;
-    this.onAcknowledge(lsn, idle);
+  private acknowledge(position: Position, idle: boolean): void {
+    // Never backwards: a keepalive position can trail a commit end already acknowledged.
+    if (this.acked !== undefined && position <= this.acked) return;
+    this.acked = position;
+    this.onAcknowledge(position, idle);
   }
 }

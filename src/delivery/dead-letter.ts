@@ -1,10 +1,13 @@
 import type { CloudEvent } from 'cloudevents';
+import type { Destination } from '../sinks/types';
 import type { Change } from '../sources/change';
 
 /** What the engine knows about an event that failed for good. */
 export interface FailedDelivery {
   event: CloudEvent<unknown>;
   change: Change;
+  /** Where it failed (`knativeerrordest` names it). */
+  destination: Destination;
   error: Error;
   /** The sink's answer code, when there was one. */
   status?: number;

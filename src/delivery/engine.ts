@@ -5,10 +5,11 @@ import type { DeliveryConfig } from '../config/types';
 import { errorMessage } from '../errors';
 import type { Lifecycle } from '../lifecycle';
 import { logger } from '../logger';
-import type { Sink } from '../sinks/types';
+import type { Router } from '../routing/contract';
+import type { Destination } from '../sinks/types';
+import type { ChangeConsumer, Position, SourceFeedback } from '../sources/contract';
 import { AckNode, AckTracker } from './ack-tracker';
 import { Budget, estimateEventBytes, eventCountLimit } from './budget';
-import type { ChangeConsumer, ConsumerHooks } from './consumer';
 import type { DeadLetterHandler, FailedDelivery } from './dead-letter';
 import { deliverWithRetry, type AttemptFailure, type DeliveryFailure, type Sleep } from './deliver';
 import { defaultPartitionKey, KeyQueue, ReadyList } from './partitions';
@@ -16,18 +17,23 @@ import { SendUnit } from './send-unit';
 import { undecodableRecord, type UndecodableHandler } from './undecodable';
 
 export interface EngineOptions {
-  sink: Sink;
-  /** Retry/backoff, `maxInFlight` (sends at once) and `maxBufferBytes` (pause reading beyond). */
+  /** Change → deliveries (destination + event); its destinations are the engine's lanes. */
+  router: Router;
+  /**
+   * `maxBufferBytes` (pause reading beyond), and the retry/backoff and `maxInFlight` (sends at once)
+   * of each destination without a policy of its own.
+   */
   policy: DeliveryConfig;
-  /** 1: one event per send. >1: up to this many per `sink.sendBatch` (when the sink has it). */
-  batchSize: number;
   lifecycle: Lifecycle;
-  hooks: ConsumerHooks;
-  buildEvent(change: Change): CloudEvent<unknown>;
+  /** Leads back to the source: acknowledgements and backpressure. */
+  feedback: SourceFeedback;
   deadLetter: DeadLetterHandler;
   /** Stores a change that could not be decoded or built into an event (the dead-letter table). */
   undecodable: UndecodableHandler;
-  /** Events with the same key are delivered one after another; default: see `defaultPartitionKey`. */
+  /**
+   * Events with the same key and destination are delivered one after another; default: see
+   * `defaultPartitionKey`.
+   */
   partitionKey?(event: CloudEvent<unknown>, change: Change): string;
   /** Test seams, passed on to `deliverWithRetry`. */
   sleep?: Sleep;
@@ -44,18 +50,40 @@ export interface EngineStats {
   oldestUndeliveredCommitTime?: Date;
 }
 
-/** A change received and not yet done: its event, its key, its place in the acknowledgement order. */
+/**
+ * A change received and not yet done: its place in the acknowledgement order, and its first
+ * delivery (so that a change with one delivery, the common case, costs one object).
+ */
 class Pending extends AckNode {
-  nextInKey: Pending | null = null;
+  nextInKey: Delivery | null = null;
+  /** Deliveries of this change not yet delivered or dead-lettered. */
+  open = 1;
+  readonly owner: Pending = this;
   constructor(
     readonly change: Change,
     readonly event: CloudEvent<unknown>,
-    readonly queue: KeyQueue<Pending>,
     readonly bytes: number,
   ) {
     super();
   }
 }
+
+/** A further delivery of a change routed to several destinations (or several events). */
+class Extra {
+  nextInKey: Delivery | null = null;
+  constructor(
+    readonly owner: Pending,
+    readonly event: CloudEvent<unknown>,
+    readonly bytes: number,
+  ) {}
+
+  get change(): Change {
+    return this.owner.change;
+  }
+}
+
+/** One event for one destination, queued under its partition key in its destination's lane. */
+type Delivery = Pending | Extra;
 
 /** A change that never became an event: it holds its place in the acknowledgement order until stored. */
 class Unbuildable extends AckNode {
@@ -66,6 +94,27 @@ class Unbuildable extends AckNode {
 
 type Tracked = Pending | Unbuildable;
 
+/** How the engine sends to one destination. */
+interface LaneSpec {
+  destination: Destination;
+  policy: DeliveryConfig;
+  maxInFlight: number;
+  /** 1, or the destination's batch size when its sink can send batches. */
+  batchSize: number;
+}
+
+/**
+ * One destination's part of a round: its key queues, its keys ready to send and its sends in
+ * flight. Order is per (destination, key), and each destination has its own send slots, so one
+ * destination retrying (or down) does not hold back another.
+ */
+class Lane {
+  readonly keys = new Map<string, KeyQueue<Delivery>>();
+  readonly ready = new ReadyList<Delivery>();
+  inFlight = 0;
+  constructor(readonly spec: LaneSpec) {}
+}
+
 /**
  * Everything between two stream (re)starts. `reset()` aborts a round and starts a new one, so a
  * send that settles late touches only its own (abandoned) round and acknowledges nothing.
@@ -74,21 +123,32 @@ type Tracked = Pending | Unbuildable;
 class Round {
   readonly abort = new AbortController();
   readonly drain = new AbortController();
-  readonly keys = new Map<string, KeyQueue<Pending>>();
-  readonly ready = new ReadyList<Pending>();
+  readonly lanes: Lane[];
+  private readonly byDestination = new Map<Destination, Lane>();
   readonly tracker: AckTracker<Tracked>;
-  /** Sends on the wire: bounded by maxInFlight, reported as pgce_delivery_in_flight. */
+  /** Sends on the wire, all lanes: each lane bounded by its maxInFlight; pgce_delivery_in_flight. */
   inFlight = 0;
   /** Undecodable changes being stored: not sends, so they take no send slot, but reset/stop wait for them too. */
   storing = 0;
   private waiters: (() => void)[] = [];
 
-  constructor(onAcknowledge: (round: Round, lsn: bigint, idle: boolean) => void, maxInFlight: number) {
-    this.tracker = new AckTracker<Tracked>((lsn, idle) => onAcknowledge(this, lsn, idle));
+  constructor(onAcknowledge: (round: Round, position: Position, idle: boolean) => void, specs: readonly LaneSpec[]) {
+    this.tracker = new AckTracker<Tracked>((position, idle) => onAcknowledge(this, position, idle));
+    this.lanes = specs.map((spec) => new Lane(spec));
+    for (const lane of this.lanes) this.byDestination.set(lane.spec.destination, lane);
     // Every send waiting out a backoff (or storing a dead letter) listens on `drain`: up to
     // maxInFlight at once, each removed when its wait ends. That bound is not a leak, and without
     // it Node prints MaxListenersExceededWarning once 11 sends retry together.
-    setMaxListeners(maxInFlight + 1, this.drain.signal);
+    setMaxListeners(specs.reduce((n, s) => n + s.maxInFlight, 0) + 1, this.drain.signal);
+  }
+
+  /** The lane of `destination`: the first (the default) is found without a lookup. */
+  lane(destination: Destination): Lane {
+    const first = this.lanes[0];
+    if (first !== undefined && first.spec.destination === destination) return first;
+    const lane = this.byDestination.get(destination);
+    if (!lane) throw new Error(`routed to ${destination.name}, which is not among the router's destinations`);
+    return lane;
   }
 
   /** Abandon the round: no more attempts, and nothing of it is acknowledged. */
@@ -97,7 +157,8 @@ class Round {
     this.abort.abort();
   }
 
-  sendSettled(): void {
+  sendSettled(lane: Lane): void {
+    lane.inFlight--;
     this.inFlight--;
     this.wakeIfSettled();
   }
@@ -124,64 +185,86 @@ class Round {
 }
 
 /**
- * The delivery engine (issue 3): events with different partition keys are delivered concurrently,
- * up to `maxInFlight` sends; events with the same key strictly in arrival (= commit) order, a
- * retrying head blocking only its own key. A final failure is dead-lettered and its key moves on.
- * A commit/position is acknowledged once every change before it is done (AckTracker). Memory is
- * bounded by asking capture to pause (Budget). Hot path: O(1) per event, no timers per event.
+ * The delivery engine (issue 3): the router turns each change into deliveries (destination +
+ * event); deliveries with different (destination, partition key) are delivered concurrently, up to
+ * each destination's `maxInFlight` sends; those with the same (destination, key) strictly in
+ * arrival (= commit) order, a retrying head blocking only its own key. A final failure is
+ * dead-lettered and its key moves on. A change is done once all its deliveries are; a
+ * commit/position is acknowledged once every change before it is done (AckTracker). Memory is
+ * bounded by asking the source to pause (Budget). Hot path: O(1) per event, no timers per event.
  */
 export class DeliveryEngine implements ChangeConsumer {
   private readonly log = logger('delivery');
-  private readonly maxInFlight: number;
-  private readonly batchSize: number;
+  private readonly lanes: readonly LaneSpec[];
   private readonly partitionKey: (event: CloudEvent<unknown>, change: Change) => string;
   private readonly budget: Budget;
   private round: Round;
   private stopped = false;
   private pumpScheduled = false;
-  private acked: bigint | undefined;
+  private acked: Position | undefined;
+  /** The change being routed and its first delivery (set only during `router.route`). */
+  private routing: Change | undefined;
+  private routed: Pending | undefined;
   private readonly pumpTask = () => {
     this.pumpScheduled = false;
     this.pump();
   };
+  /** The router's `deliver`: bound once, so routing a change allocates nothing of its own. */
+  private readonly deliver = (destination: Destination, event: CloudEvent<unknown>): void => {
+    const change = this.routing!;
+    const round = this.round;
+    const lane = round.lane(destination);
+    const key = this.partitionKey(event, change);
+    let queue = lane.keys.get(key);
+    if (!queue) {
+      queue = new KeyQueue<Delivery>(key);
+      lane.keys.set(key, queue);
+    }
+    const bytes = estimateEventBytes(change, event);
+    let item: Delivery;
+    const first = this.routed;
+    if (first === undefined) {
+      const pending = (this.routed = new Pending(change, event, bytes));
+      round.tracker.track(pending);
+      item = pending;
+    } else {
+      first.open++;
+      item = new Extra(first, event, bytes);
+    }
+    queue.push(item);
+    if (!queue.busy) lane.ready.push(queue);
+    this.budget.add(bytes);
+  };
 
   constructor(private readonly opts: EngineOptions) {
-    this.maxInFlight = Math.max(1, Math.floor(opts.policy.maxInFlight));
-    this.batchSize = opts.sink.sendBatch && opts.batchSize > 1 ? Math.floor(opts.batchSize) : 1;
+    this.lanes = opts.router.destinations.map((destination) => laneSpec(destination, opts.policy));
     this.partitionKey = opts.partitionKey ?? defaultPartitionKey;
     this.budget = new Budget(
-      eventCountLimit(this.maxInFlight, this.batchSize),
+      this.lanes.reduce((n, lane) => n + eventCountLimit(lane.maxInFlight, lane.batchSize), 0),
       opts.policy.maxBufferBytes,
-      (full) => opts.hooks.onPressure(full),
+      (full) => opts.feedback.setPressure(full),
     );
     this.round = this.newRound();
   }
 
   change(change: Change): void {
     if (this.stopped) return;
-    // Built on arrival, not at send time, so the byte budget counts what memory really holds.
-    let event: CloudEvent<unknown>;
+    // Events are built on arrival, not at send time, so the byte budget counts what memory holds.
+    this.routing = change;
+    this.routed = undefined;
     try {
-      event = this.opts.buildEvent(change);
+      this.opts.router.route(change, this.deliver);
     } catch (err) {
       // Deterministic: building it again gives the same error, so retrying would stall the slot.
       this.undecodable({ ...change, raw: rowsOf(change), error: err instanceof Error ? err : new Error(String(err)) });
       return;
+    } finally {
+      this.routing = undefined;
     }
-    const key = this.partitionKey(event, change);
-    const round = this.round;
-    let queue = round.keys.get(key);
-    if (!queue) {
-      queue = new KeyQueue<Pending>(key);
-      round.keys.set(key, queue);
-    }
-    const item = new Pending(change, event, queue, estimateEventBytes(change, event));
-    round.tracker.track(item);
-    queue.push(item);
-    if (!queue.busy) round.ready.push(queue);
-    this.budget.add(item.bytes);
-    // One pump per burst: capture hands over a socket read's worth of changes synchronously, and
-    // starting sends after the burst fills batches without any linger timer.
+    if (this.routed === undefined) return;
+    this.routed = undefined;
+    // One pump per burst: the source hands over a socket read's worth of changes synchronously,
+    // and starting sends after the burst fills batches without any linger timer.
     if (!this.pumpScheduled) {
       this.pumpScheduled = true;
       queueMicrotask(this.pumpTask);
@@ -207,12 +290,12 @@ export class DeliveryEngine implements ChangeConsumer {
       });
   }
 
-  commit(endLsn: bigint): void {
-    if (!this.stopped) this.round.tracker.mark(endLsn);
+  commit(end: Position): void {
+    if (!this.stopped) this.round.tracker.mark(end);
   }
 
-  position(lsn: bigint): void {
-    if (!this.stopped) this.round.tracker.mark(lsn);
+  position(position: Position): void {
+    if (!this.stopped) this.round.tracker.mark(position);
   }
 
   /** Abort what is in flight and queued, wait for in-flight sends to settle, forget everything. */
@@ -260,45 +343,53 @@ export class DeliveryEngine implements ChangeConsumer {
   }
 
   private newRound(): Round {
-    return new Round((round, lsn, idle) => {
+    return new Round((round, position, idle) => {
       // Still acknowledged while stopping: a send that finishes in the grace period counts.
       if (round !== this.round || round.abort.signal.aborted) return;
-      if (this.acked !== undefined && lsn <= this.acked) return;
-      this.acked = lsn;
-      this.opts.hooks.acknowledge(lsn, idle);
-    }, this.maxInFlight);
+      if (this.acked !== undefined && position <= this.acked) return;
+      this.acked = position;
+      this.opts.feedback.acknowledge(position, idle);
+    }, this.lanes);
   }
 
-  /** Start sends while there are free slots and ready keys. */
+  /** Start sends while there are free slots and ready keys, lane by lane. */
   private pump(): void {
     const round = this.round;
     if (this.stopped) return;
-    const { ready } = round;
-    while (round.inFlight < this.maxInFlight && !ready.empty) {
-      const items: Pending[] = [];
-      const queues: KeyQueue<Pending>[] = [];
+    const { lanes } = round;
+    for (let i = 0; i < lanes.length; i++) this.pumpLane(round, lanes[i]);
+  }
+
+  private pumpLane(round: Round, lane: Lane): void {
+    const { ready, spec } = lane;
+    const { batchSize } = spec;
+    while (lane.inFlight < spec.maxInFlight && !ready.empty) {
+      const items: Delivery[] = [];
+      const queues: KeyQueue<Delivery>[] = [];
       // A batch takes consecutive events of ready keys; every key in it stays busy until the
       // batch settles, so per-key order holds across batches.
       do {
         const queue = ready.shift()!;
         queue.busy = true;
         queues.push(queue);
-        queue.takeInto(items, this.batchSize - items.length);
-      } while (items.length < this.batchSize && !ready.empty);
+        queue.takeInto(items, batchSize - items.length);
+      } while (items.length < batchSize && !ready.empty);
+      lane.inFlight++;
       round.inFlight++;
-      void this.run(round, items, queues);
+      void this.run(round, lane, items, queues);
     }
   }
 
-  private async run(round: Round, items: Pending[], queues: KeyQueue<Pending>[]): Promise<void> {
+  private async run(round: Round, lane: Lane, items: Delivery[], queues: KeyQueue<Delivery>[]): Promise<void> {
     const { signal } = round.abort;
     const drain = round.drain.signal;
-    const unit = new SendUnit(this.opts.sink, items.map((i) => i.event), this.batchSize > 1);
+    const { destination, policy, batchSize } = lane.spec;
+    const unit = new SendUnit(destination.sink, items.map((i) => i.event), batchSize > 1);
     const firstAttemptAt = new Date();
     try {
       let attempts: number;
       try {
-        ({ attempts } = await deliverWithRetry(unit, items[0].event, this.opts.policy, {
+        ({ attempts } = await deliverWithRetry(unit, items[0].event, policy, {
           signal: drain,
           sleep: this.opts.sleep,
           random: this.opts.random,
@@ -306,7 +397,7 @@ export class DeliveryEngine implements ChangeConsumer {
         }));
       } catch (err) {
         if (drain.aborted) return;
-        await this.deadLetterAll(round, items, err as DeliveryFailure, firstAttemptAt);
+        await this.deadLetterAll(round, destination, items, err as DeliveryFailure, firstAttemptAt);
         return;
       }
       const now = Date.now();
@@ -324,19 +415,19 @@ export class DeliveryEngine implements ChangeConsumer {
       // A lifecycle listener threw: a bug elsewhere; the events stay unacknowledged, never lost.
       this.log.error({ err: errorMessage(err) }, 'delivery engine: unexpected error after a send');
     } finally {
-      round.sendSettled();
+      round.sendSettled(lane);
       if (!signal.aborted) {
         for (const queue of queues) {
           queue.busy = false;
-          if (!queue.empty) round.ready.push(queue);
-          else round.keys.delete(queue.key);
+          if (!queue.empty) lane.ready.push(queue);
+          else lane.keys.delete(queue.key);
         }
         this.pump();
       }
     }
   }
 
-  private attemptFailed(items: Pending[], { error, attempt, willRetry, retryInMs }: AttemptFailure): void {
+  private attemptFailed(items: Delivery[], { error, attempt, willRetry, retryInMs }: AttemptFailure): void {
     for (const item of items) {
       this.opts.lifecycle.emit('delivery:attemptFailed', {
         event: item.event, error, status: error.status, attempt, willRetry, retryInMs,
@@ -345,13 +436,15 @@ export class DeliveryEngine implements ChangeConsumer {
   }
 
   /** Each event of the failed send, in order; stops (leaving the rest undone) on shutdown. */
-  private async deadLetterAll(round: Round, items: Pending[], error: DeliveryFailure, firstAttemptAt: Date): Promise<void> {
+  private async deadLetterAll(
+    round: Round, destination: Destination, items: Delivery[], error: DeliveryFailure, firstAttemptAt: Date,
+  ): Promise<void> {
     const lastAttemptAt = new Date();
     const attempts = error.attempts ?? 1;
     const status = error.status;
     for (const item of items) {
       const failed: FailedDelivery = {
-        event: item.event, change: item.change, error, status, attempts, firstAttemptAt, lastAttemptAt,
+        event: item.event, change: item.change, destination, error, status, attempts, firstAttemptAt, lastAttemptAt,
       };
       const { signal } = round.drain;
       if (!(await this.storeDurably(() => this.opts.deadLetter(failed, signal), item.event.id, signal))) return;
@@ -380,12 +473,19 @@ export class DeliveryEngine implements ChangeConsumer {
     }
   }
 
-  private finish(round: Round, item: Pending): void {
+  private finish(round: Round, item: Delivery): void {
     // An abandoned round's events were forgotten (and the budget cleared) by `reset`.
     if (round.abort.signal.aborted) return;
     this.budget.remove(item.bytes);
-    round.tracker.done(item);
+    const owner = item.owner;
+    if (--owner.open === 0) round.tracker.done(owner);
   }
+}
+
+function laneSpec(destination: Destination, defaults: DeliveryConfig): LaneSpec {
+  const policy = destination.policy ?? defaults;
+  const batchSize = destination.sink.sendBatch && destination.batchSize > 1 ? Math.floor(destination.batchSize) : 1;
+  return { destination, policy, maxInFlight: Math.max(1, Math.floor(policy.maxInFlight)), batchSize };
 }
 
 /** The rows a change carries, for the record of a change whose event could not be built. */

@@ -10,7 +10,7 @@ import { pubsubBroker } from './pubsub';
 import { rabbitmqBroker } from './rabbitmq';
 import { redisBroker } from './redis';
 import { ModuleSink } from './module';
-import type { Sink } from './types';
+import type { Destination, Sink } from './types';
 
 /**
  * The sink registry. CLOUDEVENTS_HANDLER (or `handler`) names a built-in sink, a configured broker
@@ -92,4 +92,46 @@ export function batchSizeFor(name: string, config: Config): number {
   if (has(config.brokers, name)) return config.brokers[name].batchSize ?? 1;
   if (name === 'http' && config.sink.mode === 'batch') return config.sink.batchSize;
   return 1;
+}
+
+/** The destination `name` (a handler name, as for `createSink`): its sink and batch size. */
+export function createDestination(name: string, config: Config): Destination {
+  return { name, sink: createSink(name, config), batchSize: batchSizeFor(name, config) };
+}
+
+/**
+ * Knative's `delivery.deadLetterSink`, when configured: an HTTP destination with the sink's TLS
+ * trust, token and timeout, always in binary mode (Knative's dispatcher sends dead letters as it
+ * received them, and the knativeerror* extensions then travel as ce- headers).
+ */
+export function deadLetterDestination(config: Config): Destination | undefined {
+  const url = config.delivery.deadLetterSink;
+  if (!url) return undefined;
+  return { name: 'deadLetterSink', sink: new HttpSink({ ...config.sink, url, mode: 'binary' }), batchSize: 1 };
+}
+
+/**
+ * The destinations of one process, each resolved once by name (its sink's connections are opened
+ * once and reused across leadership terms) and closed together when the process ends.
+ */
+export class Destinations {
+  private readonly byName = new Map<string, Destination>();
+
+  constructor(private readonly config: Config) {}
+
+  get(name: string): Destination {
+    let destination = this.byName.get(name);
+    if (!destination) {
+      destination = createDestination(name, this.config);
+      this.byName.set(name, destination);
+    }
+    return destination;
+  }
+
+  /** Closes every sink opened; all are tried, the first failure is thrown. */
+  async close(): Promise<void> {
+    const results = await Promise.allSettled([...this.byName.values()].map((d) => d.sink.close()));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
 }

@@ -1,4 +1,5 @@
 import type { CloudEvent } from 'cloudevents';
+import type { DeliveryConfig } from '../config/types';
 
 /**
  * A sink delivers one CloudEvent and resolves only when the receiver confirmed it. It throws a
@@ -27,4 +28,19 @@ export interface Sink {
 
 export interface SendResult {
   status?: number;
+}
+
+/**
+ * Where deliveries go: a sink with how to send to it. The delivery engine keeps order per
+ * (destination, partition key), retries with the destination's policy and dead-letters naming it.
+ * Resolved by name through the sinks registry (src/sinks/index.ts, `createDestination`).
+ */
+export interface Destination {
+  /** The name it was resolved from: `http`, `console`, a broker name or a module path. */
+  readonly name: string;
+  readonly sink: Sink;
+  /** 1: one event per send. >1: up to this many per `sink.sendBatch` (when the sink has it). */
+  readonly batchSize: number;
+  /** Retries, backoff and sends at once for this destination; default: the `delivery` section. */
+  readonly policy?: DeliveryConfig;
 }

@@ -17,7 +17,10 @@ import { RawJson } from '../../src/events/json-text';
 import { structuredJson } from '../../src/events/structured';
 import { DeliveryError, ErrorCodes, PgceError } from '../../src/errors';
 import { Lifecycle } from '../../src/lifecycle';
+import { ConsoleSink } from '../../src/sinks/console';
 import { HttpSink } from '../../src/sinks/http';
+import type { Destination, Sink } from '../../src/sinks/types';
+import { replay } from '../../src/cli/dead-letters-replay';
 import { createTestDatabase, waitFor, type TestDatabase } from './harness/postgres';
 import { spawnCli } from './harness/process';
 import { startReceiver, type Receiver } from './harness/receiver';
@@ -73,9 +76,12 @@ function event(ordinal: number, over: Record<string, unknown> = {}): CloudEvent<
   });
 }
 
+/** Where the failures of these tests failed, unless a test says otherwise. */
+const CONSOLE: Destination = { name: 'console', sink: new ConsoleSink(), batchSize: 1 };
+
 function failed(ordinal: number, error: Error = new DeliveryError('sink answered 400 Bad Request: nope', { status: 400 }), status: number | undefined = 400): FailedDelivery {
   return {
-    event: event(ordinal), change: change(ordinal), error, status, attempts: 3,
+    event: event(ordinal), change: change(ordinal), destination: CONSOLE, error, status, attempts: 3,
     firstAttemptAt: new Date('2024-05-01T10:00:01.000Z'), lastAttemptAt: new Date('2024-05-01T10:00:02.500Z'),
   };
 }
@@ -418,7 +424,10 @@ describe('dead letters against real PostgreSQL', function () {
         throw new Error('the sink accepted the event');
       } catch (err) {
         expect(err).to.be.instanceOf(DeliveryError);
-        return { ...failed(ordinal), error: err as DeliveryError, status: (err as DeliveryError).status, attempts: 1 };
+        return {
+          ...failed(ordinal), destination: { name: 'http', sink, batchSize: 1 },
+          error: err as DeliveryError, status: (err as DeliveryError).status, attempts: 1,
+        };
       } finally {
         await sink.close();
       }
@@ -532,6 +541,47 @@ describe('dead letters against real PostgreSQL', function () {
       const err = await rejection(storing);
       await handler.close();
       expect((err as PgceError).code).to.equal(ErrorCodes.DELIVERY_ABORTED);
+      expect(await store.count()).to.equal(0);
+    });
+  });
+
+  describe('replay (the function)', () => {
+    beforeEach(async () => {
+      await createTable(db, config);
+      await store.purge();
+    });
+
+    it('sends to the destination it is given, not to the configured handler', async () => {
+      // The configured handler is an HTTP sink nobody listens on: a replay that used it would fail.
+      const cfg = testConfig(db, { sink: `http://127.0.0.1:${await freePort()}/` });
+      const handler = createDeadLetterHandler({ config: cfg, store });
+      await handler(failed(6), new AbortController().signal);
+      await handler.close();
+      const accepted: CloudEvent<unknown>[] = [];
+      const memory: Sink = {
+        name: 'memory',
+        send: async (e) => void accepted.push(e),
+        close: async () => undefined,
+        describe: () => 'memory',
+      };
+      const printed: string[] = [];
+      const write = process.stdout.write;
+      process.stdout.write = ((chunk: string) => printed.push(String(chunk)) > 0) as typeof process.stdout.write;
+      let code: number;
+      try {
+        code = await replay(cfg, {
+          destination: { name: 'memory', sink: memory, batchSize: 1 },
+          retry: 0,
+          json: false,
+          rows: async function* (s) {
+            yield* await s.list({ withEvent: true });
+          },
+        });
+      } finally {
+        process.stdout.write = write;
+      }
+      expect(code, printed.join('')).to.equal(0);
+      expect(accepted.map((e) => e.toJSON())).to.deep.equal([event(6).toJSON()]);
       expect(await store.count()).to.equal(0);
     });
   });

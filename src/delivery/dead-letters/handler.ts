@@ -1,8 +1,8 @@
 import type { Config, DeliveryConfig } from '../../config/types';
 import { ErrorCodes, PgceError, errorMessage } from '../../errors';
 import { logger } from '../../logger';
-import { HttpSink } from '../../sinks/http';
-import type { Sink } from '../../sinks/types';
+import { deadLetterDestination } from '../../sinks';
+import type { Destination } from '../../sinks/types';
 import { backoffDelay } from '../backoff';
 import type { DeadLetterHandler, FailedDelivery } from '../dead-letter';
 import { DeliveryAbortedError, deliverWithRetry, sleepFor, type Sleep } from '../deliver';
@@ -22,10 +22,11 @@ export const DEAD_LETTER_SINK_MAX_RETRIES = 4;
 export interface DeadLetterHandlerOptions {
   config: Config;
   store: DeadLetterStore;
-  /** Where the event failed (`knativeerrordest`); default the configured sink URL, else the handler name. */
-  destination?: string;
-  /** Replaces the HttpSink built on `delivery.deadLetterSink` (tests). */
-  deadLetterSink?: Sink;
+  /**
+   * Where final failures are also sent; default: `delivery.deadLetterSink` through the sinks
+   * registry (closed by `close()` then), none when that is unset.
+   */
+  deadLetterDestination?: Destination;
   /** Timer between storage attempts; must reject when the signal aborts (tests inject one). */
   sleep?: Sleep;
   /**
@@ -52,21 +53,20 @@ export function createDeadLetterHandler(opts: DeadLetterHandlerOptions): Closabl
   const { config, store } = opts;
   const log = logger('dead-letters');
   const sleep = opts.sleep ?? sleepFor;
-  const destination = withoutCredentials(opts.destination ?? config.sink.url ?? config.handler);
-  const dlsUrl = config.delivery.deadLetterSink;
-  // Same TLS trust, token and timeout as the sink; always binary mode (Knative's dispatcher sends
-  // dead letters as it received them, and the extensions then travel as ce- headers).
-  const dls: Sink | undefined =
-    opts.deadLetterSink ?? (dlsUrl ? new HttpSink({ ...config.sink, url: dlsUrl, mode: 'binary' }) : undefined);
+  const ownDestination = opts.deadLetterDestination ? undefined : deadLetterDestination(config);
+  const dls = (opts.deadLetterDestination ?? ownDestination)?.sink;
   const superseded = opts.lifecycle ? new SupersededTracker(store) : undefined;
   if (superseded && opts.lifecycle) superseded.subscribe(opts.lifecycle);
+  const dlsDelivery = opts.deadLetterDestination?.policy ?? config.delivery;
   const dlsPolicy: DeliveryConfig = {
-    ...config.delivery,
-    retry: Math.min(config.delivery.retry ?? DEAD_LETTER_SINK_MAX_RETRIES, DEAD_LETTER_SINK_MAX_RETRIES),
+    ...dlsDelivery,
+    retry: Math.min(dlsDelivery.retry ?? DEAD_LETTER_SINK_MAX_RETRIES, DEAD_LETTER_SINK_MAX_RETRIES),
   };
 
   async function toDeadLetterSink(failed: FailedDelivery, signal: AbortSignal): Promise<void> {
     if (!dls) return;
+    // The destination's sink says where (an HTTP sink: its URL, credentials removed).
+    const destination = withoutCredentials(failed.destination.sink.describe());
     const event = withKnativeError(failed.event, knativeErrorExtensions(destination, failed.error, failed.status));
     try {
       const { attempts } = await deliverWithRetry(dls, event, dlsPolicy, { signal, sleep });
@@ -115,7 +115,7 @@ export function createDeadLetterHandler(opts: DeadLetterHandlerOptions): Closabl
   handler.close = async () => {
     superseded?.unsubscribe();
     await superseded?.idle();
-    if (dls && !opts.deadLetterSink) await dls.close();
+    await ownDestination?.sink.close();
   };
   return handler;
 }

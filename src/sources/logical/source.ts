@@ -1,10 +1,10 @@
 import type { Pool } from 'pg';
 import type { Config, TableConfig } from '../../config/types';
-import type { ChangeConsumer } from '../../delivery/consumer';
 import { ErrorCodes, PgceError, errorMessage } from '../../errors';
 import type { Lifecycle } from '../../lifecycle';
 import { logger } from '../../logger';
 import type { Change, RelationInfo, UndecodableChange } from '../change';
+import type { ChangeConsumer, ChangeSource } from '../contract';
 import { parsePgOutput, type PgOutputMessage, type TupleData } from './pgoutput';
 import { relationFromMessage, tupleToRow } from './rows';
 import { isRetriableDbError } from '../../pg/db-errors';
@@ -51,7 +51,7 @@ type Pending = { kind: 'message'; msg: PgOutputMessage } | { kind: 'keepalive'; 
  * Reconnects with backoff when the connection or the database goes away, resuming from the
  * slot's confirmed position, so whatever was not acknowledged is simply read again.
  */
-export class CaptureSource {
+export class CaptureSource implements ChangeSource {
   private readonly log = logger('capture');
   private readonly registry = new TypeRegistry();
   private readonly catalog: CatalogLike;

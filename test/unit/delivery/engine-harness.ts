@@ -6,13 +6,15 @@
 import { CloudEvent } from 'cloudevents';
 import type { Change } from '../../../src/sources/change';
 import { changeSequence } from '../../../src/sources/change';
-import type { DeliveryConfig } from '../../../src/config/types';
+import type { Config, DeliveryConfig } from '../../../src/config/types';
 import type { DeadLetterHandler, FailedDelivery } from '../../../src/delivery/dead-letter';
 import { DeliveryEngine } from '../../../src/delivery/engine';
 import type { UndecodableHandler, UndecodableRecord } from '../../../src/delivery/undecodable';
 import { DeliveryError } from '../../../src/errors';
 import { Lifecycle, type LifecycleEventMap } from '../../../src/lifecycle';
-import type { SendResult, Sink } from '../../../src/sinks/types';
+import { createRouter } from '../../../src/routing';
+import type { Router } from '../../../src/routing/contract';
+import type { Destination, SendResult, Sink } from '../../../src/sinks/types';
 import { insertOf, questions } from '../events/fixtures';
 
 export const FAST: DeliveryConfig = {
@@ -154,6 +156,8 @@ export function harness(
     onAcknowledge?: (lsn: bigint) => void;
     onPressure?: (full: boolean) => void;
     buildEvent?: (c: Change) => CloudEvent<unknown>;
+    /** Replaces the default route to `sink` (tests of several destinations). */
+    router?: Router;
   } = {},
 ): Harness {
   const lifecycle = new Lifecycle();
@@ -162,12 +166,16 @@ export function harness(
     const list: unknown[] = (h.events[name] = []);
     lifecycle.on(name, (p) => list.push(p));
   }
-  h.engine = new DeliveryEngine({
-    sink,
-    policy: { ...FAST, ...opts.policy },
-    batchSize: opts.batchSize ?? 1,
-    lifecycle,
+  const destination: Destination = { name: 'memory', sink, batchSize: opts.batchSize ?? 1 };
+  const router = opts.router ?? createRouter({
+    config: { handler: 'memory' } as Config,
     buildEvent: opts.buildEvent ?? buildEvent,
+    destination: () => destination,
+  });
+  h.engine = new DeliveryEngine({
+    router,
+    policy: { ...FAST, ...opts.policy },
+    lifecycle,
     deadLetter:
       opts.deadLetter ??
       (async (failed) => {
@@ -178,12 +186,12 @@ export function harness(
       (async (record) => {
         h.undecodable.push(record);
       }),
-    hooks: {
+    feedback: {
       acknowledge: (lsn, idle) => {
         opts.onAcknowledge?.(lsn);
         h.acks.push({ lsn, idle });
       },
-      onPressure: (full) => {
+      setPressure: (full) => {
         opts.onPressure?.(full);
         h.pressure.push(full);
       },

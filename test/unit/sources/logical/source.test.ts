@@ -10,7 +10,7 @@ import type { Change, UndecodableChange } from '../../../../src/sources/change';
 import { CaptureSource, type CatalogLike } from '../../../../src/sources/logical/source';
 import type { ReplicationStreamOptions } from '../../../../src/sources/logical/stream';
 import type { Config } from '../../../../src/config/types';
-import type { ChangeConsumer } from '../../../../src/delivery/consumer';
+import type { ChangeConsumer } from '../../../../src/sources/contract';
 import { ErrorCodes, PgceError } from '../../../../src/errors';
 import { Lifecycle } from '../../../../src/lifecycle';
 import { pg } from './pgoutput-writer';

@@ -1,0 +1,251 @@
+import type { Pool } from 'pg';
+import { inspectAndVerify, withDatabase } from './cli/context';
+import { StopRequested, unlessStopped } from './cli/signals';
+import type { Config } from './config/types';
+import { createDeadLetterHandler, DeadLetterStore, type ClosableDeadLetterHandler } from './delivery/dead-letters';
+import { DeliveryEngine, type EngineStats } from './delivery/engine';
+import { logLifecycle } from './delivery/log';
+import { errorMessage } from './errors';
+import { eventBuilder } from './events/build';
+import { Lifecycle } from './lifecycle';
+import { logger } from './logger';
+import { createPool } from './pg/db';
+import { LeaderElector } from './pg/leader';
+import { createRouter } from './routing';
+import { startServer } from './server';
+import { createMetrics } from './server/metrics';
+import { SlotHealth } from './server/slot-health';
+import { StatusTracker } from './server/status';
+import { Destinations } from './sinks';
+import { createChangeSource } from './sources';
+import type { ChangeSource } from './sources/contract';
+import { applySteps, planSetup } from './sources/logical/setup';
+
+/**
+ * The composition root: the whole running pipeline built from a Config, read top to bottom.
+ *
+ *   sources (capture.mode) → events (the default event) → routing (deliveries) → delivery (order,
+ *   retries, dead letters, acknowledgement) → sinks (destinations)
+ *
+ * around them: PostgreSQL pools, leader election, the health/metrics/status server and the slot's
+ * health. `pg-cloudevents run` (src/cli/run.ts) is this plus configuration, signals and the exit code.
+ */
+
+/** Closing connections and servers after capture stopped may take this long each, then we go on. */
+export const CLOSE_TIMEOUT_MS = 3_000;
+
+export interface PipelineOptions {
+  env: NodeJS.ProcessEnv;
+  /** Aborted on SIGTERM/SIGINT: the sends in flight get `delivery.shutdownGracePeriod`, then everything closes. */
+  stopping: AbortSignal;
+}
+
+type Closer = () => Promise<unknown>;
+
+/**
+ * Verify, serve health/metrics/status, wait to be the leader, then capture and deliver until
+ * `stopping` aborts. Losing the leader lock ends the term (capture stops at once) and the replica
+ * waits again. A final error stops at once and is thrown. Either way every connection is closed
+ * before this settles.
+ */
+export async function runPipeline(config: Config, options: PipelineOptions): Promise<void> {
+  const log = logger('run');
+  const closers: Closer[] = [];
+  let failure: unknown;
+  try {
+    await runUntilStopped(config, options, closers);
+  } catch (err) {
+    if (!(err instanceof StopRequested)) {
+      failure = err;
+      log.error({ err: errorMessage(err) }, 'capture failed');
+    }
+  }
+  await closeAll(closers, log);
+  if (failure) throw failure;
+}
+
+/** What lives across leadership terms; a term adds the source, the router and the engine. */
+interface Running {
+  config: Config;
+  env: NodeJS.ProcessEnv;
+  database: string;
+  lifecycle: Lifecycle;
+  /** Shared by the heartbeat, dead letters and status. */
+  pool: Pool;
+  /** The source's own connection(s): a catalog lookup never queues behind a hung dead-letter insert. */
+  sourcePool: Pool;
+  destinations: Destinations;
+  deadLetters: DeadLetterStore;
+  deadLetter: ClosableDeadLetterHandler;
+  /** The current term's engine, for metrics and /status. */
+  engine?: DeliveryEngine;
+  elector?: LeaderElector;
+  stopping: AbortSignal;
+}
+
+async function runUntilStopped(loaded: Config, options: PipelineOptions, closers: Closer[]): Promise<void> {
+  const log = logger('run');
+  const { stopping } = options;
+  // Read-only checks first: a standby with a broken configuration must fail now, not at takeover.
+  const { config, database } = await unlessStopped(withDatabase(loaded, async (client, config) => {
+    const { state, verdict } = await inspectAndVerify(client, config);
+    for (const w of verdict.warnings) log.warn(w);
+    return { config, database: state.database };
+  }), stopping);
+
+  // Sinks: the destinations, opened once for the whole process.
+  const destinations = new Destinations(config);
+  closers.push(() => destinations.close());
+  const defaultDestination = destinations.get(config.handler);
+
+  // Observability: every stage reports through the lifecycle; metrics, logs and /status listen.
+  const lifecycle = new Lifecycle();
+  const metrics = createMetrics(lifecycle);
+  logLifecycle(lifecycle);
+  const status = new StatusTracker(lifecycle, { sink: defaultDestination.sink.describe(), sinkConfigured: true });
+  // Without election this replica is the leader; with it, starting until the lock is answered.
+  lifecycle.emit('leader:role', { role: config.leader.enabled ? 'starting' : 'leader' });
+
+  // PostgreSQL: the shared pool, and the source's own (see Running.sourcePool).
+  const pool = createPool(config.databaseUrl);
+  const sourcePool = createPool(config.databaseUrl, 1);
+  closers.push(() => pool.end(), () => sourcePool.end());
+
+  // Dead letters: the table, and the handler the engine gives final failures to.
+  const deadLetters = new DeadLetterStore(pool, config.deadLetters);
+  const deadLetter = createDeadLetterHandler({ config, store: deadLetters, lifecycle });
+  closers.push(() => deadLetter.close());
+
+  const app: Running = {
+    config, env: options.env, database, lifecycle, pool, sourcePool, destinations, deadLetters, deadLetter, stopping,
+  };
+
+  // Health, metrics and /status, and the slot's health (retained WAL, the named gap on loss).
+  const deliveryStats = (): EngineStats => app.engine?.stats() ?? { inFlight: 0, buffered: 0, bufferedBytes: 0 };
+  metrics.bindDeliveryStats(deliveryStats);
+  const slotHealth = new SlotHealth({ config, pool, lifecycle, metrics, deadLetters, delivery: deliveryStats });
+  const server = await unlessStopped(startServer({ port: config.server.port, metrics, status, extraStatus: slotHealth.status }), stopping);
+  closers.push(() => server.close());
+  log.info({ port: server.port }, 'health, metrics and status server listening');
+  slotHealth.start();
+  closers.push(() => slotHealth.stop());
+
+  try {
+    // Leader election: one replica captures, the others wait for the lock.
+    const elector = config.leader.enabled
+      ? new LeaderElector({ connectionString: config.databaseUrl, slot: config.capture.slot, pollIntervalMs: config.leader.pollIntervalMs, lifecycle })
+      : undefined;
+    if (elector) closers.push(() => elector.stop());
+    app.elector = elector;
+    await elector?.start();
+    while (!stopping.aborted) {
+      if (elector) {
+        try {
+          await elector.waitForLeadership(stopping);
+        } catch (err) {
+          if (stopping.aborted) break;
+          throw err;
+        }
+      }
+      const lost = await leadershipTerm(app);
+      if (!lost) break;
+    }
+  } catch (err) {
+    // A final capture error about the slot becomes the named gap (what was lost, how to recover).
+    throw err instanceof StopRequested ? err : await slotHealth.explain(err);
+  }
+}
+
+/**
+ * One leadership term: source → events → routing → delivery, built fresh each time this replica
+ * becomes the leader, so nothing of a previous term (queues, relations, positions) leaks into the
+ * next. Resolves true when leadership was lost (wait again), false on a signal; rejects on a final
+ * capture error. A signal lets the sends in flight finish within the grace period; a lost lock or
+ * a failure stops capture at once.
+ */
+async function leadershipTerm(app: Running): Promise<boolean> {
+  const { config, lifecycle, elector, stopping } = app;
+  const log = logger('run');
+  // Set-up belongs to the leader: replicas starting together must not race to create the slot.
+  await unlessStopped(withDatabase(config, async (client) => {
+    const { state } = await inspectAndVerify(client, config);
+    const steps = planSetup(state, config);
+    await applySteps(client, steps);
+    for (const s of steps) log.info(`set-up: ${s.description}`);
+  }), stopping);
+
+  // Events: a change's default event, in the configured format.
+  const buildEvent = eventBuilder(config, app.env, app.database);
+  // Routing: a change → its deliveries (today the default route: the default event to the handler).
+  const router = createRouter({ config, buildEvent, destination: (name) => app.destinations.get(name) });
+  // Delivery: per-(destination, key) order, retries, dead letters; it acknowledges to the source.
+  let source: ChangeSource | undefined;
+  const engine = new DeliveryEngine({
+    router,
+    policy: config.delivery,
+    lifecycle,
+    feedback: {
+      acknowledge: (position, idle) => source?.acknowledge(position, idle),
+      setPressure: (full) => source?.setPressure(full),
+    },
+    deadLetter: app.deadLetter,
+    undecodable: async (record) => {
+      await app.deadLetters.insertUndecodable(record);
+    },
+  });
+  app.engine = engine;
+  // Source: the change stream of `capture.mode`, handed to the engine in commit order.
+  source = createChangeSource({ config, pool: app.pool, ownPool: app.sourcePool, consumer: engine, lifecycle });
+
+  let lostLeadership = false;
+  // Listeners of this term only: removed when it ends, so terms do not pile them up.
+  const cleanups: (() => void)[] = [];
+  const interrupted = new Promise<void>((resolve) => {
+    const onLost = (err: Error) => {
+      lostLeadership = true;
+      log.warn({ err: errorMessage(err) }, 'lost the leader lock: stopping capture at once');
+      resolve();
+    };
+    const onAbort = () => resolve();
+    elector?.once('lost', onLost);
+    stopping.addEventListener('abort', onAbort, { once: true });
+    cleanups.push(() => elector?.off('lost', onLost), () => stopping.removeEventListener('abort', onAbort));
+    if (stopping.aborted) resolve();
+  });
+  try {
+    // Opening the stream may wait (a slot busy elsewhere is retried): a signal must not.
+    const starting = source.start();
+    starting.catch(() => undefined);
+    const started = await Promise.race([starting, interrupted.then(() => undefined)]);
+    if (started) {
+      log.info({ sink: router.destinations.map((d) => d.sink.describe()).join(', '), tables: config.tables.map((t) => t.table) }, 'capturing');
+      await Promise.race([interrupted, started.done]);
+    }
+  } finally {
+    for (const cleanup of cleanups) cleanup();
+    const graceMs = stopping.aborted && !lostLeadership ? config.delivery.shutdownGracePeriodMs ?? 0 : 0;
+    await source.stop(graceMs).catch((err) => log.warn({ err: errorMessage(err) }, 'stopping capture'));
+  }
+  return lostLeadership && !stopping.aborted;
+}
+
+/**
+ * Everything opened, closed one after another in the reverse order of opening (what was opened
+ * last may still need what was opened before it: the slot record's last write needs the pool),
+ * each given at most CLOSE_TIMEOUT_MS.
+ */
+async function closeAll(closers: Closer[], log: ReturnType<typeof logger>): Promise<void> {
+  for (const close of closers.splice(0).reverse()) {
+    try {
+      await withDeadline(close(), CLOSE_TIMEOUT_MS);
+    } catch (err) {
+      log.warn({ err: errorMessage(err) }, 'closing');
+    }
+  }
+}
+
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,42 @@
+import type { CloudEvent } from 'cloudevents';
+import type { Config } from '../config/types';
+import type { Destination } from '../sinks/types';
+import type { Change } from '../sources/change';
+
+/**
+ * Routing: the stage between shaping (src/events) and delivery (src/delivery), where a change
+ * becomes zero or more deliveries, each a destination and an event. The delivery engine orders,
+ * retries, dead-letters and measures each delivery on its own, per (destination, partition key),
+ * and acknowledges the change once all its deliveries are delivered or dead-lettered.
+ */
+
+/** Takes one delivery of the change being routed. */
+export type Deliver = (destination: Destination, event: CloudEvent<unknown>) => void;
+
+/**
+ * One routing rule, compiled: hands the deliveries of `change` to `deliver`, synchronously, zero or
+ * more times. It runs once per change on the engine's hot path, so it allocates nothing beyond the
+ * events it builds. It throws when an event cannot be built (the change is then dead-lettered as
+ * undecodable), and then before its first `deliver` call, so a change is never half routed.
+ */
+export interface Route {
+  route(change: Change, deliver: Deliver): void;
+}
+
+/** Every rule of the configuration as one Route, and the destinations they deliver to. */
+export interface Router extends Route {
+  /** Each destination a delivery may name: the engine prepares a lane for each. */
+  readonly destinations: readonly Destination[];
+}
+
+/** What a rule kind builds its routes from. */
+export interface RoutingContext {
+  config: Config;
+  /** The change's default event (src/events), in the configured format. */
+  buildEvent(change: Change): CloudEvent<unknown>;
+  /** A destination by handler name, resolved through the sinks registry (once per name). */
+  destination(name: string): Destination;
+}
+
+/** A kind of routing rule: reads its part of the configuration and returns its routes (maybe none). */
+export type RouteKind = (context: RoutingContext) => Route[];
