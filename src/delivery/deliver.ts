@@ -2,7 +2,8 @@ import type { CloudEvent } from 'cloudevents';
 import type { DeliveryConfig } from '../config/types';
 import { DeliveryError, ErrorCodes, PgceError, errorMessage, isRetriable } from '../errors';
 import type { Sink } from '../sinks/types';
-import { backoffDelay, cappedRetryAfter } from './backoff';
+import { retry, type Sleep } from '../retry';
+import { backoffDelay, cappedRetryAfter, deliveryBackoff } from './backoff';
 
 export interface AttemptFailure {
   error: DeliveryError;
@@ -13,7 +14,7 @@ export interface AttemptFailure {
   retryInMs?: number;
 }
 
-export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
+export type { Sleep };
 
 export interface DeliverOptions {
   /** Aborted on shutdown: stop waiting, throw `DeliveryAbortedError`, acknowledge nothing. */
@@ -45,7 +46,8 @@ export class DeliveryAbortedError extends PgceError {
  * Sends `event` until the sink accepts it, following Knative's delivery semantics: retriable
  * failures are retried after `max(backoff, Retry-After)` (Knative uses the larger of the two);
  * `policy.retry` retries at most (undefined = forever; nothing is dropped); a final failure or the
- * last retry's failure is thrown (a `DeliveryFailure`) for the caller to dead-letter.
+ * last retry's failure is thrown (a `DeliveryFailure`) for the caller to dead-letter. The loop is
+ * the one retrier's (src/retry).
  */
 export async function deliverWithRetry(
   sink: Sink,
@@ -54,28 +56,29 @@ export async function deliverWithRetry(
   opts: DeliverOptions = {},
 ): Promise<{ attempts: number }> {
   const { signal } = opts;
-  const sleep = opts.sleep ?? sleepFor;
+  let attempts = 0;
   let lastError: DeliveryError | undefined;
-  for (let attempt = 1; ; attempt++) {
-    if (signal?.aborted) throw new DeliveryAbortedError(attempt - 1, lastError);
-    try {
-      await sink.send(event);
-      return { attempts: attempt };
-    } catch (err) {
-      lastError = asDeliveryError(err);
-    }
-    const retriesLeft = policy.retry === undefined || attempt <= policy.retry;
-    const willRetry = lastError.retriable && retriesLeft && !signal?.aborted;
-    const retryInMs = willRetry ? waitBefore(policy, attempt, lastError, opts.random) : undefined;
-    opts.onAttemptFailed?.({ error: lastError, attempt, willRetry, retryInMs });
-    if (signal?.aborted) throw new DeliveryAbortedError(attempt, lastError);
-    if (!willRetry) throw Object.assign(lastError, { attempts: attempt }) as DeliveryFailure;
-    try {
-      await sleep(retryInMs!, signal);
-    } catch (err) {
-      if (signal?.aborted) throw new DeliveryAbortedError(attempt, lastError);
-      throw err;
-    }
+  try {
+    await retry(async (attempt) => {
+      attempts = attempt;
+      try {
+        await sink.send(event);
+      } catch (err) {
+        throw (lastError = asDeliveryError(err));
+      }
+    }, {
+      policy: deliveryBackoff(policy),
+      retries: policy.retry,
+      signal,
+      sleep: opts.sleep,
+      random: opts.random,
+      waitMs: (backoff, error) => Math.max(backoff, cappedRetryAfter((error as DeliveryError).retryAfterMs, policy.retryAfterMaxMs) ?? 0),
+      onFailure: (f) => opts.onAttemptFailed?.({ error: f.error as DeliveryError, attempt: f.attempt, willRetry: f.willRetry, retryInMs: f.retryInMs }),
+    });
+    return { attempts };
+  } catch (err) {
+    if (signal?.aborted) throw new DeliveryAbortedError(attempts, lastError);
+    throw err as DeliveryFailure;
   }
 }
 
@@ -96,20 +99,4 @@ function asDeliveryError(err: unknown): DeliveryError {
   if (err instanceof DeliveryError) return err;
   const code = err instanceof PgceError ? err.code : undefined;
   return new DeliveryError(errorMessage(err), { retriable: isRetriable(err), cause: err, code });
-}
-
-/** A timer that rejects with the signal's reason when it aborts (shutdown). */
-export function sleepFor(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

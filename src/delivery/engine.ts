@@ -15,6 +15,7 @@ import { deliverWithRetry, type AttemptFailure, type DeliveryFailure, type Sleep
 import { defaultPartitionKey, KeyQueue, ReadyList } from './partitions';
 import { SendUnit } from './send-unit';
 import { undecodableRecord, type UndecodableHandler } from './undecodable';
+import { retry } from '../retry';
 
 export interface EngineOptions {
   /** Change → deliveries (destination + event); its destinations are the engine's lanes. */
@@ -458,18 +459,24 @@ export class DeliveryEngine implements ChangeConsumer {
    * reject otherwise, the record is not dropped: it is offered again after the longest backoff.
    */
   private async storeDurably(store: () => Promise<void>, id: string, signal: AbortSignal): Promise<boolean> {
-    for (;;) {
-      try {
-        await store();
-        return true;
-      } catch (err) {
-        if (signal.aborted) return false;
-        this.log.error(
-          { id, err: errorMessage(err), retryInMs: this.opts.policy.backoffMaxMs },
-          'storing a dead letter failed; retrying (its position stays unacknowledged)',
-        );
-        if (!(await pause(this.opts.policy.backoffMaxMs, signal))) return false;
-      }
+    const waitMs = this.opts.policy.backoffMaxMs;
+    try {
+      await retry(store, {
+        // Handlers already back off inside; this outer wait is the longest one, every time.
+        policy: { kind: 'linear', delayMs: waitMs, maxMs: waitMs },
+        signal,
+        retriable: () => true,
+        onFailure: ({ error }) => {
+          if (signal.aborted) return;
+          this.log.error(
+            { id, err: errorMessage(error), retryInMs: waitMs },
+            'storing a dead letter failed; retrying (its position stays unacknowledged)',
+          );
+        },
+      });
+      return true;
+    } catch {
+      return false;
     }
   }
 
@@ -500,20 +507,4 @@ function rowsOf(change: Change): Record<string, unknown> {
     case 'truncate':
       return {};
   }
-}
-
-/** Resolves true after `ms`, false at once when `signal` aborts. */
-function pause(ms: number, signal: AbortSignal): Promise<boolean> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve(false);
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -3,9 +3,10 @@ import { ErrorCodes, PgceError, errorMessage } from '../../errors';
 import { logger } from '../../logger';
 import { deadLetterDestination } from '../../sinks';
 import type { Destination } from '../../sinks/types';
-import { backoffDelay } from '../backoff';
+import { deliveryBackoff } from '../backoff';
 import type { DeadLetterHandler, FailedDelivery } from '../dead-letter';
-import { DeliveryAbortedError, deliverWithRetry, sleepFor, type Sleep } from '../deliver';
+import { DeliveryAbortedError, deliverWithRetry, type Sleep } from '../deliver';
+import { retry, sleep as sleepFor } from '../../retry';
 import { withoutCredentials } from '../../logger';
 import type { Lifecycle } from '../../lifecycle';
 import { knativeErrorExtensions, withKnativeError } from './knative';
@@ -81,24 +82,24 @@ export function createDeadLetterHandler(opts: DeadLetterHandlerOptions): Closabl
     }
   }
 
+  /** Every database error is retried here: the row must be stored before the position moves. */
   async function toTable(failed: FailedDelivery, signal: AbortSignal): Promise<string> {
-    for (let attempt = 1; ; attempt++) {
-      if (signal.aborted) throw aborted(signal.reason);
-      try {
-        return await store.insert(failed);
-      } catch (err) {
-        if (signal.aborted) throw aborted(err);
-        const retryInMs = backoffDelay(config.delivery, attempt);
-        log.error(
-          { id: failed.event.id, table: store.tableName, attempt, retryInMs, err: errorMessage(err) },
-          'could not store the dead letter; retrying (its position stays unacknowledged)',
-        );
-        try {
-          await sleep(retryInMs, signal);
-        } catch (e) {
-          throw aborted(e);
-        }
-      }
+    try {
+      return await retry(() => store.insert(failed), {
+        policy: deliveryBackoff(config.delivery),
+        signal,
+        sleep,
+        retriable: () => true,
+        onFailure: ({ attempt, retryInMs, error }) => {
+          if (signal.aborted) return;
+          log.error(
+            { id: failed.event.id, table: store.tableName, attempt, retryInMs, err: errorMessage(error) },
+            'could not store the dead letter; retrying (its position stays unacknowledged)',
+          );
+        },
+      });
+    } catch (err) {
+      throw aborted(err);
     }
   }
 

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { backoffDelay, cappedRetryAfter } from '../../../src/delivery/backoff';
 
-describe('delivery/backoff (Knative backoffPolicy)', () => {
+describe('delivery/backoff (Knative backoffPolicy through the retrier)', () => {
   const exponential = { backoffPolicy: 'exponential' as const, backoffDelayMs: 200, backoffMaxMs: 30_000 };
   const linear = { backoffPolicy: 'linear' as const, backoffDelayMs: 200, backoffMaxMs: 1000 };
 
