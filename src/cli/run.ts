@@ -3,8 +3,10 @@ import type { Pool } from 'pg';
 import type { Change } from '../sources/change';
 import type { ChangeConsumer, ConsumerHooks } from '../delivery/consumer';
 import { createPool } from '../pg/db';
+import { knexOn } from '../pg/schema/knex';
 import { LeaderElector } from '../pg/leader';
 import { applySteps, planSetup } from '../sources/logical/setup';
+import { migrateSchema } from '../pg/schema/migrate';
 import type { Config } from '../config/types';
 import { logLifecycle } from '../delivery/log';
 import { createDeadLetterHandler, DeadLetterStore } from '../delivery/dead-letters';
@@ -111,7 +113,7 @@ async function runUntilStopped(
   // Capture's catalog lookups never wait behind the shared pool's queries (see Pipeline).
   const catalogPool = createPool(config.databaseUrl, 1);
   closers.push(() => pool.end(), () => catalogPool.end());
-  const deadLetters = new DeadLetterStore(pool, config.deadLetters);
+  const deadLetters = new DeadLetterStore(knexOn(pool), config.deadLetters);
   const deadLetter = createDeadLetterHandler({ config, store: deadLetters, destination: sink.describe(), lifecycle });
   closers.push(() => deadLetter.close());
   let engine: DeliveryEngine | undefined;
@@ -185,6 +187,7 @@ async function captureTerm(opts: TermOptions): Promise<boolean> {
   await unlessStopped(withDatabase(config, async (client) => {
     const { state } = await inspectAndVerify(client, config);
     const steps = planSetup(state, config);
+    await migrateSchema(config, log);
     await applySteps(client, steps);
     for (const s of steps) log.info(`set-up: ${s.description}`);
   }), stopping);

@@ -4,6 +4,7 @@ import { PUBLICATION_SQL, SLOT_SQL } from '../pg/catalog-sql';
 import type { SlotState } from '../sources/logical/setup';
 import { describeGap, lastKnownPosition, RECREATE_SLOT_HINT, sentence, walWarnings, type SlotWarning } from '../sources/logical/slot-guard';
 import { inspectSlotRecord } from '../pg/slot-record';
+import { knexOn } from '../pg/schema/knex';
 import type { Config } from '../config/types';
 import type { DeadLetterStore } from '../delivery/dead-letters';
 import { ErrorCodes, PgceError, errorMessage } from '../errors';
@@ -44,7 +45,7 @@ export class SlotHealth {
   private timer?: NodeJS.Timeout;
 
   constructor(private readonly opts: SlotHealthOptions) {
-    this.acks = new AckRecorder({ pool: opts.pool, config: opts.config, lifecycle: opts.lifecycle });
+    this.acks = new AckRecorder({ knex: knexOn(opts.pool), config: opts.config, lifecycle: opts.lifecycle });
   }
 
   start(): void {
@@ -113,7 +114,7 @@ export class SlotHealth {
   private async complete(err: PgceError): Promise<PgceError> {
     const { config, pool } = this.opts;
     const slot = ((await pool.query(SLOT_SQL, [config.capture.slot])).rows[0] as SlotState | undefined) ?? null;
-    const record = (await inspectSlotRecord(pool, config)).record;
+    const record = (await inspectSlotRecord(knexOn(pool), config)).record;
     const position = lastKnownPosition(slot, record, this.acks.lastAcknowledged);
     let note = '';
     if (err.detail.reason === 'publication') {

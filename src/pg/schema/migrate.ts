@@ -92,6 +92,13 @@ export async function pendingMigrations(knex: Knex, config: Pick<Config, 'deadLe
   return MIGRATIONS.filter((m) => !done.has(m.name) || again.has(m.name)).map((m) => m.name);
 }
 
+/** What `status` and `check` say about a schema with pending migrations (undefined when current). */
+export function schemaBehindWarning(pending: readonly string[], config: Pick<Config, 'deadLetters'>): string | undefined {
+  if (pending.length === 0) return undefined;
+  return `schema ${config.deadLetters.schema} is behind: migration${pending.length > 1 ? 's' : ''} ${pending.join(', ')} ` +
+    `pending (pg-cloudevents setup, or run at start, applies them)`;
+}
+
 /** Runs every pending migration; safe to call from several replicas at once. */
 export async function migrateToLatest(knex: Knex, config: Pick<Config, 'deadLetters'>, log: Log): Promise<MigrationOutcome> {
   const names = schemaNames(config);
