@@ -103,6 +103,8 @@ export async function inspect(client: Client, config: Config): Promise<Inspectio
     : [];
   const slot = await client.query(SLOT_SQL, [config.capture.slot]);
   const elsewhere = slot.rowCount ? undefined : (await client.query(SLOT_ELSEWHERE_SQL, [config.capture.slot])).rows[0];
+  // The product's own tables through knex, on this same connection.
+  const knex = knexOn(client);
   return {
     walLevel: wal.wal_level,
     maxSlots: wal.max_slots,
@@ -122,9 +124,8 @@ export async function inspect(client: Client, config: Config): Promise<Inspectio
     },
     slot: slot.rows[0] ?? null,
     slotElsewhere: elsewhere ? { database: elsewhere.database, slotType: elsewhere.slot_type } : null,
-    // The product's own tables through knex, on this same connection.
-    slotRecord: await inspectSlotRecord(knexOn(client), config),
-    deadLetters: await inspectDeadLetterTable(knexOn(client), config),
+    slotRecord: await inspectSlotRecord(knex, config),
+    deadLetters: await inspectDeadLetterTable(knex, config),
   };
 }
 
