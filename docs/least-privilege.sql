@@ -21,8 +21,9 @@
 CREATE ROLE :"role" WITH LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'password';
 
 -- CREATE on the database: `setup` (or `run`, when it is missing) creates the product's schema
--- `pgcloudevents` (deadLetters.schema) holding the slot record (capture_slots) and the
--- dead-letter table, which the role then owns. A publication's owner needs it too.
+-- `pgcloudevents` (deadLetters.schema) holding the slot record (capture_slots), the
+-- dead-letter table and knex's record of the migrations (knex_migrations, knex_migrations_lock),
+-- which the role then owns. A publication's owner needs it too.
 GRANT CONNECT, CREATE ON DATABASE :"DBNAME" TO :"role";
 
 -- SELECT on the captured tables: `tail` and the initial checks read them; events carry their rows.
@@ -38,5 +39,5 @@ CREATE PUBLICATION :"publication" FOR TABLE :tables
   WITH (publish = 'insert, update, delete, truncate', publish_via_partition_root = true);
 ALTER PUBLICATION :"publication" OWNER TO :"role";
 
--- Nothing else: the leader election uses advisory locks, `status` reads pg_replication_slots
+-- Nothing else: the leader election and the migrations' lock use advisory locks, `status` reads pg_replication_slots
 -- and pg_settings, and the type lookups read pg_type, all open to every role.

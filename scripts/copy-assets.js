@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 /**
  * tsc compiles src/ to dist/src/ but copies nothing else. Modules that read a file beside
- * themselves at run time (the numbered .sql files, e.g. src/delivery/dead-letters/sql/000001.sql)
- * need it copied to the same place under dist/. Runs after tsc (`npm run build`, `make build`).
+ * themselves at run time (.sql and .lua files) need it copied to the same place under dist/. Runs after tsc (`npm run build`, `make build`).
  * Plain Node, no dependencies: `node scripts/copy-assets.js [rootDir]`.
  */
 'use strict';

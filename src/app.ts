@@ -20,6 +20,8 @@ import { Destinations } from './sinks';
 import { createChangeSource } from './sources';
 import type { ChangeSource } from './sources/contract';
 import { applySteps, planSetup } from './sources/logical/setup';
+import { knexOn } from './pg/schema/knex';
+import { migrateSchema } from './pg/schema/migrate';
 
 /**
  * The composition root: the whole running pipeline built from a Config, read top to bottom.
@@ -112,7 +114,7 @@ async function runUntilStopped(loaded: Config, options: PipelineOptions, closers
   closers.push(() => pool.end(), () => sourcePool.end());
 
   // Dead letters: the table, and the handler the engine gives final failures to.
-  const deadLetters = new DeadLetterStore(pool, config.deadLetters);
+  const deadLetters = new DeadLetterStore(knexOn(pool), config.deadLetters);
   const deadLetter = createDeadLetterHandler({ config, store: deadLetters, lifecycle });
   closers.push(() => deadLetter.close());
 
@@ -170,6 +172,8 @@ async function leadershipTerm(app: Running): Promise<boolean> {
   await unlessStopped(withDatabase(config, async (client) => {
     const { state } = await inspectAndVerify(client, config);
     const steps = planSetup(state, config);
+    // The product's own tables first (knex migrations, with their own lock), then slot and publication.
+    await migrateSchema(config, log);
     await applySteps(client, steps);
     for (const s of steps) log.info(`set-up: ${s.description}`);
   }), stopping);

@@ -22,6 +22,7 @@ export const ErrorCodes = {
   SINK_UNREACHABLE: 'PGCE_ERR_SINK_UNREACHABLE',
   DELIVERY_ABORTED: 'PGCE_ERR_DELIVERY_ABORTED',
   LISTEN: 'PGCE_ERR_LISTEN',
+  SCHEMA: 'PGCE_ERR_SCHEMA',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

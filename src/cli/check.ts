@@ -1,6 +1,8 @@
 import type { SlotState } from '../sources/logical/setup';
 import { formatBytes } from '../sources/logical/slot-guard';
 import { createSink, requireSink } from '../sinks';
+import { knexOn } from '../pg/schema/knex';
+import { pendingMigrations, schemaBehindWarning } from '../pg/schema/migrate';
 import type { Command } from './command';
 import { configure, inspectAndVerify, withDatabase } from './context';
 
@@ -21,7 +23,10 @@ export const checkCommand: Command = {
       out(`${state.publication.exists ? 'ok  ' : 'todo'} publication ${config.capture.publication}${state.publication.exists ? '' : ' (created by setup or run)'}`);
       // A lost slot (dropped, invalidated) is an error above; warnings below name retained WAL.
       out(`${state.slot ? 'ok  ' : 'todo'} replication slot ${config.capture.slot}${state.slot ? ` (${slotSummary(state.slot)})` : ' (created by setup or run)'}`);
-      return verdict.warnings;
+      const pending = await pendingMigrations(knexOn(client), config);
+      out(`${pending.length ? 'todo' : 'ok  '} schema ${config.deadLetters.schema}${pending.length ? ` (${pending.length} migration(s) pending: applied by setup or run)` : ' (current)'}`);
+      const behind = schemaBehindWarning(pending, config);
+      return behind ? [...verdict.warnings, behind] : verdict.warnings;
     });
     for (const w of warnings) options.report.warn(w);
     const sink = createSink(config.handler, config);

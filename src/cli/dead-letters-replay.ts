@@ -6,6 +6,7 @@ import { DeliveryError, errorMessage } from '../errors';
 import { logger, scrubSecrets } from '../logger';
 import type { Destination, Sink } from '../sinks/types';
 import { withDatabase } from './context';
+import { knexOn } from '../pg/schema/knex';
 
 /** Retries per event when `--retry` is not given: a replay is run by a person, who waits for it. */
 export const REPLAY_DEFAULT_RETRY = 3;
@@ -74,7 +75,7 @@ export async function replay(config: Config, options: ReplayOptions): Promise<nu
   const kept: string[] = [];
   try {
     return await withDatabase(config, async (client) => {
-      const store = new DeadLetterStore(client, config.deadLetters);
+      const store = new DeadLetterStore(knexOn(client), config.deadLetters);
       let lastId: string | undefined;
       let stoppedBy: Result | undefined;
       for await (const row of options.rows(store)) {

@@ -5,6 +5,7 @@ import { DeadLetterStore, type DeadLetterRow } from '../delivery/dead-letters/st
 import { createDestination, requireSink } from '../sinks';
 import type { Command, OptionSpec } from './command';
 import { configure, withDatabase } from './context';
+import { knexOn } from '../pg/schema/knex';
 import { REPLAY_DEFAULT_RETRY, replay } from './dead-letters-replay';
 
 /** Only DATABASE_URL (and, to replay, a sink or handler): no tables. */
@@ -100,7 +101,7 @@ async function* single(store: DeadLetterStore, id: string): AsyncGenerator<DeadL
 
 async function list(config: Config, json: boolean): Promise<number> {
   return withDatabase(config, async (client) => {
-    const store = new DeadLetterStore(client, config.deadLetters);
+    const store = new DeadLetterStore(knexOn(client), config.deadLetters);
     let n = 0;
     if (json) {
       // A JSON array, written as it is read.
@@ -121,7 +122,7 @@ async function list(config: Config, json: boolean): Promise<number> {
 
 async function purge(config: Config, { before, id }: { before?: Date; id?: string }): Promise<number> {
   return withDatabase(config, async (client) => {
-    const store = new DeadLetterStore(client, config.deadLetters);
+    const store = new DeadLetterStore(knexOn(client), config.deadLetters);
     if (id !== undefined) {
       if (await store.delete(id)) {
         process.stdout.write(`purged dead letter ${id} from ${store.tableName}\n`);

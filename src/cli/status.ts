@@ -1,6 +1,8 @@
 import { checkNames, inspect } from '../sources/logical/setup';
 import { diagnoseSlot, formatBytes } from '../sources/logical/slot-guard';
 import { DeadLetterStore } from '../delivery/dead-letters';
+import { knexOn } from '../pg/schema/knex';
+import { pendingMigrations, schemaBehindWarning } from '../pg/schema/migrate';
 import type { Command } from './command';
 import { configure, withDatabase } from './context';
 
@@ -21,6 +23,7 @@ export const statusCommand: Command = {
       const record = state.slotRecord.record;
       const diagnosis = diagnoseSlot(slot, record, state.database, config);
       const names = checkNames(state, config);
+      const schemaBehind = schemaBehindWarning(await pendingMigrations(knexOn(client), config), config);
       return {
         mode: config.capture.mode,
         database: state.database,
@@ -50,11 +53,11 @@ export const statusCommand: Command = {
             }
           : null,
         problems: [...names.errors, ...diagnosis.errors].map((e) => ({ code: e.code, message: e.message })),
-        warnings: [...names.warnings, ...diagnosis.warnings],
+        warnings: [...names.warnings, ...diagnosis.warnings, ...(schemaBehind ? [schemaBehind] : [])],
         tables: config.tables.map((t) => `${t.schema}.${t.name}`),
         deadLetters: {
           table: `${config.deadLetters.schema}.${config.deadLetters.table}`,
-          count: state.deadLetters.tableExists ? await new DeadLetterStore(client, config.deadLetters).count() : null,
+          count: state.deadLetters.tableExists ? await new DeadLetterStore(knexOn(client), config.deadLetters).count() : null,
         },
       };
     });

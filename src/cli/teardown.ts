@@ -1,5 +1,5 @@
 import { applySteps, inspect, planTeardown, renderStep } from '../sources/logical/setup';
-import { deadLetterTeardownWarning } from '../delivery/dead-letters/ddl';
+import { deadLetterTeardownWarning } from '../delivery/dead-letters/table';
 import type { Command } from './command';
 import { configure, withDatabase } from './context';
 

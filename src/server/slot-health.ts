@@ -1,9 +1,11 @@
+import type { Knex } from 'knex';
 import type { Pool } from 'pg';
 import { AckRecorder } from '../sources/logical/ack-recorder';
 import { PUBLICATION_SQL, SLOT_SQL } from '../pg/catalog-sql';
 import type { SlotState } from '../sources/logical/setup';
 import { describeGap, lastKnownPosition, RECREATE_SLOT_HINT, sentence, walWarnings, type SlotWarning } from '../sources/logical/slot-guard';
 import { inspectSlotRecord } from '../pg/slot-record';
+import { knexOn } from '../pg/schema/knex';
 import type { Config } from '../config/types';
 import type { DeadLetterStore } from '../delivery/dead-letters';
 import { ErrorCodes, PgceError, errorMessage } from '../errors';
@@ -40,11 +42,14 @@ const num = (text: string | null | undefined) => (text === null || text === unde
 export class SlotHealth {
   private readonly log = logger('capture');
   private readonly acks: AckRecorder;
+  /** The slot record through knex, on the same pool. */
+  private readonly knex: Knex;
   private readonly warned = new Map<WarnKind, number>();
   private timer?: NodeJS.Timeout;
 
   constructor(private readonly opts: SlotHealthOptions) {
-    this.acks = new AckRecorder({ pool: opts.pool, config: opts.config, lifecycle: opts.lifecycle });
+    this.knex = knexOn(opts.pool);
+    this.acks = new AckRecorder({ knex: this.knex, config: opts.config, lifecycle: opts.lifecycle });
   }
 
   start(): void {
@@ -113,7 +118,7 @@ export class SlotHealth {
   private async complete(err: PgceError): Promise<PgceError> {
     const { config, pool } = this.opts;
     const slot = ((await pool.query(SLOT_SQL, [config.capture.slot])).rows[0] as SlotState | undefined) ?? null;
-    const record = (await inspectSlotRecord(pool, config)).record;
+    const record = (await inspectSlotRecord(this.knex, config)).record;
     const position = lastKnownPosition(slot, record, this.acks.lastAcknowledged);
     let note = '';
     if (err.detail.reason === 'publication') {

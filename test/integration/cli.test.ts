@@ -131,8 +131,17 @@ describe('commands: setup, teardown, check, status, tail and bad configuration (
   });
 
   it('setup --dry-run prints the SQL and changes nothing; setup is idempotent; teardown removes it', async () => {
+    // Before any set-up: the schema's migrations are all pending, which check names as a warning.
+    const before = await cli(['check'], env);
+    expect(before.code, before.all).to.equal(0);
+    expect(before.stdout).to.include('todo schema pgcloudevents (3 migration(s) pending: applied by setup or run)');
+    expect(before.stderr).to.include(
+      'warning: schema pgcloudevents is behind: migrations 000001_dead_letters, 000002_dead_letters_exact_events, ' +
+      '000003_capture_slots pending (pg-cloudevents setup, or run at start, applies them)');
     const dry = await cli(['setup', '--dry-run'], env);
     expect(dry.code, dry.all).to.equal(0);
+    expect(dry.stdout).to.match(/^-- migrate schema pgcloudevents: 000001_dead_letters\n-- migrate schema pgcloudevents: 000002_dead_letters_exact_events\n-- migrate schema pgcloudevents: 000003_capture_slots\n/);
+    expect((await db.query(`SELECT 1 FROM pg_namespace WHERE nspname = 'pgcloudevents'`)).rowCount, 'dry run').to.equal(0);
     expect(dry.stdout).to.include('CREATE PUBLICATION "pgce_cli" FOR TABLE "public"."items"');
     expect(dry.stdout).to.include(`pg_create_logical_replication_slot('pgce_cli', 'pgoutput')`);
     const none = await db.query(`SELECT 1 FROM pg_publication WHERE pubname = 'pgce_cli'`);
@@ -146,9 +155,14 @@ describe('commands: setup, teardown, check, status, tail and bad configuration (
     expect(pub.rows).to.deep.equal([{ tablename: 'items' }]);
     const slot = await db.query(`SELECT plugin FROM pg_replication_slots WHERE slot_name = 'pgce_cli'`);
     expect(slot.rows).to.deep.equal([{ plugin: 'pgoutput' }]);
+    expect(made.stdout).to.include('done: migrate schema pgcloudevents: 000003_capture_slots');
+    expect((await db.query('SELECT name FROM pgcloudevents.knex_migrations ORDER BY id')).rows.map((r) => r.name)).to.deep.equal([
+      '000001_dead_letters', '000002_dead_letters_exact_events', '000003_capture_slots',
+    ]);
     const again = await cli(['setup'], env);
     expect(again.code).to.equal(0);
-    expect(again.stdout).to.include('nothing to do');
+    expect(again.stdout).to.include('nothing to do: schema pgcloudevents is current');
+    expect((await cli(['check'], env)).stdout).to.include('ok   schema pgcloudevents (current)');
 
     const status = await cli(['status', '--json'], env);
     expect(status.code, status.all).to.equal(0);
@@ -157,12 +171,15 @@ describe('commands: setup, teardown, check, status, tail and bad configuration (
     expect(report.slot.name).to.equal('pgce_cli');
     expect(report.slot.lastAcknowledgedLsn).to.match(/^[0-9A-F]+\/[0-9A-F]+$/);
     expect(report.slot.lagBytes).to.be.a('number');
+    expect(report.warnings.join('\n')).not.to.include('is behind');
 
     const down = await cli(['teardown'], env);
     expect(down.code, down.all).to.equal(0);
     expect((await db.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'pgce_cli'`)).rowCount).to.equal(0);
     expect((await db.query(`SELECT 1 FROM pg_publication WHERE pubname = 'pgce_cli'`)).rowCount).to.equal(0);
     expect((await db.query('SELECT count(*)::int AS n FROM items')).rows[0].n, 'teardown never touches data').to.equal(0);
+    // Everything in the schema was empty: it goes, with knex's record of the migrations.
+    expect((await db.query(`SELECT 1 FROM pg_namespace WHERE nspname = 'pgcloudevents'`)).rowCount).to.equal(0);
   });
 
   it('tail prints the events of new changes and leaves the real slot untouched', async () => {

@@ -4,12 +4,14 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { Client, Pool } from 'pg';
 import type { InsertChange } from '../../src/sources/change';
-import { applySteps, inspect, planSetup } from '../../src/sources/logical/setup';
 import { loadConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/types';
 import type { FailedDelivery } from '../../src/delivery/dead-letter';
 import { createDeadLetterHandler } from '../../src/delivery/dead-letters/handler';
-import { inspectDeadLetterTable, planDeadLetterSetup } from '../../src/delivery/dead-letters/ddl';
+import { inspectDeadLetterTable } from '../../src/delivery/dead-letters/table';
+import { knexOn } from '../../src/pg/schema/knex';
+import { migrateSchema } from '../../src/pg/schema/migrate';
+import { preKnexSql } from './harness/pre-knex-schema';
 import { eventFromStoredText } from '../../src/delivery/dead-letters/event-text';
 import { DeadLetterStore } from '../../src/delivery/dead-letters/store';
 import { SupersededTracker } from '../../src/delivery/dead-letters/superseded';
@@ -86,15 +88,9 @@ function failed(ordinal: number, error: Error = new DeliveryError('sink answered
   };
 }
 
+/** What `setup` and `run` do for the table: the schema's migrations. */
 async function createTable(db: TestDatabase, config: Config): Promise<void> {
-  const client = new Client({ connectionString: db.url });
-  await client.connect();
-  try {
-    const state = await inspectDeadLetterTable(client, config);
-    await applySteps(client, planDeadLetterSetup(state, config));
-  } finally {
-    await client.end();
-  }
+  await migrateSchema({ ...config, databaseUrl: db.url }, { info: () => undefined });
 }
 
 async function rejection(p: Promise<unknown>): Promise<Error> {
@@ -115,7 +111,7 @@ describe('dead letters against real PostgreSQL', function () {
     db = await createTestDatabase(`pgce_e2_store_${RUN}`);
     pool = new Pool({ connectionString: db.url, max: 3 });
     config = testConfig(db);
-    store = new DeadLetterStore(pool, config.deadLetters);
+    store = new DeadLetterStore(knexOn(pool), config.deadLetters);
   });
   after(async function () {
     await pool?.end();
@@ -124,14 +120,10 @@ describe('dead letters against real PostgreSQL', function () {
   });
 
   describe('table and store', () => {
-    it('setup plan creates the table with the documented columns, idempotently', async () => {
+    it('the schema migrations create the table with the documented columns, idempotently', async () => {
       await createTable(db, config);
-      // Applying the same DDL again (a second `setup`, a replica racing) changes nothing.
+      // Migrating again (a second `setup`, a replica racing) changes nothing.
       await createTable(db, config);
-      const rendered = planDeadLetterSetup({ tableExists: false, upToDate: false }, config);
-      const client = new Client({ connectionString: db.url });
-      await client.connect();
-      await applySteps(client, rendered).finally(() => client.end());
       const { rows } = await db.query(
         `SELECT column_name, data_type, is_nullable FROM information_schema.columns
           WHERE table_schema = 'pgcloudevents' AND table_name = 'dead_letters' ORDER BY ordinal_position`,
@@ -145,11 +137,11 @@ describe('dead letters against real PostgreSQL', function () {
       ]);
       const idx = await db.query(`SELECT indexdef FROM pg_indexes WHERE schemaname = 'pgcloudevents' AND indexname = 'dead_letters_created_at_idx'`);
       expect(idx.rows[0].indexdef).to.include('(created_at)');
-      expect(await inspectDeadLetterTable(pool, config)).to.deep.equal({
-        schemaExists: true, tableExists: true, empty: true, otherObjectsInSchema: 0, upToDate: true,
+      expect(await inspectDeadLetterTable(knexOn(pool), config)).to.deep.equal({
+        schemaExists: true, tableExists: true, empty: true, otherObjectsInSchema: 1,
       });
       await store.insert(failed(1));
-      expect((await inspectDeadLetterTable(pool, config)).empty).to.equal(false);
+      expect((await inspectDeadLetterTable(knexOn(pool), config)).empty).to.equal(false);
       await store.purge();
     });
 
@@ -268,15 +260,13 @@ describe('dead letters against real PostgreSQL', function () {
       expect(await store.purge()).to.equal(1);
     });
 
-    it('an install set up by 000001.sql only is upgraded by setup/run: event as text, one row per id (the oldest kept), the new columns', async () => {
+    it('an install set up by 000001.sql only is upgraded by the migrations setup/run apply: event as text, one row per id (the oldest kept), the new columns', async () => {
       const legacy: Config = { ...config, deadLetters: { schema: 'legacy', table: 'dead_letters' } };
-      const legacyStore = new DeadLetterStore(pool, legacy.deadLetters);
+      const legacyStore = new DeadLetterStore(knexOn(pool), legacy.deadLetters);
       const client = new Client({ connectionString: db.url });
       await client.connect();
       try {
-        const [v1] = planDeadLetterSetup({ tableExists: false, upToDate: false }, legacy);
-        expect(v1.description).to.equal('create dead-letter table legacy.dead_letters (000001.sql)');
-        await applySteps(client, [v1]);
+        await client.query(preKnexSql('000001.sql', 'legacy', 'dead_letters'));
         // Rows as the previous version wrote them (jsonb), the same event twice among them.
         const insertOld = `INSERT INTO legacy.dead_letters (event_id, partition_key, event, error, attempts, first_attempt_at, last_attempt_at, created_at)
           VALUES ($1, $2, $3::jsonb, $4, 1, now(), now(), $5)`;
@@ -291,13 +281,7 @@ describe('dead letters against real PostgreSQL', function () {
         expect((err as PgceError).code).to.equal(ErrorCodes.UNKNOWN_TABLE);
         expect(err.message).to.include('legacy.dead_letters was set up by an older version: run `pg-cloudevents setup`');
 
-        // What `setup` and `run` plan (planSetup, from the catalog): the upgrade only.
-        const state = await inspect(client, legacy);
-        expect(state.deadLetters).to.include({ tableExists: true, upToDate: false });
-        const steps = planSetup(state, legacy).filter((step) => step.description.includes('dead-letter'));
-        expect(steps.map((step) => step.description)).to.deep.equal(['upgrade dead-letter table legacy.dead_letters (000002.sql)']);
-        await applySteps(client, steps);
-
+        await createTable(db, legacy);
         const after = await client.query('SELECT id::text AS id, event_id, event, error, sequence FROM legacy.dead_letters ORDER BY id');
         const jsonbText = (await client.query('SELECT $1::jsonb::text AS t', [e1])).rows[0].t;
         expect(after.rows).to.deep.equal([
@@ -306,14 +290,9 @@ describe('dead letters against real PostgreSQL', function () {
         ]);
         // An old row is still replayable: its (jsonb-rendered) text rebuilds the event.
         expect(eventFromStoredText(after.rows[0].event).toJSON()).to.deep.equal(event(1).toJSON());
-
-        const upgraded = await inspectDeadLetterTable(client, legacy);
-        expect(upgraded.upToDate).to.equal(true);
-        expect(planDeadLetterSetup(upgraded, legacy)).to.deep.equal([]);
-        // Applying the file again (another replica, a forced re-run) changes nothing.
-        await applySteps(client, planDeadLetterSetup({ tableExists: true, upToDate: false }, legacy));
+        // Migrating again (another replica, a later setup) changes nothing.
+        await createTable(db, legacy);
         expect((await client.query('SELECT id::text AS id, event_id, event, error, sequence FROM legacy.dead_letters ORDER BY id')).rows).to.deep.equal(after.rows);
-        expect((await inspectDeadLetterTable(client, legacy)).upToDate).to.equal(true);
 
         // The store now works on it, one row per id.
         expect(await legacyStore.insert(failed(1))).to.equal(oldIds[0]);
@@ -390,12 +369,12 @@ describe('dead letters against real PostgreSQL', function () {
     });
 
     it('a missing table is a clear error naming setup', async () => {
-      const other = new DeadLetterStore(pool, { schema: 'pgcloudevents', table: 'nope' });
+      const other = new DeadLetterStore(knexOn(pool), { schema: 'pgcloudevents', table: 'nope' });
       const err = await rejection(other.count());
       expect(err).to.be.instanceOf(PgceError);
       expect((err as PgceError).code).to.equal(ErrorCodes.UNKNOWN_TABLE);
       expect(err.message).to.match(/pgcloudevents\.nope does not exist: run `pg-cloudevents setup`/);
-      const noSchema = new DeadLetterStore(pool, { schema: 'nowhere', table: 'dead_letters' });
+      const noSchema = new DeadLetterStore(knexOn(pool), { schema: 'nowhere', table: 'dead_letters' });
       expect((await rejection(noSchema.count())).message).to.include('nowhere.dead_letters does not exist');
     });
   });
@@ -506,7 +485,7 @@ describe('dead letters against real PostgreSQL', function () {
     it('a database that is down is retried, and an abort rejects without storing', async () => {
       const downPool = new Pool({ connectionString: `postgres://postgres@127.0.0.1:${await freePort()}/x`, connectionTimeoutMillis: 500 });
       downPool.on('error', () => undefined);
-      const downStore = new DeadLetterStore(downPool, config.deadLetters);
+      const downStore = new DeadLetterStore(knexOn(downPool), config.deadLetters);
       let waits = 0;
       const sleep = (ms: number, signal?: AbortSignal) => {
         waits++;
@@ -618,7 +597,7 @@ describe('pg-cloudevents dead-letters (CLI, real PostgreSQL and receiver)', func
     receiver = await startReceiver();
     const config = testConfig(db);
     await createTable(db, config);
-    store = new DeadLetterStore(pool, config.deadLetters);
+    store = new DeadLetterStore(knexOn(pool), config.deadLetters);
     env = {
       DATABASE_URL: db.url,
       PG_CLOUDEVENTS_TABLES: 'public.items',

@@ -1,4 +1,5 @@
 import type { CloudEvent } from 'cloudevents';
+import type { Knex } from 'knex';
 import { formatLsn } from '../../sources/change';
 import { quoteIdent } from '../../pg/catalog-sql';
 import type { DeadLettersConfig } from '../../config/types';
@@ -7,11 +8,6 @@ import { scrubSecrets } from '../../logger';
 import type { FailedDelivery } from '../dead-letter';
 import type { UndecodableRecord } from '../undecodable';
 import { storedEventText } from './event-text';
-
-/** What the store needs from `pg`: a Pool or a Client. */
-export interface Queryable {
-  query(sql: string, params?: unknown[]): Promise<{ rows: any[]; rowCount: number | null }>;
-}
 
 export interface DeadLetterRow {
   /** bigserial, as text (int8 does not fit a JS number in general). */
@@ -60,9 +56,12 @@ const PG_UNDEFINED_SCHEMA = '3F000';
 // A table set up by an older version: a column or the unique index on event_id is missing.
 const PG_UNDEFINED_COLUMN = '42703';
 const PG_NO_CONFLICT_TARGET = '42P10';
-const COLUMNS = `id::text AS id, event_id, source, type, subject, partition_key, sequence, superseded_by_sequence,
-  event IS NULL AS undecodable, error, status, attempts, first_attempt_at, last_attempt_at, created_at,
-  commit_lsn::text AS commit_lsn`;
+const COLUMNS = [
+  'id', 'event_id', 'source', 'type', 'subject', 'partition_key', 'sequence', 'superseded_by_sequence',
+  'error', 'status', 'attempts', 'first_attempt_at', 'last_attempt_at', 'created_at',
+];
+// int8 and pg_lsn as text; `undecodable` derived from the missing event.
+const COMPUTED = ['event IS NULL AS undecodable', 'commit_lsn::text AS commit_lsn'];
 // Sequences are fixed-width upper-case hex and digits: byte order is their order, whatever the
 // database's collation says about '-'.
 const BEFORE = (a: string, b: string) => `${a} COLLATE "C" < ${b} COLLATE "C"`;
@@ -70,70 +69,58 @@ const BEFORE = (a: string, b: string) => `${a} COLLATE "C" < ${b} COLLATE "C"`;
 const MAX_ERROR_CHARS = 8192;
 
 /**
- * The dead-letter table (created by `setup`, see sql/000001.sql and after). Every statement is a constant
- * built once here around the quoted table name; values are always parameters.
+ * The dead-letter table (made by the schema's migrations, src/pg/schema/). Queries go through
+ * knex: its query builder, or `knex.raw` with bindings where an upsert needs expressions (the
+ * constants below, around the quoted table name). Values are always bindings.
  */
-export class DeadLetterStore {
-  readonly tableName: string;
-  private readonly sql: {
-    insert: string;
-    insertUndecodable: string;
-    partitionKeys: string;
-    markSuperseded: string;
-    list: string;
-    listWithEvent: string;
-    get: string;
-    delete: string;
-    purgeAll: string;
-    purgeBefore: string;
-    count: string;
-    countAfter: string;
-    recordFailure: string;
-  };
-
-  constructor(private readonly db: Queryable, config: DeadLettersConfig) {
-    this.tableName = `${config.schema}.${config.table}`;
-    const t = `${quoteIdent(config.schema)}.${quoteIdent(config.table)}`;
-    this.sql = {
-      // One row per event id (unique index, 000002.sql). Storing the same event again (a crash
-      // after the row was stored but before its position was acknowledged, then a second failure)
-      // keeps the row and the event first stored, adds the attempts and records the latest error.
-      insert: `INSERT INTO ${t} AS d (event_id, source, type, subject, partition_key, sequence, event, error, status,
+const SQL = {
+  // One row per event id (unique index, migration 000002). Storing the same event again (a crash
+  // after the row was stored but before its position was acknowledged, then a second failure)
+  // keeps the row and the event first stored, adds the attempts and records the latest error.
+  insert: (t: string) => `INSERT INTO ${t} AS d (event_id, source, type, subject, partition_key, sequence, event, error, status,
   attempts, first_attempt_at, last_attempt_at, commit_lsn)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::pg_lsn)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::pg_lsn)
 ON CONFLICT (event_id) DO UPDATE SET error = EXCLUDED.error, status = EXCLUDED.status,
   attempts = d.attempts + EXCLUDED.attempts, last_attempt_at = GREATEST(d.last_attempt_at, EXCLUDED.last_attempt_at)
 RETURNING id::text AS id`,
-      // No delivery was attempted: attempts 0, both times the moment it was stored.
-      insertUndecodable: `INSERT INTO ${t} AS d (event_id, source, partition_key, raw_change, error, attempts,
+  // No delivery was attempted: attempts 0, both times the moment it was stored.
+  insertUndecodable: (t: string) => `INSERT INTO ${t} AS d (event_id, source, partition_key, raw_change, error, attempts,
   first_attempt_at, last_attempt_at, commit_lsn)
-VALUES ($1, $2, $3, $4, $5, 0, now(), now(), $6::pg_lsn)
+VALUES (?, ?, ?, ?, ?, 0, now(), now(), ?::pg_lsn)
 ON CONFLICT (event_id) DO UPDATE SET error = EXCLUDED.error, last_attempt_at = now(),
   raw_change = COALESCE(d.raw_change, EXCLUDED.raw_change)
 RETURNING id::text AS id`,
-      partitionKeys: `SELECT DISTINCT partition_key FROM ${t} WHERE partition_key IS NOT NULL AND sequence IS NOT NULL`,
-      // Marks the key's older dead letters, and says whether the key has any left (else the
-      // caller stops watching it). The outer SELECT sees the rows as before the UPDATE.
-      markSuperseded: `WITH marked AS (
-  UPDATE ${t} SET superseded_by_sequence = $2
-   WHERE partition_key = $1 AND ${BEFORE('sequence', '$2::text')}
-     AND (superseded_by_sequence IS NULL OR ${BEFORE('superseded_by_sequence', '$2::text')})
+  // Marks the key's older dead letters, and says whether the key has any left (else the caller
+  // stops watching it). The outer SELECT sees the rows as before the UPDATE. Bindings: key, sequence, sequence, key.
+  markSuperseded: (t: string) => `WITH marked AS (
+  UPDATE ${t} SET superseded_by_sequence = ?
+   WHERE partition_key = ? AND ${BEFORE('sequence', '?::text')}
+     AND (superseded_by_sequence IS NULL OR ${BEFORE('superseded_by_sequence', '?::text')})
   RETURNING 1)
-SELECT (SELECT count(*)::int FROM marked) AS marked, EXISTS (SELECT 1 FROM ${t} WHERE partition_key = $1) AS remaining`,
-      // `d.id`, the bigint: a bare `id` would be the output column `id::text`, which sorts 10
-      // before 9 (rows out of order, and pages after the last id skipping or repeating rows).
-      list: `SELECT ${COLUMNS} FROM ${t} AS d WHERE d.id > $1::bigint ORDER BY d.id LIMIT $2`,
-      listWithEvent: `SELECT ${COLUMNS}, event, raw_change FROM ${t} AS d WHERE d.id > $1::bigint ORDER BY d.id LIMIT $2`,
-      get: `SELECT ${COLUMNS}, event, raw_change FROM ${t} WHERE id = $1::bigint`,
-      delete: `DELETE FROM ${t} WHERE id = $1::bigint`,
-      purgeAll: `DELETE FROM ${t}`,
-      purgeBefore: `DELETE FROM ${t} WHERE created_at < $1`,
-      count: `SELECT count(*)::bigint::text AS n FROM ${t}`,
-      countAfter: `SELECT count(*)::bigint::text AS n FROM ${t} WHERE id > $1::bigint`,
-      // A failed replay: the row stays, with the new error and the attempts added.
-      recordFailure: `UPDATE ${t} SET error = $2, status = $3, attempts = attempts + $4, last_attempt_at = now()
-WHERE id = $1::bigint`,
-    };
+SELECT (SELECT count(*)::int FROM marked) AS marked, EXISTS (SELECT 1 FROM ${t} WHERE partition_key = ?) AS remaining`,
+};
+
+export class DeadLetterStore {
+  readonly tableName: string;
+  /** `"schema"."table"`, quoted once here. */
+  private readonly table: string;
+
+  constructor(private readonly knex: Knex, config: DeadLettersConfig) {
+    this.tableName = `${config.schema}.${config.table}`;
+    this.table = `${quoteIdent(config.schema)}.${quoteIdent(config.table)}`;
+  }
+
+  /** A query on the table; `d` names it, as in the upserts. */
+  private rows(): Knex.QueryBuilder {
+    return this.knex.from(this.knex.raw(`${this.table} AS d`));
+  }
+
+  private columns(withEvent = false): (string | Knex.Raw)[] {
+    return [
+      ...COLUMNS.map((c) => (c === 'id' ? this.knex.raw('d.id::text AS id') : `d.${c}`)),
+      ...COMPUTED.map((c) => this.knex.raw(c)),
+      ...(withEvent ? ['d.event', 'd.raw_change'] : []),
+    ];
   }
 
   /**
@@ -142,7 +129,7 @@ WHERE id = $1::bigint`,
    */
   async insert(failed: FailedDelivery): Promise<string> {
     const { event, change } = failed;
-    const params = [
+    const bindings = [
       event.id,
       event.source ?? null,
       event.type ?? null,
@@ -157,7 +144,7 @@ WHERE id = $1::bigint`,
       failed.lastAttemptAt,
       change ? formatLsn(change.commitLsn) : null,
     ];
-    const { rows } = await this.run(this.sql.insert, params);
+    const { rows } = await this.run(this.knex.raw(SQL.insert(this.table), bindings));
     return rows[0].id;
   }
 
@@ -166,21 +153,21 @@ WHERE id = $1::bigint`,
    * with its row's id. Idempotent like `insert`: the same id again updates the error only.
    */
   async insertUndecodable(record: UndecodableRecord): Promise<string> {
-    const { rows } = await this.run(this.sql.insertUndecodable, [
+    const { rows } = await this.run(this.knex.raw(SQL.insertUndecodable(this.table), [
       record.eventId,
       record.source,
       record.partitionKey,
       withoutNul(record.raw),
       errorText(new Error(record.error)),
       formatLsn(record.commitLsn),
-    ]);
+    ]));
     return rows[0].id;
   }
 
   /** The partition keys that have dead letters with a sequence (what ./superseded.ts watches). */
   async partitionKeys(): Promise<string[]> {
-    const { rows } = await this.run(this.sql.partitionKeys);
-    return rows.map((r) => r.partition_key as string);
+    const rows = await this.run(this.rows().distinct('d.partition_key').whereNotNull('d.partition_key').whereNotNull('d.sequence'));
+    return rows.map((r: { partition_key: string }) => r.partition_key);
   }
 
   /**
@@ -188,52 +175,58 @@ WHERE id = $1::bigint`,
    * older sequence are marked superseded by it. `remaining` is false once the key has no rows.
    */
   async markSuperseded(partitionKey: string, sequence: string): Promise<{ marked: number; remaining: boolean }> {
-    const { rows } = await this.run(this.sql.markSuperseded, [partitionKey, sequence]);
+    const { rows } = await this.run(this.knex.raw(SQL.markSuperseded(this.table), [sequence, partitionKey, sequence, sequence, partitionKey]));
     return { marked: rows[0].marked, remaining: rows[0].remaining };
   }
 
   async list(options: ListOptions = {}): Promise<DeadLetterRow[]> {
-    const { rows } = await this.run(options.withEvent ? this.sql.listWithEvent : this.sql.list, [
-      options.afterId ?? '0',
-      options.limit ?? 100,
-    ]);
+    // `d.id`, the bigint: the output column `id` is text, which sorts 10 before 9 (rows out of
+    // order, and pages after the last id skipping or repeating rows).
+    const rows = await this.run(this.rows().select(this.columns(options.withEvent))
+      .where('d.id', '>', this.knex.raw('?::bigint', [options.afterId ?? '0']))
+      .orderBy('d.id').limit(options.limit ?? 100));
     return rows.map(toRow);
   }
 
   async get(id: string): Promise<DeadLetterRow | undefined> {
-    const { rows } = await this.run(this.sql.get, [checkId(id)]);
+    const rows = await this.run(this.rows().select(this.columns(true)).where('d.id', this.knex.raw('?::bigint', [checkId(id)])));
     return rows[0] ? toRow(rows[0]) : undefined;
   }
 
   /** True when the row existed. */
   async delete(id: string): Promise<boolean> {
-    const { rowCount } = await this.run(this.sql.delete, [checkId(id)]);
-    return (rowCount ?? 0) > 0;
+    const n: number = await this.run(this.rows().where('d.id', this.knex.raw('?::bigint', [checkId(id)])).del());
+    return n > 0;
   }
 
   /** Deletes every row, or those created before `before`; resolves with how many. */
   async purge(options: { before?: Date } = {}): Promise<number> {
-    const { rowCount } = options.before
-      ? await this.run(this.sql.purgeBefore, [options.before])
-      : await this.run(this.sql.purgeAll);
-    return rowCount ?? 0;
+    const query = this.rows();
+    if (options.before) query.where('d.created_at', '<', options.before);
+    return this.run(query.del());
   }
 
   /** Rows in the table, or only those with an id larger than `afterId`. */
   async count(options: { afterId?: string } = {}): Promise<number> {
-    const { rows } = options.afterId === undefined
-      ? await this.run(this.sql.count)
-      : await this.run(this.sql.countAfter, [checkId(options.afterId)]);
+    const query = this.rows().select(this.knex.raw('count(*)::bigint::text AS n'));
+    if (options.afterId !== undefined) query.where('d.id', '>', this.knex.raw('?::bigint', [checkId(options.afterId)]));
+    const rows = await this.run(query);
     return Number(rows[0].n);
   }
 
+  /** A failed replay: the row stays, with the new error and the attempts added. */
   async recordFailure(id: string, failure: { error: Error; status?: number; attempts: number }): Promise<void> {
-    await this.run(this.sql.recordFailure, [checkId(id), errorText(failure.error), failure.status ?? null, failure.attempts]);
+    await this.run(this.rows().where('d.id', this.knex.raw('?::bigint', [checkId(id)])).update({
+      error: errorText(failure.error),
+      status: failure.status ?? null,
+      attempts: this.knex.raw('d.attempts + ?', [failure.attempts]),
+      last_attempt_at: this.knex.raw('now()'),
+    }));
   }
 
-  private async run(sql: string, params?: unknown[]) {
+  private async run<T = any>(query: Knex.QueryBuilder | Knex.Raw): Promise<T> {
     try {
-      return await this.db.query(sql, params);
+      return (await query) as T;
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === PG_UNDEFINED_TABLE || code === PG_UNDEFINED_SCHEMA) {

@@ -1,11 +1,11 @@
-import type { Pool } from 'pg';
+import type { Knex } from 'knex';
 import type { Config } from '../../config/types';
 import { errorMessage } from '../../errors';
 import { subscribe, unsubscribe, type Lifecycle, type LifecycleHandlers } from '../../lifecycle';
 import { logger } from '../../logger';
 import { formatLsn } from '../change';
 import type { Acknowledged } from './slot-guard';
-import { acknowledgedSql } from '../../pg/slot-record';
+import { recordAcknowledged } from '../../pg/slot-record';
 
 /** How often the last acknowledged position is written to the slot record, at most. */
 export const ACK_RECORD_INTERVAL_MS = 5_000;
@@ -13,7 +13,8 @@ export const ACK_RECORD_INTERVAL_MS = 5_000;
 const FINAL_WRITE_MS = 2_000;
 
 export interface AckRecorderOptions {
-  pool: Pick<Pool, 'query'>;
+  /** The product's tables (src/pg/schema/knex.ts). */
+  knex: Knex;
   config: Config;
   lifecycle: Lifecycle;
   intervalMs?: number;
@@ -55,9 +56,8 @@ export class AckRecorder {
   flush(): Promise<void> {
     const latest = this.latest;
     if (this.writing || !latest || latest.lsn <= this.written) return this.writing ?? Promise.resolve();
-    const { config, pool } = this.opts;
-    this.writing = pool
-      .query(acknowledgedSql(config), [config.capture.slot, formatLsn(latest.lsn), latest.at])
+    const { config, knex } = this.opts;
+    this.writing = recordAcknowledged(knex, config, formatLsn(latest.lsn), latest.at)
       .then(() => {
         this.written = latest.lsn;
       })

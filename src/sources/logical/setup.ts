@@ -1,13 +1,13 @@
 import { join } from 'node:path';
 import type { Client } from 'pg';
 import type { Config, TableConfig } from '../../config/types';
-import { inspectDeadLetterTable, planDeadLetterSetup, planDeadLetterTeardown, type DeadLetterTableState } from '../../delivery/dead-letters/ddl';
+import { inspectDeadLetterTable, planDeadLetterTeardown, type DeadLetterTableState } from '../../delivery/dead-letters/table';
+import { knexOn } from '../../pg/schema/knex';
 import { ErrorCodes, PgceError } from '../../errors';
 import { defaultCaptureName } from '../../config/capture-names';
 import { diagnoseSlot } from './slot-guard';
 import {
-  inspectSlotRecord, planSlotRecordTable, planSlotRecordTeardown, recordCreatedSlotStep, recordFoundSlotStep,
-  type SlotRecordState,
+  inspectSlotRecord, planSlotRecordTeardown, recordCreatedSlotStep, recordFoundSlotStep, type SlotRecordState,
 } from '../../pg/slot-record';
 import {
   CREATE_SLOT_SQL, DROP_SLOT_SQL, PUBLICATION_SQL, PUBLICATION_TABLES_SQL, ROLE_SQL, SLOT_ELSEWHERE_SQL, SLOT_SQL,
@@ -111,6 +111,8 @@ export async function inspect(client: Client, config: Config): Promise<Inspectio
     : [];
   const slot = await client.query(SLOT_SQL, [config.capture.slot]);
   const elsewhere = slot.rowCount ? undefined : (await client.query(SLOT_ELSEWHERE_SQL, [config.capture.slot])).rows[0];
+  // The product's own tables through knex, on this same connection.
+  const knex = knexOn(client);
   return {
     walLevel: wal.wal_level,
     maxSlots: wal.max_slots,
@@ -130,8 +132,8 @@ export async function inspect(client: Client, config: Config): Promise<Inspectio
     },
     slot: slot.rows[0] ?? null,
     slotElsewhere: elsewhere ? { database: elsewhere.database, slotType: elsewhere.slot_type } : null,
-    slotRecord: await inspectSlotRecord(client, config),
-    deadLetters: await inspectDeadLetterTable(client, config),
+    slotRecord: await inspectSlotRecord(knex, config),
+    deadLetters: await inspectDeadLetterTable(knex, config),
   };
 }
 
@@ -233,6 +235,10 @@ function tableList(tables: readonly TableConfig[]): string {
   return tables.map((t) => quoteTable(t.schema, t.name)).join(', ');
 }
 
+/**
+ * The publication and slot steps, and the slot's record. The product's tables are the schema's
+ * migrations' (src/pg/schema/), which `setup` and `run` apply before these steps.
+ */
 export function planSetup(state: Inspection, config: Config, options: PlanOptions = {}): SetupStep[] {
   const steps: SetupStep[] = [];
   const pub = quoteIdent(config.capture.publication);
@@ -249,7 +255,6 @@ export function planSetup(state: Inspection, config: Config, options: PlanOption
       sql: withIdentifiers(SET_PUBLICATION_TABLES_SQL, { publication: pub, tables: tableList(config.tables) }),
     });
   }
-  steps.push(...planSlotRecordTable(state.slotRecord, config));
   if (state.slot && options.recreateSlot) {
     if (state.slot.active) {
       throw new PgceError(ErrorCodes.REPLICATION,
@@ -267,7 +272,6 @@ export function planSetup(state: Inspection, config: Config, options: PlanOption
   } else if (!state.slotRecord.record) {
     steps.push(recordFoundSlotStep(config));
   }
-  steps.push(...planDeadLetterSetup(state.deadLetters, config));
   return steps;
 }
 

@@ -2,19 +2,24 @@ import { expect } from 'chai';
 import { AckRecorder } from '../../../../src/sources/logical/ack-recorder';
 import { loadConfig } from '../../../../src/config/load';
 import { Lifecycle } from '../../../../src/lifecycle';
+import { knexOn } from '../../../../src/pg/schema/knex';
 
 const config = loadConfig({ env: { DATABASE_URL: 'postgres://app@127.0.0.1:5432/app', PG_CLOUDEVENTS_TABLES: 'public.orders', PG_CLOUDEVENTS_SLOT: 'pg_cloudevents', PG_CLOUDEVENTS_PUBLICATION: 'pg_cloudevents' } });
 
-/** Stands in for pg's Pool (unit tests use no database): records each query, answered by the test. */
+/**
+ * Stands in for a pg Client under knex (unit tests use no database): records each query, answered
+ * by the test. knex calls `query({ text, values }, callback)`.
+ */
 class FakePool {
   readonly calls: { sql: string; params: unknown[]; settle(err?: Error): void }[] = [];
   private waiters: (() => void)[] = [];
 
-  query(sql: string, params: unknown[]): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      this.calls.push({ sql, params, settle: (err) => (err ? reject(err) : resolve({ rows: [] })) });
-      for (const w of this.waiters.splice(0)) w();
+  query(config: { text: string; values: unknown[] }, callback: (err: Error | null, response?: unknown) => void): void {
+    this.calls.push({
+      sql: config.text, params: config.values,
+      settle: (err) => (err ? callback(err) : callback(null, { rows: [], rowCount: 1, command: 'UPDATE' })),
     });
+    for (const w of this.waiters.splice(0)) w();
   }
 
   /** Resolves once `n` queries were made. */
@@ -31,7 +36,7 @@ describe('sources/logical/ack-recorder: the acknowledged position reaches the sl
   beforeEach(() => {
     lifecycle = new Lifecycle();
     pool = new FakePool();
-    recorder = new AckRecorder({ pool: pool as never, config, lifecycle, intervalMs: 10 });
+    recorder = new AckRecorder({ knex: knexOn(pool as never), config, lifecycle, intervalMs: 10 });
   });
   afterEach(async () => {
     for (const c of pool.calls) c.settle();
@@ -43,13 +48,16 @@ describe('sources/logical/ack-recorder: the acknowledged position reaches the sl
     lifecycle.emit('capture:acknowledged', { lsn: 0n });
     for (let lsn = 0x100n; lsn <= 0x1000n; lsn += 0x100n) lifecycle.emit('capture:acknowledged', { lsn });
     await pool.made(1);
-    expect(pool.calls[0].sql).to.match(/^UPDATE "pgcloudevents"."capture_slots" SET acknowledged_lsn = \$2::pg_lsn/);
-    expect(pool.calls[0].params.slice(0, 2)).to.deep.equal(['pg_cloudevents', '0/1000']);
-    expect(pool.calls[0].params[2]).to.be.instanceOf(Date);
+    expect(pool.calls[0].sql).to.equal(
+      'update "pgcloudevents"."capture_slots" set "acknowledged_lsn" = $1::pg_lsn, "acknowledged_at" = $2 where "slot_name" = $3 ' +
+      'and ("created_lsn" is null or "created_lsn" <= $4::pg_lsn) and ("acknowledged_lsn" is null or "acknowledged_lsn" < $5::pg_lsn)');
+    expect(pool.calls[0].params[0]).to.equal('0/1000');
+    expect(pool.calls[0].params[1]).to.be.instanceOf(Date);
+    expect(pool.calls[0].params.slice(2)).to.deep.equal(['pg_cloudevents', '0/1000', '0/1000']);
     pool.calls[0].settle();
     lifecycle.emit('capture:acknowledged', { lsn: 0x2000n });
     await pool.made(2);
-    expect(pool.calls[1].params[1]).to.equal('0/2000');
+    expect(pool.calls[1].params[0]).to.equal('0/2000');
   });
 
   it('while a write hangs, acknowledgements go on and no second write piles up', async () => {
@@ -63,7 +71,7 @@ describe('sources/logical/ack-recorder: the acknowledged position reaches the sl
     expect(pool.calls).to.have.length(1);
     pool.calls[0].settle();
     await pool.made(2);
-    expect(pool.calls[1].params[1]).to.equal('0/132');
+    expect(pool.calls[1].params[0]).to.equal('0/132');
   });
 
   it('a failed write is logged, not thrown, and the position is written at the next tick', async () => {
@@ -72,7 +80,7 @@ describe('sources/logical/ack-recorder: the acknowledged position reaches the sl
     await pool.made(1);
     pool.calls[0].settle(new Error('connection refused'));
     await pool.made(2);
-    expect(pool.calls[1].params[1]).to.equal('0/500');
+    expect(pool.calls[1].params[0]).to.equal('0/500');
   });
 
   it('stop writes the last position once more', async () => {
@@ -82,7 +90,7 @@ describe('sources/logical/ack-recorder: the acknowledged position reaches the sl
     await pool.made(1);
     pool.calls[0].settle();
     await stopped;
-    expect(pool.calls.map((c) => c.params[1])).to.deep.equal(['0/700']);
+    expect(pool.calls.map((c) => c.params[0])).to.deep.equal(['0/700']);
     // Unsubscribed: later acknowledgements are not this recorder's any more.
     lifecycle.emit('capture:acknowledged', { lsn: 0x900n });
     expect(recorder.lastAcknowledged?.lsn).to.equal(0x700n);

@@ -13,7 +13,7 @@ function state(over: Partial<Inspection>): Inspection {
     slot: null,
     slotElsewhere: null,
     slotRecord: { tableExists: true, record: null, otherRecords: 0 },
-    deadLetters: { schemaExists: true, tableExists: true, empty: true, upToDate: true, otherObjectsInSchema: 1 },
+    deadLetters: { schemaExists: true, tableExists: true, empty: true, otherObjectsInSchema: 1 },
     ...over,
   };
 }

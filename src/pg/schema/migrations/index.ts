@@ -1,0 +1,13 @@
+import { deadLetters } from './000001-dead-letters';
+import { exactEvents } from './000002-dead-letters-exact-events';
+import { captureSlots } from './000003-capture-slots';
+import type { SchemaMigration } from './types';
+
+export type { SchemaMigration } from './types';
+
+/**
+ * Every migration, in the order they run. Listed here rather than found in the folder, so the
+ * compiled code (dist/, .js) runs exactly what the tests ran (.ts). A new one is a module beside
+ * these and one line at the end (docs/schema.md).
+ */
+export const MIGRATIONS: readonly SchemaMigration[] = [deadLetters, exactEvents, captureSlots];
