@@ -1,6 +1,5 @@
 import type { Pool } from 'pg';
-import { inspectAndVerify, withDatabase } from './cli/context';
-import { StopRequested, unlessStopped } from './cli/signals';
+import { StopRequested, unlessStopped } from './abort';
 import type { Config } from './config/types';
 import { createDeadLetterHandler, DeadLetterStore, type ClosableDeadLetterHandler } from './delivery/dead-letters';
 import { DeliveryEngine, type EngineStats } from './delivery/engine';
@@ -20,6 +19,7 @@ import { Destinations } from './sinks';
 import { createChangeSource } from './sources';
 import type { ChangeSource } from './sources/contract';
 import { applySteps, planSetup } from './sources/logical/setup';
+import { inspectAndVerify, withDatabase } from './sources/logical/database';
 import { knexOn } from './pg/schema/knex';
 import { migrateSchema } from './pg/schema/migrate';
 
