@@ -144,6 +144,10 @@ function plainJson(value: unknown, where: string): unknown {
   if (typeof value === 'function') {
     throw new ExpressionError(`${where}: the transform produced a function, which has no JSON`, { key: where });
   }
+  if (typeof value === 'number' && !Number.isFinite(value)) {
+    // Only an exact number beyond a double's range (`1e400`) reads as ±Infinity, which JSON cannot carry.
+    throw new ExpressionError(`${where}: the transform produced ${value}, which is not a JSON number`, { key: where });
+  }
   if (Array.isArray(value)) return value.filter((v) => v !== undefined).map((v) => plainJson(v, where));
   if (typeof value === 'object' && value !== null) {
     const out: Record<string, unknown> = {};

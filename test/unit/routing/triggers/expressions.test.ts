@@ -50,6 +50,10 @@ describe('trigger expressions (JSONata when / transform)', () => {
       expect(await when('data.meta.ratio = 1.5', event)).to.equal(true);
       const input = expressionInput(triggerContext(event)) as { data: { meta: { serial: unknown } } };
       expect(input.data.meta.serial).to.equal(12345678901234567890);
+      // Beyond a double's range: Infinity inside (it compares), no JSON number out of a transform.
+      const huge = inserted({ meta: { big: new RawJson('1e400') } });
+      expect(await when('data.meta.big > 1e300', huge)).to.equal(true);
+      expect((await rejected(transform('{"big": data.meta.big}', huge))).message).to.include('produced Infinity, which is not a JSON number');
       expect(((event.data as { data: { meta: { serial: unknown } } }).data.meta.serial)).to.be.instanceOf(RawJson);
     });
   });
