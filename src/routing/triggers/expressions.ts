@@ -91,9 +91,15 @@ export function jsonataValue(value: unknown): unknown {
   return value;
 }
 
+/** One input per change, however many rules' expressions read it. */
+const inputs = new WeakMap<TriggerContext, ExpressionInput>();
+
 /** The input object: the roots a payload knows, minus the top-level columns, plus `data` (the row). */
 export function expressionInput(context: TriggerContext): ExpressionInput {
+  const cached = inputs.get(context);
+  if (cached !== undefined) return cached;
   const input: ExpressionInput = {};
+  inputs.set(context, input);
   const row = context.root('instance');
   if (row !== MISSING) {
     input.data = jsonataValue(row);

@@ -39,6 +39,12 @@ describe('trigger expressions (JSONata when / transform)', () => {
       expect(await transform('$exists(event.data)', event)).to.equal(false);
     });
 
+    it('is built once per change, however many expressions read it', () => {
+      const context = triggerContext(inserted());
+      expect(expressionInput(context)).to.equal(expressionInput(context));
+      expect(expressionInput(triggerContext(inserted()))).to.not.equal(expressionInput(context));
+    });
+
     it('a delete reads the deleted row as data; a truncate has no row', async () => {
       expect(await transform('data.id', deleted())).to.equal(7);
       expect(await transform('$keys($)', truncated())).to.deep.equal(['event', 'signal_kwargs']);
