@@ -95,6 +95,8 @@ function resolve(context: TriggerContext, path: readonly string[], text: string,
       key: where,
     });
   };
+  // Where the walk stopped, spelled out only for a message.
+  const at = (i: number): string => path.slice(0, i).join('.');
   let value = context.root(path[0]);
   if (value === MISSING) {
     const name = path[0];
@@ -108,18 +110,17 @@ function resolve(context: TriggerContext, path: readonly string[], text: string,
     fail(why, ` (columns: ${columns.join(', ') || 'none'}; roots: ${roots.join(', ')})`);
   }
   for (let i = 1; i < path.length; i++) {
-    const at = path.slice(0, i).join('.');
     const key = path[i];
     if (Array.isArray(value)) {
       const index = /^\d+$/.test(key) ? Number(key) : -1;
-      if (index < 0 || index >= value.length) fail(`${at} is an array of ${value.length} with no element ${key}`, '');
+      if (index < 0 || index >= value.length) fail(`${at(i)} is an array of ${value.length} with no element ${key}`, '');
       value = value[index];
     } else if (typeof value === 'object' && value !== null && !(value instanceof RawJson)) {
       const next = member(value as Record<string, unknown>, key);
-      if (next === MISSING) fail(`${at} has no ${key}`, ` (its keys: ${Object.keys(value).join(', ') || 'none'})`);
+      if (next === MISSING) fail(`${at(i)} has no ${key}`, ` (its keys: ${Object.keys(value).join(', ') || 'none'})`);
       value = next;
     } else {
-      fail(`${at} is ${describe(value)}, not an object`, '');
+      fail(`${at(i)} is ${describe(value)}, not an object`, '');
     }
   }
   return value;
