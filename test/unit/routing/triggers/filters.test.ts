@@ -72,6 +72,7 @@ describe('trigger filters: prefix (prefix_filter_test.go TestPrefixFilter, TestM
     ['Match type and wrong source', { type: 'dev.knative', source: 'wrong.prefix' }, undefined, false],
     ['Match type and match source', { type: 'dev.knative', source: 'knative' }, undefined, true],
     ['Match type and missing extension', { type: 'dev.knative', [extensionName]: 'attri.prefix' }, undefined, false],
+    ['Contained but not at the start', { type: 'knative' }, undefined, false],
   ];
   for (const [name, prefix, event, want] of cases) {
     it(`${name} → ${want ? 'pass' : 'fail'}`, () => {
@@ -88,6 +89,7 @@ describe('trigger filters: suffix (suffix_filter_test.go TestSuffixFilter)', () 
     ['Wrong extension suffix', { [extensionName]: 'wrong.suffix' }, undefined, false],
     ['Match type suffix', { type: '.knative.example' }, undefined, true],
     ['Match extension suffix', { [extensionName]: 'extension-value' }, makeEventWithExtension(extensionName, extensionValue), true],
+    ['Contained but not at the end', { type: 'knative' }, undefined, false],
   ];
   for (const [name, suffix, event, want] of cases) {
     it(`${name} → ${want ? 'pass' : 'fail'}`, () => {
