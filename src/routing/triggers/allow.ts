@@ -44,7 +44,9 @@ export function compileAllowList(raw: unknown, path = 'allow'): AllowList {
   const problems: string[] = [];
   const record = raw as Record<string, unknown>;
   for (const key of Object.keys(record)) {
-    if (key !== 'webhookUrls' && key !== 'dynamicValues') problems.push(`${path}.${key}: unknown setting (webhookUrls, dynamicValues)`);
+    if (key !== 'webhookUrls' && key !== 'dynamicValues') {
+      problems.push(`${path}.${key}: unknown setting (webhookUrls, dynamicValues)`);
+    }
   }
   const urls = stringList(record.webhookUrls, `${path}.webhookUrls`, problems);
   const values = stringList(record.dynamicValues, `${path}.dynamicValues`, problems);
@@ -64,39 +66,58 @@ export function compileAllowList(raw: unknown, path = 'allow'): AllowList {
  * untrusted rule or stop on a file rule. Without a list, trusted rules pass unchecked and
  * untrusted ones are refused; with a list, every rule is checked.
  */
-export function checkWebhookUrl(url: string, allow: AllowList | undefined, trusted: boolean, where = 'webhook URL'): NotAllowedError | undefined {
+export function checkWebhookUrl(
+  url: string,
+  allow: AllowList | undefined,
+  trusted: boolean,
+  where = 'webhook URL',
+): NotAllowedError | undefined {
   const patterns = allow?.webhookUrls;
   if (patterns === undefined && trusted) return undefined;
-  const refuse = (why: string) => new NotAllowedError(`${where}: ${why}`, 'allow.webhookUrls', ErrorCodes.URL_NOT_ALLOWED);
+  const refuse = (why: string) =>
+    new NotAllowedError(`${where}: ${why}`, 'allow.webhookUrls', ErrorCodes.URL_NOT_ALLOWED);
 
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    return refuse(`${JSON.stringify(url.slice(0, 200))} is not a valid URL`);
+    // Shown without what may be credentials or a token.
+    const text = url.slice(0, 200).replace(/\/\/[^/]*@/, '//…@').replace(/\?.*$/, '?…');
+    return refuse(`${JSON.stringify(text)} is not a valid URL`);
   }
   const shown = displayUrl(parsed);
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return refuse(`${shown} is not allowed: only http and https URLs are`);
-  // A pattern like `https://hooks\.example\.com.*` would also match `https://hooks.example.com@evil.org/`;
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    return refuse(`${shown} is not allowed: only http and https URLs are`);
+  }
+  // A pattern like `https://hooks\.example\.com.*` also matches `https://hooks.example.com@evil.org/`;
   // refusing userinfo outright closes that, and credentials belong in a header anyway.
   if (parsed.username !== '' || parsed.password !== '') {
-    return refuse(`${shown} is not allowed: it has credentials (user:password@) in it; send them in a header from a dynamic value`);
+    return refuse(
+      `${shown} is not allowed: it has credentials (user:password@) in it; send them in a header from a dynamic value`,
+    );
   }
   if (patterns === undefined) {
-    return refuse(`${shown} is not allowed: rules from the database or an admin API need allow.webhookUrls; add a pattern matching the whole URL, e.g. ${JSON.stringify(suggestPattern(parsed))}`);
+    return refuse(
+      `${shown} is not allowed: rules from the database or an admin API need allow.webhookUrls; ` +
+        `add a pattern matching the whole URL, e.g. ${JSON.stringify(suggestPattern(parsed))}`,
+    );
   }
   // WHATWG normalization: lower-case scheme and host, default port dropped, IPv4 forms canonical
   // (http://2130706433/ is http://127.0.0.1/). The HTTP sink parses with the same parser.
   const normalized = parsed.href;
   const matching = patterns.filter((p) => p.regex.test(normalized));
   if (matching.length === 0) {
-    return refuse(`${shown} matches no pattern of allow.webhookUrls (a pattern must match the whole URL); add one, e.g. ${JSON.stringify(suggestPattern(parsed))}`);
+    return refuse(
+      `${shown} matches no pattern of allow.webhookUrls (a pattern must match the whole URL); ` +
+        `add one, e.g. ${JSON.stringify(suggestPattern(parsed))}`,
+    );
   }
   const host = parsed.hostname;
   const special = specialAddress(host);
   if (special !== undefined && !matching.some((p) => p.literalHost === host)) {
     return refuse(
-      `${shown} points at a ${special} address (${host}), which allow.webhookUrls allows only when a pattern names that host literally, e.g. ${JSON.stringify(suggestPattern(parsed))}`,
+      `${shown} points at a ${special} address (${host}), which allow.webhookUrls allows only when ` +
+        `a pattern names that host literally, e.g. ${JSON.stringify(suggestPattern(parsed))}`,
     );
   }
   return undefined;
@@ -106,15 +127,22 @@ export function checkWebhookUrl(url: string, allow: AllowList | undefined, trust
  * Whether a rule may read a dynamic value (`env.NAME`, `file:/path`, `module:path.js#export`).
  * Exact match only: `env.HOOK` does not allow `env.HOOK_TOKEN`.
  */
-export function checkDynamicValue(reference: string, allow: AllowList | undefined, trusted: boolean, where = 'dynamic value'): NotAllowedError | undefined {
+export function checkDynamicValue(
+  reference: string,
+  allow: AllowList | undefined,
+  trusted: boolean,
+  where = 'dynamic value',
+): NotAllowedError | undefined {
   const values = allow?.dynamicValues;
   if (values === undefined && trusted) return undefined;
   if (values?.has(reference)) return undefined;
   const why =
     values === undefined
-      ? `rules from the database or an admin API may read dynamic values only when allow.dynamicValues lists them; add ${JSON.stringify(reference)}`
+      ? 'rules from the database or an admin API may read dynamic values only when allow.dynamicValues ' +
+        `lists them; add ${JSON.stringify(reference)}`
       : `it is not in allow.dynamicValues (exact match); add ${JSON.stringify(reference)}`;
-  return new NotAllowedError(`${where}: ${JSON.stringify(reference)} is not allowed: ${why}`, 'allow.dynamicValues', ErrorCodes.VALUE_NOT_ALLOWED);
+  const message = `${where}: ${JSON.stringify(reference)} is not allowed: ${why}`;
+  return new NotAllowedError(message, 'allow.dynamicValues', ErrorCodes.VALUE_NOT_ALLOWED);
 }
 
 function stringList(value: unknown, path: string, problems: string[]): [string, string][] | undefined {

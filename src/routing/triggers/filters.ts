@@ -113,7 +113,9 @@ function attributeFilter(
   let ok = true;
   for (const [name, wanted] of entries) {
     if (!ATTRIBUTE_NAME.test(name)) {
-      problems.push(`${path}.${name}: attribute names are lower-case letters and digits, starting with a letter (CloudEvents attribute naming)`);
+      problems.push(
+        `${path}.${name}: attribute names are lower-case letters and digits, starting with a letter (CloudEvents attribute naming)`,
+      );
       ok = false;
     }
     if (typeof wanted !== 'string' || wanted === '') {
@@ -169,8 +171,8 @@ function anyOf(filters: EventFilter[]): EventFilter {
 
 /**
  * An attribute's value as text, as it travels in a binary-mode HTTP header (CloudEvents HTTP
- * binding 3.1.3.1): strings as they are, numbers and booleans in their canonical text, a Date as
- * its RFC 3339 text. Absent, null, or not a scalar (an object is never an attribute): undefined.
+ * binding 3.1.3.2, "HTTP Header Values"): strings as they are, numbers and booleans in their
+ * canonical text, a Date as its RFC 3339 text. Absent, null, or not a scalar: undefined.
  */
 function attributeText(event: FilterableEvent, name: string): string | undefined {
   if (NOT_ATTRIBUTES.has(name)) return undefined;

@@ -77,6 +77,9 @@ describe('allow.webhookUrls: a URL must match one pattern in full', () => {
     const any = compileAllowList({ webhookUrls: ['.*'] });
     expect(refusal('file:///etc/passwd', any).message).to.match(/only http and https/);
     expect(refusal('not a url', any).message).to.match(/"not a url" is not a valid URL/);
+    const bad = refusal('https://user:s3cret@[bad/x?token=abc', any).message;
+    expect(bad).to.include('"https://…@[bad/x?…" is not a valid URL');
+    expect(bad).not.to.match(/s3cret|abc/);
   });
 
   it('the refusal names the URL, the setting to add it to and a pattern, with a stable code', () => {
