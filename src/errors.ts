@@ -23,6 +23,8 @@ export const ErrorCodes = {
   DELIVERY_ABORTED: 'PGCE_ERR_DELIVERY_ABORTED',
   LISTEN: 'PGCE_ERR_LISTEN',
   SCHEMA: 'PGCE_ERR_SCHEMA',
+  URL_NOT_ALLOWED: 'PGCE_ERR_URL_NOT_ALLOWED',
+  VALUE_NOT_ALLOWED: 'PGCE_ERR_VALUE_NOT_ALLOWED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
