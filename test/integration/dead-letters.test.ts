@@ -530,7 +530,7 @@ describe('dead letters against real PostgreSQL', function () {
       await store.purge();
     });
 
-    it('sends to the destination it is given, not to the configured handler', async () => {
+    it('sends each row to the destination it recorded (resolved by name), not to the configured handler', async () => {
       // The configured handler is an HTTP sink nobody listens on: a replay that used it would fail.
       const cfg = testConfig(db, { sink: `http://127.0.0.1:${await freePort()}/` });
       const handler = createDeadLetterHandler({ config: cfg, store });
@@ -547,9 +547,10 @@ describe('dead letters against real PostgreSQL', function () {
       const write = process.stdout.write;
       process.stdout.write = ((chunk: string) => printed.push(String(chunk)) > 0) as typeof process.stdout.write;
       let code: number;
+      const asked: string[] = [];
       try {
         code = await replay(cfg, {
-          destination: { name: 'memory', sink: memory, batchSize: 1 },
+          destination: (name) => (asked.push(name), { name, sink: memory, batchSize: 1 }),
           retry: 0,
           json: false,
           rows: async function* (s) {
@@ -561,6 +562,7 @@ describe('dead letters against real PostgreSQL', function () {
       }
       expect(code, printed.join('')).to.equal(0);
       expect(accepted.map((e) => e.toJSON())).to.deep.equal([event(6).toJSON()]);
+      expect(asked, 'the row recorded failed(6)\'s destination').to.deep.equal(['console']);
       expect(await store.count()).to.equal(0);
     });
   });
