@@ -319,7 +319,7 @@ describe('dead letters against real PostgreSQL', function () {
         markSuperseded: (key: string, sequence: string) => (marks++, store.markSuperseded(key, sequence)),
       });
       const lifecycle = new Lifecycle();
-      const delivered = (e: CloudEvent<unknown>) => lifecycle.emit('delivery:delivered', { event: e, attempts: 1, latencyMs: 1, commitTime: new Date() });
+      const delivered = (e: CloudEvent<unknown>) => lifecycle.emit('delivery:delivered', { event: e, destination: 'default', attempts: 1, latencyMs: 1, commitTime: new Date() });
       const tracker = new SupersededTracker(counting);
       tracker.subscribe(lifecycle);
       try {
@@ -364,9 +364,9 @@ describe('dead letters against real PostgreSQL', function () {
       broken.subscribe(other);
       broken.watch(event(3));
       expect(() => other.emit('capture:connected', { slot: 's', publication: 'p', startLsn: 0n })).not.to.throw();
-      expect(() => other.emit('delivery:delivered', { event: at(3, 20), attempts: 1, latencyMs: 1, commitTime: new Date() })).not.to.throw();
+      expect(() => other.emit('delivery:delivered', { event: at(3, 20), destination: 'default', attempts: 1, latencyMs: 1, commitTime: new Date() })).not.to.throw();
       const plain = new CloudEvent({ id: 'x', source: '/s', type: 't' });
-      expect(() => other.emit('delivery:delivered', { event: plain, attempts: 1, latencyMs: 1, commitTime: new Date() })).not.to.throw();
+      expect(() => other.emit('delivery:delivered', { event: plain, destination: 'default', attempts: 1, latencyMs: 1, commitTime: new Date() })).not.to.throw();
       await broken.idle();
       broken.unsubscribe();
     });
