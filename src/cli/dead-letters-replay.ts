@@ -95,6 +95,7 @@ export async function replay(config: Config, options: ReplayOptions): Promise<nu
     return await withDatabase(config, async (client) => {
       const store = new DeadLetterStore(knexOn(client), config.deadLetters);
       let lastId: string | undefined;
+      let interruptedId: string | undefined;
       let met = false;
       let stoppedBy: Result | undefined;
       for await (const row of options.rows(store)) {
@@ -120,7 +121,10 @@ export async function replay(config: Config, options: ReplayOptions): Promise<nu
           }
         }
         out.result(result, store.tableName);
-        if (result.outcome === 'interrupted') break;
+        if (result.outcome === 'interrupted') {
+          interruptedId = row.id;
+          break;
+        }
         if (result.outcome === 'delivered') counts.delivered++;
         else {
           counts[result.outcome]++;
@@ -137,9 +141,9 @@ export async function replay(config: Config, options: ReplayOptions): Promise<nu
       }
       const interrupted = stop.signal.aborted;
       if (interrupted && options.id === undefined) {
-        // The interrupted row is not met again below: count it with the rest.
-        const after = lastId !== undefined && !kept.includes(lastId) ? String(BigInt(lastId) - 1n) : lastId;
-        counts.notTried += after === undefined ? await store.count() : await store.count({ afterId: after });
+        // The rows not met yet, and the interrupted one (still in the table): not tried.
+        const after = interruptedId !== undefined ? String(BigInt(interruptedId) - 1n) : lastId;
+        counts.notTried += await store.count({ afterId: after, destination: options.only });
       }
       out.summary({
         ...counts, interrupted, kept, lastId, stoppedBy, table: store.tableName, retry: options.retry,

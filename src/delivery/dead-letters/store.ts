@@ -213,10 +213,11 @@ export class DeadLetterStore {
     return this.run(query.del());
   }
 
-  /** Rows in the table, or only those with an id larger than `afterId`. */
-  async count(options: { afterId?: string } = {}): Promise<number> {
+  /** Rows in the table, or only those with an id larger than `afterId`, or of one destination. */
+  async count(options: { afterId?: string; destination?: string } = {}): Promise<number> {
     const query = this.rows().select(this.knex.raw('count(*)::bigint::text AS n'));
     if (options.afterId !== undefined) query.where('d.id', '>', this.knex.raw('?::bigint', [checkId(options.afterId)]));
+    if (options.destination !== undefined) query.where('d.destination', options.destination);
     const rows = await this.run(query);
     return Number(rows[0].n);
   }
