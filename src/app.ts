@@ -15,7 +15,7 @@ import { startServer } from './server';
 import { createMetrics } from './server/metrics';
 import { SlotHealth } from './server/slot-health';
 import { StatusTracker } from './server/status';
-import { Destinations } from './sinks';
+import { DEFAULT_DESTINATION, Destinations } from './sinks';
 import { createChangeSource } from './sources';
 import type { ChangeSource } from './sources/contract';
 import { applySteps, planSetup } from './sources/logical/setup';
@@ -98,7 +98,7 @@ async function runUntilStopped(loaded: Config, options: PipelineOptions, closers
   // Sinks: the destinations, opened once for the whole process.
   const destinations = new Destinations(config);
   closers.push(() => destinations.close());
-  const defaultDestination = destinations.get(config.handler);
+  const defaultDestination = destinations.get(DEFAULT_DESTINATION);
 
   // Observability: every stage reports through the lifecycle; metrics, logs and /status listen.
   const lifecycle = new Lifecycle();

@@ -27,11 +27,18 @@ export interface LifecycleEventMap {
   'capture:acknowledged': { lsn: bigint };
   /** The server's current WAL end, from XLogData/keepalive headers (for lag). */
   'capture:walEnd': { lsn: bigint };
-  /** The sink accepted an event. `status` is the sink's answer code when it has one (HTTP). */
-  'delivery:delivered': { event: CloudEvent<unknown>; attempts: number; latencyMs: number; commitTime: Date; status?: number };
+  /**
+   * The sink accepted an event. `status` is the sink's answer code when it has one (HTTP).
+   * `destination` (here and in the two events below) is the delivery's destination name (README
+   * "Destination names"), the string the destination already holds: nothing is made per event.
+   */
+  'delivery:delivered': {
+    event: CloudEvent<unknown>; destination: string; attempts: number; latencyMs: number; commitTime: Date; status?: number;
+  };
   /** One attempt failed; `willRetry` says whether another attempt follows. */
   'delivery:attemptFailed': {
     event: CloudEvent<unknown>;
+    destination: string;
     error: Error;
     status?: number;
     attempt: number;
@@ -39,7 +46,7 @@ export interface LifecycleEventMap {
     retryInMs?: number;
   };
   /** Delivery failed for good; the event was stored as a dead letter (and sent to the dead-letter sink). */
-  'delivery:deadLettered': { event: CloudEvent<unknown>; error: Error; attempts: number; status?: number };
+  'delivery:deadLettered': { event: CloudEvent<unknown>; destination: string; error: Error; attempts: number; status?: number };
   /** A heartbeat message was written to keep the slot moving while captured tables are idle. */
   'capture:heartbeat': { lsn: bigint };
   /** This replica's role changed (leader election). */

@@ -42,6 +42,8 @@ export interface CommandOptions {
   before?: Date;
   /** setup: drop the slot if present, create a new one and record it, accepting the gap. */
   recreateSlot?: boolean;
+  /** dead-letters replay: only rows recorded for this destination. */
+  destination?: string;
   /** dead-letters replay: retries per event. */
   retry?: number;
   /** How this command's style (`output`) says warnings and notices. */

@@ -30,19 +30,22 @@ export function replayPolicy(delivery: DeliveryConfig, retry: number): DeliveryC
 
 export interface ReplayOptions {
   /**
-   * Where the events go. The stored rows do not record where they failed, so today this is the
-   * default destination (the configured handler); the caller resolves and closes it.
+   * Each row's destination, by the name it recorded (README "Destination names"), resolved once
+   * per name; throws when the name resolves to nothing (a broker since removed). The caller closes
+   * what it opened.
    */
-  destination: Destination;
+  destination(name: string): Destination;
   /** One row; every row when undefined. */
   id?: string;
+  /** Only rows recorded for this destination. */
+  only?: string;
   retry: number;
   json: boolean;
   /** Every row in id order, a page at a time. */
   rows(store: DeadLetterStore): AsyncIterable<DeadLetterRow>;
 }
 
-type Outcome = 'delivered' | 'failed' | 'skipped' | 'interrupted';
+type Outcome = 'delivered' | 'failed' | 'skipped' | 'interrupted' | 'unknownDestination';
 
 interface Result {
   row: DeadLetterRow;
@@ -50,66 +53,105 @@ interface Result {
   attempts: number;
   status?: number;
   error?: string;
-  /** A retriable failure that outlived the retries: the sink itself is in trouble, stop. */
+  /** A retriable failure that outlived the retries: the sink itself is in trouble, stop sending to it. */
   sinkDown?: boolean;
 }
 
 /**
- * `dead-letters replay`: each row's event, rebuilt from its stored text, to `options.destination`
- * with bounded retries (the destination's own policy, when it has one); a row is removed once the sink accepted its event. Undecodable
- * changes are skipped (they have no event). A retriable failure that outlives the retries (sink
- * down, 5xx, 429) stops the replay: the later rows would only wait for the same sink. Exit 0 when
- * every row asked for was delivered and removed, else 1 with what is kept named.
+ * `dead-letters replay`: each row's event, rebuilt from its stored text, back to the destination
+ * the row recorded, with bounded retries (the destination's own policy, when it has one); a row is
+ * removed once the sink accepted its event. Undecodable changes are skipped (they have no event);
+ * a row whose destination no longer resolves is kept, naming it, never sent elsewhere. A retriable
+ * failure that outlives the retries (sink down, 5xx, 429) stops sending to that destination: its
+ * later rows would only wait for the same sink. Exit 0 when every row asked for was delivered and
+ * removed, else 1 with what is kept named.
  */
 export async function replay(config: Config, options: ReplayOptions): Promise<number> {
   const log = logger('dead-letters');
   const out = options.json ? jsonOutput() : textOutput();
-  const { destination } = options;
-  const policy = replayPolicy(destination.policy ?? config.delivery, options.retry);
-  const sink = destination.sink;
   const stop = new AbortController();
   const onSignal = () => stop.abort(new Error('interrupted'));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const counts = { delivered: 0, failed: 0, skipped: 0, notTried: 0 };
+  const counts = { delivered: 0, failed: 0, skipped: 0, notTried: 0, unknownDestination: 0 };
   const kept: string[] = [];
+  // Per destination name: where it goes, or why it resolves to nothing; and whether it is down.
+  const resolved = new Map<string, { destination?: Destination; error?: string }>();
+  const down = new Set<string>();
+  const unknown = new Set<string>();
+  const resolve = (name: string) => {
+    let r = resolved.get(name);
+    if (!r) {
+      try {
+        r = { destination: options.destination(name) };
+      } catch (err) {
+        r = { error: scrubSecrets(errorMessage(err)) };
+      }
+      resolved.set(name, r);
+    }
+    return r;
+  };
   try {
     return await withDatabase(config, async (client) => {
       const store = new DeadLetterStore(knexOn(client), config.deadLetters);
       let lastId: string | undefined;
+      let interruptedId: string | undefined;
+      let met = false;
       let stoppedBy: Result | undefined;
       for await (const row of options.rows(store)) {
         if (stop.signal.aborted) break;
+        met = true;
+        if (options.only !== undefined && row.destination !== options.only) continue;
         // Rows that stay (failed) are not met again: paging continues after the last id.
         lastId = row.id;
-        const result = row.undecodable
-          ? skip(row)
-          : await replayOne({ store, sink, policy, row, signal: stop.signal, out });
+        if (down.has(row.destination)) {
+          counts.notTried++;
+          continue;
+        }
+        let result: Result;
+        if (row.undecodable) result = skip(row);
+        else {
+          const { destination, error } = resolve(row.destination);
+          if (!destination) {
+            unknown.add(row.destination);
+            result = { row, outcome: 'unknownDestination', attempts: 0, error: `destination ${row.destination} not found: ${error}` };
+          } else {
+            const policy = replayPolicy(destination.policy ?? config.delivery, options.retry);
+            result = await replayOne({ store, sink: destination.sink, policy, row, signal: stop.signal, out });
+          }
+        }
         out.result(result, store.tableName);
-        if (result.outcome === 'interrupted') break;
+        if (result.outcome === 'interrupted') {
+          interruptedId = row.id;
+          break;
+        }
         if (result.outcome === 'delivered') counts.delivered++;
         else {
           counts[result.outcome]++;
           kept.push(row.id);
         }
         if (result.sinkDown && options.id === undefined) {
-          stoppedBy = result;
-          break;
+          stoppedBy ??= result;
+          down.add(row.destination);
         }
       }
-      if (options.id !== undefined && lastId === undefined) {
+      if (options.id !== undefined && !met) {
         process.stderr.write(`pg-cloudevents dead-letters: no dead letter with id ${options.id} in ${store.tableName}\n`);
         return 1;
       }
       const interrupted = stop.signal.aborted;
-      if ((stoppedBy || interrupted) && options.id === undefined) {
-        // The interrupted row is not met again below: count it with the rest.
-        const after = interrupted && lastId !== undefined && !kept.includes(lastId) ? String(BigInt(lastId) - 1n) : lastId;
-        counts.notTried = after === undefined ? await store.count() : await store.count({ afterId: after });
+      if (interrupted && options.id === undefined) {
+        // The rows not met yet, and the interrupted one (still in the table): not tried.
+        const after = interruptedId !== undefined ? String(BigInt(interruptedId) - 1n) : lastId;
+        counts.notTried += await store.count({ afterId: after, destination: options.only });
       }
-      out.summary({ ...counts, interrupted, kept, lastId, stoppedBy, table: store.tableName, retry: options.retry });
-      log.debug({ ...counts, interrupted, sink: sink.describe() }, 'replay finished');
-      const everything = counts.failed === 0 && counts.skipped === 0 && counts.notTried === 0 && !interrupted;
+      out.summary({
+        ...counts, interrupted, kept, lastId, stoppedBy, table: store.tableName, retry: options.retry,
+        down: [...down], unknown: [...unknown],
+      });
+      log.debug({ ...counts, interrupted, destinations: [...resolved.keys()] }, 'replay finished');
+      const everything = counts.failed === 0 && counts.skipped === 0 && counts.notTried === 0 &&
+        counts.unknownDestination === 0 && !interrupted;
       return everything ? 0 : 1;
     });
   } finally {
@@ -163,6 +205,11 @@ interface Summary {
   failed: number;
   skipped: number;
   notTried: number;
+  unknownDestination: number;
+  /** Destinations that stayed down: their later rows were not tried. */
+  down: string[];
+  /** Destination names that resolve to nothing: their rows are kept. */
+  unknown: string[];
   interrupted: boolean;
   kept: string[];
   lastId?: string;
@@ -213,14 +260,23 @@ function textOutput(): Output {
       if (r.outcome === 'delivered') print(`delivered ${what(r.row)} after ${r.attempts} attempt(s); removed`);
       else if (r.outcome === 'failed') print(`failed    ${what(r.row)} after ${r.attempts} attempt(s): ${r.error}; kept`);
       else if (r.outcome === 'skipped') print(`skipped   ${skippedText(r.row, table)}`);
+      else if (r.outcome === 'unknownDestination') print(`kept      ${what(r.row)}: ${r.error}; not sent elsewhere`);
       else print(`stopped   ${what(r.row)}: interrupted before the sink accepted it; kept`);
     },
     summary(s) {
       if (s.stoppedBy) {
         print(`stopped: the sink still failed after ${s.retry} retr${s.retry === 1 ? 'y' : 'ies'} (${s.stoppedBy.error}); ` +
-          `the ${s.notTried} later dead letter(s) were not tried`);
+          `the ${s.notTried} later dead letter(s) were not tried (destination ${s.down.join(', ')})`);
       }
-      const extra = [s.skipped ? `, ${s.skipped} undecodable skipped and kept` : '', s.notTried ? `, ${s.notTried} not tried and kept` : ''].join('');
+      if (s.unknown.length) {
+        print(`not found: destination(s) ${s.unknown.join(', ')} (no such broker or handler in this configuration); ` +
+          `their ${s.unknownDestination} dead letter(s) are kept`);
+      }
+      const extra = [
+        s.skipped ? `, ${s.skipped} undecodable skipped and kept` : '',
+        s.unknownDestination ? `, ${s.unknownDestination} for an unknown destination kept` : '',
+        s.notTried ? `, ${s.notTried} not tried and kept` : '',
+      ].join('');
       print(`replay${s.interrupted ? ' (interrupted)' : ''}: ${s.delivered} delivered and removed, ${s.failed} failed and kept${extra}`);
       const kept = keptText(s);
       if (kept) print(kept);
@@ -241,9 +297,11 @@ function jsonOutput(): Output {
     attemptFailed: (...args) => note(attemptText(...args)),
     result(r, table) {
       if (r.outcome === 'skipped') note(`skipped: ${skippedText(r.row, table)}`);
+      if (r.outcome === 'unknownDestination') note(`kept: ${what(r.row)}: ${r.error}`);
       const item = {
         id: r.row.id,
         eventId: r.row.eventId,
+        destination: r.row.destination,
         partitionKey: r.row.partitionKey,
         sequence: r.row.sequence,
         outcome: r.outcome,
@@ -257,8 +315,11 @@ function jsonOutput(): Output {
       process.stdout.write(`${n++ === 0 ? '{"results":[\n' : ',\n'}${JSON.stringify(item)}`);
     },
     summary(s) {
-      const { delivered, failed, skipped, notTried, interrupted, kept } = s;
-      const tail = JSON.stringify({ delivered, failed, skipped, notTried, interrupted, stopped: Boolean(s.stoppedBy), kept });
+      const { delivered, failed, skipped, notTried, unknownDestination, interrupted, kept } = s;
+      const tail = JSON.stringify({
+        delivered, failed, skipped, notTried, unknownDestination, interrupted, stopped: Boolean(s.stoppedBy), kept,
+        unknownDestinations: s.unknown,
+      });
       process.stdout.write(`${n === 0 ? '{"results":[' : '\n'}],${tail.slice(1)}\n`);
       const keptLine = keptText(s);
       if (keptLine) note(keptLine);

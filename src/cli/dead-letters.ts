@@ -2,7 +2,7 @@ import type { Config } from '../config/types';
 import { parseBefore } from '../delivery/dead-letters/before';
 import { jsonRowText, tableHeader, tableLine } from '../delivery/dead-letters/report';
 import { DeadLetterStore, type DeadLetterRow } from '../delivery/dead-letters/store';
-import { createDestination, requireSink } from '../sinks';
+import { Destinations, requireSink } from '../sinks';
 import type { Command, OptionSpec } from './command';
 import { configure, withDatabase } from './context';
 import { knexOn } from '../pg/schema/knex';
@@ -35,15 +35,16 @@ export const deadLettersCommand: Command = {
   summary: 'list, replay or purge the dead-letter table',
   commands: {
     list: {
-      summary: 'show the dead letters: id, time, event id, subject, status, attempts, error',
+      summary: 'show the dead letters: id, time, event id, destination, subject, status, attempts, error',
       options: [{ ...JSON_OPTION, description: 'every column as JSON, with the event as it was sent' }],
       run: (options) => list(configure(options, NEEDS), options.json),
     },
     replay: {
-      summary: 'deliver dead letters again through the configured sink; a row is removed once accepted',
+      summary: 'deliver dead letters again, each to the destination it recorded; a row is removed once accepted',
       options: [
         { flags: '--id <id>', description: 'replay one row', parse: rowId },
         { flags: '--all', description: 'replay every row, in id order', conflicts: ['id'] },
+        { flags: '--destination <name>', description: 'only rows recorded for this destination (as list shows it)' },
         { flags: '--retry <n>', description: `retries per event (default ${REPLAY_DEFAULT_RETRY}; delivery.retry does not apply)`, parse: retryCount },
         { ...JSON_OPTION, description: 'print one JSON object with a result per row; progress goes to stderr' },
       ],
@@ -52,18 +53,19 @@ export const deadLettersCommand: Command = {
         const { id } = options;
         const config = configure(options, NEEDS);
         requireSink(config);
-        // A stored row does not say where it failed: every row goes to the default destination.
-        const destination = createDestination(config.handler, config);
+        // Each row goes back to the destination it recorded, resolved by name once.
+        const destinations = new Destinations(config);
         try {
           return await replay(config, {
-            destination,
+            destination: (name) => destinations.get(name),
             id,
+            only: options.destination,
             retry: options.retry ?? REPLAY_DEFAULT_RETRY,
             json: options.json,
             rows: (store) => (id === undefined ? allRows(store, true) : single(store, id)),
           });
         } finally {
-          await destination.sink.close().catch(() => undefined);
+          await destinations.close().catch(() => undefined);
         }
       },
     },

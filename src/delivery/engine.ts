@@ -44,6 +44,8 @@ export interface EngineOptions {
 export interface EngineStats {
   /** Sends (events, or batches) in flight. */
   inFlight: number;
+  /** The same, per destination name (made at each call: read at scrape time, not per event). */
+  inFlightByDestination?: Map<string, number>;
   /** Events received and not yet delivered or dead-lettered. */
   buffered: number;
   bufferedBytes: number;
@@ -325,8 +327,14 @@ export class DeliveryEngine implements ChangeConsumer {
 
   stats(): EngineStats {
     const oldest = this.round.tracker.oldest();
+    const inFlightByDestination = new Map<string, number>();
+    for (const lane of this.round.lanes) {
+      const { name } = lane.spec.destination;
+      inFlightByDestination.set(name, (inFlightByDestination.get(name) ?? 0) + lane.inFlight);
+    }
     return {
       inFlight: this.round.inFlight,
+      inFlightByDestination,
       buffered: this.budget.count,
       bufferedBytes: this.budget.bytes,
       oldestUndeliveredCommitTime: oldest?.change.commitTime,
@@ -394,7 +402,7 @@ export class DeliveryEngine implements ChangeConsumer {
           signal: drain,
           sleep: this.opts.sleep,
           random: this.opts.random,
-          onAttemptFailed: (failure) => this.attemptFailed(items, failure),
+          onAttemptFailed: (failure) => this.attemptFailed(items, destination.name, failure),
         }));
       } catch (err) {
         if (drain.aborted) return;
@@ -408,7 +416,7 @@ export class DeliveryEngine implements ChangeConsumer {
         // Emitted even when aborted meanwhile: the sink did accept it (metrics stay true); it is
         // simply not acknowledged, and will be sent again after the restart.
         lifecycle.emit('delivery:delivered', {
-          event: item.event, attempts, latencyMs: now - commitTime.getTime(), commitTime, status: unit.status,
+          event: item.event, destination: destination.name, attempts, latencyMs: now - commitTime.getTime(), commitTime, status: unit.status,
         });
         this.finish(round, item);
       }
@@ -428,10 +436,10 @@ export class DeliveryEngine implements ChangeConsumer {
     }
   }
 
-  private attemptFailed(items: Delivery[], { error, attempt, willRetry, retryInMs }: AttemptFailure): void {
+  private attemptFailed(items: Delivery[], destination: string, { error, attempt, willRetry, retryInMs }: AttemptFailure): void {
     for (const item of items) {
       this.opts.lifecycle.emit('delivery:attemptFailed', {
-        event: item.event, error, status: error.status, attempt, willRetry, retryInMs,
+        event: item.event, destination, error, status: error.status, attempt, willRetry, retryInMs,
       });
     }
   }
@@ -449,7 +457,7 @@ export class DeliveryEngine implements ChangeConsumer {
       };
       const { signal } = round.drain;
       if (!(await this.storeDurably(() => this.opts.deadLetter(failed, signal), item.event.id, signal))) return;
-      this.opts.lifecycle.emit('delivery:deadLettered', { event: item.event, error, attempts, status });
+      this.opts.lifecycle.emit('delivery:deadLettered', { event: item.event, destination: destination.name, error, attempts, status });
       this.finish(round, item);
     }
   }

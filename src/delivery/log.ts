@@ -6,13 +6,13 @@ import { subscribe, type Lifecycle } from '../lifecycle';
 export function logLifecycle(lifecycle: Lifecycle): void {
   const log = logger('delivery');
   subscribe(lifecycle, {
-    'delivery:attemptFailed': ({ event, error, status, attempt, willRetry, retryInMs }) =>
+    'delivery:attemptFailed': ({ event, destination, error, status, attempt, willRetry, retryInMs }) =>
       log.warn(
-        { id: event.id, subject: event.subject, status, attempt, willRetry, retryInMs, err: scrubSecrets(error.message) },
+        { id: event.id, subject: event.subject, destination, status, attempt, willRetry, retryInMs, err: scrubSecrets(error.message) },
         willRetry ? 'delivery attempt failed; retrying' : 'delivery attempt failed',
       ),
-    'delivery:delivered': ({ event, attempts, latencyMs }) =>
-      log.debug({ id: event.id, subject: event.subject, attempts, latencyMs }, 'delivered'),
+    'delivery:delivered': ({ event, destination, attempts, latencyMs }) =>
+      log.debug({ id: event.id, subject: event.subject, destination, attempts, latencyMs }, 'delivered'),
     'capture:undecodable': ({ change }) =>
       log.error(
         { table: `${change.relation.schema}.${change.relation.table}`, kind: change.kind, lsn: formatLsn(change.commitLsn),

@@ -26,6 +26,8 @@ export interface PipelineMetrics {
 
 export interface DeliveryStats {
   inFlight: number;
+  /** Sends in flight per destination name (the engine's lanes); read at scrape time. */
+  inFlightByDestination?: ReadonlyMap<string, number>;
   buffered: number;
   bufferedBytes: number;
   oldestUndeliveredCommitTime?: Date;
@@ -60,33 +62,40 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
       capturedCounts.flush((table, operation, n) => this.inc({ table, operation }, n));
     },
   });
+  // Delivery metrics carry `destination` (README "Destination names"): its name, as the delivery
+  // holds it, so labelling allocates nothing per event.
   new Counter({
     name: `${PREFIX}events_delivered_total`,
-    help: 'Events the sink accepted, by CloudEvent type.',
-    labelNames: ['type'] as const,
+    help: 'Events the sink accepted, by destination and CloudEvent type.',
+    labelNames: ['destination', 'type'] as const,
     registers,
     collect() {
-      deliveredCounts.flush((type, _, n) => this.inc({ type }, n));
+      deliveredCounts.flush((destination, type, n) => this.inc({ destination, type }, n));
     },
   });
   const failures = new Counter({
     name: `${PREFIX}delivery_failures_total`,
-    help: 'Failed delivery attempts, by HTTP status (or "network") and whether the failure is retriable.',
-    labelNames: ['status', 'retriable'] as const,
+    help: 'Failed delivery attempts, by destination, HTTP status (or "network") and whether the failure is retriable.',
+    labelNames: ['destination', 'status', 'retriable'] as const,
     registers,
   });
   const latency = new Histogram({
     name: `${PREFIX}delivery_latency_seconds`,
-    help: 'Time from the transaction commit to the sink accepting the event.',
+    help: 'Time from the transaction commit to the sink accepting the event, by destination.',
+    labelNames: ['destination'] as const,
     buckets: LATENCY_BUCKETS,
     registers,
   });
   const attempts = new Histogram({
     name: `${PREFIX}delivery_attempts`,
-    help: 'Attempts it took to deliver an event.',
+    help: 'Attempts it took to deliver an event, by destination.',
+    labelNames: ['destination'] as const,
     buckets: ATTEMPT_BUCKETS,
     registers,
   });
+  // One prom-client child per destination, made once: observing through it skips the label hashing.
+  const latencyOf = perDestination((d) => latency.labels(d));
+  const attemptsOf = perDestination((d) => attempts.labels(d));
   const slotLag = new Gauge({
     name: `${PREFIX}slot_lag_bytes`,
     help: 'Server WAL end minus the last acknowledged LSN.',
@@ -127,17 +136,19 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
   const answerCounts = new LabelledCounts();
   new Counter({
     name: `${PREFIX}sink_answers_total`,
-    help: 'Answers from the sink by status code (or "network"), successes and failures alike.',
-    labelNames: ['status'] as const,
+    help: 'Answers from the sinks by destination and status code (or "network"), successes and failures alike.',
+    labelNames: ['destination', 'status'] as const,
     registers,
     collect() {
-      answerCounts.flush((status, _, n) => this.inc({ status }, n));
+      answerCounts.flush((destination, status, n) => this.inc({ destination, status }, n));
     },
   });
-  const countAnswer = (status: number | undefined, otherwise: string) => answerCounts.add(status === undefined ? otherwise : String(status));
+  const countAnswer = (destination: string, status: number | undefined, otherwise: string) =>
+    answerCounts.add(destination, status === undefined ? otherwise : String(status));
   const deadLettered = new Counter({
     name: `${PREFIX}dead_lettered_total`,
-    help: 'Events that failed for good and were stored as dead letters.',
+    help: 'Events that failed for good and were stored as dead letters, by destination.',
+    labelNames: ['destination'] as const,
     registers,
   });
   const undecodable = new Counter({
@@ -171,7 +182,18 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
         if (stats) this.set(read(stats()));
       },
     });
-  fromStats('delivery_in_flight', 'Events (or batches) being sent now.', (s) => s.inFlight);
+  new Gauge({
+    name: `${PREFIX}delivery_in_flight`,
+    help: 'Events (or batches) being sent now, by destination.',
+    labelNames: ['destination'] as const,
+    registers,
+    collect() {
+      if (!stats) return;
+      // Every lane of the running round, idle ones at 0; a destination no longer routed to drops out.
+      this.reset();
+      for (const [destination, n] of stats().inFlightByDestination ?? []) this.set({ destination }, n);
+    },
+  });
   fromStats('delivery_buffered_events', 'Events read from the slot and not yet delivered.', (s) => s.buffered);
   fromStats('delivery_buffered_bytes', 'Approximate bytes of the buffered events.', (s) => s.bufferedBytes);
   fromStats('oldest_undelivered_seconds', 'Age (since commit) of the oldest event not yet delivered; 0 when none.', (s) =>
@@ -206,13 +228,13 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
       ackLsn.set(Number(lsn));
       updateLag();
     },
-    'delivery:delivered': ({ event, attempts: n, latencyMs, status }) => {
-      deliveredCounts.add(event.type);
-      countAnswer(status, 'ok');
-      latency.observe(Math.max(0, latencyMs) / 1000);
-      attempts.observe(n);
+    'delivery:delivered': ({ event, destination, attempts: n, latencyMs, status }) => {
+      deliveredCounts.add(destination, event.type);
+      countAnswer(destination, status, 'ok');
+      latencyOf(destination).observe(Math.max(0, latencyMs) / 1000);
+      attemptsOf(destination).observe(n);
     },
-    'delivery:deadLettered': () => deadLettered.inc(),
+    'delivery:deadLettered': ({ destination }) => deadLettered.inc({ destination }),
     'capture:undecodable': () => undecodable.inc(),
     'capture:heartbeat': () => heartbeats.inc(),
     'leader:role': ({ role: current }) => {
@@ -220,9 +242,9 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
       // Only the leader captures; a term that ends stops capture without a disconnect event.
       if (current !== 'leader') connected.set(0);
     },
-    'delivery:attemptFailed': ({ error, status }) => {
-      countAnswer(status, 'network');
-      failures.inc({ status: status === undefined ? 'network' : String(status), retriable: String(isRetriable(error)) });
+    'delivery:attemptFailed': ({ destination, error, status }) => {
+      countAnswer(destination, status, 'network');
+      failures.inc({ destination, status: status === undefined ? 'network' : String(status), retriable: String(isRetriable(error)) });
     },
   };
   subscribe(lifecycle, handlers);
@@ -242,8 +264,18 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
   };
 }
 
+/** `make(name)` once per destination name, then the same value from a map lookup. */
+function perDestination<T>(make: (destination: string) => T): (destination: string) => T {
+  const byName = new Map<string, T>();
+  return (destination) => {
+    let value = byName.get(destination);
+    if (value === undefined) byName.set(destination, (value = make(destination)));
+    return value;
+  };
+}
+
 /**
- * Counts by one or two label values (table and operation; type; status), in nested maps so an
+ * Counts by one or two label values (table and operation; destination and type; destination and status), in nested maps so an
  * increment allocates nothing; `flush` hands the increments since the last flush to prom-client.
  */
 class LabelledCounts {

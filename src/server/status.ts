@@ -16,6 +16,33 @@ export interface SinkStatus {
   consecutiveFailures: number;
 }
 
+/** One destination's deliveries in /status (`destinations`, keyed by its name). */
+export interface DestinationStatus {
+  delivered: number;
+  /** Failed attempts. */
+  failed: number;
+  deadLettered: number;
+  lastDeliveredAt: string | null;
+  /** False after a failed attempt, true again after a delivery. */
+  healthy: boolean;
+  consecutiveFailures: number;
+  /** The answer code of the last failed attempt; cleared by a delivery. */
+  lastStatus?: number;
+  /** The last failed attempt's message (scrubbed). */
+  lastError: string | null;
+}
+
+/** Kept per destination name; made once per name, then updated in place. */
+interface DestinationState {
+  delivered: number;
+  failed: number;
+  deadLettered: number;
+  lastDeliveredAt: number | null;
+  consecutiveFailures: number;
+  lastStatus: number | undefined;
+  lastError: Error | null;
+}
+
 /** What GET /status answers (before extra status is merged in): plain JSON, LSNs as strings. */
 export interface StatusReport {
   role: Role;
@@ -40,7 +67,10 @@ export interface StatusReport {
   lastDeliveredAt: string | null;
   lastError: string | null;
   lastErrorAt: string | null;
+  /** The default destination's sink (as before destinations were reported one by one). */
   sink: SinkStatus;
+  /** Per destination name (README "Destination names"): its deliveries, failures and health. */
+  destinations: Record<string, DestinationStatus>;
 }
 
 export interface StatusTrackerOptions {
@@ -65,6 +95,7 @@ export class StatusTracker {
   private lastDeliveredAt: number | null = null;
   private lastError: { message: string; at: Date } | null = null;
   private readonly sink: SinkStatus;
+  private readonly destinations = new Map<string, DestinationState>();
   private readonly handlers: LifecycleHandlers;
 
   constructor(private readonly lifecycle: Lifecycle, options: StatusTrackerOptions = {}) {
@@ -93,16 +124,22 @@ export class StatusTracker {
       'capture:walEnd': ({ lsn }) => {
         this.lastWalEnd = lsn;
       },
-      'delivery:delivered': () => {
+      'delivery:delivered': ({ destination }) => {
         // Per event: a number, not a Date, and no `delete` unless there is something to delete.
         this.counts.delivered += 1;
         this.lastDeliveredAt = Date.now();
+        const d = this.destination(destination);
+        d.delivered += 1;
+        d.lastDeliveredAt = this.lastDeliveredAt;
+        d.consecutiveFailures = 0;
+        d.lastStatus = undefined;
         this.sink.healthy = true;
         this.sink.consecutiveFailures = 0;
         if (this.sink.lastStatus !== undefined) delete this.sink.lastStatus;
       },
-      'delivery:deadLettered': () => {
+      'delivery:deadLettered': ({ destination }) => {
         this.counts.deadLettered += 1;
+        this.destination(destination).deadLettered += 1;
       },
       'leader:role': ({ role }) => {
         this.role = role;
@@ -113,8 +150,13 @@ export class StatusTracker {
         this.databaseReachable = reachable;
         if (error) this.databaseError = scrubSecrets(errorMessage(error));
       },
-      'delivery:attemptFailed': ({ error, status }) => {
+      'delivery:attemptFailed': ({ destination, error, status }) => {
         this.counts.failed += 1;
+        const d = this.destination(destination);
+        d.failed += 1;
+        d.consecutiveFailures += 1;
+        d.lastStatus = status;
+        d.lastError = error;
         this.sink.healthy = false;
         this.sink.consecutiveFailures += 1;
         if (status === undefined) delete this.sink.lastStatus;
@@ -172,7 +214,17 @@ export class StatusTracker {
       lastError: this.lastError?.message ?? null,
       lastErrorAt: this.lastError?.at.toISOString() ?? null,
       sink: { ...this.sink, describe: scrubSecrets(this.sink.describe) },
+      destinations: Object.fromEntries([...this.destinations].map(([name, d]) => [name, destinationStatus(d)])),
     };
+  }
+
+  private destination(name: string): DestinationState {
+    let d = this.destinations.get(name);
+    if (!d) {
+      d = { delivered: 0, failed: 0, deadLettered: 0, lastDeliveredAt: null, consecutiveFailures: 0, lastStatus: undefined, lastError: null };
+      this.destinations.set(name, d);
+    }
+    return d;
   }
 
   /** Stop following the lifecycle. */
@@ -184,4 +236,19 @@ export class StatusTracker {
     // Message only: stacks and causes may carry connection strings or payloads.
     this.lastError = { message: scrubSecrets(errorMessage(error)), at: new Date() };
   }
+}
+
+/** The report of one destination: the error's message scrubbed only when asked for. */
+function destinationStatus(d: DestinationState): DestinationStatus {
+  const out: DestinationStatus = {
+    delivered: d.delivered,
+    failed: d.failed,
+    deadLettered: d.deadLettered,
+    lastDeliveredAt: d.lastDeliveredAt === null ? null : new Date(d.lastDeliveredAt).toISOString(),
+    healthy: d.consecutiveFailures === 0,
+    consecutiveFailures: d.consecutiveFailures,
+    lastError: d.lastError === null ? null : scrubSecrets(errorMessage(d.lastError)),
+  };
+  if (d.lastStatus !== undefined) out.lastStatus = d.lastStatus;
+  return out;
 }

@@ -111,6 +111,14 @@ export function deadLetterDestination(config: Config): Destination | undefined {
 }
 
 /**
+ * The default route's destination (README "Destination names"): the configured handler, whichever
+ * it is. Deliveries, dead letters, metrics and /status name it so; a dead letter stored before
+ * destinations were recorded has this name too (migration 000004). Trigger actions will be named
+ * `trigger:<name>/action:<n>`; any other name is a handler name, as for `createSink`.
+ */
+export const DEFAULT_DESTINATION = 'default';
+
+/**
  * The destinations of one process, each resolved once by name (its sink's connections are opened
  * once and reused across leadership terms) and closed together when the process ends.
  */
@@ -119,18 +127,26 @@ export class Destinations {
 
   constructor(private readonly config: Config) {}
 
+  /**
+   * The destination `name`: DEFAULT_DESTINATION (the configured handler, sharing its sink), or a
+   * handler name. Throws SINK_CONFIG when the name resolves to nothing (e.g. a broker since removed
+   * from the configuration).
+   */
   get(name: string): Destination {
     let destination = this.byName.get(name);
     if (!destination) {
-      destination = createDestination(name, this.config);
+      destination = name === DEFAULT_DESTINATION
+        ? { ...this.get(this.config.handler), name }
+        : createDestination(name, this.config);
       this.byName.set(name, destination);
     }
     return destination;
   }
 
-  /** Closes every sink opened; all are tried, the first failure is thrown. */
+  /** Closes every sink opened (once each); all are tried, the first failure is thrown. */
   async close(): Promise<void> {
-    const results = await Promise.allSettled([...this.byName.values()].map((d) => d.sink.close()));
+    const sinks = new Set([...this.byName.values()].map((d) => d.sink));
+    const results = await Promise.allSettled([...sinks].map((s) => s.close()));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   }

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { CloudEvent } from 'cloudevents';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
+import Redis from 'ioredis';
 import { Client, Pool } from 'pg';
 import type { InsertChange } from '../../src/sources/change';
 import { loadConfig } from '../../src/config/load';
@@ -80,10 +81,12 @@ function event(ordinal: number, over: Record<string, unknown> = {}): CloudEvent<
 
 /** Where the failures of these tests failed, unless a test says otherwise. */
 const CONSOLE: Destination = { name: 'console', sink: new ConsoleSink(), batchSize: 1 };
+/** The default route's destination (the configured handler), as `run` records it. */
+const DEFAULT_ROUTE: Destination = { ...CONSOLE, name: 'default' };
 
 function failed(ordinal: number, error: Error = new DeliveryError('sink answered 400 Bad Request: nope', { status: 400 }), status: number | undefined = 400): FailedDelivery {
   return {
-    event: event(ordinal), change: change(ordinal), destination: CONSOLE, error, status, attempts: 3,
+    event: event(ordinal), change: change(ordinal), destination: DEFAULT_ROUTE, error, status, attempts: 3,
     firstAttemptAt: new Date('2024-05-01T10:00:01.000Z'), lastAttemptAt: new Date('2024-05-01T10:00:02.500Z'),
   };
 }
@@ -133,7 +136,7 @@ describe('dead letters against real PostgreSQL', function () {
         'partition_key text YES', 'event text YES', 'error text NO', 'status integer YES', 'attempts integer NO',
         'first_attempt_at timestamp with time zone NO', 'last_attempt_at timestamp with time zone NO',
         'created_at timestamp with time zone NO', 'commit_lsn pg_lsn YES',
-        'raw_change text YES', 'sequence text YES', 'superseded_by_sequence text YES',
+        'raw_change text YES', 'sequence text YES', 'superseded_by_sequence text YES', 'destination text NO',
       ]);
       const idx = await db.query(`SELECT indexdef FROM pg_indexes WHERE schemaname = 'pgcloudevents' AND indexname = 'dead_letters_created_at_idx'`);
       expect(idx.rows[0].indexdef).to.include('(created_at)');
@@ -316,7 +319,7 @@ describe('dead letters against real PostgreSQL', function () {
         markSuperseded: (key: string, sequence: string) => (marks++, store.markSuperseded(key, sequence)),
       });
       const lifecycle = new Lifecycle();
-      const delivered = (e: CloudEvent<unknown>) => lifecycle.emit('delivery:delivered', { event: e, attempts: 1, latencyMs: 1, commitTime: new Date() });
+      const delivered = (e: CloudEvent<unknown>) => lifecycle.emit('delivery:delivered', { event: e, destination: 'default', attempts: 1, latencyMs: 1, commitTime: new Date() });
       const tracker = new SupersededTracker(counting);
       tracker.subscribe(lifecycle);
       try {
@@ -361,9 +364,9 @@ describe('dead letters against real PostgreSQL', function () {
       broken.subscribe(other);
       broken.watch(event(3));
       expect(() => other.emit('capture:connected', { slot: 's', publication: 'p', startLsn: 0n })).not.to.throw();
-      expect(() => other.emit('delivery:delivered', { event: at(3, 20), attempts: 1, latencyMs: 1, commitTime: new Date() })).not.to.throw();
+      expect(() => other.emit('delivery:delivered', { event: at(3, 20), destination: 'default', attempts: 1, latencyMs: 1, commitTime: new Date() })).not.to.throw();
       const plain = new CloudEvent({ id: 'x', source: '/s', type: 't' });
-      expect(() => other.emit('delivery:delivered', { event: plain, attempts: 1, latencyMs: 1, commitTime: new Date() })).not.to.throw();
+      expect(() => other.emit('delivery:delivered', { event: plain, destination: 'default', attempts: 1, latencyMs: 1, commitTime: new Date() })).not.to.throw();
       await broken.idle();
       broken.unsubscribe();
     });
@@ -530,7 +533,7 @@ describe('dead letters against real PostgreSQL', function () {
       await store.purge();
     });
 
-    it('sends to the destination it is given, not to the configured handler', async () => {
+    it('sends each row to the destination it recorded (resolved by name), not to the configured handler', async () => {
       // The configured handler is an HTTP sink nobody listens on: a replay that used it would fail.
       const cfg = testConfig(db, { sink: `http://127.0.0.1:${await freePort()}/` });
       const handler = createDeadLetterHandler({ config: cfg, store });
@@ -547,9 +550,10 @@ describe('dead letters against real PostgreSQL', function () {
       const write = process.stdout.write;
       process.stdout.write = ((chunk: string) => printed.push(String(chunk)) > 0) as typeof process.stdout.write;
       let code: number;
+      const asked: string[] = [];
       try {
         code = await replay(cfg, {
-          destination: { name: 'memory', sink: memory, batchSize: 1 },
+          destination: (name) => (asked.push(name), { name, sink: memory, batchSize: 1 }),
           retry: 0,
           json: false,
           rows: async function* (s) {
@@ -561,6 +565,7 @@ describe('dead letters against real PostgreSQL', function () {
       }
       expect(code, printed.join('')).to.equal(0);
       expect(accepted.map((e) => e.toJSON())).to.deep.equal([event(6).toJSON()]);
+      expect(asked, 'the row recorded failed(6)\'s destination').to.deep.equal(['default']);
       expect(await store.count()).to.equal(0);
     });
   });
@@ -625,8 +630,8 @@ describe('pg-cloudevents dead-letters (CLI, real PostgreSQL and receiver)', func
     const table = await cli(['list']);
     expect(table.code, table.stderr).to.equal(0);
     const lines = table.stdout.trim().split('\n');
-    expect(lines[0]).to.match(/^ID\s+CREATED\s+EVENT ID\s+SUBJECT\s+STATUS\s+ATTEMPTS\s+ERROR$/);
-    expect(lines[1]).to.match(new RegExp(`^${a}\\s+\\d{4}-\\d\\d-\\d\\dT\\S+Z\\s+00000000016B3748-00000001\\s+DCE:public.items/1\\s+400\\s+3\\s+sink answered 400 Bad Request: nope$`));
+    expect(lines[0]).to.match(/^ID\s+CREATED\s+EVENT ID\s+DESTINATION\s+SUBJECT\s+STATUS\s+ATTEMPTS\s+ERROR$/);
+    expect(lines[1]).to.match(new RegExp(`^${a}\\s+\\d{4}-\\d\\d-\\d\\dT\\S+Z\\s+00000000016B3748-00000001\\s+default\\s+DCE:public.items/1\\s+400\\s+3\\s+sink answered 400 Bad Request: nope$`));
     expect(lines[2]).to.match(new RegExp(`^${b}\\s.*\\s500\\s+11\\s+sink answered 500 Internal Server Error: boom line two$`));
     expect(lines[3]).to.equal('2 dead letter(s) in pgcloudevents.dead_letters');
 
@@ -634,7 +639,7 @@ describe('pg-cloudevents dead-letters (CLI, real PostgreSQL and receiver)', func
     expect(json.code, json.stderr).to.equal(0);
     const rows = JSON.parse(json.stdout);
     expect(rows.map((r: { id: string }) => r.id)).to.deep.equal([a, b]);
-    expect(rows[0]).to.include({ eventId: event(1).id, status: 400, attempts: 3, commitLsn: '0/16B3748' });
+    expect(rows[0]).to.include({ eventId: event(1).id, status: 400, attempts: 3, commitLsn: '0/16B3748', destination: 'default' });
     expect(rows[1].event).to.deep.equal(JSON.parse(event(2).toString()));
     expect(json.stdout, 'the event spliced in as stored').to.include(`"event":${structuredJson(event(2))}}`);
 
@@ -652,6 +657,52 @@ describe('pg-cloudevents dead-letters (CLI, real PostgreSQL and receiver)', func
     expect(receiver.errors).to.deep.equal([]);
     expect(receiver.events.map((e) => e.toJSON())).to.deep.equal([event(2).toJSON()]);
     expect((await store.list()).map((row) => row.id)).to.deep.equal([keep]);
+  });
+
+  it('replay sends each row back to the destination it recorded: a Redis broker r and the default HTTP receiver (real Redis)', async () => {
+    const stream = `pgce_dlq_${RUN}_${Date.now()}`;
+    const redis = new Redis('redis://127.0.0.1:6379');
+    const broker = writeTempFile('dl-r.yaml', `${FAST_DELIVERY_YAML}  retry: 2
+sink: { oidcTokenPath: ${join(NO_DIR, 'token')} }
+deadLetters: { schema: pgcloudevents }
+brokers:
+  r: { type: redis, conn: { url: "redis://127.0.0.1:6379" }, params: { stream: "${stream}" } }
+`);
+    try {
+      const toR = await store.insert({ ...failed(1), destination: { name: 'r', sink: CONSOLE.sink, batchSize: 1 } });
+      const toDefault = await store.insert({ ...failed(2), destination: { name: 'default', sink: CONSOLE.sink, batchSize: 1 } });
+      const r = await cli(['replay', '--all'], { PG_CLOUDEVENTS_CONFIG: broker });
+      expect(r.code, r.stdout + r.stderr).to.equal(0);
+      expect(r.stdout).to.include(`delivered ${toR} (event ${event(1).id})`);
+      expect(r.stdout).to.include(`delivered ${toDefault} (event ${event(2).id})`);
+      expect(receiver.events.map((e) => e.id), 'only the default row reaches the HTTP receiver').to.deep.equal([event(2).id]);
+      const entries = await redis.xrange(stream, '-', '+');
+      expect(entries.map(([, f]) => f[f.indexOf('id') + 1]), 'only the r row reaches the stream').to.deep.equal([event(1).id]);
+      expect(await store.count()).to.equal(0);
+    } finally {
+      await redis.del(stream);
+      redis.disconnect();
+    }
+  });
+
+  it('a row whose destination no longer exists (a removed broker) is kept and named, exit 1; the others go where they belong; --destination filters', async () => {
+    const gone = await store.insert({ ...failed(1), destination: { name: 'removed_broker', sink: CONSOLE.sink, batchSize: 1 } });
+    const toDefault = await store.insert({ ...failed(2), destination: { name: 'default', sink: CONSOLE.sink, batchSize: 1 } });
+    const third = await store.insert({ ...failed(3), destination: { name: 'default', sink: CONSOLE.sink, batchSize: 1 } });
+    const only = await cli(['replay', '--all', '--destination', 'default', '--json']);
+    expect(only.code, only.stderr).to.equal(0);
+    expect(JSON.parse(only.stdout).results.map((x: { id: string; destination: string }) => [x.id, x.destination])).to.deep.equal([
+      [toDefault, 'default'], [third, 'default'],
+    ]);
+    expect(receiver.events.map((e) => e.id)).to.deep.equal([event(2).id, event(3).id]);
+    const r = await cli(['replay', '--all']);
+    expect(r.code, r.stdout + r.stderr).to.equal(1);
+    expect(r.stdout).to.include(`kept      ${gone} (event ${event(1).id}): destination removed_broker not found: `);
+    expect(r.stdout).to.include('not found: destination(s) removed_broker');
+    expect(r.stdout).to.include(`kept in pgcloudevents.dead_letters: 1 dead letter(s): id ${gone}`);
+    expect(receiver.events, 'never sent elsewhere').to.have.length(2);
+    const [row] = await store.list();
+    expect(row).to.include({ id: gone, destination: 'removed_broker', attempts: 3 });
   });
 
   it('replay --all: a 400 keeps its row (with the new error and attempts) and exits 1; the others are removed', async () => {
@@ -711,7 +762,7 @@ describe('pg-cloudevents dead-letters (CLI, real PostgreSQL and receiver)', func
       commitLsn: 0x16b3748n, raw: '{"id":"42","price":"?"}', error: 'cannot build the event: unexpected value',
     });
     const table = await cli(['list']);
-    expect(table.stdout.split('\n')[2]).to.match(new RegExp(`^${bad}\\s.*00000000016B3748-00000042\\s+\\(undecodable\\)\\s+-\\s+0\\s+cannot build the event: unexpected value$`));
+    expect(table.stdout.split('\n')[2]).to.match(new RegExp(`^${bad}\\s.*00000000016B3748-00000042\\s+default\\s+\\(undecodable\\)\\s+-\\s+0\\s+cannot build the event: unexpected value$`));
     const json = JSON.parse((await cli(['list', '--json'])).stdout);
     expect(json[1]).to.include({ id: bad, undecodable: true, event: null, rawChange: '{"id":"42","price":"?"}', type: null });
     expect(json[0]).to.include({ id: good, undecodable: false, rawChange: null });
@@ -729,7 +780,7 @@ describe('pg-cloudevents dead-letters (CLI, real PostgreSQL and receiver)', func
     const byId = await cli(['replay', '--id', bad, '--json']);
     expect(byId.code).to.equal(1);
     expect(JSON.parse(byId.stdout).results).to.deep.equal([{
-      id: bad, eventId: '00000000016B3748-00000042', partitionKey: 'public.items/42', sequence: null, outcome: 'skipped',
+      id: bad, eventId: '00000000016B3748-00000042', destination: 'default', partitionKey: 'public.items/42', sequence: null, outcome: 'skipped',
       attempts: 0, status: null, error: 'cannot build the event: unexpected value', undecodable: true, superseded: false,
       supersededBySequence: null,
     }]);
@@ -850,7 +901,14 @@ tables: [ t ]
       const updates = () => receiver.accepted.filter((e) => e.subject === 'DCE:public.t/1');
       await waitFor(async () => updates().length > 0, { timeoutMs: 30_000, intervalMs: 100, what: 'the update delivered' });
       const newer = String(updates()[0].sequence);
-      const { rows: [dead] } = await db.query('SELECT id::text AS id, event_id, sequence FROM pgcloudevents.dead_letters');
+      const { rows: [dead] } = await db.query('SELECT id::text AS id, event_id, sequence, destination FROM pgcloudevents.dead_letters');
+      expect(dead.destination, 'the default route\'s destination').to.equal('default');
+      const listed = spawnCli(['dead-letters', 'list'], { ...env, LOG_LEVEL: 'warn' });
+      expect((await listed.exit()).code).to.equal(0);
+      expect(listed.stdout()).to.match(new RegExp(`^${dead.id}\\s+\\S+\\s+${dead.event_id}\\s+default\\s`, 'm'));
+      const listedJson = spawnCli(['dead-letters', 'list', '--json'], { ...env, LOG_LEVEL: 'warn' });
+      expect((await listedJson.exit()).code).to.equal(0);
+      expect(JSON.parse(listedJson.stdout())[0]).to.include({ id: dead.id, destination: 'default' });
       expect(dead.sequence < newer, 'the update comes after the insert in the change stream').to.equal(true);
       await waitFor(async () => (await db.query('SELECT superseded_by_sequence AS s FROM pgcloudevents.dead_letters')).rows[0].s === newer, {
         timeoutMs: 30_000, intervalMs: 100, what: 'the dead letter marked superseded by the update',

@@ -6,6 +6,7 @@ const COLUMNS: { title: string; width: number; value(row: DeadLetterRow): string
   { title: 'ID', width: 6, value: (r) => r.id },
   { title: 'CREATED', width: 24, value: (r) => r.createdAt.toISOString() },
   { title: 'EVENT ID', width: 25, value: (r) => r.eventId },
+  { title: 'DESTINATION', width: 12, value: (r) => r.destination },
   // An undecodable change has no event, hence no subject: say what it is instead.
   { title: 'SUBJECT', width: 32, value: (r) => (r.undecodable ? UNDECODABLE : r.subject ?? '') },
   { title: 'STATUS', width: 6, value: (r) => (r.status === null ? '-' : String(r.status)) },
@@ -66,6 +67,7 @@ export function jsonRowText(row: DeadLetterRow): string {
     lastAttemptAt: row.lastAttemptAt.toISOString(),
     createdAt: row.createdAt.toISOString(),
     commitLsn: row.commitLsn,
+    destination: row.destination,
     supersededBySequence: row.supersededBySequence,
     undecodable: row.undecodable,
     rawChange: row.rawChange ?? null,

@@ -40,6 +40,11 @@ export interface DeadLetterRow {
   lastAttemptAt: Date;
   createdAt: Date;
   commitLsn: string | null;
+  /**
+   * The name of the destination it failed at (README "Destination names"): `default` for the
+   * default route, a broker or handler name; `replay` sends it back there.
+   */
+  destination: string;
 }
 
 export interface ListOptions {
@@ -58,7 +63,7 @@ const PG_UNDEFINED_COLUMN = '42703';
 const PG_NO_CONFLICT_TARGET = '42P10';
 const COLUMNS = [
   'id', 'event_id', 'source', 'type', 'subject', 'partition_key', 'sequence', 'superseded_by_sequence',
-  'error', 'status', 'attempts', 'first_attempt_at', 'last_attempt_at', 'created_at',
+  'error', 'status', 'attempts', 'first_attempt_at', 'last_attempt_at', 'created_at', 'destination',
 ];
 // int8 and pg_lsn as text; `undecodable` derived from the missing event.
 const COMPUTED = ['event IS NULL AS undecodable', 'commit_lsn::text AS commit_lsn'];
@@ -77,9 +82,10 @@ const SQL = {
   // One row per event id (unique index, migration 000002). Storing the same event again (a crash
   // after the row was stored but before its position was acknowledged, then a second failure)
   // keeps the row and the event first stored, adds the attempts and records the latest error.
+  // The destination first stored stays, like the event.
   insert: (t: string) => `INSERT INTO ${t} AS d (event_id, source, type, subject, partition_key, sequence, event, error, status,
-  attempts, first_attempt_at, last_attempt_at, commit_lsn)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::pg_lsn)
+  attempts, first_attempt_at, last_attempt_at, commit_lsn, destination)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::pg_lsn, ?)
 ON CONFLICT (event_id) DO UPDATE SET error = EXCLUDED.error, status = EXCLUDED.status,
   attempts = d.attempts + EXCLUDED.attempts, last_attempt_at = GREATEST(d.last_attempt_at, EXCLUDED.last_attempt_at)
 RETURNING id::text AS id`,
@@ -143,6 +149,7 @@ export class DeadLetterStore {
       failed.firstAttemptAt,
       failed.lastAttemptAt,
       change ? formatLsn(change.commitLsn) : null,
+      failed.destination.name,
     ];
     const { rows } = await this.run(this.knex.raw(SQL.insert(this.table), bindings));
     return rows[0].id;
@@ -206,10 +213,11 @@ export class DeadLetterStore {
     return this.run(query.del());
   }
 
-  /** Rows in the table, or only those with an id larger than `afterId`. */
-  async count(options: { afterId?: string } = {}): Promise<number> {
+  /** Rows in the table, or only those with an id larger than `afterId`, or of one destination. */
+  async count(options: { afterId?: string; destination?: string } = {}): Promise<number> {
     const query = this.rows().select(this.knex.raw('count(*)::bigint::text AS n'));
     if (options.afterId !== undefined) query.where('d.id', '>', this.knex.raw('?::bigint', [checkId(options.afterId)]));
+    if (options.destination !== undefined) query.where('d.destination', options.destination);
     const rows = await this.run(query);
     return Number(rows[0].n);
   }
@@ -298,6 +306,7 @@ function toRow(r: Record<string, any>): DeadLetterRow {
     lastAttemptAt: r.last_attempt_at,
     createdAt: r.created_at,
     commitLsn: r.commit_lsn,
+    destination: r.destination,
   };
   if (r.event !== undefined) row.event = r.event;
   if (r.raw_change !== undefined) row.rawChange = r.raw_change;

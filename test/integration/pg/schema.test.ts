@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { createKnex } from '../../../src/pg/schema/knex';
 import { MIGRATIONS } from '../../../src/pg/schema/migrations';
+import { DEFAULT_DESTINATION_NAME } from '../../../src/pg/schema/migrations/000004-dead-letters-destination';
 import { migrateToLatest, pendingMigrations } from '../../../src/pg/schema/migrate';
 import { quoteIdent } from '../../../src/pg/catalog-sql';
 import { createTestDatabase, type TestDatabase } from '../harness/postgres';
@@ -60,7 +61,7 @@ describe('pg/schema: knex migrations of the pgcloudevents schema (real PostgreSQ
       'partition_key text YES', 'event text YES', 'error text NO', 'status integer YES', 'attempts integer NO',
       'first_attempt_at timestamp with time zone NO', 'last_attempt_at timestamp with time zone NO',
       'created_at timestamp with time zone NO', 'commit_lsn pg_lsn YES',
-      'raw_change text YES', 'sequence text YES', 'superseded_by_sequence text YES',
+      'raw_change text YES', 'sequence text YES', 'superseded_by_sequence text YES', 'destination text NO',
     ]);
     expect(await columns(db, 'fresh', 'capture_slots')).to.deep.equal([
       'slot_name text NO', 'database text NO', 'created_lsn pg_lsn YES', 'created_at timestamp with time zone NO',
@@ -95,7 +96,7 @@ describe('pg/schema: knex migrations of the pgcloudevents schema (real PostgreSQ
     expect(await recorded(db, 'old_v1')).to.deep.equal(ALL);
   });
 
-  it('an install made by every numbered SQL file and slot-record.sql is adopted as it is: no change to rows or shape', async () => {
+  it('an install made by every numbered SQL file and slot-record.sql is adopted: rows and shape kept, each row recorded for the default destination', async () => {
     const c = config('old_v2');
     await db.query(oldSql('000001.sql', 'old_v2', 'dead_letters'));
     await db.query(oldSql('000002.sql', 'old_v2', 'dead_letters'));
@@ -112,11 +113,35 @@ describe('pg/schema: knex migrations of the pgcloudevents schema (real PostgreSQ
     };
     expect(await pendingMigrations(knex, c)).to.deep.equal(ALL);
     expect((await migrateToLatest(knex, c, QUIET)).ran).to.deep.equal(ALL);
-    expect((await db.query('SELECT * FROM old_v2.dead_letters')).rows).to.deep.equal(before.dead);
+    expect((await db.query('SELECT * FROM old_v2.dead_letters')).rows).to.deep.equal(
+      before.dead.map((r) => ({ ...r, destination: DEFAULT_DESTINATION_NAME })));
     expect((await db.query('SELECT * FROM old_v2.capture_slots')).rows).to.deep.equal(before.slots);
-    expect(await columns(db, 'old_v2', 'dead_letters')).to.deep.equal(before.dl);
+    expect(await columns(db, 'old_v2', 'dead_letters')).to.deep.equal([...before.dl, 'destination text NO']);
     expect(await indexes(db, 'old_v2')).to.deep.equal(before.idx);
     expect(await recorded(db, 'old_v2')).to.deep.equal(ALL);
+  });
+
+  it('000004 adopts a table of the version before it, with rows: each row gets the default destination; running it again changes nothing', async () => {
+    const c = config('pre_dest');
+    await migrateToLatest(knex, c, QUIET);
+    // The previous version's table: no destination column, 000004 not recorded.
+    await db.query('ALTER TABLE pre_dest.dead_letters DROP COLUMN destination');
+    await db.query(`DELETE FROM pre_dest.knex_migrations WHERE name = '000004_dead_letters_destination'`);
+    await db.query(`INSERT INTO pre_dest.dead_letters (event_id, sequence, event, error, attempts, first_attempt_at, last_attempt_at)
+      VALUES ('d1', 'd1', $1, 'refused', 3, now(), now())`, [EVENT('d1')]);
+    expect(await pendingMigrations(knex, c)).to.deep.equal(['000004_dead_letters_destination']);
+    expect((await migrateToLatest(knex, c, QUIET)).ran).to.deep.equal(['000004_dead_letters_destination']);
+    expect((await db.query('SELECT event_id, destination FROM pre_dest.dead_letters')).rows).to.deep.equal([
+      { event_id: 'd1', destination: DEFAULT_DESTINATION_NAME },
+    ]);
+    expect(DEFAULT_DESTINATION_NAME).to.equal('default');
+    await db.query(`INSERT INTO pre_dest.dead_letters (event_id, event, error, attempts, first_attempt_at, last_attempt_at, destination)
+      VALUES ('d2', $1, 'refused', 1, now(), now(), 'r')`, [EVENT('d2')]);
+    const m = MIGRATIONS.find((x) => x.name === '000004_dead_letters_destination')!;
+    await m.up(knex, { schema: 'pre_dest', deadLetters: 'dead_letters', slotRecord: 'capture_slots' });
+    expect((await db.query('SELECT event_id, destination FROM pre_dest.dead_letters ORDER BY id')).rows).to.deep.equal([
+      { event_id: 'd1', destination: 'default' }, { event_id: 'd2', destination: 'r' },
+    ]);
   });
 
   it('two migrators racing on an empty schema both succeed, and each migration runs and is recorded once', async () => {
@@ -138,8 +163,9 @@ describe('pg/schema: knex migrations of the pgcloudevents schema (real PostgreSQ
     const c = config('gone');
     await migrateToLatest(knex, c, QUIET);
     await db.query('DROP TABLE gone.dead_letters');
-    expect(await pendingMigrations(knex, c)).to.deep.equal(['000001_dead_letters', '000002_dead_letters_exact_events']);
-    expect((await migrateToLatest(knex, c, QUIET)).ran).to.deep.equal(['000001_dead_letters', '000002_dead_letters_exact_events']);
+    const again = ['000001_dead_letters', '000002_dead_letters_exact_events', '000004_dead_letters_destination'];
+    expect(await pendingMigrations(knex, c)).to.deep.equal(again);
+    expect((await migrateToLatest(knex, c, QUIET)).ran).to.deep.equal(again);
     expect(await columns(db, 'gone', 'dead_letters')).to.include('superseded_by_sequence text YES');
     expect(await recorded(db, 'gone')).to.have.members(ALL);
     expect(await recorded(db, 'gone')).to.have.length(ALL.length);

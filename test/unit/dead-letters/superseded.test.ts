@@ -39,7 +39,7 @@ describe('dead-letters/superseded (scripted store)', () => {
     const tracker = new SupersededTracker(scripted.store);
     tracker.subscribe(lifecycle);
     const delivered = (e: CloudEvent<unknown>) =>
-      lifecycle.emit('delivery:delivered', { event: e, attempts: 1, latencyMs: 1, commitTime: new Date() });
+      lifecycle.emit('delivery:delivered', { event: e, destination: 'default', attempts: 1, latencyMs: 1, commitTime: new Date() });
     return { ...scripted, lifecycle, tracker, delivered };
   }
 

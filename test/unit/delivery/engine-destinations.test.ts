@@ -44,6 +44,7 @@ describe('DeliveryEngine with two destinations (in-memory sinks)', () => {
     await settle();
     expect(sinkA.calls.length, 'the key waits for its head in a').to.equal(1);
     expect(h.engine.stats().inFlight).to.equal(2);
+    expect([...h.engine.stats().inFlightByDestination!], 'per destination, for pgce_delivery_in_flight').to.deep.equal([['a', 1], ['b', 1]]);
     await answerAll(sinkB, 3);
     expect(sinkB.accepted.map(seqOf)).to.deep.equal([1, 2, 3]);
     expect(sinkA.accepted, 'a is still on its first send').to.deep.equal([]);
@@ -53,6 +54,8 @@ describe('DeliveryEngine with two destinations (in-memory sinks)', () => {
     expect(sinkA.accepted.map(seqOf)).to.deep.equal([1, 2, 3]);
     await until('the commit acknowledged', () => lastAck(h) === 100n);
     expect(h.engine.stats()).to.include({ inFlight: 0, buffered: 0, bufferedBytes: 0 });
+    const delivered = h.events['delivery:delivered']!.map((d) => `${d.destination}:${seqOf(d.event)}`);
+    expect(delivered.sort(), 'lifecycle events name the destination').to.deep.equal(['a:1', 'a:2', 'a:3', 'b:1', 'b:2', 'b:3']);
   });
 
   it('a destination that keeps failing does not hold back another, even with more failing keys than send slots', async () => {
@@ -84,6 +87,9 @@ describe('DeliveryEngine with two destinations (in-memory sinks)', () => {
     h.engine.commit(20n);
     await until('the dead letter', () => h.deadLettered.length === 1);
     expect(h.deadLettered[0].destination).to.equal(a);
+    await until('the dead letter reported', () => h.events['delivery:deadLettered']!.length === 1);
+    expect(h.events['delivery:deadLettered']!.map((d) => d.destination)).to.deep.equal(['a']);
+    expect(h.events['delivery:attemptFailed']!.every((f) => f.destination === 'a')).to.equal(true);
     await settle();
     expect(h.acks, 'b still holds the change').to.deep.equal([]);
     releaseB();

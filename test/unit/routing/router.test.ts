@@ -35,7 +35,7 @@ function route(router: ReturnType<typeof createRouter>, c: Change) {
 }
 
 describe('routing: the default route', () => {
-  it('delivers each change once: its default event to the configured handler', () => {
+  it('delivers each change once: its default event to the destination named default (the registry resolves it to the handler)', () => {
     const built: { change: Change; event: CloudEvent<unknown> }[] = [];
     const { ctx, resolved } = context('kafka-orders', (c) => {
       const event = buildEvent(c);
@@ -46,11 +46,12 @@ describe('routing: the default route', () => {
     const c = change('k', 7, 0x100n, 3);
     const deliveries = route(router, c);
     expect(deliveries).to.have.length(1);
-    expect(deliveries[0].destination).to.equal(resolved.get('kafka-orders'));
+    expect([...resolved.keys()]).to.deep.equal(['default']);
+    expect(deliveries[0].destination).to.equal(resolved.get('default'));
     expect(built).to.have.length(1);
     expect(built[0].change).to.equal(c);
     expect(deliveries[0].event).to.equal(built[0].event);
-    expect(router.destinations).to.deep.equal([resolved.get('kafka-orders')]);
+    expect(router.destinations).to.deep.equal([resolved.get('default')]);
   });
 
   it('resolves the destination once, when the router is built, not per change', () => {
@@ -58,7 +59,7 @@ describe('routing: the default route', () => {
     const router = createRouter(ctx);
     route(router, change('a', 1, 1n));
     route(router, change('b', 2, 2n));
-    expect(asked).to.deep.equal(['http']);
+    expect(asked).to.deep.equal(['default']);
   });
 
   it('an event that cannot be built throws before anything is delivered', () => {

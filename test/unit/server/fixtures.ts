@@ -29,13 +29,16 @@ export function connect(lifecycle: Lifecycle, slot = 'pgce_srv_slot', publicatio
   lifecycle.emit('capture:connected', { slot, publication, startLsn: 0n });
 }
 
-export function deliver(lifecycle: Lifecycle, type: string, latencyMs: number, attempts = 1): void {
-  lifecycle.emit('delivery:delivered', { event: event(type), attempts, latencyMs, commitTime: base.commitTime });
+export function deliver(lifecycle: Lifecycle, type: string, latencyMs: number, attempts = 1, destination = 'default'): void {
+  lifecycle.emit('delivery:delivered', { event: event(type), destination, attempts, latencyMs, commitTime: base.commitTime });
 }
 
-export function failAttempt(lifecycle: Lifecycle, status: number | undefined, retriable: boolean, message = 'sink said no'): void {
+export function failAttempt(
+  lifecycle: Lifecycle, status: number | undefined, retriable: boolean, message = 'sink said no', destination = 'default',
+): void {
   lifecycle.emit('delivery:attemptFailed', {
     event: event('orm.post_save'),
+    destination,
     error: new DeliveryError(message, { status, retriable }),
     status,
     attempt: 1,

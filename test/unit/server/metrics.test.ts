@@ -25,34 +25,43 @@ describe('server/metrics', () => {
     expect(sample(body, 'pgce_events_captured_total', { table: 'public.t', operation: 'delete' })).to.equal(undefined);
   });
 
-  it('counts deliveries by type and records latency (seconds) and attempts', async () => {
+  it('counts deliveries by destination and type and records latency (seconds) and attempts per destination', async () => {
     deliver(lifecycle, 'orm.post_save', 3, 1);
     deliver(lifecycle, 'orm.post_save', 40, 3);
     deliver(lifecycle, 'orm.post_delete', 2_000, 1);
+    deliver(lifecycle, 'orm.post_save', 7, 2, 'trigger:orders/action:0');
     const body = await text();
-    expect(sample(body, 'pgce_events_delivered_total', { type: 'orm.post_save' })).to.equal(2);
-    expect(sample(body, 'pgce_events_delivered_total', { type: 'orm.post_delete' })).to.equal(1);
-    expect(sample(body, 'pgce_delivery_latency_seconds_count')).to.equal(3);
-    expect(sample(body, 'pgce_delivery_latency_seconds_sum')).to.be.closeTo(2.043, 1e-9);
+    const d = { destination: 'default' };
+    expect(body).to.include('pgce_events_delivered_total{destination="default",type="orm.post_save"} 2');
+    expect(sample(body, 'pgce_events_delivered_total', { ...d, type: 'orm.post_save' })).to.equal(2);
+    expect(sample(body, 'pgce_events_delivered_total', { ...d, type: 'orm.post_delete' })).to.equal(1);
+    expect(sample(body, 'pgce_events_delivered_total', { destination: 'trigger:orders/action:0', type: 'orm.post_save' })).to.equal(1);
+    expect(sample(body, 'pgce_delivery_latency_seconds_count', d)).to.equal(3);
+    expect(sample(body, 'pgce_delivery_latency_seconds_sum', d)).to.be.closeTo(2.043, 1e-9);
     // 3 ms falls in the lowest bucket (5 ms); 40 ms is under 50 ms; 2 s only from 2.5 s up.
-    expect(sample(body, 'pgce_delivery_latency_seconds_bucket', { le: '0.005' })).to.equal(1);
-    expect(sample(body, 'pgce_delivery_latency_seconds_bucket', { le: '0.05' })).to.equal(2);
-    expect(sample(body, 'pgce_delivery_latency_seconds_bucket', { le: '1' })).to.equal(2);
-    expect(sample(body, 'pgce_delivery_latency_seconds_bucket', { le: '60' })).to.equal(3);
-    expect(sample(body, 'pgce_delivery_attempts_count')).to.equal(3);
-    expect(sample(body, 'pgce_delivery_attempts_sum')).to.equal(5);
-    expect(sample(body, 'pgce_delivery_attempts_bucket', { le: '1' })).to.equal(2);
+    expect(sample(body, 'pgce_delivery_latency_seconds_bucket', { le: '0.005', ...d })).to.equal(1);
+    expect(sample(body, 'pgce_delivery_latency_seconds_bucket', { le: '0.05', ...d })).to.equal(2);
+    expect(sample(body, 'pgce_delivery_latency_seconds_bucket', { le: '1', ...d })).to.equal(2);
+    expect(sample(body, 'pgce_delivery_latency_seconds_bucket', { le: '60', ...d })).to.equal(3);
+    expect(sample(body, 'pgce_delivery_attempts_count', d)).to.equal(3);
+    expect(sample(body, 'pgce_delivery_attempts_sum', d)).to.equal(5);
+    expect(sample(body, 'pgce_delivery_attempts_bucket', { le: '1', ...d })).to.equal(2);
+    expect(sample(body, 'pgce_delivery_latency_seconds_count', { destination: 'trigger:orders/action:0' })).to.equal(1);
+    expect(sample(body, 'pgce_delivery_attempts_sum', { destination: 'trigger:orders/action:0' })).to.equal(2);
   });
 
-  it('counts failed attempts by status (or network) and retriability', async () => {
+  it('counts failed attempts by destination, status (or network) and retriability', async () => {
     failAttempt(lifecycle, 503, true);
     failAttempt(lifecycle, 503, true);
     failAttempt(lifecycle, 400, false);
     failAttempt(lifecycle, undefined, true);
+    failAttempt(lifecycle, 503, true, 'down', 'r');
     const body = await text();
-    expect(sample(body, 'pgce_delivery_failures_total', { status: '503', retriable: 'true' })).to.equal(2);
-    expect(sample(body, 'pgce_delivery_failures_total', { status: '400', retriable: 'false' })).to.equal(1);
-    expect(sample(body, 'pgce_delivery_failures_total', { status: 'network', retriable: 'true' })).to.equal(1);
+    const d = { destination: 'default' };
+    expect(sample(body, 'pgce_delivery_failures_total', { ...d, status: '503', retriable: 'true' })).to.equal(2);
+    expect(sample(body, 'pgce_delivery_failures_total', { ...d, status: '400', retriable: 'false' })).to.equal(1);
+    expect(sample(body, 'pgce_delivery_failures_total', { ...d, status: 'network', retriable: 'true' })).to.equal(1);
+    expect(sample(body, 'pgce_delivery_failures_total', { destination: 'r', status: '503', retriable: 'true' })).to.equal(1);
   });
 
   it('slot lag is the last WAL end minus the last acknowledged LSN, never negative', async () => {
@@ -145,10 +154,11 @@ describe('server/metrics', () => {
   });
 
   it('counts sink answers by status, dead letters and heartbeats', async () => {
-    lifecycle.emit('delivery:delivered', { event: event('t'), attempts: 1, latencyMs: 1, commitTime: new Date(), status: 202 });
+    lifecycle.emit('delivery:delivered', { event: event('t'), destination: 'default', attempts: 1, latencyMs: 1, commitTime: new Date(), status: 202 });
     failAttempt(lifecycle, 503, true);
     failAttempt(lifecycle, undefined, true);
-    lifecycle.emit('delivery:deadLettered', { event: event('t'), error: new Error('400'), attempts: 1, status: 400 });
+    lifecycle.emit('delivery:deadLettered', { event: event('t'), destination: 'default', error: new Error('400'), attempts: 1, status: 400 });
+    lifecycle.emit('delivery:deadLettered', { event: event('t'), destination: 'r', error: new Error('400'), attempts: 1, status: 400 });
     lifecycle.emit('capture:heartbeat', { lsn: 1n });
     lifecycle.emit('capture:heartbeat', { lsn: 2n });
     metrics.setDeadLetterCount(7);
@@ -156,26 +166,32 @@ describe('server/metrics', () => {
       change: { ...insertInto(relation('public', 'orders'), 1), raw: {}, error: new Error('unexpected value') },
     });
     const body = await text();
-    expect(sample(body, 'pgce_sink_answers_total', { status: '202' })).to.equal(1);
-    expect(sample(body, 'pgce_sink_answers_total', { status: '503' })).to.equal(1);
-    expect(sample(body, 'pgce_sink_answers_total', { status: 'network' })).to.equal(1);
-    expect(sample(body, 'pgce_dead_lettered_total')).to.equal(1);
+    expect(sample(body, 'pgce_sink_answers_total', { destination: 'default', status: '202' })).to.equal(1);
+    expect(sample(body, 'pgce_sink_answers_total', { destination: 'default', status: '503' })).to.equal(1);
+    expect(sample(body, 'pgce_sink_answers_total', { destination: 'default', status: 'network' })).to.equal(1);
+    expect(sample(body, 'pgce_dead_lettered_total', { destination: 'default' })).to.equal(1);
+    expect(sample(body, 'pgce_dead_lettered_total', { destination: 'r' })).to.equal(1);
     expect(sample(body, 'pgce_dead_letters')).to.equal(7);
     expect(sample(body, 'pgce_undecodable_changes_total')).to.equal(1);
     expect(sample(body, 'pgce_heartbeats_total')).to.equal(2);
   });
 
   it('reads in-flight, buffer and oldest-undelivered gauges from the delivery engine at scrape time', async () => {
-    let stats = { inFlight: 3, buffered: 10, bufferedBytes: 4096, oldestUndeliveredCommitTime: new Date(Date.now() - 5000) as Date | undefined };
+    let stats = {
+      inFlight: 3, inFlightByDestination: new Map([['default', 2], ['r', 1]]), buffered: 10, bufferedBytes: 4096,
+      oldestUndeliveredCommitTime: new Date(Date.now() - 5000) as Date | undefined,
+    };
     metrics.bindDeliveryStats(() => stats);
     let body = await text();
-    expect(sample(body, 'pgce_delivery_in_flight')).to.equal(3);
+    expect(sample(body, 'pgce_delivery_in_flight', { destination: 'default' })).to.equal(2);
+    expect(sample(body, 'pgce_delivery_in_flight', { destination: 'r' })).to.equal(1);
     expect(sample(body, 'pgce_delivery_buffered_events')).to.equal(10);
     expect(sample(body, 'pgce_delivery_buffered_bytes')).to.equal(4096);
     expect(sample(body, 'pgce_oldest_undelivered_seconds')).to.be.within(4.9, 10);
-    stats = { inFlight: 0, buffered: 0, bufferedBytes: 0, oldestUndeliveredCommitTime: undefined };
+    stats = { inFlight: 0, inFlightByDestination: new Map([['default', 0]]), buffered: 0, bufferedBytes: 0, oldestUndeliveredCommitTime: undefined };
     body = await text();
-    expect(sample(body, 'pgce_delivery_in_flight')).to.equal(0);
+    expect(sample(body, 'pgce_delivery_in_flight', { destination: 'default' })).to.equal(0);
+    expect(sample(body, 'pgce_delivery_in_flight', { destination: 'r' }), 'no longer routed to').to.equal(undefined);
     expect(sample(body, 'pgce_oldest_undelivered_seconds')).to.equal(0);
   });
 });

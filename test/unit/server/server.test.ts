@@ -90,8 +90,8 @@ describe('server (HTTP)', () => {
     expect(res.headers.get('content-type')).to.equal(metrics.registry.contentType);
     const body = await res.text();
     expect(sample(body, 'pgce_events_captured_total', { table: 'public.t', operation: 'insert' })).to.equal(2);
-    expect(sample(body, 'pgce_events_delivered_total', { type: 'orm.post_save' })).to.equal(2);
-    expect(sample(body, 'pgce_delivery_latency_seconds_count')).to.equal(2);
+    expect(sample(body, 'pgce_events_delivered_total', { destination: 'default', type: 'orm.post_save' })).to.equal(2);
+    expect(sample(body, 'pgce_delivery_latency_seconds_count', { destination: 'default' })).to.equal(2);
     expect(sample(body, 'pgce_slot_lag_bytes')).to.equal(0x5000 - 0x4200);
     expect(sample(body, 'pgce_capture_connected')).to.equal(1);
   });

@@ -3,7 +3,7 @@ import { CloudEvent } from 'cloudevents';
 import { formatLsn } from '../../../src/sources/change';
 import { Lifecycle } from '../../../src/lifecycle';
 import { StatusTracker } from '../../../src/server/status';
-import { connect, deliver, failAttempt, insertInto, relation } from './fixtures';
+import { connect, deliver, event, failAttempt, insertInto, relation } from './fixtures';
 
 describe('server/status', () => {
   let lifecycle: Lifecycle;
@@ -105,6 +105,25 @@ describe('server/status', () => {
     });
   });
 
+  it('reports each destination apart (destinations, by name), the top-level counts and sink kept as totals', () => {
+    deliver(lifecycle, 'orm.post_save', 5, 1);
+    deliver(lifecycle, 'orm.post_save', 5, 1, 'r');
+    failAttempt(lifecycle, 503, true, 'down', 'r');
+    failAttempt(lifecycle, 503, true, 'redis at redis://u:hunter2@h down', 'r');
+    lifecycle.emit('delivery:deadLettered', { event: event('t'), destination: 'r', error: new Error('gave up'), attempts: 3 });
+    const report = status.snapshot();
+    expect(report.counts).to.include({ delivered: 2, failed: 2, deadLettered: 1 });
+    expect(report.destinations.default).to.deep.include({ delivered: 1, failed: 0, deadLettered: 0, healthy: true, consecutiveFailures: 0, lastError: null });
+    expect(report.destinations.default.lastDeliveredAt).to.be.a('string');
+    expect(report.destinations.r).to.deep.include({
+      delivered: 1, failed: 2, deadLettered: 1, healthy: false, consecutiveFailures: 2, lastStatus: 503, lastError: 'redis at redis://u:***@h down',
+    });
+    expect(JSON.stringify(status.snapshot())).not.to.contain('hunter2');
+    deliver(lifecycle, 'orm.post_save', 5, 1, 'r');
+    expect(status.snapshot().destinations.r).to.deep.include({ healthy: true, consecutiveFailures: 0 });
+    expect(status.snapshot().destinations.r).not.to.have.property('lastStatus');
+  });
+
   it('keeps only the scrubbed message of the last error', () => {
     lifecycle.emit('capture:disconnected', {
       error: new Error('could not connect to postgres://u:hunter2@h/db'), retryInMs: 100,
@@ -125,7 +144,7 @@ describe('server/status', () => {
     lifecycle.emit('leader:role', { role: 'standby' });
     expect(tracker.snapshot().role).to.equal('standby');
     lifecycle.emit('leader:role', { role: 'leader' });
-    lifecycle.emit('delivery:deadLettered', { event: new CloudEvent({ source: '/s', type: 't' }), error: new Error('no'), attempts: 2 });
+    lifecycle.emit('delivery:deadLettered', { event: new CloudEvent({ source: '/s', type: 't' }), destination: 'default', error: new Error('no'), attempts: 2 });
     const report = tracker.snapshot();
     expect(report.role).to.equal('leader');
     expect(report.counts.deadLettered).to.equal(1);

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import type { Config } from '../../../src/config/types';
-import { createDestination, deadLetterDestination, Destinations } from '../../../src/sinks';
+import { createDestination, deadLetterDestination, DEFAULT_DESTINATION, Destinations } from '../../../src/sinks';
+import { DEFAULT_DESTINATION_NAME } from '../../../src/pg/schema/migrations/000004-dead-letters-destination';
 import { ConsoleSink } from '../../../src/sinks/console';
 import { HttpSink } from '../../../src/sinks/http';
 
@@ -32,6 +33,21 @@ describe('sinks registry: destinations', () => {
     first.sink.close = async () => void closed++;
     await destinations.close();
     expect(closed).to.equal(1);
+  });
+
+  it('default is the configured handler under the name default, sharing its sink (closed once); a name that resolves to nothing throws', async () => {
+    const destinations = new Destinations({ ...config(), handler: 'console' });
+    const d = destinations.get(DEFAULT_DESTINATION);
+    expect(d).to.include({ name: 'default', batchSize: 1 });
+    expect(d.sink).to.equal(destinations.get('console').sink);
+    expect(destinations.get('default')).to.equal(d);
+    let closed = 0;
+    d.sink.close = async () => void closed++;
+    await destinations.close();
+    expect(closed).to.equal(1);
+    // Rows stored before destinations were recorded are the default route's (migration 000004).
+    expect(DEFAULT_DESTINATION_NAME).to.equal(DEFAULT_DESTINATION);
+    expect(() => new Destinations(config()).get('removed-broker')).to.throw(/removed-broker/).with.property('code', 'PGCE_ERR_SINK_CONFIG');
   });
 
   it('the dead-letter sink: none without delivery.deadLetterSink, else an HTTP destination to it', async () => {

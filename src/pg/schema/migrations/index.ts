@@ -1,6 +1,7 @@
 import { deadLetters } from './000001-dead-letters';
 import { exactEvents } from './000002-dead-letters-exact-events';
 import { captureSlots } from './000003-capture-slots';
+import { deadLettersDestination } from './000004-dead-letters-destination';
 import type { SchemaMigration } from './types';
 
 export type { SchemaMigration } from './types';
@@ -10,4 +11,4 @@ export type { SchemaMigration } from './types';
  * compiled code (dist/, .js) runs exactly what the tests ran (.ts). A new one is a module beside
  * these and one line at the end (docs/schema.md).
  */
-export const MIGRATIONS: readonly SchemaMigration[] = [deadLetters, exactEvents, captureSlots];
+export const MIGRATIONS: readonly SchemaMigration[] = [deadLetters, exactEvents, captureSlots, deadLettersDestination];
