@@ -1,0 +1,110 @@
+/**
+ * The trigger rule kind (README, "Triggers"): a change that matches a rule is delivered once per
+ * action, each to the action's own destination (`trigger:<rule>/<n>`), so the delivery engine
+ * orders, retries and dead-letters every action on its own, and acknowledges the change only once
+ * all of them are delivered or dead-lettered.
+ *
+ * Matching on table, operation, columns and filters is synchronous (routing runs on the engine's
+ * hot path); `when` and the payload are JSONata/templates that may be asynchronous, so the action's
+ * destination evaluates them when it sends: `when` false is a delivery done without sending, an
+ * evaluation or render error a final DeliveryError (dead-lettered with the action's destination).
+ */
+import type { CloudEvent } from 'cloudevents';
+import { createEvent } from '../../events/format';
+import type { Destination, SendResult, Sink } from '../../sinks/types';
+import type { Route, RouteKind } from '../contract';
+import { triggerContext } from './context';
+import { compileRule, matchesChange, type CompiledAction, type CompiledRule } from './rules';
+
+/** The destination name of action `index` (0-based) of `rule`: what logs, metrics and dead letters show. */
+export function actionDestinationName(rule: string, index: number): string {
+  return `trigger:${rule}/${index}`;
+}
+
+/**
+ * The derived event's id: the change event's id, the rule and the action, so a redelivery of the
+ * same change (after a restart) carries the same id and receivers can deduplicate.
+ */
+export function derivedEventId(eventId: string, rule: string, index: number): string {
+  return `${eventId}/trigger/${rule}/${index}`;
+}
+
+/**
+ * The CloudEvent a `cloudevent` action sends for `event` (the change's default event): the same
+ * source, subject, time and extensions, its own id and type, `data` the rendered payload, and the
+ * `trigger` extension naming the rule. A string payload is sent as text/plain.
+ */
+export function derivedEvent(event: CloudEvent<unknown>, rule: string, index: number, type: string, payload: unknown): CloudEvent<unknown> {
+  const attributes: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(event)) {
+    if (name !== 'data' && name !== 'data_base64' && value !== undefined) attributes[name] = value;
+  }
+  attributes.id = derivedEventId(event.id, rule, index);
+  attributes.type = type;
+  attributes.datacontenttype = typeof payload === 'string' ? 'text/plain' : 'application/json';
+  attributes.trigger = rule;
+  attributes.data = payload;
+  return createEvent(attributes) as CloudEvent<unknown>;
+}
+
+/**
+ * One action's sink: it receives the change's default event, evaluates the rule and sends the
+ * derived event to the default sink (`inner`, which the sinks registry owns and closes). One
+ * attempt per call, as every sink: a retriable failure of the inner sink is retried by the engine,
+ * which evaluates again (the result is the same: evaluation reads only the event).
+ */
+class ActionSink implements Sink {
+  readonly name: string;
+  constructor(
+    private readonly rule: CompiledRule,
+    private readonly index: number,
+    private readonly action: CompiledAction,
+    private readonly inner: Sink,
+  ) {
+    this.name = actionDestinationName(rule.name, index);
+  }
+
+  async send(event: CloudEvent<unknown>): Promise<SendResult | void> {
+    const context = triggerContext(event);
+    if (this.rule.when !== undefined && !(await this.rule.when.evaluate(context))) return;
+    const payload = await this.rule.payload(context);
+    return this.inner.send(derivedEvent(event, this.rule.name, this.index, this.action.type, payload));
+  }
+
+  /** Nothing of its own to close: the inner sink is the default destination's. */
+  async close(): Promise<void> {}
+
+  describe(): string {
+    return `${this.name} → ${this.inner.describe()}`;
+  }
+}
+
+/**
+ * The rules of `config.triggers`, as one route. Action destinations send one event at a time
+ * (batchSize 1): `when` may drop any event of a batch, and a render error must fail its own
+ * delivery only, not a whole batch.
+ */
+export const triggersRoute: RouteKind = ({ config, buildEvent, sink }) => {
+  const rules = (config.triggers ?? []).map((r, i) => compileRule(r, i, config.events.typePrefix)).filter((r) => r.active);
+  if (rules.length === 0) return [];
+  const inner = sink(config.handler);
+  const byRule = rules.map((rule) => rule.actions.map((action, index): Destination => ({
+    name: actionDestinationName(rule.name, index),
+    sink: new ActionSink(rule, index, action, inner),
+    batchSize: 1,
+  })));
+  const route: Route = {
+    destinations: byRule.flat(),
+    route(change, deliver) {
+      let event: CloudEvent<unknown> | undefined;
+      for (let r = 0; r < rules.length; r++) {
+        const rule = rules[r];
+        if (!matchesChange(rule, change)) continue;
+        event ??= buildEvent(change);
+        if (!rule.filter(event)) continue;
+        for (const destination of byRule[r]) deliver(destination, event);
+      }
+    },
+  };
+  return [route];
+};
