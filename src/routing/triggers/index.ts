@@ -14,7 +14,7 @@ import { createEvent } from '../../events/format';
 import type { Destination, SendResult, Sink } from '../../sinks/types';
 import type { Route, RouteKind } from '../contract';
 import { triggerContext } from './context';
-import { compileRule, matchesChange, type CompiledAction, type CompiledRule } from './rules';
+import { compileRule, matchesChange, type CompiledRule } from './rules';
 
 /** The destination name of action `index` (0-based) of `rule`: what logs, metrics and dead letters show. */
 export function actionDestinationName(rule: string, index: number): string {
@@ -30,19 +30,35 @@ export function derivedEventId(eventId: string, rule: string, index: number): st
 }
 
 /**
- * The CloudEvent a `cloudevent` action sends for `event` (the change's default event): the same
- * source, subject, time and extensions, its own id and type, `data` the rendered payload, and the
- * `trigger` extension naming the rule. A string payload is sent as text/plain.
+ * The event an action's delivery carries through the engine: the derived event's identity (its
+ * own id, type and `trigger` extension, the change event's source, subject, time and other
+ * extensions) with the change event's `data`, not rendered yet. So a dead letter of the action
+ * is a row of its own (the dead-letter table keeps one row per event id), named as the action's,
+ * and never mistaken for the change's default event.
  */
-export function derivedEvent(event: CloudEvent<unknown>, rule: string, index: number, type: string, payload: unknown): CloudEvent<unknown> {
+export function actionEvent(event: CloudEvent<unknown>, rule: string, index: number, type: string): CloudEvent<unknown> {
   const attributes: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(event)) {
-    if (name !== 'data' && name !== 'data_base64' && value !== undefined) attributes[name] = value;
+    if (name !== 'data_base64' && value !== undefined) attributes[name] = value;
   }
   attributes.id = derivedEventId(event.id, rule, index);
   attributes.type = type;
-  attributes.datacontenttype = typeof payload === 'string' ? 'text/plain' : 'application/json';
   attributes.trigger = rule;
+  const shell = createEvent(attributes) as CloudEvent<unknown>;
+  changeEvents.set(shell, event);
+  return shell;
+}
+
+/** An action's delivery event → the change's event it came from (what `event.*` reads in templates). */
+const changeEvents = new WeakMap<CloudEvent<unknown>, CloudEvent<unknown>>();
+
+/** What the action sends: its delivery event with `data` the rendered payload (a string as text/plain). */
+export function derivedEvent(shell: CloudEvent<unknown>, payload: unknown): CloudEvent<unknown> {
+  const attributes: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(shell)) {
+    if (name !== 'data' && name !== 'data_base64' && value !== undefined) attributes[name] = value;
+  }
+  attributes.datacontenttype = typeof payload === 'string' ? 'text/plain' : 'application/json';
   attributes.data = payload;
   return createEvent(attributes) as CloudEvent<unknown>;
 }
@@ -57,18 +73,18 @@ class ActionSink implements Sink {
   readonly name: string;
   constructor(
     private readonly rule: CompiledRule,
-    private readonly index: number,
-    private readonly action: CompiledAction,
+    index: number,
     private readonly inner: Sink,
   ) {
     this.name = actionDestinationName(rule.name, index);
   }
 
   async send(event: CloudEvent<unknown>): Promise<SendResult | void> {
-    const context = triggerContext(event);
+    // The change's event when routed in this process; else (a stored delivery event) the event itself.
+    const context = triggerContext(changeEvents.get(event) ?? event);
     if (this.rule.when !== undefined && !(await this.rule.when.evaluate(context))) return;
     const payload = await this.rule.payload(context);
-    return this.inner.send(derivedEvent(event, this.rule.name, this.index, this.action.type, payload));
+    return this.inner.send(derivedEvent(event, payload));
   }
 
   /** Nothing of its own to close: the inner sink is the default destination's. */
@@ -88,13 +104,17 @@ export const triggersRoute: RouteKind = ({ config, buildEvent, sink }) => {
   const rules = (config.triggers ?? []).map((r, i) => compileRule(r, i, config.events.typePrefix)).filter((r) => r.active);
   if (rules.length === 0) return [];
   const inner = sink(config.handler);
-  const byRule = rules.map((rule) => rule.actions.map((action, index): Destination => ({
-    name: actionDestinationName(rule.name, index),
-    sink: new ActionSink(rule, index, action, inner),
-    batchSize: 1,
+  const byRule = rules.map((rule) => rule.actions.map((action, index) => ({
+    type: action.type,
+    index,
+    destination: {
+      name: actionDestinationName(rule.name, index),
+      sink: new ActionSink(rule, index, inner),
+      batchSize: 1,
+    } as Destination,
   })));
   const route: Route = {
-    destinations: byRule.flat(),
+    destinations: byRule.flat().map((a) => a.destination),
     route(change, deliver) {
       let event: CloudEvent<unknown> | undefined;
       for (let r = 0; r < rules.length; r++) {
@@ -102,7 +122,7 @@ export const triggersRoute: RouteKind = ({ config, buildEvent, sink }) => {
         if (!matchesChange(rule, change)) continue;
         event ??= buildEvent(change);
         if (!rule.filter(event)) continue;
-        for (const destination of byRule[r]) deliver(destination, event);
+        for (const a of byRule[r]) deliver(a.destination, actionEvent(event, rule.name, a.index, a.type));
       }
     },
   };

@@ -20,11 +20,11 @@ function rule(over: Partial<TriggerConfig> = {}): TriggerConfig {
   return { name: 'big-sale', active: true, tables: [{ schema: 'shop', name: 'orders' }], on: ['post_save'], actions: [{ cloudevent: {} }], ...over };
 }
 
-function routerOf(triggers: TriggerConfig[], enabled = true) {
+function routerOf(triggers: TriggerConfig[], enabled = true, onBuild: () => void = () => undefined) {
   const { sink, sent } = memorySink();
   const handler: Destination = { name: 'http', sink, batchSize: 1 };
   const config = { handler: 'http', events: { enabled, format: 'default', typePrefix: 'orm', overrides: {} }, triggers } as unknown as Config;
-  const router = createRouter({ config, buildEvent: (c) => eventOf(c), destination: () => handler });
+  const router = createRouter({ config, buildEvent: (c) => (onBuild(), eventOf(c)), destination: () => handler });
   const route = (c: Change) => {
     const out: { destination: Destination; event: CloudEvent<unknown> }[] = [];
     router.route(c, (destination, event) => out.push({ destination, event }));
@@ -39,11 +39,18 @@ const update = (over: Record<string, unknown>, old: Record<string, unknown> | nu
   updateOf(orders, orderRow(over), old ?? undefined, keyOnly);
 
 describe('routing: the trigger rule kind', () => {
-  it('a matching change is delivered to the default handler and once per action, sharing one built event', () => {
-    const { route, router } = routerOf([rule({ actions: [{ cloudevent: {} }, { cloudevent: { type: 'x.y' } }] })]);
+  it('a matching change is delivered to the default handler and once per action, each action under its own event id', () => {
+    let built = 0;
+    const { route, router } = routerOf([rule({ actions: [{ cloudevent: {} }, { cloudevent: { type: 'x.y' } }] })], true, () => built++);
     const out = route(insert());
+    expect(built, 'the change event is built once for every route').to.equal(1);
     expect(names(out)).to.deep.equal(['http', 'trigger:big-sale/0', 'trigger:big-sale/1']);
-    expect(out[1].event).to.equal(out[0].event);
+    // What a dead letter of the action stores: its own id and type, the change's data (not rendered).
+    expect(out[1].event.id).to.equal(derivedEventId(out[0].event.id, 'big-sale', 0));
+    expect(out[1].event.type).to.equal('orm.trigger.big-sale');
+    expect(out[2].event.type).to.equal('x.y');
+    expect(out[1].event.trigger).to.equal('big-sale');
+    expect(out[1].event.data).to.equal(out[0].event.data);
     expect(names(router.destinations.map((destination) => ({ destination })))).to.deep.equal(['http', 'trigger:big-sale/0', 'trigger:big-sale/1']);
     expect(router.destinations.every((d) => d.batchSize === 1)).to.equal(true);
   });
@@ -80,7 +87,7 @@ describe('routing: the trigger rule kind', () => {
 
   it('the action sends a derived event: rendered payload, type, trigger extension, the change event attributes, a deterministic id', async () => {
     const { route, sent } = routerOf([rule({
-      payload: { q: '{{ quantity }}', label: 'sale {{ id }}' },
+      payload: { q: '{{ quantity }}', label: 'sale {{ id }}', t: '{{ event.type }}' },
       actions: [{ cloudevent: {} }, { cloudevent: { type: 'com.example.sale' } }],
     })]);
     const [original, first, second] = route(insert());
@@ -88,10 +95,13 @@ describe('routing: the trigger rule kind', () => {
     await second.destination.sink.send(second.event);
     await first.destination.sink.send(first.event); // a redelivery
     const [a, b, again] = sent;
-    expect(a.data).to.deep.equal({ q: 12, label: 'sale 7' });
+    // `event` in templates is the change's event, not the derived one.
+    expect(a.data).to.deep.equal({ q: 12, label: 'sale 7', t: 'orm.post_save' });
+    expect(a.datacontenttype).to.equal('application/json');
     expect(a.type).to.equal('orm.trigger.big-sale');
     expect(b.type).to.equal('com.example.sale');
     expect(a.trigger).to.equal('big-sale');
+    expect(a.id).to.equal(first.event.id);
     for (const name of ['source', 'subject', 'time', 'partitionkey', 'app', 'model', 'tenant', 'sequence']) {
       expect(a[name], name).to.equal((original.event as Record<string, unknown>)[name]);
     }
