@@ -1,3 +1,4 @@
+import type { CloudEvent } from 'cloudevents';
 import type { Config, DeliveryConfig } from '../config/types';
 import { eventFromStoredText } from '../delivery/dead-letters/event-text';
 import { DeadLetterStore, type DeadLetterRow } from '../delivery/dead-letters/store';
@@ -34,6 +35,11 @@ export interface ReplayOptions {
    * default destination (the configured handler); the caller resolves and closes it.
    */
   destination: Destination;
+  /**
+   * The sink for one stored event, when it is not `destination`'s own (a trigger action's event
+   * goes through its rule again); an Error when it cannot be replayed. Default: `destination.sink`.
+   */
+  sinkFor?(event: CloudEvent<unknown>): Sink | Error;
   /** One row; every row when undefined. */
   id?: string;
   retry: number;
@@ -84,7 +90,7 @@ export async function replay(config: Config, options: ReplayOptions): Promise<nu
         lastId = row.id;
         const result = row.undecodable
           ? skip(row)
-          : await replayOne({ store, sink, policy, row, signal: stop.signal, out });
+          : await replayOne({ store, sink, sinkFor: options.sinkFor, policy, row, signal: stop.signal, out });
         out.result(result, store.tableName);
         if (result.outcome === 'interrupted') break;
         if (result.outcome === 'delivered') counts.delivered++;
@@ -125,12 +131,13 @@ function skip(row: DeadLetterRow): Result {
 async function replayOne(args: {
   store: DeadLetterStore;
   sink: Sink;
+  sinkFor?: (event: CloudEvent<unknown>) => Sink | Error;
   policy: DeliveryConfig;
   row: DeadLetterRow;
   signal: AbortSignal;
   out: Output;
 }): Promise<Result> {
-  const { store, sink, policy, row, signal, out } = args;
+  const { store, policy, row, signal, out } = args;
   if (row.supersededBySequence !== null) out.superseded(row);
   let event;
   try {
@@ -138,6 +145,8 @@ async function replayOne(args: {
   } catch (err) {
     return { row, outcome: 'failed', attempts: 0, error: `the stored event is not a valid CloudEvent: ${errorMessage(err)}` };
   }
+  const sink = args.sinkFor ? args.sinkFor(event) : args.sink;
+  if (sink instanceof Error) return { row, outcome: 'failed', attempts: 0, error: sink.message };
   try {
     const { attempts } = await deliverWithRetry(sink, event, policy, {
       signal,

@@ -7,6 +7,7 @@ import type { Command, OptionSpec } from './command';
 import { configure, withDatabase } from './context';
 import { knexOn } from '../pg/schema/knex';
 import { REPLAY_DEFAULT_RETRY, replay } from './dead-letters-replay';
+import { replaySink } from '../routing/triggers';
 
 /** Only DATABASE_URL (and, to replay, a sink or handler): no tables. */
 const NEEDS = { tables: false };
@@ -52,11 +53,12 @@ export const deadLettersCommand: Command = {
         const { id } = options;
         const config = configure(options, NEEDS);
         requireSink(config);
-        // A stored row does not say where it failed: every row goes to the default destination.
+        // Every row goes to the default destination; a trigger action's event through its rule first.
         const destination = createDestination(config.handler, config);
         try {
           return await replay(config, {
             destination,
+            sinkFor: (event) => replaySink(event, config, destination.sink),
             id,
             retry: options.retry ?? REPLAY_DEFAULT_RETRY,
             json: options.json,

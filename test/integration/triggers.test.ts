@@ -26,14 +26,14 @@ const rowId = (e: CloudEvent<unknown>) => (e.data as { data: { id: number } }).d
 describe('triggers: the cloudevent action end to end (real PostgreSQL, real HTTP receiver)', function () {
   this.timeout(120_000);
 
-  it('fans a change out to the default event and derived events; columns, when and a render error behave', async () => {
+  it('fans a change out to the default event and derived events; columns, when, a render error dead-lettered and replayed', async () => {
     const name = `pgce_trg_${suffix()}`;
     const db = await createTestDatabase(name);
     const receiver = await startReceiver();
     await db.query('CREATE TABLE sales (id int PRIMARY KEY, qty int NOT NULL, note text)');
     // The whole previous row, so `columns` knows what an update changed.
     await db.query('ALTER TABLE sales REPLICA IDENTITY FULL');
-    const config = writeTempFile('c.yaml', `${FAST_DELIVERY_YAML}
+    const configText = `${FAST_DELIVERY_YAML}
 capture: { slot: ${name}, publication: ${name}, statusInterval: PT0.2S }
 deadLetters: { schema: ${name}_dl, table: failed }
 tables: [ sales ]
@@ -52,7 +52,8 @@ triggers:
     payload: { x: "{{ nope }}" }
     actions:
       - cloudevent: {}
-`);
+`;
+    const config = writeTempFile('c.yaml', configText);
     const cli = spawnCli(['run'], { DATABASE_URL: db.url, K_SINK: receiver.url, PG_CLOUDEVENTS_CONFIG: config, PORT: String(await freePort()) });
     try {
       await cli.waitForLine(/capturing/, 30_000);
@@ -87,6 +88,15 @@ triggers:
         expect(row.error).to.include('triggers[1].payload.x: {{ nope }}: the row has no column nope');
       }
       expect(cli.stdout() + cli.stderr()).to.include('trigger:broken/0');
+
+      // Fixed in the configuration, replay renders them through the rule again, to the default sink.
+      const fixed = writeTempFile('fixed.yaml', configText.replace('{ x: "{{ nope }}" }', '{ x: "{{ qty }}" }'));
+      const replay = spawnCli(['dead-letters', 'replay', '--all'], { DATABASE_URL: db.url, K_SINK: receiver.url, PG_CLOUDEVENTS_CONFIG: fixed, LOG_LEVEL: 'warn' });
+      expect((await replay.exit()).code, replay.stderr()).to.equal(0);
+      const replayed = ofType(receiver, 'orm.trigger.broken');
+      expect(replayed.map((e) => e.data)).to.have.deep.members([{ x: 12 }, { x: 3 }]);
+      expect(replayed.map((e) => e.id)).to.have.members(rows.map((r) => r.event_id));
+      expect((await db.query(`SELECT 1 FROM ${name}_dl.failed`)).rowCount, 'replayed rows are removed').to.equal(0);
     } finally {
       cli.kill('SIGTERM');
       expect((await cli.exit()).code).to.equal(0);

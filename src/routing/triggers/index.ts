@@ -10,6 +10,7 @@
  * evaluation or render error a final DeliveryError (dead-lettered with the action's destination).
  */
 import type { CloudEvent } from 'cloudevents';
+import type { Config } from '../../config/types';
 import { createEvent } from '../../events/format';
 import type { Destination, SendResult, Sink } from '../../sinks/types';
 import type { Route, RouteKind } from '../contract';
@@ -128,3 +129,22 @@ export const triggersRoute: RouteKind = ({ config, buildEvent, sink }) => {
   };
   return [route];
 };
+
+/**
+ * Where `dead-letters replay` sends a stored event: an action's delivery event (it carries the
+ * `trigger` extension) goes through its rule again (`when`, then the payload, rendered from the
+ * stored event, whose `event.*` attributes are the derived event's) to `inner`, the default sink;
+ * any other event to `inner` itself. An Error when the rule is no longer configured.
+ */
+export function replaySink(event: CloudEvent<unknown>, config: Config, inner: Sink): Sink | Error {
+  const name = event.trigger;
+  if (typeof name !== 'string') return inner;
+  const rules = config.triggers ?? [];
+  const at = rules.findIndex((r) => r.name === name);
+  if (at < 0) {
+    return new Error(`the event of trigger ${name} cannot be replayed: no trigger of that name is configured (configure it again, or purge the row)`);
+  }
+  const rule = compileRule(rules[at], at, config.events.typePrefix);
+  const index = Number(/\/trigger\/[^/]+\/(\d+)$/.exec(event.id)?.[1] ?? 0);
+  return new ActionSink(rule, index, inner);
+}
