@@ -138,13 +138,18 @@ export const triggersRoute: RouteKind = ({ config, buildEvent, sink }) => {
  */
 export function replaySink(event: CloudEvent<unknown>, config: Config, inner: Sink): Sink | Error {
   const name = event.trigger;
-  if (typeof name !== 'string') return inner;
+  // Both marks: a `trigger` extension alone may be a K_CE_OVERRIDES value on a default event.
+  const action = typeof name === 'string' ? new RegExp(`/trigger/${escapeRegExp(name)}/(\\d+)$`).exec(event.id) : null;
+  if (action === null) return inner;
   const rules = config.triggers ?? [];
   const at = rules.findIndex((r) => r.name === name);
   if (at < 0) {
     return new Error(`the event of trigger ${name} cannot be replayed: no trigger of that name is configured (configure it again, or purge the row)`);
   }
   const rule = compileRule(rules[at], at, config.events.typePrefix);
-  const index = Number(/\/trigger\/[^/]+\/(\d+)$/.exec(event.id)?.[1] ?? 0);
-  return new ActionSink(rule, index, inner);
+  return new ActionSink(rule, Number(action[1]), inner);
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
-import type { CloudEvent } from 'cloudevents';
+import { CloudEvent } from 'cloudevents';
 import type { Config, TriggerConfig } from '../../../../src/config/types';
 import { DeliveryError } from '../../../../src/errors';
 import { createRouter } from '../../../../src/routing';
-import { derivedEventId } from '../../../../src/routing/triggers';
+import { derivedEventId, replaySink } from '../../../../src/routing/triggers';
 import type { Destination, Sink } from '../../../../src/sinks/types';
 import type { Change } from '../../../../src/sources/change';
 import { deleteOf, insertOf, updateOf } from '../../events/fixtures';
@@ -132,5 +132,25 @@ describe('routing: the trigger rule kind', () => {
     const router = createRouter({ config, buildEvent: (c) => (built++, eventOf(c)), destination: () => ({ name: 'http', sink: memorySink().sink, batchSize: 1 }) });
     router.route(insert(), () => expect.fail('no delivery'));
     expect(built).to.equal(0);
+  });
+
+  it('replay: an action event goes through its rule again; a default event (even with a trigger extension) to the sink itself', async () => {
+    const triggers = [rule({ payload: { q: '{{ quantity }}' }, actions: [{ cloudevent: {} }, { cloudevent: { type: 'x.y' } }] })];
+    const { route } = routerOf(triggers);
+    const [original, , second] = route(insert());
+    const config = { handler: 'http', events: { typePrefix: 'orm' }, triggers } as unknown as Config;
+    const { sink, sent } = memorySink();
+    // A stored event, read back: not the object routed in this process.
+    const stored = new CloudEvent<unknown>({ ...second.event }, false);
+    const target = replaySink(stored, config, sink);
+    expect(target).to.not.equal(sink);
+    await (target as Sink).send(stored);
+    expect(sent[0]).to.include({ id: second.event.id, type: 'x.y', trigger: 'big-sale' });
+    expect(sent[0].data).to.deep.equal({ q: 12 });
+    expect(replaySink(original.event, config, sink)).to.equal(sink);
+    const overridden = new CloudEvent<unknown>({ ...original.event, trigger: 'big-sale' }, false);
+    expect(replaySink(overridden, config, sink)).to.equal(sink);
+    const gone = replaySink(stored, { ...config, triggers: [] } as Config, sink);
+    expect((gone as Error).message).to.match(/^the event of trigger big-sale cannot be replayed: no trigger of that name is configured/);
   });
 });
