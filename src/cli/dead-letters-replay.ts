@@ -1,3 +1,4 @@
+import type { CloudEvent } from 'cloudevents';
 import type { Config, DeliveryConfig } from '../config/types';
 import { eventFromStoredText } from '../delivery/dead-letters/event-text';
 import { DeadLetterStore, type DeadLetterRow } from '../delivery/dead-letters/store';
@@ -35,6 +36,11 @@ export interface ReplayOptions {
    * what it opened.
    */
   destination(name: string): Destination;
+  /**
+   * The sink for one stored event, when it is not its destination's own (a trigger action's event
+   * goes through its rule again); an Error when it cannot be replayed. Default: the destination's sink.
+   */
+  sinkFor?(event: CloudEvent<unknown>, destination: Destination): Sink | Error;
   /** One row; every row when undefined. */
   id?: string;
   /** Only rows recorded for this destination. */
@@ -117,7 +123,7 @@ export async function replay(config: Config, options: ReplayOptions): Promise<nu
             result = { row, outcome: 'unknownDestination', attempts: 0, error: `destination ${row.destination} not found: ${error}` };
           } else {
             const policy = replayPolicy(destination.policy ?? config.delivery, options.retry);
-            result = await replayOne({ store, sink: destination.sink, policy, row, signal: stop.signal, out });
+            result = await replayOne({ store, sink: destination.sink, sinkFor: options.sinkFor && ((event) => options.sinkFor!(event, destination)), policy, row, signal: stop.signal, out });
           }
         }
         out.result(result, store.tableName);
@@ -167,12 +173,13 @@ function skip(row: DeadLetterRow): Result {
 async function replayOne(args: {
   store: DeadLetterStore;
   sink: Sink;
+  sinkFor?: (event: CloudEvent<unknown>) => Sink | Error;
   policy: DeliveryConfig;
   row: DeadLetterRow;
   signal: AbortSignal;
   out: Output;
 }): Promise<Result> {
-  const { store, sink, policy, row, signal, out } = args;
+  const { store, policy, row, signal, out } = args;
   if (row.supersededBySequence !== null) out.superseded(row);
   let event;
   try {
@@ -180,6 +187,8 @@ async function replayOne(args: {
   } catch (err) {
     return { row, outcome: 'failed', attempts: 0, error: `the stored event is not a valid CloudEvent: ${errorMessage(err)}` };
   }
+  const sink = args.sinkFor ? args.sinkFor(event) : args.sink;
+  if (sink instanceof Error) return { row, outcome: 'failed', attempts: 0, error: sink.message };
   try {
     const { attempts } = await deliverWithRetry(sink, event, policy, {
       signal,

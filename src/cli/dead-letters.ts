@@ -2,11 +2,12 @@ import type { Config } from '../config/types';
 import { parseBefore } from '../delivery/dead-letters/before';
 import { jsonRowText, tableHeader, tableLine } from '../delivery/dead-letters/report';
 import { DeadLetterStore, type DeadLetterRow } from '../delivery/dead-letters/store';
-import { Destinations, requireSink } from '../sinks';
+import { DEFAULT_DESTINATION, Destinations, requireSink } from '../sinks';
 import type { Command, OptionSpec } from './command';
 import { configure, withDatabase } from './context';
 import { knexOn } from '../pg/schema/knex';
 import { REPLAY_DEFAULT_RETRY, replay } from './dead-letters-replay';
+import { replaySink } from '../routing/triggers';
 
 /** Only DATABASE_URL (and, to replay, a sink or handler): no tables. */
 const NEEDS = { tables: false };
@@ -53,11 +54,13 @@ export const deadLettersCommand: Command = {
         const { id } = options;
         const config = configure(options, NEEDS);
         requireSink(config);
-        // Each row goes back to the destination it recorded, resolved by name once.
+        // Each row goes back to the destination it recorded, resolved by name once; a trigger
+        // action's row goes through its rule again, to the default destination (README "Triggers").
         const destinations = new Destinations(config);
         try {
           return await replay(config, {
-            destination: (name) => destinations.get(name),
+            destination: (name) => destinations.get(name.startsWith('trigger:') ? DEFAULT_DESTINATION : name),
+            sinkFor: (event, destination) => replaySink(event, config, destination.sink),
             id,
             only: options.destination,
             retry: options.retry ?? REPLAY_DEFAULT_RETRY,

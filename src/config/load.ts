@@ -13,8 +13,9 @@ import { LOG_LEVELS, scrubSecrets } from '../logger';
 import { configuredNames, type ConfiguredNames } from './capture-names';
 import { parseDuration } from './duration';
 import { FORMATS, validateFileConfig, isHandler } from './schema';
-import { resolveTables, splitTableList, tableKey, type TableEntry } from './tables';
-import type { Config, TableConfig } from './types';
+import { compileRule } from '../routing/triggers/rules';
+import { displayName, parseTableName, resolveTables, splitTableList, tableKey, type TableEntry } from './tables';
+import type { Config, TableConfig, TriggerConfig, TriggerOperation } from './types';
 
 export interface LoadConfigOptions {
   /** Defaults to process.env. */
@@ -36,15 +37,30 @@ export interface FileConfig {
   source?: string;
   tables?: Array<string | TableEntry>;
   capture?: Partial<typeof DEFAULTS.capture> & { slot?: string; publication?: string };
-  events?: { format?: 'default' | 'django'; typePrefix?: string };
+  events?: { enabled?: boolean; format?: 'default' | 'django'; typePrefix?: string };
   handler?: string;
   brokers?: Record<string, { type: string; conn?: Record<string, unknown>; params?: Record<string, unknown>; batchSize?: number }>;
+  triggers?: FileTrigger[];
   sink?: Partial<typeof DEFAULTS.sink> & { url?: string };
   delivery?: Partial<typeof DEFAULTS.delivery> & { retry?: number; retryAfterMax?: string; deadLetterSink?: string };
   deadLetters?: Partial<typeof DEFAULTS.deadLetters>;
   leader?: Partial<typeof DEFAULTS.leader>;
   server?: Partial<typeof DEFAULTS.server>;
   log?: Partial<typeof DEFAULTS.log>;
+}
+
+/** A `triggers` entry as config/schema.json allows it (actions checked by resolveTriggers). */
+interface FileTrigger {
+  name: string;
+  active?: boolean;
+  tables: string[];
+  on: TriggerOperation[];
+  columns?: string[];
+  filters?: unknown[];
+  when?: string;
+  payload?: unknown;
+  transform?: string;
+  actions: Record<string, unknown>[];
 }
 
 /** Defaults in the file's own terms (ISO 8601 durations); config/schema.json repeats them as `default`. */
@@ -59,7 +75,8 @@ export const DEFAULTS = {
     retainedWalWarnBytes: 1024 * 1024 * 1024,
     retainedWalWarnFraction: 0.5,
   },
-  events: { format: 'default' as 'default' | 'django' },
+  events: { enabled: true, format: 'default' as 'default' | 'django' },
+  triggers: { active: true },
   sink: { mode: 'binary' as 'binary' | 'structured' | 'batch', batchSize: 100, caCertsDir: '/knative-custom-certs', oidcTokenPath: '/oidc/token' },
   // No `retry`: keep retrying, since nothing may be dropped unless it is dead-lettered.
   delivery: {
@@ -274,6 +291,12 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
   }
   if (fileTimeoutMs <= 0) problems.push(`delivery.timeout: must be longer than zero (got ${delivery.timeout})`);
   const timeoutMs = env.timeoutMs ?? fileTimeoutMs;
+  const typePrefix = events.typePrefix ?? TYPE_PREFIX[events.format];
+  const enabled = file.events?.enabled ?? DEFAULTS.events.enabled;
+  const triggers = resolveTriggers(file.triggers ?? [], tables, typePrefix, problems);
+  if (!enabled && !triggers.some((t) => t.active)) {
+    problems.push('events.enabled: false delivers no default events, and no active trigger is configured, so nothing would be delivered');
+  }
 
   return {
     databaseUrl: (env.databaseUrl ?? file.database?.url) as string,
@@ -292,13 +315,15 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
       retainedWalWarnFraction: capture.retainedWalWarnFraction,
     },
     events: {
+      enabled,
       format: events.format,
-      typePrefix: events.typePrefix ?? TYPE_PREFIX[events.format],
+      typePrefix,
       source: env.source ?? file.source,
       overrides: env.overrides,
     },
     handler,
     brokers,
+    triggers,
     sink: {
       url: sinkUrl,
       mode: sink.mode,
@@ -328,6 +353,73 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
     server: { port: env.port ?? file.server?.port ?? DEFAULTS.server.port },
     logLevel: env.logLevel ?? file.log?.level ?? DEFAULTS.log.level,
   };
+}
+
+/** Action kinds the issue describes that this version cannot run yet: refused, never ignored. */
+const UNSUPPORTED_ACTIONS = ['webhook', 'broker'];
+
+/**
+ * The file's trigger rules, resolved (tables like `tables`, `active` defaulted) and compiled once
+ * to report what is wrong by key path; the routing stage compiles them again for each run.
+ */
+function resolveTriggers(rules: FileTrigger[], captured: TableConfig[], typePrefix: string, problems: string[]): TriggerConfig[] {
+  const capturedKeys = new Set(captured.map(tableKey));
+  const names = new Map<string, number>();
+  return rules.map((rule, i) => {
+    const at = `triggers[${i}]`;
+    const seen = names.get(rule.name);
+    if (seen !== undefined) problems.push(`${at}.name: ${JSON.stringify(rule.name)} is already the name of triggers[${seen}]; names must be unique`);
+    else names.set(rule.name, i);
+    const tables = rule.tables.flatMap((text, t) => {
+      try {
+        const name = parseTableName(text);
+        if (!capturedKeys.has(tableKey(name))) {
+          problems.push(`${at}.tables[${t}]: ${displayName(name)} is not captured; add it to tables (or PG_CLOUDEVENTS_TABLES)`);
+        }
+        return [name];
+      } catch (err) {
+        problems.push(`${at}.tables[${t}]: ${errorMessage(err)}`);
+        return [];
+      }
+    });
+    const actions = rule.actions.map((action, a) => {
+      const where = `${at}.actions[${a}]`;
+      const keys = Object.keys(action);
+      const unsupported = keys.filter((k) => UNSUPPORTED_ACTIONS.includes(k));
+      if (unsupported.length > 0) {
+        problems.push(`${where}.${unsupported[0]}: ${unsupported[0]} actions are not supported yet (only cloudevent: a derived CloudEvent to the default sink)`);
+      } else if (keys.length !== 1 || keys[0] !== 'cloudevent') {
+        problems.push(`${where}: must be { cloudevent: { type?: … } } (got ${keys.length ? keys.join(', ') : 'an empty object'})`);
+      } else {
+        const ce = action.cloudevent ?? {};
+        const extra = typeof ce === 'object' && !Array.isArray(ce) ? Object.keys(ce).filter((k) => k !== 'type') : ['(not an object)'];
+        const type = (ce as { type?: unknown }).type;
+        if (extra.length > 0) problems.push(`${where}.cloudevent: unknown setting ${extra.join(', ')} (only type)`);
+        else if (type !== undefined && (typeof type !== 'string' || type.trim() === '')) problems.push(`${where}.cloudevent.type: must be a non-empty string`);
+        else return { cloudevent: type === undefined ? {} : { type: type as string } };
+      }
+      return { cloudevent: {} };
+    });
+    const resolved: TriggerConfig = {
+      name: rule.name,
+      active: rule.active ?? DEFAULTS.triggers.active,
+      tables,
+      on: rule.on,
+      ...(rule.columns !== undefined && { columns: rule.columns }),
+      ...(rule.filters !== undefined && { filters: rule.filters }),
+      ...(rule.when !== undefined && { when: rule.when }),
+      ...(rule.payload !== undefined && { payload: rule.payload }),
+      ...(rule.transform !== undefined && { transform: rule.transform }),
+      actions,
+    };
+    try {
+      compileRule(resolved, i, typePrefix);
+    } catch (err) {
+      if (err instanceof ConfigError) problems.push(...err.problems);
+      else throw err;
+    }
+    return resolved;
+  });
 }
 
 /** Reads and parses the file (format by extension). Problems here stop loading at once. */

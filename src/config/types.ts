@@ -50,6 +50,11 @@ export interface CaptureNames {
 }
 
 export interface EventsConfig {
+  /**
+   * false: no default event per change, only the triggers' actions (a trigger-only install). The
+   * loader always sets it; absent (a Config built by hand) counts as true.
+   */
+  enabled?: boolean;
   format: 'default' | 'django';
   /** `orm` → `orm.post_save`; the django format defaults it to `django.orm`. */
   typePrefix: string;
@@ -121,6 +126,33 @@ export interface BrokerConfig {
   batchSize?: number;
 }
 
+/** `on:` of a trigger rule: Django's signals, or the operations themselves. */
+export type TriggerOperation = 'post_save' | 'post_delete' | 'post_truncate' | 'insert' | 'update' | 'delete';
+
+/** A trigger action (README, "Triggers"); only `cloudevent` is supported yet. */
+export interface TriggerActionConfig {
+  /** A derived CloudEvent to the default sink; `type` default `<typePrefix>.trigger.<rule name>`. */
+  cloudevent: { type?: string };
+}
+
+/**
+ * A trigger rule (`triggers:` in the file), validated and with its tables resolved; compiled by
+ * the routing stage (src/routing/triggers/rules.ts), which the loader also runs to report errors.
+ */
+export interface TriggerConfig {
+  name: string;
+  active: boolean;
+  /** Resolved like `tables`, each one of the captured tables. */
+  tables: { schema: string; name: string }[];
+  on: TriggerOperation[];
+  columns?: string[];
+  filters?: unknown[];
+  when?: string;
+  payload?: unknown;
+  transform?: string;
+  actions: TriggerActionConfig[];
+}
+
 export interface ServerConfig {
   port: number;
 }
@@ -133,6 +165,8 @@ export interface Config {
   /** A built-in handler, a key of `brokers`, or a module `path/to/file.js#export`. */
   handler: string;
   brokers: Record<string, BrokerConfig>;
+  /** Trigger rules, in the file's order; absent (a Config built by hand) counts as none. */
+  triggers?: TriggerConfig[];
   sink: SinkConfig;
   delivery: DeliveryConfig;
   deadLetters: DeadLettersConfig;

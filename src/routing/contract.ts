@@ -1,6 +1,6 @@
 import type { CloudEvent } from 'cloudevents';
 import type { Config } from '../config/types';
-import type { Destination } from '../sinks/types';
+import type { Destination, Sink } from '../sinks/types';
 import type { Change } from '../sources/change';
 
 /**
@@ -21,6 +21,12 @@ export type Deliver = (destination: Destination, event: CloudEvent<unknown>) => 
  */
 export interface Route {
   route(change: Change, deliver: Deliver): void;
+  /**
+   * Destinations of the route's own making (not resolved by name), each a lane of the engine: a
+   * trigger action's destination wraps the default sink but is ordered, retried and dead-lettered
+   * on its own.
+   */
+  readonly destinations?: readonly Destination[];
 }
 
 /** Every rule of the configuration as one Route, and the destinations they deliver to. */
@@ -38,5 +44,14 @@ export interface RoutingContext {
   destination(name: string): Destination;
 }
 
+/** What a kind is given: the routing context, plus sinks a kind wraps in destinations of its own. */
+export interface KindContext extends RoutingContext {
+  /**
+   * The sink of the handler `name`, without making its destination a lane (the same sink object
+   * `destination(name)` holds: opened once, closed by the sinks registry).
+   */
+  sink(name: string): Sink;
+}
+
 /** A kind of routing rule: reads its part of the configuration and returns its routes (maybe none). */
-export type RouteKind = (context: RoutingContext) => Route[];
+export type RouteKind = (context: KindContext) => Route[];

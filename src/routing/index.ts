@@ -1,7 +1,9 @@
 import type { Destination } from '../sinks/types';
 import type { Change } from '../sources/change';
-import type { Deliver, RouteKind, Router, RoutingContext } from './contract';
+import type { CloudEvent } from 'cloudevents';
+import type { Deliver, KindContext, RouteKind, Router, RoutingContext } from './contract';
 import { defaultRoute } from './default';
+import { triggersRoute } from './triggers';
 
 /**
  * The routing registry: each kind of rule builds its routes from the configuration. A new kind is
@@ -10,20 +12,37 @@ import { defaultRoute } from './default';
  */
 const ROUTE_KINDS: readonly RouteKind[] = [
   defaultRoute,
+  triggersRoute,
 ];
 
 /** The router of a configuration: every kind's routes, and the destinations they name. */
 export function createRouter(context: RoutingContext, kinds: readonly RouteKind[] = ROUTE_KINDS): Router {
   const destinations: Destination[] = [];
-  const resolving: RoutingContext = {
+  // Several kinds read the same change's default event: it is built once per change (the last
+  // change's event is kept), so the default route and every trigger share one object.
+  let lastChange: Change | undefined;
+  let lastEvent: CloudEvent<unknown> | undefined;
+  const resolving: KindContext = {
     ...context,
+    buildEvent(change) {
+      if (change !== lastChange || lastEvent === undefined) {
+        lastEvent = undefined;
+        lastEvent = context.buildEvent(change);
+        lastChange = change;
+      }
+      return lastEvent;
+    },
     destination(name) {
       const d = context.destination(name);
       if (!destinations.includes(d)) destinations.push(d);
       return d;
     },
+    sink: (name) => context.destination(name).sink,
   };
   const routes = kinds.flatMap((kind) => kind(resolving));
+  for (const r of routes) {
+    for (const d of r.destinations ?? []) if (!destinations.includes(d)) destinations.push(d);
+  }
   // One route (the default alone) is called directly: no loop on the hot path.
   if (routes.length === 1) return { route: routes[0].route.bind(routes[0]), destinations };
   return {
@@ -34,4 +53,4 @@ export function createRouter(context: RoutingContext, kinds: readonly RouteKind[
   };
 }
 
-export type { Deliver, Route, RouteKind, Router, RoutingContext } from './contract';
+export type { Deliver, KindContext, Route, RouteKind, Router, RoutingContext } from './contract';

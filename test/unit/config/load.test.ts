@@ -29,7 +29,7 @@ describe('config/load loadConfig', () => {
         retainedWalWarnBytes: 1024 * 1024 * 1024,
         retainedWalWarnFraction: 0.5,
       });
-      expect(config.events).to.deep.equal({ format: 'default', typePrefix: 'orm', source: undefined, overrides: {} });
+      expect(config.events).to.deep.equal({ enabled: true, format: 'default', typePrefix: 'orm', source: undefined, overrides: {} });
       // http, never a quiet console: run and check refuse it without a sink URL (sinks/requireSink).
       expect(config.handler).to.equal('http');
       expect(config.sink).to.deep.equal({
@@ -168,9 +168,10 @@ describe('config/load loadConfig', () => {
       ],
       capture: { mode: 'logical', slot: 'slot_1', publication: 'pub_1', names: { slot: 'file', publication: 'file' }, statusIntervalMs: 2000, reconnectDelayMs: 500, reconnectMaxMs: 60_000, heartbeatIntervalMs: 0,
         retainedWalWarnBytes: 0, retainedWalWarnFraction: 0.25 },
-      events: { format: 'django', typePrefix: 'x.y', source: '/s', overrides: {} },
+      events: { enabled: true, format: 'django', typePrefix: 'x.y', source: '/s', overrides: {} },
       handler: './handlers/h.js#send',
       brokers: { cache: { name: 'cache', type: 'redis', conn: { url: 'redis://127.0.0.1:6379' }, params: { channel: 'c' }, batchSize: 20 } },
+      triggers: [],
       sink: { url: 'https://sink/', mode: 'batch', batchSize: 50, timeoutMs: 3000, caCerts: undefined, caCertsDir: '/certs', oidcTokenPath: '/tok' },
       delivery: {
         retry: 3, backoffPolicy: 'linear', backoffDelayMs: 1000, backoffMaxMs: 10_000, retryAfterMaxMs: 0, timeoutMs: 3000,

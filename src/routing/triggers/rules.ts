@@ -1,0 +1,95 @@
+/**
+ * Trigger rules compiled: what the routing stage matches per change (synchronously: table,
+ * operation, columns, filters) and what an action's destination evaluates when it sends (`when`,
+ * then the payload or transform). README, "Triggers".
+ */
+import type { TriggerConfig, TriggerOperation } from '../../config/types';
+import { changedColumns } from '../../events/update-fields';
+import { ConfigError } from '../../errors';
+import type { Change } from '../../sources/change';
+import { tableKey } from '../../config/tables';
+import type { TriggerContext } from './context';
+import { compileTransform, compileWhen, type CompiledExpression } from './expressions';
+import { compileFilters, type EventFilter } from './filters';
+import { compilePayload } from './payload';
+
+const KINDS_BY_OPERATION: Record<TriggerOperation, readonly Change['kind'][]> = {
+  post_save: ['insert', 'update'],
+  post_delete: ['delete'],
+  post_truncate: ['truncate'],
+  insert: ['insert'],
+  update: ['update'],
+  delete: ['delete'],
+};
+
+export interface CompiledAction {
+  /** The derived event's `type`. */
+  readonly type: string;
+}
+
+export interface CompiledRule {
+  readonly name: string;
+  readonly active: boolean;
+  /** `tableKey`s of the rule's tables. */
+  readonly tables: ReadonlySet<string>;
+  readonly kinds: ReadonlySet<Change['kind']>;
+  readonly columns?: readonly string[];
+  /** Over the change's default event (its attributes and extensions). */
+  readonly filter: EventFilter;
+  readonly when?: CompiledExpression<boolean>;
+  /** The payload for one change: the transform's result, or the template rendered. */
+  payload(context: TriggerContext): Promise<unknown>;
+  readonly actions: readonly CompiledAction[];
+}
+
+/**
+ * Whether `change` can fire `rule` before its event is looked at: active, one of its tables, one
+ * of its operations, and for an update, one of `columns` changed. Without the whole previous row
+ * (REPLICA IDENTITY DEFAULT: `old` absent or key-only) what changed is unknown, so the rule fires.
+ */
+export function matchesChange(rule: CompiledRule, change: Change): boolean {
+  if (!rule.active || !rule.kinds.has(change.kind)) return false;
+  if (!rule.tables.has(tableKey({ schema: change.relation.schema, name: change.relation.table }))) return false;
+  if (rule.columns === undefined || change.kind !== 'update') return true;
+  if (change.old === undefined || change.oldIsKeyOnly) return true;
+  const changed = changedColumns(change.old, change.new);
+  return rule.columns.some((c) => changed.includes(c));
+}
+
+/**
+ * Compiles rule `index` of `triggers` (its key path `triggers[index]` names every problem). The
+ * loader has checked the shape (config/schema.json and src/config/load.ts); this compiles what
+ * the schema cannot check: filters, JSONata, templates. Throws one ConfigError listing them all.
+ */
+export function compileRule(rule: TriggerConfig, index: number, typePrefix: string): CompiledRule {
+  const at = `triggers[${index}]`;
+  const problems: string[] = [];
+  const attempt = <T>(fn: () => T): T | undefined => {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof ConfigError) problems.push(...err.problems);
+      else throw err;
+      return undefined;
+    }
+  };
+  const filter = attempt(() => compileFilters(rule.filters, `${at}.filters`));
+  const when = rule.when === undefined ? undefined : attempt(() => compileWhen(rule.when, `${at}.when`));
+  if (rule.payload !== undefined && rule.transform !== undefined) {
+    problems.push(`${at}: payload and transform are exclusive (transform computes the payload); keep one`);
+  }
+  const transform = rule.transform === undefined ? undefined : attempt(() => compileTransform(rule.transform, `${at}.transform`));
+  const template = attempt(() => compilePayload(rule.payload, `${at}.payload`));
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    name: rule.name,
+    active: rule.active,
+    tables: new Set(rule.tables.map(tableKey)),
+    kinds: new Set(rule.on.flatMap((op) => KINDS_BY_OPERATION[op])),
+    columns: rule.columns,
+    filter: filter!,
+    when,
+    payload: transform !== undefined ? (context) => transform.evaluate(context) : async (context) => template!.render(context),
+    actions: rule.actions.map((a) => ({ type: a.cloudevent.type ?? `${typePrefix}.trigger.${rule.name}` })),
+  };
+}

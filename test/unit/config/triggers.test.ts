@@ -1,0 +1,95 @@
+import { expect } from 'chai';
+import { loadConfig } from '../../../src/config/load';
+import { configError, TempFiles } from './helpers';
+
+const ENV = Object.freeze({ DATABASE_URL: 'postgres://app@127.0.0.1:5432/app' });
+
+describe('config/load: triggers', () => {
+  let temp: TempFiles;
+  beforeEach(() => (temp = new TempFiles()));
+  afterEach(() => temp.cleanup());
+
+  const load = (yaml: string) => loadConfig({ env: { ...ENV }, configPath: temp.write('c.yaml', `tables: [shop.orders, other]\n${yaml}`) });
+  const problems = (yaml: string) =>
+    configError({ env: { ...ENV }, configPath: temp.write('c.yaml', `tables: [shop.orders, other]\n${yaml}`) }).problems;
+
+  it('resolves a rule: tables like `tables`, active by default, the cloudevent action', () => {
+    const config = load(`triggers:
+  - name: big-sale
+    tables: [shop.orders]
+    on: [post_save]
+    columns: [quantity]
+    filters: [{ exact: { app: shop } }]
+    when: "data.quantity > 10"
+    payload: { q: "{{ quantity }}" }
+    actions: [{ cloudevent: { type: com.example.sale } }, { cloudevent: {} }]
+`);
+    expect(config.events.enabled).to.equal(true);
+    expect(config.triggers).to.deep.equal([{
+      name: 'big-sale', active: true, tables: [{ schema: 'shop', name: 'orders' }], on: ['post_save'], columns: ['quantity'],
+      filters: [{ exact: { app: 'shop' } }], when: 'data.quantity > 10', payload: { q: '{{ quantity }}' },
+      actions: [{ cloudevent: { type: 'com.example.sale' } }, { cloudevent: {} }],
+    }]);
+  });
+
+  it('refuses webhook and broker actions as not supported yet, naming the key', () => {
+    expect(problems(`triggers:
+  - name: a
+    tables: [shop.orders]
+    on: [insert]
+    actions: [{ webhook: { url: "https://hooks.example.com/" } }, { broker: orders, params: { topic: t } }, { email: x }]
+`)).to.deep.equal([
+      'triggers[0].actions[0].webhook: webhook actions are not supported yet (only cloudevent: a derived CloudEvent to the default sink)',
+      'triggers[0].actions[1].broker: broker actions are not supported yet (only cloudevent: a derived CloudEvent to the default sink)',
+      'triggers[0].actions[2]: must be { cloudevent: { type?: … } } (got email)',
+    ]);
+  });
+
+  it('names every compile problem by its key path: filters, when, transform, payload, tables, names', () => {
+    const found = problems(`triggers:
+  - name: a
+    tables: [shop.orders, public.missing]
+    on: [insert]
+    filters: [{ exact: { Type: x } }]
+    when: "data.("
+    actions: [{ cloudevent: { type: "" } }]
+  - name: a
+    tables: [shop.orders]
+    on: [update]
+    payload: { x: "{{ }}" }
+    transform: "data"
+    actions: [{ cloudevent: {} }]
+`);
+    expect(found).to.have.length(7);
+    expect(found[0]).to.equal('triggers[0].tables[1]: public.missing is not captured; add it to tables (or PG_CLOUDEVENTS_TABLES)');
+    expect(found[1]).to.equal('triggers[0].actions[0].cloudevent.type: must be a non-empty string');
+    expect(found[2]).to.match(/^triggers\[0\]\.filters\[0\]\.exact/);
+    expect(found[3]).to.match(/^triggers\[0\]\.when: JSONata syntax error/);
+    expect(found[4]).to.equal('triggers[1].name: "a" is already the name of triggers[0]; names must be unique');
+    expect(found[5]).to.equal('triggers[1]: payload and transform are exclusive (transform computes the payload); keep one');
+    expect(found[6]).to.match(/^triggers\[1\]\.payload\.x: /);
+  });
+
+  it('the schema checks the shape: on, name, required keys', () => {
+    const found = problems(`triggers:
+  - name: Big Sale
+    tables: [shop.orders]
+    on: [saved]
+    actions: []
+`);
+    expect(found.some((p) => p.startsWith('triggers[0].name'))).to.equal(true);
+    expect(found.some((p) => p.startsWith('triggers[0].on[0]'))).to.equal(true);
+    expect(found.some((p) => p.startsWith('triggers[0].actions'))).to.equal(true);
+  });
+
+  it('events.enabled: false needs an active trigger', () => {
+    expect(problems('events: { enabled: false }\n')).to.deep.equal([
+      'events.enabled: false delivers no default events, and no active trigger is configured, so nothing would be delivered',
+    ]);
+    const config = load(`events: { enabled: false }
+triggers: [{ name: t, tables: [other], on: [delete], actions: [{ cloudevent: {} }] }]
+`);
+    expect(config.events.enabled).to.equal(false);
+    expect(config.triggers![0].tables).to.deep.equal([{ schema: 'public', name: 'other' }]);
+  });
+});
