@@ -114,7 +114,7 @@ export function deadLetterDestination(config: Config): Destination | undefined {
  * The default route's destination (README "Destination names"): the configured handler, whichever
  * it is. Deliveries, dead letters, metrics and /status name it so; a dead letter stored before
  * destinations were recorded has this name too (migration 000004). Trigger actions will be named
- * `trigger:<name>/action:<n>`; any other name is a handler name, as for `createSink`.
+ * `trigger:<rule>/<n>`; any other name is a handler name, as for `createSink`.
  */
 export const DEFAULT_DESTINATION = 'default';
 
