@@ -269,6 +269,10 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
   const brokers = Object.fromEntries(Object.entries(file.brokers ?? {}).map(([name, b]) => [
     name, { name, type: b.type, conn: b.conn ?? {}, params: b.params ?? {}, batchSize: b.batchSize ?? 1 },
   ]));
+  // `default` names the default route's destination in dead letters, metrics and replay.
+  if (Object.prototype.hasOwnProperty.call(brokers, 'default')) {
+    problems.push('brokers.default: the name "default" is reserved for the default route\'s destination (README, "Destination names"); choose another name');
+  }
   if (!isHandler(handler) && !Object.prototype.hasOwnProperty.call(brokers, handler)) {
     const names = Object.keys(brokers);
     problems.push(`${env.handler !== undefined ? 'CLOUDEVENTS_HANDLER' : 'handler'}: ${JSON.stringify(handler)} ${FORMATS.handler.reason}` +

@@ -43,6 +43,7 @@ describe('config/load validation', () => {
       ['database: { url: "mysql://u@h/d" }', 'database.url', 'postgres://'],
       ['colour: blue', 'colour', 'unknown key'],
       ['brokers: { q: { type: redis, batchSize: 0 } }', 'brokers.q.batchSize', '>= 1'],
+      ['brokers: { default: { type: redis } }', 'brokers.default', 'reserved for the default route'],
       ['brokers: { q: { type: redis, batchSize: 50.5 } }', 'brokers.q.batchSize', 'integer'],
     ];
     for (const [yaml, key, ...fragments] of cases) {
