@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { rejected, thrown } from './errors';
 import { ConfigError, DeliveryError } from '../../../../src/errors';
 import { RawJson } from '../../../../src/events/json-text';
 import { triggerContext } from '../../../../src/routing/triggers/context';
@@ -7,24 +8,6 @@ import { deleted, inserted, truncated, updated } from './events';
 
 const when = (expression: string, event = inserted()) => compileWhen(expression, 'triggers.big.when').evaluate(triggerContext(event));
 const transform = (expression: string, event = inserted()) => compileTransform(expression, 'triggers.big.transform').evaluate(triggerContext(event));
-
-async function rejected(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
-}
-
-function thrown(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected an error');
-}
 
 describe('trigger expressions (JSONata when / transform)', () => {
   describe('input', () => {

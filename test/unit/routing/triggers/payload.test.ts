@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { thrown } from './errors';
 import { ConfigError, DeliveryError } from '../../../../src/errors';
 import { RawJson, stringifyJson } from '../../../../src/events/json-text';
 import { MISSING, triggerContext } from '../../../../src/routing/triggers/context';
@@ -6,15 +7,6 @@ import { compilePayload, PayloadError } from '../../../../src/routing/triggers/p
 import { deleted, orderRow, djangoInserted, inserted, truncated, updated } from './events';
 
 const render = (template: unknown, event = inserted()) => compilePayload(template, 'payload').render(triggerContext(event));
-
-function thrown(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected an error');
-}
 
 describe('trigger payload templates', () => {
   describe('typing', () => {
