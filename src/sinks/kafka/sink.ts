@@ -3,8 +3,8 @@ import { Kafka, logLevel, Partitioners, type KafkaConfig, type LogEntry, type Me
 import type { BrokerConfig } from '../../config/types';
 import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors';
 import { logger } from '../../logger';
-import { DeadlineExceeded, withDeadline } from '../shared/deadline';
-import { LazyConnection } from '../shared/lazy-connection';
+import { DeadlineExceeded, withDeadline } from '../support/deadline';
+import { LazyConnection } from '../support/lazy-connection';
 import type { Template } from '../template';
 import type { Sink } from '../types';
 import { encodeKafkaMessages, type KafkaMode } from './encode';

@@ -2,7 +2,7 @@ import { PubSub, type CallOptions, type ClientConfig, type PublishOptions, type 
 import type { CloudEvent } from 'cloudevents';
 import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors';
 import { logger } from '../../logger';
-import { withDeadline } from '../shared/deadline';
+import { withDeadline } from '../support/deadline';
 import type { Template } from '../template';
 import type { SendResult, Sink } from '../types';
 import { encodeMessage, LIMITS, orderingKeyFor, topicProblem, type PubSubMode } from './encode';

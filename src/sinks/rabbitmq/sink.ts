@@ -3,8 +3,8 @@ import { connect, type ChannelModel, type ConfirmChannel, type Message } from 'a
 import type { CloudEvent } from 'cloudevents';
 import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors';
 import { logger } from '../../logger';
-import { DeadlineExceeded, withDeadline } from '../shared/deadline';
-import { LazyConnection } from '../shared/lazy-connection';
+import { DeadlineExceeded, withDeadline } from '../support/deadline';
+import { LazyConnection } from '../support/lazy-connection';
 import type { Template } from '../template';
 import type { Sink } from '../types';
 import { isRetriableAmqpError, replyCodeOf } from './classify';

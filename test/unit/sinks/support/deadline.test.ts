@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { Budget, DeadlineExceeded, withDeadline, type Timers } from '../../../../src/sinks/shared/deadline';
+import { Budget, DeadlineExceeded, withDeadline, type Timers } from '../../../../src/sinks/support/deadline';
 
 /** A clock the test moves by hand: timers fire only in advance(). */
 export class FakeTimers implements Timers {
@@ -49,7 +49,7 @@ function deferred<T>(): { promise: Promise<T>; resolve(v: T): void; reject(e: un
 const settled = <T>(p: Promise<T>) => p.then((value) => ({ value }), (error: unknown) => ({ error }));
 const tick = () => new Promise((r) => setImmediate(r));
 
-describe('sinks/shared/deadline', () => {
+describe('sinks/support/deadline', () => {
   it('resolves with the work when it settles in time, and disarms its timer', async () => {
     const timers = new FakeTimers();
     const work = deferred<string>();

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { LazyConnection } from '../../../../src/sinks/shared/lazy-connection';
+import { LazyConnection } from '../../../../src/sinks/support/lazy-connection';
 import { FakeTimers } from './deadline.test';
 
 interface Conn {
@@ -46,7 +46,7 @@ function harness() {
   return { lazy, attempts, disposed };
 }
 
-describe('sinks/shared/lazy-connection', () => {
+describe('sinks/support/lazy-connection', () => {
   it('opens nothing until the first use', () => {
     const { lazy, attempts } = harness();
     expect(attempts).to.have.length(0);
