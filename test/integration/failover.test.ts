@@ -1,11 +1,9 @@
 import { expect } from 'chai';
-import type { CloudEvent } from 'cloudevents';
 import { createTestDatabase, waitFor } from './harness/postgres';
 import { spawnCli, type CliProcess } from './harness/process';
 import { startReceiver } from './harness/receiver';
-import { FAST_DELIVERY_YAML, freePort, writeTempFile } from './support';
+import { acceptedRowIds, expectEveryRowDelivered, FAST_DELIVERY_YAML, freePort, writeTempFile } from './support';
 
-type Data = { data: { id: number; v: number } };
 
 const NAME = 'pgce_e3_failover';
 const LEADER_LINE = /became the leader/;
@@ -85,19 +83,14 @@ tables: [ { table: public.t } ]
       // Keep writing through the takeover until B has delivered rows committed after it led.
       await b.waitForLine(CAPTURING_LINE, 15_000);
       const afterTakeover = inserted.length + 20;
-      await waitFor(async () => acceptedIds(receiver.accepted).has(afterTakeover), {
+      await waitFor(async () => acceptedRowIds(receiver.accepted).has(afterTakeover), {
         timeoutMs: 30_000, intervalMs: 50, what: `B to deliver row ${afterTakeover} (written after the takeover)`,
       });
       writing = false;
       await writer;
       expect(inserted.length, 'rows written after the kill').to.be.above(killedAfter);
 
-      await waitFor(async () => inserted.every((id) => acceptedIds(receiver.accepted).has(id)), {
-        timeoutMs: 30_000, intervalMs: 100, what: `all ${inserted.length} inserted rows to be accepted by the receiver`,
-      });
-      const missing = inserted.filter((id) => !acceptedIds(receiver.accepted).has(id));
-      expect(missing, 'inserted rows whose event never arrived').to.deep.equal([]);
-      expect(receiver.errors).to.deep.equal([]);
+      await expectEveryRowDelivered(receiver, inserted);
       expect((await status(portB)).role, 'B /status role after the takeover').to.equal('leader');
 
       b.kill('SIGTERM');
@@ -113,6 +106,3 @@ tables: [ { table: public.t } ]
   });
 });
 
-function acceptedIds(events: CloudEvent<unknown>[]): Set<number> {
-  return new Set(events.map((e) => (e.data as Data | null)?.data?.id).filter((id): id is number => typeof id === 'number'));
-}

@@ -1,14 +1,12 @@
 import { expect } from 'chai';
-import type { CloudEvent } from 'cloudevents';
 import { Client } from 'pg';
 import { leaderLockKey } from '../../src/pg/leader';
 import { createTestDatabase, waitFor } from './harness/postgres';
 import { startPrivatePostgres, type PrivatePostgres } from './harness/private-postgres';
 import { exitWithin, spawnCli, type CliProcess } from './harness/process';
 import { startReceiver } from './harness/receiver';
-import { FAST_DELIVERY_YAML, freePort, writeTempFile } from './support';
+import { acceptedRowIds, expectEveryRowDelivered, FAST_DELIVERY_YAML, freePort, writeTempFile } from './support';
 
-type Data = { data: { id: number; v: number } };
 // Probe answers are read field by field.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = Record<string, any>;
@@ -40,10 +38,6 @@ function roleSeries(metrics: string): Record<string, number> {
   const out: Record<string, number> = {};
   for (const m of metrics.matchAll(/^pgce_role\{role="(\w+)"\} (\d+)$/gm)) out[m[1]] = Number(m[2]);
   return out;
-}
-
-function acceptedIds(events: CloudEvent<unknown>[]): Set<number> {
-  return new Set(events.map((e) => (e.data as Data | null)?.data?.id).filter((id): id is number => typeof id === 'number'));
 }
 
 /**
@@ -109,19 +103,14 @@ tables: [ { table: public.t } ]
       await readyzBecomes(portB, 200, 'B (leader) to be ready: capturing', 20_000);
 
       const afterTakeover = inserted.length + 20;
-      await waitFor(async () => acceptedIds(receiver.accepted).has(afterTakeover), {
+      await waitFor(async () => acceptedRowIds(receiver.accepted).has(afterTakeover), {
         timeoutMs: 30_000, intervalMs: 50, what: `B to deliver row ${afterTakeover} (written after the takeover)`,
       });
       writing = false;
       await writer;
       expect(inserted.length, 'rows written after SIGTERM').to.be.above(beforeSigterm);
 
-      await waitFor(async () => inserted.every((id) => acceptedIds(receiver.accepted).has(id)), {
-        timeoutMs: 30_000, intervalMs: 100, what: `all ${inserted.length} inserted rows to be accepted by the receiver`,
-      });
-      const missing = inserted.filter((id) => !acceptedIds(receiver.accepted).has(id));
-      expect(missing, 'inserted rows whose event never arrived').to.deep.equal([]);
-      expect(receiver.errors).to.deep.equal([]);
+      await expectEveryRowDelivered(receiver, inserted);
       expect(roleSeries((await probe(portB, '/metrics')).text)).to.deep.equal({ starting: 0, standby: 0, leader: 1 });
 
       b.kill('SIGTERM');
