@@ -15,7 +15,7 @@ import { parseDuration } from './duration';
 import { FORMATS, validateFileConfig, isHandler } from './schema';
 import { compileRule } from '../routing/triggers/rules';
 import { displayName, parseTableName, resolveTables, splitTableList, tableKey, type TableEntry } from './tables';
-import type { Config, TableConfig, TriggerConfig, TriggerOperation } from './types';
+import type { Config, TableConfig, TriggerConfig } from './types';
 
 export interface LoadConfigOptions {
   /** Defaults to process.env. */
@@ -50,18 +50,11 @@ export interface FileConfig {
 }
 
 /** A `triggers` entry as config/schema.json allows it (actions checked by resolveTriggers). */
-interface FileTrigger {
-  name: string;
+type FileTrigger = Omit<TriggerConfig, 'active' | 'tables' | 'actions'> & {
   active?: boolean;
   tables: string[];
-  on: TriggerOperation[];
-  columns?: string[];
-  filters?: unknown[];
-  when?: string;
-  payload?: unknown;
-  transform?: string;
   actions: Record<string, unknown>[];
-}
+};
 
 /** Defaults in the file's own terms (ISO 8601 durations); config/schema.json repeats them as `default`. */
 export const DEFAULTS = {

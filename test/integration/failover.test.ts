@@ -4,7 +4,6 @@ import { spawnCli, type CliProcess } from './harness/process';
 import { startReceiver } from './harness/receiver';
 import { acceptedRowIds, expectEveryRowDelivered, FAST_DELIVERY_YAML, freePort, writeTempFile } from './support';
 
-
 const NAME = 'pgce_e3_failover';
 const LEADER_LINE = /became the leader/;
 const STANDBY_LINE = /standing by: another replica holds the lock/;
