@@ -120,8 +120,6 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
 interface EnvValues {
   databaseUrl?: string;
   sinkUrl?: string;
-  /** K_SINK is set, valid or not. */
-  sinkGiven?: boolean;
   overrides: Record<string, string | number | boolean>;
   caCerts?: string;
   timeoutMs?: number;
@@ -145,7 +143,6 @@ function readEnvironment(env: NodeJS.ProcessEnv, warn: (message: string) => void
 
   out.databaseUrl = formatted('DATABASE_URL', 'postgres-url');
   out.sinkUrl = formatted('K_SINK', 'http-url');
-  out.sinkGiven = present(env.K_SINK) !== undefined;
   // Checked in build(), where the configured brokers are known (a handler may name one).
   out.handler = present(env.CLOUDEVENTS_HANDLER);
   out.source = formatted('K_SOURCE', 'event-source');

@@ -72,7 +72,7 @@ export async function deliverWithRetry(
       signal,
       sleep: opts.sleep,
       random: opts.random,
-      waitMs: (backoff, error) => Math.max(backoff, cappedRetryAfter((error as DeliveryError).retryAfterMs, policy.retryAfterMaxMs) ?? 0),
+      waitMs: (backoff, error) => atLeastRetryAfter(backoff, error as DeliveryError, policy),
       onFailure: (f) => opts.onAttemptFailed?.({ error: f.error as DeliveryError, attempt: f.attempt, willRetry: f.willRetry, retryInMs: f.retryInMs }),
     });
     return { attempts };
@@ -89,9 +89,12 @@ export function waitBefore(
   error: DeliveryError,
   random?: () => number,
 ): number {
-  const backoff = backoffDelay(policy, attempt, random);
-  const asked = cappedRetryAfter(error.retryAfterMs, policy.retryAfterMaxMs) ?? 0;
-  return Math.max(backoff, asked);
+  return atLeastRetryAfter(backoffDelay(policy, attempt, random), error, policy);
+}
+
+/** Knative waits the larger of its backoff and the sink's (capped) Retry-After. */
+function atLeastRetryAfter(backoffMs: number, error: DeliveryError, policy: DeliveryConfig): number {
+  return Math.max(backoffMs, cappedRetryAfter(error.retryAfterMs, policy.retryAfterMaxMs) ?? 0);
 }
 
 /** A module handler may throw anything; a plain Error is retriable, as kafkajs treats unknowns. */
