@@ -13,9 +13,9 @@ import { LOG_LEVELS, scrubSecrets } from '../logger';
 import { configuredNames, type ConfiguredNames } from './capture-names';
 import { parseDuration } from './duration';
 import { FORMATS, validateFileConfig, isHandler } from './schema';
-import { compileRule } from '../routing/triggers/rules';
 import { displayName, parseTableName, resolveTables, splitTableList, tableKey, type TableEntry } from './tables';
-import type { Config, TableConfig, TriggerConfig } from './types';
+import { resolveTriggers, TRIGGER_DEFAULTS, type FileTrigger } from './triggers';
+import type { Config, TableConfig } from './types';
 
 export interface LoadConfigOptions {
   /** Defaults to process.env. */
@@ -49,12 +49,6 @@ export interface FileConfig {
   log?: Partial<typeof DEFAULTS.log>;
 }
 
-/** A `triggers` entry as config/schema.json allows it (actions checked by resolveTriggers). */
-type FileTrigger = Omit<TriggerConfig, 'active' | 'tables' | 'actions'> & {
-  active?: boolean;
-  tables: string[];
-  actions: Record<string, unknown>[];
-};
 
 /** Defaults in the file's own terms (ISO 8601 durations); config/schema.json repeats them as `default`. */
 export const DEFAULTS = {
@@ -69,7 +63,6 @@ export const DEFAULTS = {
     retainedWalWarnFraction: 0.5,
   },
   events: { enabled: true, format: 'default' as 'default' | 'django' },
-  triggers: { active: true },
   sink: { mode: 'binary' as 'binary' | 'structured' | 'batch', batchSize: 100, caCertsDir: '/knative-custom-certs', oidcTokenPath: '/oidc/token' },
   // No `retry`: keep retrying, since nothing may be dropped unless it is dead-lettered.
   delivery: {
@@ -86,6 +79,7 @@ export const DEFAULTS = {
   leader: { enabled: true, pollInterval: 'PT1S' },
   server: { port: 8080 },
   log: { level: 'info' },
+  triggers: TRIGGER_DEFAULTS,
 };
 
 export const TYPE_PREFIX = { default: 'orm', django: 'django.orm' } as const;
@@ -287,7 +281,7 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
   const timeoutMs = env.timeoutMs ?? fileTimeoutMs;
   const typePrefix = events.typePrefix ?? TYPE_PREFIX[events.format];
   const enabled = file.events?.enabled ?? DEFAULTS.events.enabled;
-  const triggers = resolveTriggers(file.triggers ?? [], tables, typePrefix, problems);
+  const triggers = resolveTriggers(file.triggers ?? [], { captured: tables, typePrefix }, problems);
   if (!enabled && !triggers.some((t) => t.active)) {
     problems.push('events.enabled: false delivers no default events, and no active trigger is configured, so nothing would be delivered');
   }
@@ -347,73 +341,6 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
     server: { port: env.port ?? file.server?.port ?? DEFAULTS.server.port },
     logLevel: env.logLevel ?? file.log?.level ?? DEFAULTS.log.level,
   };
-}
-
-/** Action kinds the issue describes that this version cannot run yet: refused, never ignored. */
-const UNSUPPORTED_ACTIONS = ['webhook', 'broker'];
-
-/**
- * The file's trigger rules, resolved (tables like `tables`, `active` defaulted) and compiled once
- * to report what is wrong by key path; the routing stage compiles them again for each run.
- */
-function resolveTriggers(rules: FileTrigger[], captured: TableConfig[], typePrefix: string, problems: string[]): TriggerConfig[] {
-  const capturedKeys = new Set(captured.map(tableKey));
-  const names = new Map<string, number>();
-  return rules.map((rule, i) => {
-    const at = `triggers[${i}]`;
-    const seen = names.get(rule.name);
-    if (seen !== undefined) problems.push(`${at}.name: ${JSON.stringify(rule.name)} is already the name of triggers[${seen}]; names must be unique`);
-    else names.set(rule.name, i);
-    const tables = rule.tables.flatMap((text, t) => {
-      try {
-        const name = parseTableName(text);
-        if (!capturedKeys.has(tableKey(name))) {
-          problems.push(`${at}.tables[${t}]: ${displayName(name)} is not captured; add it to tables (or PG_CLOUDEVENTS_TABLES)`);
-        }
-        return [name];
-      } catch (err) {
-        problems.push(`${at}.tables[${t}]: ${errorMessage(err)}`);
-        return [];
-      }
-    });
-    const actions = rule.actions.map((action, a) => {
-      const where = `${at}.actions[${a}]`;
-      const keys = Object.keys(action);
-      const unsupported = keys.filter((k) => UNSUPPORTED_ACTIONS.includes(k));
-      if (unsupported.length > 0) {
-        problems.push(`${where}.${unsupported[0]}: ${unsupported[0]} actions are not supported yet (only cloudevent: a derived CloudEvent to the default sink)`);
-      } else if (keys.length !== 1 || keys[0] !== 'cloudevent') {
-        problems.push(`${where}: must be { cloudevent: { type?: … } } (got ${keys.length ? keys.join(', ') : 'an empty object'})`);
-      } else {
-        const ce = action.cloudevent ?? {};
-        const extra = typeof ce === 'object' && !Array.isArray(ce) ? Object.keys(ce).filter((k) => k !== 'type') : ['(not an object)'];
-        const type = (ce as { type?: unknown }).type;
-        if (extra.length > 0) problems.push(`${where}.cloudevent: unknown setting ${extra.join(', ')} (only type)`);
-        else if (type !== undefined && (typeof type !== 'string' || type.trim() === '')) problems.push(`${where}.cloudevent.type: must be a non-empty string`);
-        else return { cloudevent: type === undefined ? {} : { type: type as string } };
-      }
-      return { cloudevent: {} };
-    });
-    const resolved: TriggerConfig = {
-      name: rule.name,
-      active: rule.active ?? DEFAULTS.triggers.active,
-      tables,
-      on: rule.on,
-      ...(rule.columns !== undefined && { columns: rule.columns }),
-      ...(rule.filters !== undefined && { filters: rule.filters }),
-      ...(rule.when !== undefined && { when: rule.when }),
-      ...(rule.payload !== undefined && { payload: rule.payload }),
-      ...(rule.transform !== undefined && { transform: rule.transform }),
-      actions,
-    };
-    try {
-      compileRule(resolved, i, typePrefix);
-    } catch (err) {
-      if (err instanceof ConfigError) problems.push(...err.problems);
-      else throw err;
-    }
-    return resolved;
-  });
 }
 
 /** Reads and parses the file (format by extension). Problems here stop loading at once. */

@@ -107,6 +107,14 @@ export function validateFileConfig(data: unknown): string[] {
   return [...new Set(problems)];
 }
 
+/**
+ * Problems with one trigger rule written outside the file (the triggers table, the admin API),
+ * by the file's own schema for a `triggers` entry, named from `at` instead of `triggers[0]`.
+ */
+export function validateTriggerRule(data: unknown, at: string): string[] {
+  return validateFileConfig({ triggers: [data] }).map((p) => (p.startsWith('triggers[0]') ? at + p.slice('triggers[0]'.length) : p));
+}
+
 /** `/tables/0/table` → `tables[0].table`; the root is `(root)`. */
 export function keyPath(pointer: string, child?: string): string {
   const parts = pointer.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));

@@ -19,11 +19,33 @@ export interface Sink {
    * Sinks without it get their events one by one.
    */
   sendBatch?(events: CloudEvent<unknown>[]): Promise<SendResult | void>;
+  /**
+   * Sends a message that is not a CloudEvent: a trigger action's bare rendered payload
+   * (README, "Triggers"). Same contract as `send`: one attempt, DeliveryError on failure.
+   * Broker sinks have it; a sink without it cannot be the target of a bare-payload action.
+   */
+  sendMessage?(message: PlainMessage): Promise<SendResult | void>;
   /** Connectivity/configuration check for `pg-cloudevents check`; throws with a clear message. */
   check?(): Promise<void>;
   close(): Promise<void>;
   /** Destination for logs and /status, without secrets. */
   describe(): string;
+}
+
+/** A bare payload, as django-action-triggers sends it: the body and its content type, no envelope. */
+export interface PlainMessage {
+  /** The rendered payload: JSON text, or the text a template rendered. */
+  readonly body: Buffer;
+  /** `application/json`, or `text/plain; charset=utf-8` for text that is not JSON. */
+  readonly contentType: string;
+  /**
+   * Deterministic per (change, rule, action): the same on every retry and redelivery. Sent where
+   * the transport has a message id or header (Kafka header `id`, RabbitMQ messageId, NATS
+   * Nats-Msg-Id, Pub/Sub attribute `id`, Redis field `id`, MQTT user property `id`).
+   */
+  readonly id: string;
+  /** The row's partition key: Kafka's message key, Pub/Sub's ordering key where ordering is on. */
+  readonly key?: string;
 }
 
 export interface SendResult {

@@ -57,12 +57,11 @@ export function matchesChange(rule: CompiledRule, change: Change): boolean {
 }
 
 /**
- * Compiles rule `index` of `triggers` (its key path `triggers[index]` names every problem). The
+ * Compiles rule `index` of `triggers` (its key path `at`, default `triggers[index]`, names every problem). The
  * loader has checked the shape (config/schema.json and src/config/load.ts); this compiles what
  * the schema cannot check: filters, JSONata, templates. Throws one ConfigError listing them all.
  */
-export function compileRule(rule: TriggerConfig, index: number, typePrefix: string): CompiledRule {
-  const at = `triggers[${index}]`;
+export function compileRule(rule: TriggerConfig, index: number, typePrefix: string, at = `triggers[${index}]`): CompiledRule {
   const problems: string[] = [];
   const attempt = <T>(fn: () => T): T | undefined => {
     try {

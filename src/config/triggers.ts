@@ -1,0 +1,114 @@
+/**
+ * Trigger rules (README, "Triggers"), from their written form to a TriggerConfig: tables resolved
+ * like `tables`, `active` defaulted, actions checked, and the rule compiled once so that filters,
+ * JSONata and templates are reported by key path. The configuration file's rules come through
+ * `resolveTriggers` (after config/schema.json checked the whole file); a rule from elsewhere (the
+ * database table, the admin API) through `parseTriggerRule`, which applies the same schema first.
+ */
+import { ConfigError, errorMessage } from '../errors';
+import { compileRule } from '../routing/triggers/rules';
+import { validateTriggerRule } from './schema';
+import { displayName, parseTableName, tableKey } from './tables';
+import type { TableConfig, TriggerActionConfig, TriggerConfig } from './types';
+
+/** A `triggers` entry as config/schema.json allows it (actions checked by resolveAction). */
+export type FileTrigger = Omit<TriggerConfig, 'active' | 'tables' | 'actions'> & {
+  active?: boolean;
+  tables: string[];
+  actions: Record<string, unknown>[];
+};
+
+/** What resolving a rule needs from the rest of the configuration. */
+export interface TriggerRulesContext {
+  /** The captured tables: a rule may only read these. */
+  captured: readonly TableConfig[];
+  typePrefix: string;
+}
+
+/** A rule's defaults (config/schema.json repeats them as `default`). */
+export const TRIGGER_DEFAULTS = { active: true } as const;
+
+/** Action kinds the issue describes that this version cannot run yet: refused, never ignored. */
+const UNSUPPORTED_ACTIONS = ['webhook', 'broker'];
+
+/**
+ * The file's trigger rules, resolved and compiled once to report what is wrong by key path
+ * (`triggers[i]…`) into `problems`; the routing stage compiles them again for each run.
+ */
+export function resolveTriggers(rules: FileTrigger[], context: TriggerRulesContext, problems: string[]): TriggerConfig[] {
+  const names = new Map<string, number>();
+  return rules.map((rule, i) => {
+    const at = `triggers[${i}]`;
+    const seen = names.get(rule.name);
+    if (seen !== undefined) problems.push(`${at}.name: ${JSON.stringify(rule.name)} is already the name of triggers[${seen}]; names must be unique`);
+    else names.set(rule.name, i);
+    return resolveTrigger(rule, at, i, context, problems);
+  });
+}
+
+/**
+ * One rule that did not come from the file (a row of the triggers table, an admin API body):
+ * checked with the file's JSON Schema for a `triggers` entry, then resolved like the file's.
+ * Problems are named from `at` (`triggers[name=big-sale].when: …`).
+ */
+export function parseTriggerRule(raw: unknown, at: string, context: TriggerRulesContext): { rule?: TriggerConfig; problems: string[] } {
+  const problems = validateTriggerRule(raw, at);
+  if (problems.length > 0) return { problems };
+  const rule = resolveTrigger(raw as FileTrigger, at, 0, context, problems);
+  return problems.length > 0 ? { problems } : { rule, problems };
+}
+
+function resolveTrigger(rule: FileTrigger, at: string, index: number, context: TriggerRulesContext, problems: string[]): TriggerConfig {
+  const capturedKeys = new Set(context.captured.map(tableKey));
+  const tables = rule.tables.flatMap((text, t) => {
+    try {
+      const name = parseTableName(text);
+      if (!capturedKeys.has(tableKey(name))) {
+        problems.push(`${at}.tables[${t}]: ${displayName(name)} is not captured; add it to tables (or PG_CLOUDEVENTS_TABLES)`);
+      }
+      return [name];
+    } catch (err) {
+      problems.push(`${at}.tables[${t}]: ${errorMessage(err)}`);
+      return [];
+    }
+  });
+  const actions = rule.actions.map((action, a) => resolveAction(action, `${at}.actions[${a}]`, problems));
+  const resolved: TriggerConfig = {
+    name: rule.name,
+    active: rule.active ?? TRIGGER_DEFAULTS.active,
+    tables,
+    on: rule.on,
+    ...(rule.columns !== undefined && { columns: rule.columns }),
+    ...(rule.filters !== undefined && { filters: rule.filters }),
+    ...(rule.when !== undefined && { when: rule.when }),
+    ...(rule.payload !== undefined && { payload: rule.payload }),
+    ...(rule.transform !== undefined && { transform: rule.transform }),
+    actions,
+  };
+  try {
+    compileRule(resolved, index, context.typePrefix, at);
+  } catch (err) {
+    if (err instanceof ConfigError) problems.push(...err.problems);
+    else throw err;
+  }
+  return resolved;
+}
+
+/** One action, checked by key path `where`; problems go to `problems` (the result is then a placeholder). */
+function resolveAction(action: Record<string, unknown>, where: string, problems: string[]): TriggerActionConfig {
+  const keys = Object.keys(action);
+  const unsupported = keys.filter((k) => UNSUPPORTED_ACTIONS.includes(k));
+  if (unsupported.length > 0) {
+    problems.push(`${where}.${unsupported[0]}: ${unsupported[0]} actions are not supported yet (only cloudevent: a derived CloudEvent to the default sink)`);
+  } else if (keys.length !== 1 || keys[0] !== 'cloudevent') {
+    problems.push(`${where}: must be { cloudevent: { type?: … } } (got ${keys.length ? keys.join(', ') : 'an empty object'})`);
+  } else {
+    const ce = action.cloudevent ?? {};
+    const extra = typeof ce === 'object' && !Array.isArray(ce) ? Object.keys(ce).filter((k) => k !== 'type') : ['(not an object)'];
+    const type = (ce as { type?: unknown }).type;
+    if (extra.length > 0) problems.push(`${where}.cloudevent: unknown setting ${extra.join(', ')} (only type)`);
+    else if (type !== undefined && (typeof type !== 'string' || type.trim() === '')) problems.push(`${where}.cloudevent.type: must be a non-empty string`);
+    else return { cloudevent: type === undefined ? {} : { type: type as string } };
+  }
+  return { cloudevent: {} };
+}
