@@ -23,6 +23,12 @@ export interface TriggerRulesContext {
   /** The captured tables: a rule may only read these. */
   captured: readonly TableConfig[];
   typePrefix: string;
+  /**
+   * false for rules from the triggers table or the admin API: they must pass the allow-lists
+   * (`allow.webhookUrls`, `allow.dynamicValues`), which refuse them when a list is absent.
+   * File rules are trusted (default true) and checked only against lists that are present.
+   */
+  trusted?: boolean;
 }
 
 /** A rule's defaults (config/schema.json repeats them as `default`). */

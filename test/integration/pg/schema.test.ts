@@ -1,7 +1,9 @@
 import { expect } from 'chai';
+import { Client } from 'pg';
 import type { Knex } from 'knex';
 import { createKnex } from '../../../src/pg/schema/knex';
 import { MIGRATIONS } from '../../../src/pg/schema/migrations';
+import { TRIGGER_RULES_CHANNEL } from '../../../src/pg/schema/migrations/000005-trigger-rules';
 import { DEFAULT_DESTINATION_NAME } from '../../../src/pg/schema/migrations/000004-dead-letters-destination';
 import { migrateToLatest, pendingMigrations } from '../../../src/pg/schema/migrate';
 import { quoteIdent } from '../../../src/pg/catalog-sql';
@@ -117,7 +119,7 @@ describe('pg/schema: knex migrations of the pgcloudevents schema (real PostgreSQ
       before.dead.map((r) => ({ ...r, destination: DEFAULT_DESTINATION_NAME })));
     expect((await db.query('SELECT * FROM old_v2.capture_slots')).rows).to.deep.equal(before.slots);
     expect(await columns(db, 'old_v2', 'dead_letters')).to.deep.equal([...before.dl, 'destination text NO']);
-    expect(await indexes(db, 'old_v2')).to.deep.equal(before.idx);
+    expect(await indexes(db, 'old_v2')).to.deep.equal([...before.idx, 'triggers_pkey'], 'the trigger rules table (000005) is new');
     expect(await recorded(db, 'old_v2')).to.deep.equal(ALL);
   });
 
@@ -138,7 +140,7 @@ describe('pg/schema: knex migrations of the pgcloudevents schema (real PostgreSQ
     await db.query(`INSERT INTO pre_dest.dead_letters (event_id, event, error, attempts, first_attempt_at, last_attempt_at, destination)
       VALUES ('d2', $1, 'refused', 1, now(), now(), 'r')`, [EVENT('d2')]);
     const m = MIGRATIONS.find((x) => x.name === '000004_dead_letters_destination')!;
-    await m.up(knex, { schema: 'pre_dest', deadLetters: 'dead_letters', slotRecord: 'capture_slots' });
+    await m.up(knex, { schema: 'pre_dest', deadLetters: 'dead_letters', slotRecord: 'capture_slots', triggerRules: 'triggers' });
     expect((await db.query('SELECT event_id, destination FROM pre_dest.dead_letters ORDER BY id')).rows).to.deep.equal([
       { event_id: 'd1', destination: 'default' }, { event_id: 'd2', destination: 'r' },
     ]);
@@ -169,5 +171,35 @@ describe('pg/schema: knex migrations of the pgcloudevents schema (real PostgreSQ
     expect(await columns(db, 'gone', 'dead_letters')).to.include('superseded_by_sequence text YES');
     expect(await recorded(db, 'gone')).to.have.members(ALL);
     expect(await recorded(db, 'gone')).to.have.length(ALL.length);
+  });
+
+  it('000005 makes the trigger rules table, and every statement that changes it wakes listeners on its channel', async () => {
+    const c = config('rules');
+    await migrateToLatest(knex, c, QUIET);
+    expect(await columns(db, 'rules', 'triggers')).to.deep.equal([
+      'name text NO', 'rule jsonb NO', 'created_at timestamp with time zone NO', 'updated_at timestamp with time zone NO',
+    ]);
+    const listener = new Client({ connectionString: db.url });
+    await listener.connect();
+    try {
+      const woken: string[] = [];
+      let wake: () => void = () => undefined;
+      listener.on('notification', (n) => { woken.push(`${n.channel}:${n.payload}`); wake(); });
+      await listener.query(`LISTEN ${TRIGGER_RULES_CHANNEL}`);
+      const next = () => new Promise<void>((resolve) => { wake = resolve; });
+      for (const sql of [
+        `INSERT INTO rules.triggers (name, rule) VALUES ('a', '{}')`,
+        `UPDATE rules.triggers SET rule = '{"x":1}'`,
+        `DELETE FROM rules.triggers`,
+        `TRUNCATE rules.triggers`,
+      ]) {
+        const arrived = next();
+        await db.query(sql);
+        await arrived;
+      }
+      expect(woken).to.deep.equal(Array(4).fill(`${TRIGGER_RULES_CHANNEL}:`));
+    } finally {
+      await listener.end();
+    }
   });
 });
