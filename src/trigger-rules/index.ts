@@ -1,0 +1,63 @@
+/**
+ * Trigger rules kept in the database (README "Rules at runtime"), as a running process holds
+ * them: the table (store.ts), the rule sets in force by commit LSN (schedule.ts), and the watcher
+ * that keeps them current (watcher.ts). Every replica runs one (its /status and admin API read
+ * it); the leader's router routes with its schedule.
+ */
+import type { Pool } from 'pg';
+import type { Config } from '../config/types';
+import type { Lifecycle } from '../lifecycle';
+import { knexOn } from '../pg/schema/knex';
+import { schemaNames } from '../pg/schema/names';
+import { RuleSchedule } from './schedule';
+import { RuleStore } from './store';
+import type { RowContext } from './validate';
+import { RuleWatcher, type TableRulesStatus } from './watcher';
+
+export { RuleSchedule, type RuleSet } from './schedule';
+export { RuleStore, RuleWriteError, type RuleRow } from './store';
+export { checkRule, checkRows, ruleKeyPath, writtenRule, type InvalidRule, type RowContext, type TableRules } from './validate';
+export { LISTENER_APPLICATION_NAME, RuleWatcher, type TableRulesStatus } from './watcher';
+
+export interface TableRulesRuntime {
+  store: RuleStore;
+  schedule: RuleSchedule;
+  watcher: RuleWatcher;
+  context: RowContext;
+  stop(): Promise<void>;
+}
+
+/** What checking a rule from outside the file needs from the configuration. */
+export function rowContext(config: Config): RowContext {
+  return {
+    captured: config.tables,
+    typePrefix: config.events.typePrefix,
+    fileRules: new Set((config.triggers ?? []).map((t) => t.name)),
+  };
+}
+
+/** Starts watching the table (`triggersTable.enabled`); the caller stops it before ending `pool`. */
+export function startTableRules(config: Config, pool: Pool, lifecycle: Lifecycle): TableRulesRuntime {
+  const store = new RuleStore(knexOn(pool), schemaNames(config));
+  const schedule = new RuleSchedule();
+  const context = rowContext(config);
+  const watcher = new RuleWatcher({
+    connectionString: config.databaseUrl, store, schedule, context, lifecycle, reloadIntervalMs: config.triggersTable?.reloadIntervalMs ?? 30_000,
+  });
+  // Rule sets the stream has passed for good are dropped as the slot's position advances.
+  const onAcknowledged = ({ lsn }: { lsn: bigint }) => schedule.acknowledged(lsn);
+  lifecycle.on('capture:acknowledged', onAcknowledged);
+  watcher.start();
+  return {
+    store, schedule, watcher, context,
+    stop: async () => {
+      lifecycle.off('capture:acknowledged', onAcknowledged);
+      await watcher.stop();
+    },
+  };
+}
+
+/** The `triggers` part of /status. */
+export function triggersStatus(config: Config, table: TableRulesRuntime | undefined): { file: string[]; table: TableRulesStatus | null } {
+  return { file: (config.triggers ?? []).map((t) => t.name), table: table?.watcher.status() ?? null };
+}
