@@ -115,7 +115,13 @@ class Lane {
   readonly keys = new Map<string, KeyQueue<Delivery>>();
   readonly ready = new ReadyList<Delivery>();
   inFlight = 0;
+  /** Made when a delivery first named its destination (a trigger rule added at runtime). */
+  dynamic = false;
   constructor(readonly spec: LaneSpec) {}
+
+  get idle(): boolean {
+    return this.inFlight === 0 && this.keys.size === 0;
+  }
 }
 
 /**
@@ -135,23 +141,49 @@ class Round {
   storing = 0;
   private waiters: (() => void)[] = [];
 
-  constructor(onAcknowledge: (round: Round, position: Position, idle: boolean) => void, specs: readonly LaneSpec[]) {
+  constructor(
+    onAcknowledge: (round: Round, position: Position, idle: boolean) => void,
+    specs: readonly LaneSpec[],
+    private readonly specFor: (destination: Destination) => LaneSpec,
+  ) {
     this.tracker = new AckTracker<Tracked>((position, idle) => onAcknowledge(this, position, idle));
     this.lanes = specs.map((spec) => new Lane(spec));
     for (const lane of this.lanes) this.byDestination.set(lane.spec.destination, lane);
-    // Every send waiting out a backoff (or storing a dead letter) listens on `drain`: up to
-    // maxInFlight at once, each removed when its wait ends. That bound is not a leak, and without
-    // it Node prints MaxListenersExceededWarning once 11 sends retry together.
-    setMaxListeners(specs.reduce((n, s) => n + s.maxInFlight, 0) + 1, this.drain.signal);
+    this.boundListeners();
   }
 
-  /** The lane of `destination`: the first (the default) is found without a lookup. */
+  /**
+   * The lane of `destination`: the first (the default) is found without a lookup. A destination
+   * the router did not name at start (a trigger rule added at runtime) gets its lane now.
+   */
   lane(destination: Destination): Lane {
     const first = this.lanes[0];
     if (first !== undefined && first.spec.destination === destination) return first;
-    const lane = this.byDestination.get(destination);
-    if (!lane) throw new Error(`routed to ${destination.name}, which is not among the router's destinations`);
+    let lane = this.byDestination.get(destination);
+    if (!lane) {
+      lane = new Lane(this.specFor(destination));
+      lane.dynamic = true;
+      this.lanes.push(lane);
+      this.byDestination.set(destination, lane);
+      this.boundListeners();
+    }
     return lane;
+  }
+
+  /** Forgets an idle lane made at runtime (its destination is no longer routed to). */
+  dropLane(lane: Lane): void {
+    const i = this.lanes.indexOf(lane);
+    if (i >= 0) this.lanes.splice(i, 1);
+    this.byDestination.delete(lane.spec.destination);
+  }
+
+  /**
+   * Every send waiting out a backoff (or storing a dead letter) listens on `drain`: up to
+   * maxInFlight per lane at once, each removed when its wait ends. That bound is not a leak, and
+   * without it Node prints MaxListenersExceededWarning once 11 sends retry together.
+   */
+  private boundListeners(): void {
+    setMaxListeners(this.lanes.reduce((n, l) => n + l.spec.maxInFlight, 0) + 1, this.drain.signal);
   }
 
   /** Abandon the round: no more attempts, and nothing of it is acknowledged. */
@@ -243,7 +275,9 @@ export class DeliveryEngine implements ChangeConsumer {
     this.lanes = opts.router.destinations.map((destination) => laneSpec(destination, opts.policy));
     this.partitionKey = opts.partitionKey ?? defaultPartitionKey;
     this.budget = new Budget(
-      this.lanes.reduce((n, lane) => n + eventCountLimit(lane.maxInFlight, lane.batchSize), 0),
+      // Lanes made at runtime do not raise it; without any lane at start (rules only from the
+      // triggers table), one lane's worth.
+      Math.max(eventCountLimit(opts.policy.maxInFlight, 1), this.lanes.reduce((n, lane) => n + eventCountLimit(lane.maxInFlight, lane.batchSize), 0)),
       opts.policy.maxBufferBytes,
       (full) => opts.feedback.setPressure(full),
     );
@@ -326,6 +360,7 @@ export class DeliveryEngine implements ChangeConsumer {
   }
 
   stats(): EngineStats {
+    this.dropRetiredLanes(this.round);
     const oldest = this.round.tracker.oldest();
     const inFlightByDestination = new Map<string, number>();
     for (const lane of this.round.lanes) {
@@ -358,7 +393,18 @@ export class DeliveryEngine implements ChangeConsumer {
       if (this.acked !== undefined && position <= this.acked) return;
       this.acked = position;
       this.opts.feedback.acknowledge(position, idle);
-    }, this.lanes);
+    }, this.lanes, (destination) => laneSpec(destination, this.opts.policy));
+  }
+
+  /**
+   * A lane made at runtime whose destination the router no longer names (a trigger rule removed
+   * or replaced) is forgotten once it delivered what it had: no lanes pile up over rule changes.
+   */
+  private dropRetiredLanes(round: Round, only?: Lane): void {
+    const lanes = only ? [only] : round.lanes.filter((l) => l.dynamic);
+    for (const lane of lanes) {
+      if (lane.dynamic && lane.idle && !this.opts.router.destinations.includes(lane.spec.destination)) round.dropLane(lane);
+    }
   }
 
   /** Start sends while there are free slots and ready keys, lane by lane. */
@@ -431,6 +477,7 @@ export class DeliveryEngine implements ChangeConsumer {
           if (!queue.empty) lane.ready.push(queue);
           else lane.keys.delete(queue.key);
         }
+        if (lane.dynamic && lane.idle) this.dropRetiredLanes(round, lane);
         this.pump();
       }
     }

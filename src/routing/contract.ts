@@ -2,6 +2,7 @@ import type { CloudEvent } from 'cloudevents';
 import type { Config } from '../config/types';
 import type { Destination, Sink } from '../sinks/types';
 import type { Change } from '../sources/change';
+import type { RuleSchedule } from '../trigger-rules/schedule';
 
 /**
  * Routing: the stage between shaping (src/events) and delivery (src/delivery), where a change
@@ -27,6 +28,11 @@ export interface Route {
    * on its own.
    */
   readonly destinations?: readonly Destination[];
+  /**
+   * True when `destinations` changes at runtime (the triggers table's rules): the router reads it
+   * again each time, and the engine makes a lane for a destination when it first sees it.
+   */
+  readonly dynamic?: boolean;
 }
 
 /** Every rule of the configuration as one Route, and the destinations they deliver to. */
@@ -42,6 +48,8 @@ export interface RoutingContext {
   buildEvent(change: Change): CloudEvent<unknown>;
   /** A destination by handler name, resolved through the sinks registry (once per name). */
   destination(name: string): Destination;
+  /** The triggers table's rule sets in force by commit LSN (README "Rules at runtime"); absent: none. */
+  tableRules?: RuleSchedule;
 }
 
 /** What a kind is given: the routing context, plus sinks a kind wraps in destinations of its own. */

@@ -4,6 +4,7 @@ import type { CloudEvent } from 'cloudevents';
 import type { Deliver, KindContext, RouteKind, Router, RoutingContext } from './contract';
 import { defaultRoute } from './default';
 import { triggersRoute } from './triggers';
+import { tableTriggersRoute } from './triggers/runtime';
 
 /**
  * The routing registry: each kind of rule builds its routes from the configuration. A new kind is
@@ -13,6 +14,7 @@ import { triggersRoute } from './triggers';
 const ROUTE_KINDS: readonly RouteKind[] = [
   defaultRoute,
   triggersRoute,
+  tableTriggersRoute,
 ];
 
 /** The router of a configuration: every kind's routes, and the destinations they name. */
@@ -41,12 +43,22 @@ export function createRouter(context: RoutingContext, kinds: readonly RouteKind[
   };
   const routes = kinds.flatMap((kind) => kind(resolving));
   for (const r of routes) {
+    if (r.dynamic) continue;
     for (const d of r.destinations ?? []) if (!destinations.includes(d)) destinations.push(d);
   }
+  // Routes whose destinations change at runtime are asked again each time (the engine drops a
+  // lane made at runtime once its destination is no longer named here and it is idle).
+  const dynamic = routes.filter((r) => r.dynamic);
+  const current = dynamic.length === 0 ? () => destinations : () => [...destinations, ...dynamic.flatMap((r) => r.destinations ?? [])];
   // One route (the default alone) is called directly: no loop on the hot path.
-  if (routes.length === 1) return { route: routes[0].route.bind(routes[0]), destinations };
+  if (routes.length === 1) {
+    const only = routes[0];
+    return { route: only.route.bind(only), get destinations() { return current(); } };
+  }
   return {
-    destinations,
+    get destinations() {
+      return current();
+    },
     route(change: Change, deliver: Deliver) {
       for (let i = 0; i < routes.length; i++) routes[i].route(change, deliver);
     },

@@ -13,7 +13,7 @@ import type { CloudEvent } from 'cloudevents';
 import type { Config } from '../../config/types';
 import { createEvent } from '../../events/format';
 import type { Destination, SendResult, Sink } from '../../sinks/types';
-import type { Route, RouteKind } from '../contract';
+import type { KindContext, Route, RouteKind } from '../contract';
 import { triggerContext } from './context';
 import { compileRule, matchesChange, type CompiledRule } from './rules';
 
@@ -101,9 +101,18 @@ class ActionSink implements Sink {
  * (batchSize 1): `when` may drop any event of a batch, and a render error must fail its own
  * delivery only, not a whole batch.
  */
-export const triggersRoute: RouteKind = ({ config, buildEvent, sink }) => {
+export const triggersRoute: RouteKind = (context) => {
+  const { config } = context;
   const rules = (config.triggers ?? []).map((r, i) => compileRule(r, i, config.events.typePrefix)).filter((r) => r.active);
   if (rules.length === 0) return [];
+  return [rulesRoute(rules, context)];
+};
+
+/**
+ * One route over compiled, active `rules`, each action a destination of its own. The file's rules
+ * are one; each rule set read from the triggers table is another (./runtime.ts).
+ */
+export function rulesRoute(rules: readonly CompiledRule[], { config, buildEvent, sink }: KindContext): Route {
   const inner = sink(config.handler);
   const byRule = rules.map((rule) => rule.actions.map((action, index) => ({
     type: action.type,
@@ -127,8 +136,8 @@ export const triggersRoute: RouteKind = ({ config, buildEvent, sink }) => {
       }
     },
   };
-  return [route];
-};
+  return route;
+}
 
 /**
  * Where `dead-letters replay` sends a stored event: an action's delivery event (it carries the
