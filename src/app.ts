@@ -22,6 +22,7 @@ import { applySteps, planSetup } from './sources/logical/setup';
 import { inspectAndVerify, withDatabase } from './sources/logical/database';
 import { knexOn } from './pg/schema/knex';
 import { migrateSchema } from './pg/schema/migrate';
+import { startTableRules, triggersStatus, type TableRulesRuntime } from './trigger-rules';
 
 /**
  * The composition root: the whole running pipeline built from a Config, read top to bottom.
@@ -81,6 +82,8 @@ interface Running {
   deadLetter: ClosableDeadLetterHandler;
   /** The current term's engine, for metrics and /status. */
   engine?: DeliveryEngine;
+  /** The triggers table's rules (triggersTable.enabled), watched for the whole process. */
+  tableRules?: TableRulesRuntime;
   elector?: LeaderElector;
   stopping: AbortSignal;
 }
@@ -118,17 +121,29 @@ async function runUntilStopped(loaded: Config, options: PipelineOptions, closers
   const deadLetter = createDeadLetterHandler({ config, store: deadLetters, lifecycle });
   closers.push(() => deadLetter.close());
 
+  // Trigger rules: the file's (counted once), and the table's, watched by every replica (its
+  // /status and admin API read them); the leader routes with them.
+  const fileRules = config.triggers ?? [];
+  lifecycle.emit('triggers:rules', { origin: 'file', active: fileRules.filter((t) => t.active).length, inactive: fileRules.filter((t) => !t.active).length, invalid: 0 });
+  const tableRules = config.triggersTable?.enabled ? startTableRules(config, pool, lifecycle) : undefined;
+  if (tableRules) closers.push(() => tableRules.stop());
+  if (config.server.adminToken !== undefined && !tableRules) log.warn('ADMIN_TOKEN is set but triggersTable.enabled is false: the admin API is off');
+
   const app: Running = {
-    config, env: options.env, database, lifecycle, pool, sourcePool, destinations, deadLetters, deadLetter, stopping,
+    config, env: options.env, database, lifecycle, pool, sourcePool, destinations, deadLetters, deadLetter, stopping, tableRules,
   };
 
   // Health, metrics and /status, and the slot's health (retained WAL, the named gap on loss).
   const deliveryStats = (): EngineStats => app.engine?.stats() ?? { inFlight: 0, buffered: 0, bufferedBytes: 0 };
   metrics.bindDeliveryStats(deliveryStats);
   const slotHealth = new SlotHealth({ config, pool, lifecycle, metrics, deadLetters, delivery: deliveryStats });
-  const server = await unlessStopped(startServer({ port: config.server.port, metrics, status, extraStatus: slotHealth.status }), stopping);
+  const admin = tableRules && config.server.adminToken !== undefined
+    ? { token: config.server.adminToken, config, store: tableRules.store, context: tableRules.context }
+    : undefined;
+  const extraStatus = async () => ({ ...(await slotHealth.status()), triggers: triggersStatus(config, tableRules) });
+  const server = await unlessStopped(startServer({ port: config.server.port, metrics, status, extraStatus, admin }), stopping);
   closers.push(() => server.close());
-  log.info({ port: server.port }, 'health, metrics and status server listening');
+  log.info({ port: server.port, adminApi: admin !== undefined }, 'health, metrics and status server listening');
   slotHealth.start();
   closers.push(() => slotHealth.stop());
 
@@ -177,11 +192,17 @@ async function leadershipTerm(app: Running): Promise<boolean> {
     await applySteps(client, steps);
     for (const s of steps) log.info(`set-up: ${s.description}`);
   }), stopping);
+  // The table's rules as they are now (the migrations above may just have made the table), before
+  // any change is routed: unacknowledged changes meet the rules read at start.
+  if (app.tableRules) {
+    await unlessStopped(app.tableRules.watcher.reload(), stopping);
+    await unlessStopped(app.tableRules.watcher.ready, stopping);
+  }
 
   // Events: a change's default event, in the configured format.
   const buildEvent = eventBuilder(config, app.env, app.database);
   // Routing: a change → its deliveries (today the default route: the default event to the handler).
-  const router = createRouter({ config, buildEvent, destination: (name) => app.destinations.get(name) });
+  const router = createRouter({ config, buildEvent, destination: (name) => app.destinations.get(name), tableRules: app.tableRules?.schedule });
   // Delivery: per-(destination, key) order, retries, dead letters; it acknowledges to the source.
   let source: ChangeSource | undefined;
   const engine = new DeliveryEngine({

@@ -57,6 +57,11 @@ export interface LifecycleEventMap {
    * could take over (README, "Several replicas").
    */
   'leader:database': { reachable: boolean; error?: Error };
+  /**
+   * The trigger rules of one origin were (re)read: the configuration file's at start, the
+   * triggers table's at every read (README "Rules at runtime"). Invalid rules are ignored.
+   */
+  'triggers:rules': { origin: 'file' | 'table'; active: number; inactive: number; invalid: number };
 }
 
 type Listener<K extends keyof LifecycleEventMap> = (payload: LifecycleEventMap[K]) => void;

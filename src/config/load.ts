@@ -41,6 +41,7 @@ export interface FileConfig {
   handler?: string;
   brokers?: Record<string, { type: string; conn?: Record<string, unknown>; params?: Record<string, unknown>; batchSize?: number }>;
   triggers?: FileTrigger[];
+  triggersTable?: Partial<typeof DEFAULTS.triggersTable>;
   sink?: Partial<typeof DEFAULTS.sink> & { url?: string };
   delivery?: Partial<typeof DEFAULTS.delivery> & { retry?: number; retryAfterMax?: string; deadLetterSink?: string };
   deadLetters?: Partial<typeof DEFAULTS.deadLetters>;
@@ -80,7 +81,11 @@ export const DEFAULTS = {
   server: { port: 8080 },
   log: { level: 'info' },
   triggers: TRIGGER_DEFAULTS,
+  triggersTable: { enabled: true, reloadInterval: 'PT30S' },
 };
+
+/** A shorter ADMIN_TOKEN is refused: it guards writes to the rules that call out of the network. */
+export const ADMIN_TOKEN_MIN_LENGTH = 16;
 
 export const TYPE_PREFIX = { default: 'orm', django: 'django.orm' } as const;
 
@@ -122,6 +127,7 @@ interface EnvValues {
   tables?: TableEntry[];
   port?: number;
   logLevel?: string;
+  adminToken?: string;
   problems: string[];
 }
 
@@ -173,6 +179,13 @@ function readEnvironment(env: NodeJS.ProcessEnv, warn: (message: string) => void
   if (level !== undefined) {
     if ((LOG_LEVELS as readonly string[]).includes(level)) out.logLevel = level;
     else problems.push(`LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(env.LOG_LEVEL)})`);
+  }
+
+  const adminToken = present(env.ADMIN_TOKEN);
+  if (adminToken !== undefined) {
+    // Never the value: a message may end up in a log.
+    if (adminToken.trim().length < ADMIN_TOKEN_MIN_LENGTH) problems.push(`ADMIN_TOKEN: must be at least ${ADMIN_TOKEN_MIN_LENGTH} characters (a random one: openssl rand -hex 32)`);
+    else out.adminToken = adminToken.trim();
   }
 
   const tables = present(env.PG_CLOUDEVENTS_TABLES);
@@ -282,8 +295,12 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
   const typePrefix = events.typePrefix ?? TYPE_PREFIX[events.format];
   const enabled = file.events?.enabled ?? DEFAULTS.events.enabled;
   const triggers = resolveTriggers(file.triggers ?? [], { captured: tables, typePrefix }, problems);
-  if (!enabled && !triggers.some((t) => t.active)) {
-    problems.push('events.enabled: false delivers no default events, and no active trigger is configured, so nothing would be delivered');
+  const triggersTable = { ...DEFAULTS.triggersTable, ...file.triggersTable };
+  const reloadIntervalMs = parseDuration(triggersTable.reloadInterval);
+  if (reloadIntervalMs <= 0) problems.push(`triggersTable.reloadInterval: must be longer than zero (got ${triggersTable.reloadInterval})`);
+  // Rules may come from the table at runtime: a trigger-only install may start with none.
+  if (!enabled && !triggers.some((t) => t.active) && !triggersTable.enabled) {
+    problems.push('events.enabled: false delivers no default events, and no active trigger is configured (nor triggersTable enabled), so nothing would be delivered');
   }
 
   return {
@@ -312,6 +329,7 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
     handler,
     brokers,
     triggers,
+    triggersTable: { enabled: triggersTable.enabled, reloadIntervalMs },
     sink: {
       url: sinkUrl,
       mode: sink.mode,
@@ -338,7 +356,7 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
       enabled: file.leader?.enabled ?? DEFAULTS.leader.enabled,
       pollIntervalMs: parseDuration(file.leader?.pollInterval ?? DEFAULTS.leader.pollInterval),
     },
-    server: { port: env.port ?? file.server?.port ?? DEFAULTS.server.port },
+    server: { port: env.port ?? file.server?.port ?? DEFAULTS.server.port, ...(env.adminToken !== undefined && { adminToken: env.adminToken }) },
     logLevel: env.logLevel ?? file.log?.level ?? DEFAULTS.log.level,
   };
 }

@@ -155,6 +155,19 @@ export interface TriggerConfig {
 
 export interface ServerConfig {
   port: number;
+  /**
+   * ADMIN_TOKEN: the admin API (/api/triggers) answers only requests bearing it; unset, the API
+   * is off (404). Never logged.
+   */
+  adminToken?: string;
+}
+
+/** Trigger rules kept in the database (README "Rules at runtime"). */
+export interface TriggersTableConfig {
+  /** false: the table is not read and the admin API is off. */
+  enabled: boolean;
+  /** Re-read this often besides on every notification (ms). */
+  reloadIntervalMs: number;
 }
 
 export interface Config {
@@ -167,6 +180,8 @@ export interface Config {
   brokers: Record<string, BrokerConfig>;
   /** Trigger rules, in the file's order; absent (a Config built by hand) counts as none. */
   triggers?: TriggerConfig[];
+  /** The triggers table; absent (a Config built by hand) counts as disabled. */
+  triggersTable?: TriggersTableConfig;
   sink: SinkConfig;
   delivery: DeliveryConfig;
   deadLetters: DeadLettersConfig;

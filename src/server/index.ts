@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { errorMessage } from '../errors';
 import { logger, scrubSecrets } from '../logger';
+import { adminRouter, type AdminOptions } from './admin';
 import { listenError } from './listen-error';
 import type { PipelineMetrics } from './metrics';
 import type { StatusTracker } from './status';
@@ -15,6 +16,8 @@ export interface ServerOptions {
   status: StatusTracker;
   /** More status fetched on request (e.g. slot lag from the database); a throw becomes `statusError`. */
   extraStatus?: () => Promise<Record<string, unknown>>;
+  /** The admin API under /api (ADMIN_TOKEN set); absent: /api/* answers 404. */
+  admin?: AdminOptions;
 }
 
 export interface RunningServer {
@@ -23,7 +26,7 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** GET /healthz, /readyz, /metrics and /status (README, "Operations"). */
+/** GET /healthz, /readyz, /metrics and /status (README, "Operations"), and the admin API when enabled. */
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const log = logger('server');
   const app = express();
@@ -56,6 +59,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }
     res.set('Cache-Control', 'no-store').json(toSafeJson({ ...opts.status.snapshot(), ...extra }));
   });
+
+  if (opts.admin) app.use('/api', adminRouter(opts.admin));
 
   app.use((req: Request, res: Response) => {
     res.status(404).json({ error: 'not found', path: scrubSecrets(req.path) });

@@ -172,6 +172,12 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
     help: 'Heartbeat messages written to keep the slot moving.',
     registers,
   });
+  const triggerRules = new Gauge({
+    name: `${PREFIX}trigger_rules`,
+    help: 'Trigger rules by origin (file, table) and state (active, inactive, invalid: a table row that fails validation, ignored).',
+    labelNames: ['origin', 'state'] as const,
+    registers,
+  });
   let stats: (() => DeliveryStats) | undefined;
   const fromStats = (name: string, help: string, read: (s: DeliveryStats) => number) =>
     new Gauge({
@@ -237,6 +243,11 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
     'delivery:deadLettered': ({ destination }) => deadLettered.inc({ destination }),
     'capture:undecodable': () => undecodable.inc(),
     'capture:heartbeat': () => heartbeats.inc(),
+    'triggers:rules': ({ origin, active, inactive, invalid }) => {
+      triggerRules.set({ origin, state: 'active' }, active);
+      triggerRules.set({ origin, state: 'inactive' }, inactive);
+      triggerRules.set({ origin, state: 'invalid' }, invalid);
+    },
     'leader:role': ({ role: current }) => {
       for (const r of ROLES) role.set({ role: r }, r === current ? 1 : 0);
       // Only the leader captures; a term that ends stops capture without a disconnect event.

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { loadConfig } from '../../../src/config/load';
 import type { Config } from '../../../src/config/types';
-import { ErrorCodes } from '../../../src/errors';
+import { ConfigError, ErrorCodes } from '../../../src/errors';
 import { configError, MINIMAL_ENV, TempFiles, TEST_CA_PEM } from './helpers';
 
 describe('config/load loadConfig', () => {
@@ -107,6 +107,19 @@ describe('config/load loadConfig', () => {
       ['LOG_LEVEL', 'DEBUG', (c) => c.logLevel, 'warn', 'debug'],
     ];
 
+    it('ADMIN_TOKEN turns the admin API on; a short one is refused without showing it', () => {
+      expect(loadConfig({ env: { ...MINIMAL_ENV } }).server.adminToken).to.equal(undefined);
+      expect(loadConfig({ env: { ...MINIMAL_ENV, ADMIN_TOKEN: 'a-token-of-32-characters-0123456' } }).server.adminToken).to.equal('a-token-of-32-characters-0123456');
+      let problems: string[] = [];
+      try {
+        loadConfig({ env: { ...MINIMAL_ENV, ADMIN_TOKEN: 'short-secret' } });
+      } catch (err) {
+        problems = (err as ConfigError).problems;
+      }
+      expect(problems).to.deep.equal(['ADMIN_TOKEN: must be at least 16 characters (a random one: openssl rand -hex 32)']);
+      expect(problems.join()).not.to.include('short-secret');
+    });
+
     for (const [variable, envValue, pick, fileResult, envResult] of cases) {
       it(`${variable} wins over the file, which wins over the default`, () => {
         const file = temp.write('config.yaml', FILE);
@@ -150,6 +163,7 @@ describe('config/load loadConfig', () => {
       events: { format: 'django', typePrefix: 'x.y' },
       handler: './handlers/h.js#send',
       brokers: { cache: { type: 'redis', conn: { url: 'redis://127.0.0.1:6379' }, params: { channel: 'c' }, batchSize: 20 } },
+      triggersTable: { enabled: false, reloadInterval: 'PT5S' },
       sink: { url: 'https://sink/', mode: 'batch', batchSize: 50, caCertsDir: '/certs', oidcTokenPath: '/tok' },
       delivery: {
         retry: 3, backoffPolicy: 'linear', backoffDelay: 'PT1S', backoffMax: 'PT10S', retryAfterMax: 'PT0S', timeout: 'PT3S',
@@ -172,6 +186,7 @@ describe('config/load loadConfig', () => {
       handler: './handlers/h.js#send',
       brokers: { cache: { name: 'cache', type: 'redis', conn: { url: 'redis://127.0.0.1:6379' }, params: { channel: 'c' }, batchSize: 20 } },
       triggers: [],
+      triggersTable: { enabled: false, reloadIntervalMs: 5000 },
       sink: { url: 'https://sink/', mode: 'batch', batchSize: 50, timeoutMs: 3000, caCerts: undefined, caCertsDir: '/certs', oidcTokenPath: '/tok' },
       delivery: {
         retry: 3, backoffPolicy: 'linear', backoffDelayMs: 1000, backoffMaxMs: 10_000, retryAfterMaxMs: 0, timeoutMs: 3000,
@@ -203,6 +218,7 @@ describe('config/load loadConfig', () => {
         'events: { format: django, typePrefix: x.y }',
         'handler: "./handlers/h.js#send"',
         'brokers: { cache: { type: redis, conn: { url: "redis://127.0.0.1:6379" }, params: { channel: c }, batchSize: 20 } }',
+        'triggersTable: { enabled: false, reloadInterval: PT5S }',
         'sink: { url: "https://sink/", mode: batch, batchSize: 50, caCertsDir: /certs, oidcTokenPath: /tok }',
         'delivery: { retry: 3, backoffPolicy: linear, backoffDelay: PT1S, backoffMax: PT10S, retryAfterMax: PT0S, timeout: PT3S,',
         '  maxInFlight: 8, maxBufferBytes: 1048576, deadLetterSink: "http://dead/", shutdownGracePeriod: PT5S }',

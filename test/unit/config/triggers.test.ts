@@ -82,10 +82,12 @@ describe('config/load: triggers', () => {
     expect(found.some((p) => p.startsWith('triggers[0].actions'))).to.equal(true);
   });
 
-  it('events.enabled: false needs an active trigger', () => {
-    expect(problems('events: { enabled: false }\n')).to.deep.equal([
-      'events.enabled: false delivers no default events, and no active trigger is configured, so nothing would be delivered',
+  it('events.enabled: false needs an active trigger, or the triggers table', () => {
+    expect(problems('events: { enabled: false }\ntriggersTable: { enabled: false }\n')).to.deep.equal([
+      'events.enabled: false delivers no default events, and no active trigger is configured (nor triggersTable enabled), so nothing would be delivered',
     ]);
+    // Rules may come from the table at runtime.
+    expect(load('events: { enabled: false }\n').triggersTable).to.deep.equal({ enabled: true, reloadIntervalMs: 30_000 });
     const config = load(`events: { enabled: false }
 triggers: [{ name: t, tables: [other], on: [delete], actions: [{ cloudevent: {} }] }]
 `);
