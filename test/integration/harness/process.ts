@@ -28,6 +28,7 @@ const PRODUCT_ENV = [
   'PG_CLOUDEVENTS_PUBLICATION',
   'PORT',
   'LOG_LEVEL',
+  'ADMIN_TOKEN',
 ];
 
 export interface SpawnOptions {

@@ -97,3 +97,39 @@ describe('DeliveryEngine with two destinations (in-memory sinks)', () => {
     expect(sinkB.accepted.map(seqOf)).to.deep.equal([1]);
   });
 });
+
+describe('DeliveryEngine with destinations that appear at runtime (trigger rules from the table)', () => {
+  it('makes a lane when a destination is first routed to, delivers in order, and forgets it once idle and no longer routed to', async () => {
+    const sinkA = new MemorySink();
+    const sinkB = new MemorySink();
+    sinkA.respond = () => ({ ok: true });
+    const a: Destination = { name: 'a', sink: sinkA, batchSize: 1 };
+    const b: Destination = { name: 'trigger:late/0', sink: sinkB, batchSize: 1 };
+    let withB = false;
+    const router: Router = {
+      get destinations() {
+        return withB ? [a, b] : [a];
+      },
+      route(c, deliver) {
+        const event = buildEvent(c);
+        deliver(a, event);
+        if (withB) deliver(b, event);
+      },
+    };
+    const h = harness(sinkA, { router, policy: { maxInFlight: 4 } });
+    h.engine.change(change('k', 1, 10n, 0));
+    h.engine.commit(10n);
+    await until('the first change acknowledged', () => lastAck(h) === 10n);
+    withB = true;
+    for (let seq = 2; seq <= 4; seq++) h.engine.change(change('k', seq, 20n, seq));
+    h.engine.commit(20n);
+    await until('b sent its first', () => sinkB.open === 1);
+    expect([...h.engine.stats().inFlightByDestination!.keys()]).to.deep.equal(['a', 'trigger:late/0']);
+    // Removed from the router while it still has deliveries: it drains them first.
+    withB = false;
+    await answerAll(sinkB, 3);
+    expect(sinkB.accepted.map(seqOf)).to.deep.equal([2, 3, 4]);
+    await until('the second commit acknowledged', () => lastAck(h) === 20n);
+    expect([...h.engine.stats().inFlightByDestination!.keys()], 'the idle lane is forgotten').to.deep.equal(['a']);
+  });
+});
