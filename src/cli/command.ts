@@ -12,6 +12,8 @@ export interface Command {
   output?: OutputStyle;
   /** The options it accepts besides `--config` and `--help`. */
   options?: OptionSpec[];
+  /** One required positional argument (`triggers test NAME`), given to `run` as `options.name`. */
+  argument?: { name: string; description: string };
   /** Sub-commands (`dead-letters list|replay|purge`); a command has either these or `run`. */
   commands?: Record<string, Command>;
   /** Resolves to the exit code; throws for failures (main prints them and picks the code). */
@@ -46,6 +48,8 @@ export interface CommandOptions {
   destination?: string;
   /** dead-letters replay: retries per event. */
   retry?: number;
+  /** The positional argument, for a command that declares one (`triggers test NAME`). */
+  name?: string;
   /** How this command's style (`output`) says warnings and notices. */
   output: OutputStyle;
   report: Reporter;

@@ -15,6 +15,7 @@ import { setupCommand } from './setup';
 import { statusCommand } from './status';
 import { tailCommand } from './tail';
 import { teardownCommand } from './teardown';
+import { triggersCommand } from './triggers';
 
 /** Adding a command: one file in src/cli exporting a Command, one line here. */
 const COMMANDS: Record<string, Command> = {
@@ -25,6 +26,7 @@ const COMMANDS: Record<string, Command> = {
   check: checkCommand,
   tail: tailCommand,
   'dead-letters': deadLettersCommand,
+  triggers: triggersCommand,
 };
 
 const PROGRAM = 'pg-cloudevents';
@@ -88,13 +90,17 @@ function define(parentPath: string, name: string, command: Command, output: Pars
   const commandPath = `${parentPath} ${name}`;
   const sub = parser(commandPath, output).description(command.summary);
   for (const spec of command.options ?? []) sub.addOption(option(spec));
+  if (command.argument) sub.argument(`<${command.argument.name}>`, command.argument.description);
   if (command.commands) {
     for (const [childName, child] of Object.entries(command.commands)) {
       sub.addCommand(define(commandPath, childName, child, output, result));
     }
   } else {
-    sub.action(async (_values: unknown, self: Parser) => {
-      result.code = await execute(commandPath, command, self);
+    sub.action(async (...args: unknown[]) => {
+      // commander passes the positional argument (when declared) first, then the values, then itself.
+      const self = args[args.length - 1] as Parser;
+      const name = command.argument ? (args[0] as string) : undefined;
+      result.code = await execute(commandPath, command, self, name);
     });
   }
   return sub;
@@ -116,7 +122,7 @@ function option(spec: OptionSpec): Option {
   return opt;
 }
 
-async function execute(commandPath: string, command: Command, self: Parser): Promise<number> {
+async function execute(commandPath: string, command: Command, self: Parser, name?: string): Promise<number> {
   const values = self.optsWithGlobals() as Record<string, unknown>;
   const output = command.output ?? 'human';
   // Before the configuration is read, so that anything logged while reading it has the style.
@@ -126,6 +132,7 @@ async function execute(commandPath: string, command: Command, self: Parser): Pro
     configPath: values.config as string | undefined,
     dryRun: values.dryRun === true,
     json: values.json === true,
+    ...(name !== undefined && { name }),
     env: process.env,
     output,
     report: reporterFor(output, commandPath.split(' ').slice(1).join('.')),

@@ -360,3 +360,75 @@ async function fileConfigProblems(rule: unknown): Promise<string[]> {
   }
   return [];
 }
+
+describe('pg-cloudevents triggers list|test (real PostgreSQL)', function () {
+  this.timeout(120_000);
+
+  it('lists file and table rules (invalid rows with their problems), and tests a rule over a row without sending anything', async () => {
+    const name = `pgce_${suffix()}`;
+    const db = await createTestDatabase(name);
+    const receiver = await startReceiver();
+    const schema = `${name}_s`;
+    try {
+      await db.query('CREATE TABLE sales (id int PRIMARY KEY, qty int NOT NULL DEFAULT 1, note text)');
+      await migrateSchema({ databaseUrl: db.url, deadLetters: { schema, table: 'dead' } }, logger('test'));
+      const config = writeTempFile('c.yaml', `tables: [ sales ]
+deadLetters: { schema: ${schema}, table: dead }
+triggers:
+  - name: from-file
+    tables: [sales]
+    on: [delete]
+    actions: [{ cloudevent: {} }]
+`);
+      await insertRule(db, schema, rule('from-table', 'com.example.big', { when: 'data.qty > 10', payload: { id: '{{ id }}', label: 'sale {{ id }}' } }));
+      await insertRule(db, schema, rule('broken', 'x', { tables: ['public.nowhere'] }));
+      const env = { DATABASE_URL: db.url, PG_CLOUDEVENTS_CONFIG: config, K_SINK: receiver.url, LOG_LEVEL: 'warn' };
+      const cli = async (...args: string[]) => {
+        const p = spawnCli(['triggers', ...args], env);
+        return { ...(await p.exit()), stdout: p.stdout(), stderr: p.stderr() };
+      };
+
+      const listed = await cli('list');
+      expect(listed.code, listed.stderr).to.equal(0);
+      expect(listed.stdout).to.include('from-file  (file)  active');
+      expect(listed.stdout).to.include('trigger:from-file/0: cloudevent → the default sink');
+      expect(listed.stdout).to.include('from-table  (table)  active');
+      expect(listed.stdout).to.include('trigger:from-table/0: cloudevent com.example.big → the default sink');
+      expect(listed.stdout).to.include('broken  (table)  INVALID, ignored');
+      expect(listed.stdout).to.include('problem: triggers[name=broken].tables[0]: public.nowhere is not captured');
+      const asJson = JSON.parse((await cli('list', '--json')).stdout) as { name: string; origin: string; valid: boolean; destinations?: string[] }[];
+      expect(asJson.map((r) => [r.name, r.origin, r.valid])).to.deep.equal([['from-file', 'file', true], ['broken', 'table', false], ['from-table', 'table', true]]);
+      expect(asJson[2].destinations).to.deep.equal(['trigger:from-table/0']);
+
+      const fires = await cli('test', 'from-table', '--table', 'sales', '--row', '{"id": 7, "qty": 12}');
+      expect(fires.code, fires.stderr).to.equal(0);
+      expect(fires.stdout).to.include('trigger:from-table/0: would send a CloudEvent to http');
+      expect(fires.stdout).to.include('"type":"com.example.big"');
+      expect(fires.stdout).to.include('data: {"id":7,"label":"sale 7"}');
+      expect(fires.stdout).to.include('nothing was sent');
+      const quiet = await cli('test', 'from-table', '--table', 'sales', '--row', '{"id": 8, "qty": 1}', '--json');
+      expect(quiet.code, quiet.stderr).to.equal(0);
+      const report = JSON.parse(quiet.stdout) as { fires: boolean; actions: { destination: string; fires: boolean; reason: string; sends: unknown[] }[] };
+      expect(report.fires).to.equal(true);
+      expect(report.actions).to.deep.equal([{ destination: 'trigger:from-table/0', fires: false, reason: 'when is false: nothing is sent (the delivery counts as done)', sends: [] }]);
+      const otherOp = await cli('test', 'from-file', '--table', 'sales', '--row', '{"id": 9}');
+      expect(otherOp.stdout).to.include('does not fire: the rule does not match insert on public.sales');
+      const deleted = await cli('test', 'from-file', '--table', 'sales', '--row', '{"id": 9}', '--op', 'delete');
+      expect(deleted.stdout).to.include('trigger:from-file/0: would send a CloudEvent');
+      expect(receiver.requests, 'test sends nothing').to.deep.equal([]);
+
+      const badRow = await cli('test', 'from-table', '--table', 'sales', '--row', '{"id": ');
+      expect(badRow.code).to.equal(2);
+      expect(badRow.stderr).to.include("option '--row <json>' argument '{\"id\": ' is invalid. must be a JSON object");
+      const unknown = await cli('test', 'nope', '--table', 'sales', '--row', '{}');
+      expect(unknown.code).to.equal(1);
+      expect(unknown.stderr).to.include('no trigger rule "nope"');
+      const invalid = await cli('test', 'broken', '--table', 'sales', '--row', '{}');
+      expect(invalid.code).to.equal(1);
+      expect(invalid.stderr).to.include('public.nowhere is not captured');
+    } finally {
+      await receiver.close();
+      await db.drop();
+    }
+  });
+});
