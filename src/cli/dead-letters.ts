@@ -8,6 +8,7 @@ import { configure, withDatabase } from './context';
 import { knexOn } from '../pg/schema/knex';
 import { REPLAY_DEFAULT_RETRY, replay } from './dead-letters-replay';
 import { replaySink } from '../routing/triggers';
+import { withTableRules } from '../trigger-rules';
 
 /** Only DATABASE_URL (and, to replay, a sink or handler): no tables. */
 const NEEDS = { tables: false };
@@ -58,9 +59,11 @@ export const deadLettersCommand: Command = {
         // action's row goes through its rule again, to the default destination (README "Triggers").
         const destinations = new Destinations(config);
         try {
+          // The file's rules and the triggers table's (README "Rules at runtime").
+          const rules = await withTableRules(config);
           return await replay(config, {
             destination: (name) => destinations.get(name.startsWith('trigger:') ? DEFAULT_DESTINATION : name),
-            sinkFor: (event, destination) => replaySink(event, config, destination.sink),
+            sinkFor: (event, destination) => replaySink(event, rules, destination.sink),
             id,
             only: options.destination,
             retry: options.retry ?? REPLAY_DEFAULT_RETRY,

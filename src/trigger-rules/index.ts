@@ -7,11 +7,12 @@
 import type { Pool } from 'pg';
 import type { Config } from '../config/types';
 import type { Lifecycle } from '../lifecycle';
+import { connect } from '../pg/db';
 import { knexOn } from '../pg/schema/knex';
 import { schemaNames } from '../pg/schema/names';
 import { RuleSchedule } from './schedule';
-import { RuleStore } from './store';
-import type { RowContext } from './validate';
+import { isMissingTable, RuleStore } from './store';
+import { checkRows, type RowContext } from './validate';
 import { RuleWatcher, type TableRulesStatus } from './watcher';
 
 export { RuleSchedule, type RuleSet } from './schedule';
@@ -60,4 +61,23 @@ export function startTableRules(config: Config, pool: Pool, lifecycle: Lifecycle
 /** The `triggers` part of /status. */
 export function triggersStatus(config: Config, table: TableRulesRuntime | undefined): { file: string[]; table: TableRulesStatus | null } {
   return { file: (config.triggers ?? []).map((t) => t.name), table: table?.watcher.status() ?? null };
+}
+
+/**
+ * The configuration with the table's valid rules after the file's (`dead-letters replay` sends a
+ * table rule's dead letter through the rule as the table holds it now). Without the table, as is.
+ */
+export async function withTableRules(config: Config): Promise<Config> {
+  if (config.triggersTable?.enabled === false) return config;
+  const client = await connect(config.databaseUrl);
+  try {
+    const rows = await new RuleStore(knexOn(client), schemaNames(config)).list();
+    const { valid } = checkRows(rows, rowContext(config));
+    return { ...config, triggers: [...(config.triggers ?? []), ...valid.map((r) => r.rule)] };
+  } catch (err) {
+    if (isMissingTable(err)) return config;
+    throw err;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }

@@ -68,6 +68,8 @@ interface Running {
   cli: CliProcess;
   port: number;
   schema: string;
+  /** The environment `run` got (for other commands on the same database). */
+  env: Record<string, string>;
   stop(): Promise<void>;
 }
 
@@ -84,10 +86,11 @@ deadLetters: { schema: ${schema}, table: failed }
 tables: [ sales ]
 ${yaml}`);
   const port = await freePort();
-  const cli = spawnCli(['run'], { DATABASE_URL: db.url, K_SINK: receiver.url, PG_CLOUDEVENTS_CONFIG: config, PORT: String(port), ...env });
+  const runEnv = { DATABASE_URL: db.url, K_SINK: receiver.url, PG_CLOUDEVENTS_CONFIG: config, PORT: String(port), ...env };
+  const cli = spawnCli(['run'], runEnv);
   await cli.waitForLine(/capturing/, 30_000);
   return {
-    name, db, receiver, cli, port, schema,
+    name, db, receiver, cli, port, schema, env: runEnv,
     stop: async () => {
       cli.kill('SIGTERM');
       const { code } = await cli.exit();
@@ -193,6 +196,19 @@ describe('trigger rules table: rules at runtime (real PostgreSQL, real receiver)
       expect(ofType(receiver, 'com.example.changed').map(rowOf)).to.deep.equal([2]);
       expect(receiver.accepted.filter((e) => e.type === 'orm.post_save').map(rowOf)).to.have.members([1, 2, 3]);
       expect(receiver.errors).to.deep.equal([]);
+
+      // A table rule's render error is dead-lettered; fixed in the table, replay renders it again.
+      await insertRule(db, schema, rule('bad-render', 'com.example.rendered', { payload: { x: '{{ nope }}' } }));
+      s = await ruleSet(port, s.version!, (x) => x.rules.includes('bad-render'));
+      await db.query('INSERT INTO sales (id, qty) VALUES (4, 44)');
+      await acknowledgedEverything(db, run.name);
+      const { rows: dead } = await db.query(`SELECT error FROM ${schema}.failed WHERE destination = 'trigger:bad-render/0'`);
+      expect(dead).to.have.length(1);
+      expect(dead[0].error).to.include('triggers[name=bad-render].payload.x: {{ nope }}: the row has no column nope');
+      await db.query(`UPDATE ${schema}.triggers SET rule = $1::jsonb WHERE name = 'bad-render'`, [JSON.stringify(rule('bad-render', 'com.example.rendered', { payload: { x: '{{ qty }}' } }))]);
+      const replay = spawnCli(['dead-letters', 'replay', '--all'], { ...run.env, LOG_LEVEL: 'warn' });
+      expect((await replay.exit()).code, replay.stderr()).to.equal(0);
+      expect(ofType(receiver, 'com.example.rendered').map((e) => e.data)).to.deep.equal([{ x: 44 }]);
     } finally {
       await run.stop();
     }
