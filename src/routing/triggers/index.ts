@@ -83,7 +83,7 @@ class ActionSink implements Sink {
   async send(event: CloudEvent<unknown>): Promise<SendResult | void> {
     // The change's event when routed in this process; else (a stored delivery event) the event itself.
     const context = triggerContext(changeEvents.get(event) ?? event);
-    if (this.rule.when !== undefined && !(await this.rule.when.evaluate(context))) return;
+    if (this.rule.when !== undefined && !(await this.rule.when.evaluate(context))) return { skipped: true };
     const payload = await this.rule.payload(context);
     return this.inner.send(derivedEvent(event, payload));
   }
