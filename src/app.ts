@@ -117,7 +117,7 @@ async function runUntilStopped(loaded: Config, options: PipelineOptions, closers
   const sourcePool = createPool(config.databaseUrl, 1);
   closers.push(() => pool.end(), () => sourcePool.end());
   // Relations read rows with the replication session's settings, so values print as in the events.
-  // A pool connects on first use only: without a rule that reads a relation, it stays empty.
+  // A pool connects on first use only: without a resolver (no payload template, or relations off) it stays empty.
   const relationPool = createPool(config.databaseUrl, 2, REPLICATION_SESSION_OPTIONS);
   closers.push(() => relationPool.end());
   const relations = createRelationResolver(config, textQuery(relationPool));
