@@ -25,6 +25,7 @@ export const ErrorCodes = {
   SCHEMA: 'PGCE_ERR_SCHEMA',
   URL_NOT_ALLOWED: 'PGCE_ERR_URL_NOT_ALLOWED',
   VALUE_NOT_ALLOWED: 'PGCE_ERR_VALUE_NOT_ALLOWED',
+  RELATION: 'PGCE_ERR_RELATION',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -41,6 +41,7 @@ export interface FileConfig {
   handler?: string;
   brokers?: Record<string, { type: string; conn?: Record<string, unknown>; params?: Record<string, unknown>; batchSize?: number }>;
   triggers?: FileTrigger[];
+  limits?: Partial<typeof DEFAULTS.limits>;
   sink?: Partial<typeof DEFAULTS.sink> & { url?: string };
   delivery?: Partial<typeof DEFAULTS.delivery> & { retry?: number; retryAfterMax?: string; deadLetterSink?: string };
   deadLetters?: Partial<typeof DEFAULTS.deadLetters>;
@@ -80,6 +81,7 @@ export const DEFAULTS = {
   server: { port: 8080 },
   log: { level: 'info' },
   triggers: TRIGGER_DEFAULTS,
+  limits: { relationDepth: 2 },
 };
 
 export const TYPE_PREFIX = { default: 'orm', django: 'django.orm' } as const;
@@ -312,6 +314,7 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
     handler,
     brokers,
     triggers,
+    limits: { relationDepth: file.limits?.relationDepth ?? DEFAULTS.limits.relationDepth },
     sink: {
       url: sinkUrl,
       mode: sink.mode,

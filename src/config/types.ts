@@ -153,6 +153,12 @@ export interface TriggerConfig {
   actions: TriggerActionConfig[];
 }
 
+/** Bounds on what trigger rules may do. */
+export interface LimitsConfig {
+  /** Foreign keys a payload placeholder may follow (`customer.address.city`: 2); 0 = no relations. */
+  relationDepth: number;
+}
+
 export interface ServerConfig {
   port: number;
 }
@@ -167,6 +173,8 @@ export interface Config {
   brokers: Record<string, BrokerConfig>;
   /** Trigger rules, in the file's order; absent (a Config built by hand) counts as none. */
   triggers?: TriggerConfig[];
+  /** Always set by the loader; absent (a Config built by hand) counts as the defaults. */
+  limits?: LimitsConfig;
   sink: SinkConfig;
   delivery: DeliveryConfig;
   deadLetters: DeadLettersConfig;

@@ -15,6 +15,7 @@ import { createEvent } from '../../events/format';
 import type { Destination, SendResult, Sink } from '../../sinks/types';
 import type { Route, RouteKind } from '../contract';
 import { triggerContext } from './context';
+import type { RelationResolver } from './relations';
 import { compileRule, matchesChange, type CompiledRule } from './rules';
 
 /** The destination name of action `index` (0-based) of `rule`: what logs, metrics and dead letters show. */
@@ -76,14 +77,19 @@ class ActionSink implements Sink {
     private readonly rule: CompiledRule,
     index: number,
     private readonly inner: Sink,
+    private readonly relations?: RelationResolver,
   ) {
     this.name = actionDestinationName(rule.name, index);
   }
 
   async send(event: CloudEvent<unknown>): Promise<SendResult | void> {
     // The change's event when routed in this process; else (a stored delivery event) the event itself.
-    const context = triggerContext(changeEvents.get(event) ?? event);
+    const change = changeEvents.get(event) ?? event;
+    let context = triggerContext(change);
     if (this.rule.when !== undefined && !(await this.rule.when.evaluate(context))) return { skipped: true };
+    // Relations ({{ customer.name }}) are read now, at delivery, then rendered from what was read.
+    const relation = await this.relations?.prepare(change, context.row, this.rule.placeholders);
+    if (relation !== undefined) context = triggerContext(change, { relation });
     const payload = await this.rule.payload(context);
     return this.inner.send(derivedEvent(event, payload));
   }
@@ -101,7 +107,7 @@ class ActionSink implements Sink {
  * (batchSize 1): `when` may drop any event of a batch, and a render error must fail its own
  * delivery only, not a whole batch.
  */
-export const triggersRoute: RouteKind = ({ config, buildEvent, sink }) => {
+export const triggersRoute: RouteKind = ({ config, buildEvent, sink, relations }) => {
   const rules = (config.triggers ?? []).map((r, i) => compileRule(r, i, config.events.typePrefix)).filter((r) => r.active);
   if (rules.length === 0) return [];
   const inner = sink(config.handler);
@@ -110,7 +116,7 @@ export const triggersRoute: RouteKind = ({ config, buildEvent, sink }) => {
     index,
     destination: {
       name: actionDestinationName(rule.name, index),
-      sink: new ActionSink(rule, index, inner),
+      sink: new ActionSink(rule, index, inner, relations),
       batchSize: 1,
     } as Destination,
   })));
@@ -136,7 +142,7 @@ export const triggersRoute: RouteKind = ({ config, buildEvent, sink }) => {
  * stored event, whose `event.*` attributes are the derived event's) to `inner`, the default sink;
  * any other event to `inner` itself. An Error when the rule is no longer configured.
  */
-export function replaySink(event: CloudEvent<unknown>, config: Config, inner: Sink): Sink | Error {
+export function replaySink(event: CloudEvent<unknown>, config: Config, inner: Sink, relations?: RelationResolver): Sink | Error {
   const name = event.trigger;
   // Both marks: a `trigger` extension alone may be a K_CE_OVERRIDES value on a default event.
   const action = typeof name === 'string' ? new RegExp(`/trigger/${escapeRegExp(name)}/(\\d+)$`).exec(event.id) : null;
@@ -147,7 +153,7 @@ export function replaySink(event: CloudEvent<unknown>, config: Config, inner: Si
     return new Error(`the event of trigger ${name} cannot be replayed: no trigger of that name is configured (configure it again, or purge the row)`);
   }
   const rule = compileRule(rules[at], at, config.events.typePrefix);
-  return new ActionSink(rule, Number(action[1]), inner);
+  return new ActionSink(rule, Number(action[1]), inner, relations);
 }
 
 function escapeRegExp(text: string): string {
