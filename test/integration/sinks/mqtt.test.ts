@@ -8,7 +8,7 @@ import { createSink } from '../../../src/sinks';
 import type { Sink } from '../../../src/sinks/types';
 import { describeSinkConformance, sampleEvent } from './conformance';
 import { closedPort, proxyFaults, silentServer, TcpProxy as Proxy } from '../harness/net';
-import { brokerConfig, deliverAcrossOutage, failure, until, uniqueName } from './support';
+import { brokerConfig, deliverAcrossOutage, failure, plainMessage, until, uniqueName } from './support';
 
 const MQTT_URL = 'mqtt://127.0.0.1:1883';
 const PREFIX = 'pgce_h2_';
@@ -233,5 +233,56 @@ describe('mqtt sink (real Mosquitto on 127.0.0.1:1883)', function () {
       sink = undefined;
       await proxy.stop();
     }
+  });
+});
+
+describe('mqtt sink: bare messages (sendMessage, trigger actions)', function () {
+  this.timeout(60_000);
+  const uniqueHb = uniqueName('pgce_hb_');
+  let sink: Sink | undefined;
+  const clients: MqttClient[] = [];
+
+  afterEach(async () => {
+    await sink?.close();
+    sink = undefined;
+    for (const c of clients.splice(0)) await c.endAsync();
+  });
+
+  /** A subscriber speaking `protocolVersion` (5 or 3.1.1 = 4), keeping every PUBLISH. */
+  async function subscribe(topic: string, protocolVersion: 4 | 5): Promise<IPublishPacket[]> {
+    const got: IPublishPacket[] = [];
+    const client = await connectAsync(MQTT_URL, { protocolVersion, clientId: uniqueHb('sub'), clean: true, reconnectPeriod: 0 });
+    clients.push(client);
+    client.on('message', (_topic, _payload, packet) => got.push(packet));
+    await client.subscribeAsync(topic, { qos: 1 });
+    return got;
+  }
+
+  it('MQTT 5: payload = the body bytes, Content Type, User Property id only; MQTT 3.1.1: the body alone', async () => {
+    const topic = uniqueHb('bare');
+    const v5 = await subscribe(topic, 5);
+    const v311 = await subscribe(topic, 4);
+    sink = mqttSink({ url: MQTT_URL }, { topic, mode: 'structured' });
+    const message = plainMessage(1);
+    await sink.sendMessage!(message);
+    const [packet] = await until('the v5 subscriber’s message', 10_000, () => (v5.length ? v5 : undefined));
+    expect(Buffer.from(packet.payload).equals(message.body)).to.equal(true);
+    expect(packet.qos).to.equal(1);
+    expect(packet.properties?.contentType).to.equal('application/json');
+    expect(packet.properties?.userProperties).to.deep.equal({ id: message.id });
+    const [old] = await until('the v3.1.1 subscriber’s message', 10_000, () => (v311.length ? v311 : undefined));
+    expect(Buffer.from(old.payload).equals(message.body)).to.equal(true);
+    expect(old.properties).to.equal(undefined);
+  });
+
+  it('classification as for events: a broker that refuses the connection is retriable SINK_UNREACHABLE; a templated topic is final', async () => {
+    sink = mqttSink({ url: `mqtt://127.0.0.1:${await closedPort()}` }, { topic: 'x' }, 5000);
+    const down = await failure(sink.sendMessage!(plainMessage(1)));
+    expect([down.retriable, down.code]).to.deep.equal([true, ErrorCodes.SINK_UNREACHABLE]);
+    await sink.close();
+    sink = mqttSink({ url: MQTT_URL }, { topic: `${uniqueHb('tpl')}/{{ model }}` });
+    const templated = await failure(sink.sendMessage!(plainMessage(1)));
+    expect(templated.retriable).to.equal(false);
+    expect(templated.message).to.include('brokers.things.params.topic');
   });
 });
