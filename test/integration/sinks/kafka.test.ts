@@ -18,6 +18,8 @@ import { ENVELOPE, failure, plainMessage } from './support';
 const PREFIX = 'pgce_h3_';
 let topicSeq = 0;
 const freshTopic = (what: string) => `${PREFIX}${what}_${process.pid}_${++topicSeq}`;
+/** Bare-message tests' own names. */
+const bareTopic = (what: string) => `pgce_hb_${what}_${process.pid}_${++topicSeq}`;
 
 function config(broker: BrokerConfig, timeoutMs = 5000): Config {
   return {
@@ -288,22 +290,8 @@ describe('sinks/kafka against librdkafka’s mock cluster', function () {
       await down.close();
     }
   });
-});
 
-describe('sinks/kafka: bare messages (sendMessage, trigger actions)', function () {
-  this.timeout(60_000);
-  const bareTopic = (what: string) => `pgce_hb_${what}_${process.pid}_${++topicSeq}`;
-  let mock: KafkaMock | undefined;
-  let sink: Sink | undefined;
-
-  afterEach(async () => {
-    await sink?.close();
-    sink = undefined;
-    await mock?.stop();
-    mock = undefined;
-  });
-
-  it('value = the body bytes, headers content-type and id only, key = the message key: no CloudEvent envelope', async () => {
+  it('sendMessage (bare payload): value = the body bytes, headers content-type and id only, key = the message key: no CloudEvent envelope', async () => {
     const topic = bareTopic('bare');
     mock = await startKafkaMock([{ name: topic, partitions: 3 }]);
     sink = kafkaSink(mock.brokers, { topic, mode: 'structured', tombstone: true });
@@ -321,7 +309,7 @@ describe('sinks/kafka: bare messages (sendMessage, trigger actions)', function (
     expect(records.flatMap((r) => Object.keys(r.headers)).filter((h) => ENVELOPE.test(h))).to.deep.equal([]);
   });
 
-  it('classification as for events: an unknown topic is retriable, a templated topic (no attributes to render) final', async () => {
+  it('sendMessage (bare payload): classification as for events: an unknown topic is retriable, a templated topic (no attributes to render) final', async () => {
     const topic = bareTopic('known');
     mock = await startKafkaMock([{ name: topic, partitions: 1 }]);
     const missing = bareTopic('missing');

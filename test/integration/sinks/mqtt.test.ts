@@ -13,6 +13,8 @@ import { brokerConfig, deliverAcrossOutage, failure, plainMessage, until, unique
 const MQTT_URL = 'mqtt://127.0.0.1:1883';
 const PREFIX = 'pgce_h2_';
 const unique = uniqueName(PREFIX);
+/** Bare-message tests' own names. */
+const uniqueHb = uniqueName('pgce_hb_');
 
 /** Built through the registry, so the type's JSON Schemas run first, as in `run`. */
 function mqttSink(conn: Record<string, unknown>, params: Record<string, unknown>, timeoutMs = 2000): Sink {
@@ -33,13 +35,16 @@ function toCloudEvent(packet: IPublishPacket): CloudEvent<unknown> {
   return MQTT.toEvent(MQTTMessageFactory(contentType, headers, body)) as CloudEvent<unknown>;
 }
 
-/** A subscriber on `filter` (subscribed before anything is published), keeping every PUBLISH. */
+/**
+ * A subscriber on `filter` (subscribed before anything is published), keeping every PUBLISH; MQTT 5
+ * unless `protocolVersion` says 4 (3.1.1).
+ */
 class Subscriber {
   readonly got: IPublishPacket[] = [];
   private client?: MqttClient;
 
-  async open(filter: string, qos: 0 | 1 | 2 = 2): Promise<this> {
-    this.client = await connectAsync(MQTT_URL, { protocolVersion: 5, clientId: unique('sub'), clean: true, reconnectPeriod: 0 });
+  async open(filter: string, qos: 0 | 1 | 2 = 2, protocolVersion: 4 | 5 = 5): Promise<this> {
+    this.client = await connectAsync(MQTT_URL, { protocolVersion, clientId: unique('sub'), clean: true, reconnectPeriod: 0 });
     this.client.on('message', (_topic, _payload, packet) => this.got.push(packet));
     await this.client.subscribeAsync(filter, { qos });
     return this;
@@ -234,48 +239,29 @@ describe('mqtt sink (real Mosquitto on 127.0.0.1:1883)', function () {
       await proxy.stop();
     }
   });
-});
 
-describe('mqtt sink: bare messages (sendMessage, trigger actions)', function () {
-  this.timeout(60_000);
-  const uniqueHb = uniqueName('pgce_hb_');
-  let sink: Sink | undefined;
-  const clients: MqttClient[] = [];
-
-  afterEach(async () => {
-    await sink?.close();
-    sink = undefined;
-    for (const c of clients.splice(0)) await c.endAsync();
-  });
-
-  /** A subscriber speaking `protocolVersion` (5 or 3.1.1 = 4), keeping every PUBLISH. */
-  async function subscribe(topic: string, protocolVersion: 4 | 5): Promise<IPublishPacket[]> {
-    const got: IPublishPacket[] = [];
-    const client = await connectAsync(MQTT_URL, { protocolVersion, clientId: uniqueHb('sub'), clean: true, reconnectPeriod: 0 });
-    clients.push(client);
-    client.on('message', (_topic, _payload, packet) => got.push(packet));
-    await client.subscribeAsync(topic, { qos: 1 });
-    return got;
-  }
-
-  it('MQTT 5: payload = the body bytes, Content Type, User Property id only; MQTT 3.1.1: the body alone', async () => {
+  it('sendMessage (bare payload): MQTT 5: payload = the body bytes, Content Type, User Property id only; MQTT 3.1.1: the body alone', async () => {
     const topic = uniqueHb('bare');
-    const v5 = await subscribe(topic, 5);
-    const v311 = await subscribe(topic, 4);
-    sink = mqttSink({ url: MQTT_URL }, { topic, mode: 'structured' });
-    const message = plainMessage(1);
-    await sink.sendMessage!(message);
-    const [packet] = await until('the v5 subscriber’s message', 10_000, () => (v5.length ? v5 : undefined));
-    expect(Buffer.from(packet.payload).equals(message.body)).to.equal(true);
-    expect(packet.qos).to.equal(1);
-    expect(packet.properties?.contentType).to.equal('application/json');
-    expect(packet.properties?.userProperties).to.deep.equal({ id: message.id });
-    const [old] = await until('the v3.1.1 subscriber’s message', 10_000, () => (v311.length ? v311 : undefined));
-    expect(Buffer.from(old.payload).equals(message.body)).to.equal(true);
-    expect(old.properties).to.equal(undefined);
+    sub = await new Subscriber().open(topic, 1);
+    const old = await new Subscriber().open(topic, 1, 4);
+    try {
+      sink = mqttSink({ url: MQTT_URL }, { topic, mode: 'structured' });
+      const message = plainMessage(1);
+      await sink.sendMessage!(message);
+      const [packet] = await sub.take(1, 10_000);
+      expect(Buffer.from(packet.payload).equals(message.body)).to.equal(true);
+      expect(packet.qos).to.equal(1);
+      expect(packet.properties?.contentType).to.equal('application/json');
+      expect(packet.properties?.userProperties).to.deep.equal({ id: message.id });
+      const [v311] = await old.take(1, 10_000);
+      expect(Buffer.from(v311.payload).equals(message.body)).to.equal(true);
+      expect(v311.properties).to.equal(undefined);
+    } finally {
+      await old.close();
+    }
   });
 
-  it('classification as for events: a broker that refuses the connection is retriable SINK_UNREACHABLE; a templated topic is final', async () => {
+  it('sendMessage (bare payload): classification as for events: a broker that refuses the connection is retriable SINK_UNREACHABLE; a templated topic is final', async () => {
     sink = mqttSink({ url: `mqtt://127.0.0.1:${await closedPort()}` }, { topic: 'x' }, 5000);
     const down = await failure(sink.sendMessage!(plainMessage(1)));
     expect([down.retriable, down.code]).to.deep.equal([true, ErrorCodes.SINK_UNREACHABLE]);

@@ -12,6 +12,8 @@ import { brokerConfig, deliverAcrossOutage, ENVELOPE, failure, plainMessage, uni
 const NATS = 'nats://127.0.0.1:4222';
 const PREFIX = 'pgce_h1_';
 const unique = uniqueName(PREFIX);
+/** Bare-message tests' own names. */
+const uniqueHb = uniqueName('pgce_hb_');
 
 function natsSink(conn: Record<string, unknown>, params: Record<string, unknown>, timeoutMs = 2000): Sink {
   const broker: BrokerConfig = { name: 'bus', type: 'nats', conn, params };
@@ -192,29 +194,8 @@ describe('sinks/nats against a real JetStream server', function () {
       await proxy.stop();
     }
   });
-});
 
-describe('sinks/nats: bare messages (sendMessage, trigger actions)', function () {
-  this.timeout(30_000);
-  const uniqueHb = uniqueName('pgce_hb_');
-  let nc: NatsConnection;
-  let sink: Sink | undefined;
-  const streams: string[] = [];
-
-  before(async () => {
-    nc = await connect({ servers: NATS });
-  });
-  afterEach(async () => {
-    await sink?.close();
-    sink = undefined;
-    const jsm = await nc.jetstreamManager();
-    for (const s of streams.splice(0)) await jsm.streams.delete(s).catch(() => undefined);
-  });
-  after(async () => {
-    await nc.close();
-  });
-
-  it('payload = the body bytes, headers Content-Type and Nats-Msg-Id only; the same id twice is stored once', async () => {
+  it('sendMessage (bare payload): payload = the body bytes, headers Content-Type and Nats-Msg-Id only; the same id twice is stored once', async () => {
     const stream = uniqueHb('bare');
     streams.push(stream);
     sink = natsSink({ servers: NATS }, { subject: `${stream}.orders`, stream, mode: 'binary' });
@@ -230,7 +211,7 @@ describe('sinks/nats: bare messages (sendMessage, trigger actions)', function ()
     expect(m.headers!.keys().filter((h) => ENVELOPE.test(h))).to.deep.equal([]);
   });
 
-  it('no stream captures the subject: retriable (no responders), as for events', async () => {
+  it('sendMessage (bare payload): no stream captures the subject: retriable (no responders), as for events', async () => {
     sink = natsSink({ servers: NATS }, { subject: `${uniqueHb('nostream')}.x` });
     const err = await failure(sink.sendMessage!(plainMessage(1)));
     expect(err).to.be.instanceOf(DeliveryError);

@@ -25,6 +25,8 @@ const RUN = `${process.pid}_${Date.now().toString(36)}`;
 let topicSeq = 0;
 const portOf = (host: string) => Number(host.slice(host.lastIndexOf(':') + 1));
 const newTopicId = (what: string) => `pgce_h4_${what}_${RUN}_${++topicSeq}`;
+/** Bare-message tests' own names. */
+const newBareTopicId = (what: string) => `pgce_hb_${what}_${RUN}_${++topicSeq}`;
 
 const fastPolicy: DeliveryConfig = { backoffPolicy: 'exponential', backoffDelayMs: 10, backoffMaxMs: 50, timeoutMs: 5000, maxInFlight: 1, maxBufferBytes: 1 << 26 };
 
@@ -324,33 +326,9 @@ describe('sinks/pubsub against a gRPC fake of the Pub/Sub service (mocked: test/
     await sink.send(sampleEvent(2));
     expect(fake.messages(topic)).to.have.length(2);
   });
-});
 
-describe('sinks/pubsub: bare messages (sendMessage, trigger actions), against the gRPC fake', function () {
-  this.timeout(30_000);
-  let fake: PubSubFake;
-  let admin: PubSub;
-  let sink: Sink | undefined;
-  const bareTopicId = (what: string) => `pgce_hb_${what}_${RUN}_${++topicSeq}`;
-
-  before(async () => {
-    fake = await startPubSubFake();
-  });
-  useEmulatorEnv(() => fake.host);
-  before(() => {
-    admin = new PubSub({ projectId: PROJECT });
-  });
-  after(async () => {
-    await admin?.close();
-    await fake?.stop();
-  });
-  afterEach(async () => {
-    await sink?.close();
-    sink = undefined;
-  });
-
-  it('data = the body bytes, attributes content-type and id only, orderingKey = the key with ordering on', async () => {
-    const topic = bareTopicId('bare');
+  it('sendMessage (bare payload): data = the body bytes, attributes content-type and id only, orderingKey = the key with ordering on', async () => {
+    const topic = newBareTopicId('bare');
     await admin.createTopic(topic);
     sink = makeSink({ topic, ordering: true, mode: 'structured' });
     const message = plainMessage(1);
@@ -366,8 +344,8 @@ describe('sinks/pubsub: bare messages (sendMessage, trigger actions), against th
     await admin.topic(topic).delete();
   });
 
-  it('without ordering no orderingKey is set, even with a key', async () => {
-    const topic = bareTopicId('noorder');
+  it('sendMessage (bare payload): without ordering no orderingKey is set, even with a key', async () => {
+    const topic = newBareTopicId('noorder');
     await admin.createTopic(topic);
     sink = makeSink({ topic });
     await sink.sendMessage!(plainMessage(1));
@@ -375,13 +353,13 @@ describe('sinks/pubsub: bare messages (sendMessage, trigger actions), against th
     await admin.topic(topic).delete();
   });
 
-  it('classification as for events: a topic that does not exist (NOT_FOUND) is final; UNAVAILABLE is retriable', async () => {
-    sink = makeSink({ topic: bareTopicId('missing') });
+  it('sendMessage (bare payload): classification as for events: a topic that does not exist (NOT_FOUND) is final; UNAVAILABLE is retriable', async () => {
+    sink = makeSink({ topic: newBareTopicId('missing') });
     const missing = await failure(sink.sendMessage!(plainMessage(1)));
     expect([missing.retriable, missing.code]).to.deep.equal([false, ErrorCodes.SINK_FINAL]);
     expect(missing.detail).to.include({ grpcCode: NOT_FOUND });
     await sink.close();
-    const topic = bareTopicId('unavail');
+    const topic = newBareTopicId('unavail');
     await admin.createTopic(topic);
     sink = makeSink({ topic, ordering: true });
     fake.failNext(UNAVAILABLE);

@@ -12,6 +12,8 @@ import { brokerConfig, deliverAcrossOutage, ENVELOPE, failure, plainMessage, unt
 const AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
 const PREFIX = 'pgce_h2_';
 const unique = uniqueName(PREFIX);
+/** Bare-message tests' own names. */
+const uniqueHb = uniqueName('pgce_hb_');
 
 /** Built through the registry, so the type's JSON Schemas run first, as in `run`. */
 function rabbitSink(conn: Record<string, unknown>, params: Record<string, unknown>, timeoutMs = 2000): Sink {
@@ -276,24 +278,8 @@ describe('rabbitmq sink (real RabbitMQ on 127.0.0.1:5672)', function () {
       await proxy.stop();
     }
   });
-});
 
-describe('rabbitmq sink: bare messages (sendMessage, trigger actions)', function () {
-  this.timeout(60_000);
-  const uniqueHb = uniqueName('pgce_hb_');
-  let admin: Admin;
-  let sink: Sink | undefined;
-
-  beforeEach(async () => {
-    admin = await new Admin().open();
-  });
-  afterEach(async () => {
-    await sink?.close();
-    sink = undefined;
-    await admin.close();
-  });
-
-  it('body = the bytes exactly, content-type and message-id properties, persistent, no cloudEvents: headers', async () => {
+  it('sendMessage (bare payload): body = the bytes exactly, content-type and message-id properties, persistent, no cloudEvents: headers', async () => {
     const queue = await admin.queue(uniqueHb('bare'));
     sink = rabbitSink({ url: AMQP_URL }, { queue, mode: 'structured' });
     const message = plainMessage(1);
@@ -306,7 +292,7 @@ describe('rabbitmq sink: bare messages (sendMessage, trigger actions)', function
     expect(Object.keys((msg.properties.headers ?? {}) as Record<string, unknown>).filter((h) => ENVELOPE.test(h))).to.deep.equal([]);
   });
 
-  it('through an exchange with the fixed routing key; unroutable is retriable (as for events), then delivered once bound', async () => {
+  it('sendMessage (bare payload): through an exchange with the fixed routing key; unroutable is retriable (as for events), then delivered once bound', async () => {
     const exchange = await admin.exchange(uniqueHb('x'));
     sink = rabbitSink({ url: AMQP_URL }, { exchange, routingKey: 'orders.shipped', persistent: false });
     const message = plainMessage(2, { body: Buffer.from('order 2 shipped', 'utf8'), contentType: 'text/plain; charset=utf-8' });
@@ -322,7 +308,7 @@ describe('rabbitmq sink: bare messages (sendMessage, trigger actions)', function
     expect(msg.properties.deliveryMode).to.not.equal(2);
   });
 
-  it('a templated routing key cannot be rendered without attributes: final, naming the key', async () => {
+  it('sendMessage (bare payload): a templated routing key cannot be rendered without attributes: final, naming the key', async () => {
     const exchange = await admin.exchange(uniqueHb('tpl'));
     sink = rabbitSink({ url: AMQP_URL }, { exchange, routingKey: '{{ app }}.{{ model }}' });
     const err = await failure(sink.sendMessage!(plainMessage(3)));

@@ -12,6 +12,8 @@ import { brokerConfig, deliverAcrossOutage, ENVELOPE, failure, plainMessage, unt
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const PREFIX = 'pgce_h1_';
 const unique = uniqueName(PREFIX);
+/** Bare-message tests' own names. */
+const uniqueHb = uniqueName('pgce_hb_');
 
 function redisSink(conn: Record<string, unknown>, params: Record<string, unknown>, timeoutMs = 2000): Sink {
   const broker: BrokerConfig = { name: 'cache', type: 'redis', conn, params };
@@ -201,28 +203,8 @@ describe('sinks/redis against a real server', function () {
       await proxy.stop();
     }
   });
-});
 
-describe('sinks/redis: bare messages (sendMessage, trigger actions)', function () {
-  this.timeout(30_000);
-  const uniqueHb = uniqueName('pgce_hb_');
-  let admin: Redis;
-  let sink: Sink | undefined;
-  const keys: string[] = [];
-
-  before(() => {
-    admin = new Redis(REDIS_URL);
-  });
-  afterEach(async () => {
-    await sink?.close();
-    sink = undefined;
-    if (keys.length) await admin.del(...keys.splice(0));
-  });
-  after(async () => {
-    await admin.quit();
-  });
-
-  it('stream: XADD fields id, content-type and data (the body bytes exactly), no event field', async () => {
+  it('sendMessage (bare payload): stream: XADD fields id, content-type and data (the body bytes exactly), no event field', async () => {
     const stream = uniqueHb('bare');
     keys.push(stream);
     sink = redisSink({ url: REDIS_URL }, { stream, maxlen: 100 });
@@ -236,7 +218,7 @@ describe('sinks/redis: bare messages (sendMessage, trigger actions)', function (
     expect(fields[5].equals(message.body)).to.equal(true);
   });
 
-  it('channel: PUBLISH the body alone, byte for byte', async () => {
+  it('sendMessage (bare payload): channel: PUBLISH the body alone, byte for byte', async () => {
     const channel = uniqueHb('bare_channel');
     const subscriber = new Redis(REDIS_URL);
     try {
@@ -256,7 +238,7 @@ describe('sinks/redis: bare messages (sendMessage, trigger actions)', function (
     }
   });
 
-  it('a key of the wrong type is refused for good (WRONGTYPE → final), as for events', async () => {
+  it('sendMessage (bare payload): a key of the wrong type is refused for good (WRONGTYPE → final), as for events', async () => {
     const stream = uniqueHb('bare_string');
     keys.push(stream);
     await admin.set(stream, 'not a stream');
