@@ -26,6 +26,7 @@ export const ErrorCodes = {
   URL_NOT_ALLOWED: 'PGCE_ERR_URL_NOT_ALLOWED',
   VALUE_NOT_ALLOWED: 'PGCE_ERR_VALUE_NOT_ALLOWED',
   TRIGGER_RULE: 'PGCE_ERR_TRIGGER_RULE',
+  RELATION: 'PGCE_ERR_RELATION',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -9,6 +9,9 @@ import { knexOn } from '../pg/schema/knex';
 import { REPLAY_DEFAULT_RETRY, replay } from './dead-letters-replay';
 import { replaySink } from '../routing/triggers';
 import { withTableRules } from '../trigger-rules';
+import { createRelationResolver, textQuery } from '../routing/triggers/relations';
+import { createPool } from '../pg/db';
+import { REPLICATION_SESSION_OPTIONS } from '../sources/logical/stream';
 
 /** Only DATABASE_URL (and, to replay, a sink or handler): no tables. */
 const NEEDS = { tables: false };
@@ -58,12 +61,15 @@ export const deadLettersCommand: Command = {
         // Each row goes back to the destination it recorded, resolved by name once; a trigger
         // action's row goes through its rule again, to the default destination (README "Triggers").
         const destinations = new Destinations(config);
+        // Relations are read again, now (as at delivery), with the events' session settings.
+        const relationPool = createPool(config.databaseUrl, 1, REPLICATION_SESSION_OPTIONS);
+        const relations = createRelationResolver(config, textQuery(relationPool));
         try {
           // The file's rules and the triggers table's (README "Rules at runtime").
           const rules = await withTableRules(config);
           return await replay(config, {
             destination: (name) => destinations.get(name.startsWith('trigger:') ? DEFAULT_DESTINATION : name),
-            sinkFor: (event, destination) => replaySink(event, rules, destination.sink),
+            sinkFor: (event, destination) => replaySink(event, rules, destination.sink, relations),
             id,
             only: options.destination,
             retry: options.retry ?? REPLAY_DEFAULT_RETRY,
@@ -72,6 +78,7 @@ export const deadLettersCommand: Command = {
           });
         } finally {
           await destinations.close().catch(() => undefined);
+          await relationPool.end().catch(() => undefined);
         }
       },
     },

@@ -12,6 +12,9 @@ import { displayName, parseTableName, tableKey } from '../config/tables';
 import { errorMessage } from '../errors';
 import { eventBuilder } from '../events/build';
 import { TABLE_KEYS_SQL } from '../pg/catalog';
+import { createPool } from '../pg/db';
+import { createRelationResolver, textQuery } from '../routing/triggers/relations';
+import { REPLICATION_SESSION_OPTIONS } from '../sources/logical/stream';
 import { knexOn } from '../pg/schema/knex';
 import { schemaNames } from '../pg/schema/names';
 import { actionDestinationName, rulesRoute } from '../routing/triggers';
@@ -213,7 +216,16 @@ async function test(options: CommandOptions & { table?: string; row?: Row; old?:
   if (!config.tables.some((t) => tableKey(t) === tableKey(qualified))) {
     throw new Error(`--table: ${displayName(qualified)} is not captured (tables: ${config.tables.map((t) => displayName(t)).join(', ')})`);
   }
+  const cleanups: (() => Promise<void>)[] = [];
   return withDatabase(config, async (client) => {
+    try {
+      return await testWith(client);
+    } finally {
+      for (const cleanup of cleanups) await cleanup().catch(() => undefined);
+    }
+  });
+
+  async function testWith(client: Client): Promise<number> {
     const rules = await rulesOf(config, client, (m) => process.stderr.write(`warning: ${m}\n`));
     const found = rules.find((r) => r.name === name);
     if (!found) throw new Error(`no trigger rule ${JSON.stringify(name)} (rules: ${rules.map((r) => r.name).join(', ') || 'none'})`);
@@ -231,8 +243,11 @@ async function test(options: CommandOptions & { table?: string; row?: Row; old?:
     if (notMatched === undefined) {
       const sinks = new Map<string, RecordingSink>();
       const recorder = (target: string) => sinks.get(target) ?? sinks.set(target, new RecordingSink(target)).get(target)!;
+      // Relations are read as run reads them at delivery (its own connection, the events' session settings).
+      const relationPool = createPool(config.databaseUrl, 1, REPLICATION_SESSION_OPTIONS);
+      cleanups.push(() => relationPool.end());
       const context: KindContext = {
-        config, buildEvent,
+        config, buildEvent, relations: createRelationResolver(config, textQuery(relationPool)),
         destination: (target): Destination => ({ name: target, sink: recorder(target), batchSize: 1 }),
         sink: (target) => recorder(target),
       };
@@ -286,5 +301,5 @@ async function test(options: CommandOptions & { table?: string; row?: Row; old?:
     }
     out('nothing was sent');
     return failed ? 1 : 0;
-  });
+  }
 }

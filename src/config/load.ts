@@ -42,6 +42,7 @@ export interface FileConfig {
   brokers?: Record<string, { type: string; conn?: Record<string, unknown>; params?: Record<string, unknown>; batchSize?: number }>;
   triggers?: FileTrigger[];
   triggersTable?: Partial<typeof DEFAULTS.triggersTable>;
+  limits?: Partial<typeof DEFAULTS.limits>;
   sink?: Partial<typeof DEFAULTS.sink> & { url?: string };
   delivery?: Partial<typeof DEFAULTS.delivery> & { retry?: number; retryAfterMax?: string; deadLetterSink?: string };
   deadLetters?: Partial<typeof DEFAULTS.deadLetters>;
@@ -82,6 +83,7 @@ export const DEFAULTS = {
   log: { level: 'info' },
   triggers: TRIGGER_DEFAULTS,
   triggersTable: { enabled: true, reloadInterval: 'PT30S' },
+  limits: { relationDepth: 2 },
 };
 
 /** A shorter ADMIN_TOKEN is refused: it guards writes to the rules that call out of the network. */
@@ -330,6 +332,7 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
     brokers,
     triggers,
     triggersTable: { enabled: triggersTable.enabled, reloadIntervalMs },
+    limits: { relationDepth: file.limits?.relationDepth ?? DEFAULTS.limits.relationDepth },
     sink: {
       url: sinkUrl,
       mode: sink.mode,

@@ -153,6 +153,12 @@ export interface TriggerConfig {
   actions: TriggerActionConfig[];
 }
 
+/** Bounds on what trigger rules may do. */
+export interface LimitsConfig {
+  /** Foreign keys a payload placeholder may follow (`customer.address.city`: 2); 0 = no relations. */
+  relationDepth: number;
+}
+
 export interface ServerConfig {
   port: number;
   /**
@@ -182,6 +188,8 @@ export interface Config {
   triggers?: TriggerConfig[];
   /** The triggers table; absent (a Config built by hand) counts as disabled. */
   triggersTable?: TriggersTableConfig;
+  /** Always set by the loader; absent (a Config built by hand) counts as the defaults. */
+  limits?: LimitsConfig;
   sink: SinkConfig;
   delivery: DeliveryConfig;
   deadLetters: DeadLettersConfig;

@@ -3,6 +3,7 @@ import type { Config } from '../config/types';
 import type { Destination, Sink } from '../sinks/types';
 import type { Change } from '../sources/change';
 import type { RuleSchedule } from '../trigger-rules/schedule';
+import type { RelationResolver } from './triggers/relations';
 
 /**
  * Routing: the stage between shaping (src/events) and delivery (src/delivery), where a change
@@ -50,6 +51,8 @@ export interface RoutingContext {
   destination(name: string): Destination;
   /** The triggers table's rule sets in force by commit LSN (README "Rules at runtime"); absent: none. */
   tableRules?: RuleSchedule;
+  /** Reads what trigger payloads reach through foreign keys; absent: relations are off. */
+  relations?: RelationResolver;
 }
 
 /** What a kind is given: the routing context, plus sinks a kind wraps in destinations of its own. */

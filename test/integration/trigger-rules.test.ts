@@ -386,7 +386,9 @@ describe('pg-cloudevents triggers list|test (real PostgreSQL)', function () {
     const receiver = await startReceiver();
     const schema = `${name}_s`;
     try {
-      await db.query('CREATE TABLE sales (id int PRIMARY KEY, qty int NOT NULL DEFAULT 1, note text)');
+      await db.query('CREATE TABLE customers (id int PRIMARY KEY, name text)');
+      await db.query("INSERT INTO customers VALUES (5, 'Ada')");
+      await db.query('CREATE TABLE sales (id int PRIMARY KEY, qty int NOT NULL DEFAULT 1, note text, customer_id int REFERENCES customers)');
       await migrateSchema({ databaseUrl: db.url, deadLetters: { schema, table: 'dead' } }, logger('test'));
       const config = writeTempFile('c.yaml', `tables: [ sales ]
 deadLetters: { schema: ${schema}, table: dead }
@@ -398,6 +400,7 @@ triggers:
 `);
       await insertRule(db, schema, rule('from-table', 'com.example.big', { when: 'data.qty > 10', payload: { id: '{{ id }}', label: 'sale {{ id }}' } }));
       await insertRule(db, schema, rule('broken', 'x', { tables: ['public.nowhere'] }));
+      await insertRule(db, schema, rule('with-customer', 'com.example.customer', { payload: { who: '{{ customer.name }}' } }));
       const env = { DATABASE_URL: db.url, PG_CLOUDEVENTS_CONFIG: config, K_SINK: receiver.url, LOG_LEVEL: 'warn' };
       const cli = async (...args: string[]) => {
         const p = spawnCli(['triggers', ...args], env);
@@ -413,7 +416,7 @@ triggers:
       expect(listed.stdout).to.include('broken  (table)  INVALID, ignored');
       expect(listed.stdout).to.include('problem: triggers[name=broken].tables[0]: public.nowhere is not captured');
       const asJson = JSON.parse((await cli('list', '--json')).stdout) as { name: string; origin: string; valid: boolean; destinations?: string[] }[];
-      expect(asJson.map((r) => [r.name, r.origin, r.valid])).to.deep.equal([['from-file', 'file', true], ['broken', 'table', false], ['from-table', 'table', true]]);
+      expect(asJson.map((r) => [r.name, r.origin, r.valid])).to.deep.equal([['from-file', 'file', true], ['broken', 'table', false], ['from-table', 'table', true], ['with-customer', 'table', true]]);
       expect(asJson[2].destinations).to.deep.equal(['trigger:from-table/0']);
 
       const fires = await cli('test', 'from-table', '--table', 'sales', '--row', '{"id": 7, "qty": 12}');
@@ -431,6 +434,10 @@ triggers:
       expect(otherOp.stdout).to.include('does not fire: the rule does not match insert on public.sales');
       const deleted = await cli('test', 'from-file', '--table', 'sales', '--row', '{"id": 9}', '--op', 'delete');
       expect(deleted.stdout).to.include('trigger:from-file/0: would send a CloudEvent');
+      // A table rule's template follows a foreign key, read as run reads it.
+      const related = await cli('test', 'with-customer', '--table', 'sales', '--row', '{"id": 10, "qty": 1, "customer_id": 5}');
+      expect(related.code, related.stderr).to.equal(0);
+      expect(related.stdout).to.include('data: {"who":"Ada"}');
       expect(receiver.requests, 'test sends nothing').to.deep.equal([]);
 
       const badRow = await cli('test', 'from-table', '--table', 'sales', '--row', '{"id": ');

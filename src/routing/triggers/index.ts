@@ -15,6 +15,7 @@ import { createEvent } from '../../events/format';
 import type { Destination, SendResult, Sink } from '../../sinks/types';
 import type { KindContext, Route, RouteKind } from '../contract';
 import { triggerContext } from './context';
+import type { RelationResolver } from './relations';
 import { compileRule, matchesChange, type CompiledRule } from './rules';
 
 /** The destination name of action `index` (0-based) of `rule`: what logs, metrics and dead letters show. */
@@ -76,14 +77,19 @@ class ActionSink implements Sink {
     private readonly rule: CompiledRule,
     index: number,
     private readonly inner: Sink,
+    private readonly relations?: RelationResolver,
   ) {
     this.name = actionDestinationName(rule.name, index);
   }
 
   async send(event: CloudEvent<unknown>): Promise<SendResult | void> {
     // The change's event when routed in this process; else (a stored delivery event) the event itself.
-    const context = triggerContext(changeEvents.get(event) ?? event);
-    if (this.rule.when !== undefined && !(await this.rule.when.evaluate(context))) return;
+    const change = changeEvents.get(event) ?? event;
+    let context = triggerContext(change);
+    if (this.rule.when !== undefined && !(await this.rule.when.evaluate(context))) return { skipped: true };
+    // Relations ({{ customer.name }}) are read now, at delivery, then rendered from what was read.
+    const relation = await this.relations?.prepare(change, context.row, this.rule.placeholders);
+    if (relation !== undefined) context = triggerContext(change, { relation });
     const payload = await this.rule.payload(context);
     return this.inner.send(derivedEvent(event, payload));
   }
@@ -112,14 +118,14 @@ export const triggersRoute: RouteKind = (context) => {
  * One route over compiled, active `rules`, each action a destination of its own. The file's rules
  * are one; each rule set read from the triggers table is another (./runtime.ts).
  */
-export function rulesRoute(rules: readonly CompiledRule[], { config, buildEvent, sink }: KindContext): Route {
+export function rulesRoute(rules: readonly CompiledRule[], { config, buildEvent, sink, relations }: KindContext): Route {
   const inner = sink(config.handler);
   const byRule = rules.map((rule) => rule.actions.map((action, index) => ({
     type: action.type,
     index,
     destination: {
       name: actionDestinationName(rule.name, index),
-      sink: new ActionSink(rule, index, inner),
+      sink: new ActionSink(rule, index, inner, relations),
       batchSize: 1,
     } as Destination,
   })));
@@ -145,7 +151,7 @@ export function rulesRoute(rules: readonly CompiledRule[], { config, buildEvent,
  * stored event, whose `event.*` attributes are the derived event's) to `inner`, the default sink;
  * any other event to `inner` itself. An Error when the rule is no longer configured.
  */
-export function replaySink(event: CloudEvent<unknown>, config: Config, inner: Sink): Sink | Error {
+export function replaySink(event: CloudEvent<unknown>, config: Config, inner: Sink, relations?: RelationResolver): Sink | Error {
   const name = event.trigger;
   // Both marks: a `trigger` extension alone may be a K_CE_OVERRIDES value on a default event.
   const action = typeof name === 'string' ? new RegExp(`/trigger/${escapeRegExp(name)}/(\\d+)$`).exec(event.id) : null;
@@ -156,7 +162,7 @@ export function replaySink(event: CloudEvent<unknown>, config: Config, inner: Si
     return new Error(`the event of trigger ${name} cannot be replayed: no trigger of that name is configured (configure it again, or purge the row)`);
   }
   const rule = compileRule(rules[at], at, config.events.typePrefix);
-  return new ActionSink(rule, Number(action[1]), inner);
+  return new ActionSink(rule, Number(action[1]), inner, relations);
 }
 
 function escapeRegExp(text: string): string {

@@ -11,7 +11,7 @@ import { tableKey } from '../../config/tables';
 import type { TriggerContext } from './context';
 import { compileTransform, compileWhen, type CompiledExpression } from './expressions';
 import { compileFilters, type EventFilter } from './filters';
-import { compilePayload } from './payload';
+import { compilePayload, type Placeholder } from './payload';
 
 const KINDS_BY_OPERATION: Record<TriggerOperation, readonly Change['kind'][]> = {
   post_save: ['insert', 'update'],
@@ -39,6 +39,8 @@ export interface CompiledRule {
   readonly when?: CompiledExpression<boolean>;
   /** The payload for one change: the transform's result, or the template rendered. */
   payload(context: TriggerContext): Promise<unknown>;
+  /** The payload template's placeholders (none with a transform): the relations to fetch before `payload`. */
+  readonly placeholders: readonly Placeholder[];
   readonly actions: readonly CompiledAction[];
 }
 
@@ -89,6 +91,7 @@ export function compileRule(rule: TriggerConfig, index: number, typePrefix: stri
     filter: filter!,
     when,
     payload: transform !== undefined ? (context) => transform.evaluate(context) : async (context) => template!.render(context),
+    placeholders: transform !== undefined ? [] : template!.placeholders,
     actions: rule.actions.map((a) => ({ type: a.cloudevent.type ?? `${typePrefix}.trigger.${rule.name}` })),
   };
 }

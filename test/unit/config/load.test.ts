@@ -55,6 +55,7 @@ describe('config/load loadConfig', () => {
       });
       expect(config.deadLetters).to.deep.equal({ schema: 'pgcloudevents', table: 'dead_letters' });
       expect(config.leader).to.deep.equal({ enabled: true, pollIntervalMs: 1000 });
+      expect(config.limits).to.deep.equal({ relationDepth: 2 });
       expect(config.server).to.deep.equal({ port: 8080 });
       expect(config.logLevel).to.equal('info');
     });
@@ -171,6 +172,7 @@ describe('config/load loadConfig', () => {
       },
       deadLetters: { schema: 'cdc', table: 'failed' },
       leader: { enabled: false, pollInterval: 'PT5S' },
+      limits: { relationDepth: 0 },
       server: { port: 9000 },
       log: { level: 'trace' },
     };
@@ -187,6 +189,7 @@ describe('config/load loadConfig', () => {
       brokers: { cache: { name: 'cache', type: 'redis', conn: { url: 'redis://127.0.0.1:6379' }, params: { channel: 'c' }, batchSize: 20 } },
       triggers: [],
       triggersTable: { enabled: false, reloadIntervalMs: 5000 },
+      limits: { relationDepth: 0 },
       sink: { url: 'https://sink/', mode: 'batch', batchSize: 50, timeoutMs: 3000, caCerts: undefined, caCertsDir: '/certs', oidcTokenPath: '/tok' },
       delivery: {
         retry: 3, backoffPolicy: 'linear', backoffDelayMs: 1000, backoffMaxMs: 10_000, retryAfterMaxMs: 0, timeoutMs: 3000,
@@ -224,6 +227,7 @@ describe('config/load loadConfig', () => {
         '  maxInFlight: 8, maxBufferBytes: 1048576, deadLetterSink: "http://dead/", shutdownGracePeriod: PT5S }',
         'deadLetters: { schema: cdc, table: failed }',
         'leader: { enabled: false, pollInterval: PT5S }',
+        'limits: { relationDepth: 0 }',
         'server: { port: 9000 }',
         'log: { level: trace }',
       ].join('\n');
