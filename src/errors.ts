@@ -25,6 +25,8 @@ export const ErrorCodes = {
   SCHEMA: 'PGCE_ERR_SCHEMA',
   URL_NOT_ALLOWED: 'PGCE_ERR_URL_NOT_ALLOWED',
   VALUE_NOT_ALLOWED: 'PGCE_ERR_VALUE_NOT_ALLOWED',
+  DYNAMIC_VALUE: 'PGCE_ERR_DYNAMIC_VALUE',
+  ACTION_TIMEOUT: 'PGCE_ERR_ACTION_TIMEOUT',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -7,7 +7,7 @@ import type { Command, OptionSpec } from './command';
 import { configure, withDatabase } from './context';
 import { knexOn } from '../pg/schema/knex';
 import { REPLAY_DEFAULT_RETRY, replay } from './dead-letters-replay';
-import { replaySink } from '../routing/triggers';
+import { ActionReplay } from '../routing/triggers';
 
 /** Only DATABASE_URL (and, to replay, a sink or handler): no tables. */
 const NEEDS = { tables: false };
@@ -57,10 +57,11 @@ export const deadLettersCommand: Command = {
         // Each row goes back to the destination it recorded, resolved by name once; a trigger
         // action's row goes through its rule again, to the default destination (README "Triggers").
         const destinations = new Destinations(config);
+        const actions = new ActionReplay(config);
         try {
           return await replay(config, {
             destination: (name) => destinations.get(name.startsWith('trigger:') ? DEFAULT_DESTINATION : name),
-            sinkFor: (event, destination) => replaySink(event, config, destination.sink),
+            sinkFor: (event, destination) => actions.sinkFor(event, destination.sink),
             id,
             only: options.destination,
             retry: options.retry ?? REPLAY_DEFAULT_RETRY,
@@ -68,6 +69,7 @@ export const deadLettersCommand: Command = {
             rows: (store) => (id === undefined ? allRows(store, true) : single(store, id)),
           });
         } finally {
+          await actions.close().catch(() => undefined);
           await destinations.close().catch(() => undefined);
         }
       },

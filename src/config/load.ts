@@ -15,6 +15,7 @@ import { parseDuration } from './duration';
 import { FORMATS, validateFileConfig, isHandler } from './schema';
 import { displayName, parseTableName, resolveTables, splitTableList, tableKey, type TableEntry } from './tables';
 import { resolveTriggers, TRIGGER_DEFAULTS, type FileTrigger } from './triggers';
+import { compileAllowList, type AllowList } from '../routing/triggers/allow';
 import type { Config, TableConfig } from './types';
 
 export interface LoadConfigOptions {
@@ -41,6 +42,8 @@ export interface FileConfig {
   handler?: string;
   brokers?: Record<string, { type: string; conn?: Record<string, unknown>; params?: Record<string, unknown>; batchSize?: number }>;
   triggers?: FileTrigger[];
+  allow?: unknown;
+  limits?: { maxActionTimeout?: string };
   sink?: Partial<typeof DEFAULTS.sink> & { url?: string };
   delivery?: Partial<typeof DEFAULTS.delivery> & { retry?: number; retryAfterMax?: string; deadLetterSink?: string };
   deadLetters?: Partial<typeof DEFAULTS.deadLetters>;
@@ -281,7 +284,13 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
   const timeoutMs = env.timeoutMs ?? fileTimeoutMs;
   const typePrefix = events.typePrefix ?? TYPE_PREFIX[events.format];
   const enabled = file.events?.enabled ?? DEFAULTS.events.enabled;
-  const triggers = resolveTriggers(file.triggers ?? [], { captured: tables, typePrefix }, problems);
+  const allow = compileAllowListInto(file.allow, problems);
+  const limits = file.limits?.maxActionTimeout === undefined ? {} : { maxActionTimeoutMs: parseDuration(file.limits.maxActionTimeout) };
+  if (limits.maxActionTimeoutMs !== undefined && limits.maxActionTimeoutMs <= 0) {
+    problems.push(`limits.maxActionTimeout: must be longer than zero (got ${file.limits!.maxActionTimeout})`);
+  }
+  // File rules are trusted: checked against the allow-lists only where a list is present.
+  const triggers = resolveTriggers(file.triggers ?? [], { captured: tables, typePrefix, allow, brokers, limits, trusted: true }, problems);
   if (!enabled && !triggers.some((t) => t.active)) {
     problems.push('events.enabled: false delivers no default events, and no active trigger is configured, so nothing would be delivered');
   }
@@ -312,6 +321,8 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
     handler,
     brokers,
     triggers,
+    allow,
+    limits,
     sink: {
       url: sinkUrl,
       mode: sink.mode,
@@ -341,6 +352,17 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
     server: { port: env.port ?? file.server?.port ?? DEFAULTS.server.port },
     logLevel: env.logLevel ?? file.log?.level ?? DEFAULTS.log.level,
   };
+}
+
+/** `allow`, compiled (allow.ts); its problems join the rest. */
+function compileAllowListInto(raw: unknown, problems: string[]): AllowList {
+  try {
+    return compileAllowList(raw);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+    return {};
+  }
 }
 
 /** Reads and parses the file (format by extension). Problems here stop loading at once. */

@@ -1,7 +1,7 @@
 import type { Destination } from '../sinks/types';
 import type { Change } from '../sources/change';
 import type { CloudEvent } from 'cloudevents';
-import type { Deliver, KindContext, RouteKind, Router, RoutingContext } from './contract';
+import type { Deliver, KindContext, Route, RouteKind, Router, RoutingContext } from './contract';
 import { defaultRoute } from './default';
 import { triggersRoute } from './triggers';
 
@@ -43,14 +43,23 @@ export function createRouter(context: RoutingContext, kinds: readonly RouteKind[
   for (const r of routes) {
     for (const d of r.destinations ?? []) if (!destinations.includes(d)) destinations.push(d);
   }
+  let closing: Promise<void> | undefined;
+  const close = () => (closing ??= closeRoutes(routes));
   // One route (the default alone) is called directly: no loop on the hot path.
-  if (routes.length === 1) return { route: routes[0].route.bind(routes[0]), destinations };
+  if (routes.length === 1) return { route: routes[0].route.bind(routes[0]), destinations, close };
   return {
     destinations,
+    close,
     route(change: Change, deliver: Deliver) {
       for (let i = 0; i < routes.length; i++) routes[i].route(change, deliver);
     },
   };
+}
+
+async function closeRoutes(routes: readonly Route[]): Promise<void> {
+  const results = await Promise.allSettled(routes.map((r) => r.close?.()));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 export type { Deliver, KindContext, Route, RouteKind, Router, RoutingContext } from './contract';

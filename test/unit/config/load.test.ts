@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { loadConfig } from '../../../src/config/load';
 import type { Config } from '../../../src/config/types';
 import { ErrorCodes } from '../../../src/errors';
+import { compileAllowList } from '../../../src/routing/triggers/allow';
 import { configError, MINIMAL_ENV, TempFiles, TEST_CA_PEM } from './helpers';
 
 describe('config/load loadConfig', () => {
@@ -150,6 +151,8 @@ describe('config/load loadConfig', () => {
       events: { format: 'django', typePrefix: 'x.y' },
       handler: './handlers/h.js#send',
       brokers: { cache: { type: 'redis', conn: { url: 'redis://127.0.0.1:6379' }, params: { channel: 'c' }, batchSize: 20 } },
+      allow: { webhookUrls: ['https://hooks\\.example\\.com/.*'], dynamicValues: ['env.HOOK_TOKEN'] },
+      limits: { maxActionTimeout: 'PT10S' },
       sink: { url: 'https://sink/', mode: 'batch', batchSize: 50, caCertsDir: '/certs', oidcTokenPath: '/tok' },
       delivery: {
         retry: 3, backoffPolicy: 'linear', backoffDelay: 'PT1S', backoffMax: 'PT10S', retryAfterMax: 'PT0S', timeout: 'PT3S',
@@ -172,6 +175,8 @@ describe('config/load loadConfig', () => {
       handler: './handlers/h.js#send',
       brokers: { cache: { name: 'cache', type: 'redis', conn: { url: 'redis://127.0.0.1:6379' }, params: { channel: 'c' }, batchSize: 20 } },
       triggers: [],
+      allow: compileAllowList({ webhookUrls: ['https://hooks\\.example\\.com/.*'], dynamicValues: ['env.HOOK_TOKEN'] }),
+      limits: { maxActionTimeoutMs: 10_000 },
       sink: { url: 'https://sink/', mode: 'batch', batchSize: 50, timeoutMs: 3000, caCerts: undefined, caCertsDir: '/certs', oidcTokenPath: '/tok' },
       delivery: {
         retry: 3, backoffPolicy: 'linear', backoffDelayMs: 1000, backoffMaxMs: 10_000, retryAfterMaxMs: 0, timeoutMs: 3000,
@@ -203,6 +208,8 @@ describe('config/load loadConfig', () => {
         'events: { format: django, typePrefix: x.y }',
         'handler: "./handlers/h.js#send"',
         'brokers: { cache: { type: redis, conn: { url: "redis://127.0.0.1:6379" }, params: { channel: c }, batchSize: 20 } }',
+        "allow: { webhookUrls: ['https://hooks\\.example\\.com/.*'], dynamicValues: [env.HOOK_TOKEN] }",
+        'limits: { maxActionTimeout: PT10S }',
         'sink: { url: "https://sink/", mode: batch, batchSize: 50, caCertsDir: /certs, oidcTokenPath: /tok }',
         'delivery: { retry: 3, backoffPolicy: linear, backoffDelay: PT1S, backoffMax: PT10S, retryAfterMax: PT0S, timeout: PT3S,',
         '  maxInFlight: 8, maxBufferBytes: 1048576, deadLetterSink: "http://dead/", shutdownGracePeriod: PT5S }',
