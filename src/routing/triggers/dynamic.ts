@@ -58,7 +58,7 @@ export function compileDynamic(
     const reference = parseReference(m[1], where, problems);
     if (reference === undefined) continue;
     const refused = checkDynamicValue(reference.text, context.allow, context.trusted, where);
-    if (refused) problems.push(refused.message);
+    if (refused) problems.push(...refused.problems);
     parts.push(reference);
   }
   parts.push(text.slice(last));

@@ -132,7 +132,7 @@ function checkUrl(url: string, where: string, context: { allow?: AllowList; trus
     return;
   }
   const refused = checkWebhookUrl(url, context.allow, context.trusted, where);
-  if (refused) problems.push(refused.message);
+  if (refused) problems.push(...refused.problems);
 }
 
 interface WebhookTargetOptions {
