@@ -5,7 +5,7 @@
 --   psql "postgres://admin@db:5432/app" \
 --     -v role=pgcloudevents -v password='…' \
 --     -v tables='public.orders, public.line_items' -v publication=pg_cloudevents_app \
---     -f docs/least-privilege.sql
+--     [-v related='public.customers'] -f docs/least-privilege.sql
 --
 -- `publication` must be the name pg-cloudevents uses (default `pg_cloudevents_<database>`, or
 -- PG_CLOUDEVENTS_PUBLICATION / `capture.publication`) and `tables` the
@@ -29,6 +29,16 @@ GRANT CONNECT, CREATE ON DATABASE :"DBNAME" TO :"role";
 -- SELECT on the captured tables: `tail` and the initial checks read them; events carry their rows.
 -- Tables outside `public` also need: GRANT USAGE ON SCHEMA <schema> TO the role.
 GRANT SELECT ON TABLE :tables TO :"role";
+
+-- Trigger payloads that read relations through foreign keys ({{ customer.name }}: README
+-- "Triggers") read the related tables when an action is delivered: pass every table a relation
+-- leads to, at any depth, as -v related='public.customers, public.addresses'. Without it the role
+-- gets no SELECT beyond the captured tables, and such an action is dead-lettered with
+-- PGCE_ERR_RELATION naming the table. The foreign keys themselves are read from pg_constraint,
+-- open to every role.
+\if :{?related}
+GRANT SELECT ON TABLE :related TO :"role";
+\endif
 
 -- The publication. Creating one FOR TABLE, or changing its tables, needs ownership of every
 -- table, which an application's tables rarely give away: so the administrator creates it here

@@ -11,12 +11,14 @@ import { logger } from './logger';
 import { createPool } from './pg/db';
 import { LeaderElector } from './pg/leader';
 import { createRouter } from './routing';
+import { createRelationResolver, textQuery, type RelationResolver } from './routing/triggers/relations';
 import { startServer } from './server';
 import { createMetrics } from './server/metrics';
 import { SlotHealth } from './server/slot-health';
 import { StatusTracker } from './server/status';
 import { DEFAULT_DESTINATION, Destinations } from './sinks';
 import { createChangeSource } from './sources';
+import { REPLICATION_SESSION_OPTIONS } from './sources/logical/stream';
 import type { ChangeSource } from './sources/contract';
 import { applySteps, planSetup } from './sources/logical/setup';
 import { inspectAndVerify, withDatabase } from './sources/logical/database';
@@ -76,6 +78,8 @@ interface Running {
   pool: Pool;
   /** The source's own connection(s): a catalog lookup never queues behind a hung dead-letter insert. */
   sourcePool: Pool;
+  /** Trigger payloads' relations through foreign keys; undefined when limits.relationDepth is 0. */
+  relations?: RelationResolver;
   destinations: Destinations;
   deadLetters: DeadLetterStore;
   deadLetter: ClosableDeadLetterHandler;
@@ -112,6 +116,12 @@ async function runUntilStopped(loaded: Config, options: PipelineOptions, closers
   const pool = createPool(config.databaseUrl);
   const sourcePool = createPool(config.databaseUrl, 1);
   closers.push(() => pool.end(), () => sourcePool.end());
+  // Relations read rows with the replication session's settings, so values print as in the events.
+  // A pool connects on first use only: without a resolver (no payload template, or relations off) it stays empty.
+  const relationPool = createPool(config.databaseUrl, 2, REPLICATION_SESSION_OPTIONS);
+  closers.push(() => relationPool.end());
+  const relations = createRelationResolver(config, textQuery(relationPool));
+  void relations?.preload();
 
   // Dead letters: the table, and the handler the engine gives final failures to.
   const deadLetters = new DeadLetterStore(knexOn(pool), config.deadLetters);
@@ -119,7 +129,7 @@ async function runUntilStopped(loaded: Config, options: PipelineOptions, closers
   closers.push(() => deadLetter.close());
 
   const app: Running = {
-    config, env: options.env, database, lifecycle, pool, sourcePool, destinations, deadLetters, deadLetter, stopping,
+    config, env: options.env, database, lifecycle, pool, sourcePool, relations, destinations, deadLetters, deadLetter, stopping,
   };
 
   // Health, metrics and /status, and the slot's health (retained WAL, the named gap on loss).
@@ -181,7 +191,7 @@ async function leadershipTerm(app: Running): Promise<boolean> {
   // Events: a change's default event, in the configured format.
   const buildEvent = eventBuilder(config, app.env, app.database);
   // Routing: a change → its deliveries (today the default route: the default event to the handler).
-  const router = createRouter({ config, buildEvent, destination: (name) => app.destinations.get(name) });
+  const router = createRouter({ config, buildEvent, destination: (name) => app.destinations.get(name), relations: app.relations });
   // Delivery: per-(destination, key) order, retries, dead letters; it acknowledges to the source.
   let source: ChangeSource | undefined;
   const engine = new DeliveryEngine({

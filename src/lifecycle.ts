@@ -46,6 +46,8 @@ export interface LifecycleEventMap {
     retryInMs?: number;
   };
   /** Delivery failed for good; the event was stored as a dead letter (and sent to the dead-letter sink). */
+  /** The destination had nothing to send for the event (a trigger's `when` was false): done, not delivered. */
+  'delivery:skipped': { event: CloudEvent<unknown>; destination: string };
   'delivery:deadLettered': { event: CloudEvent<unknown>; destination: string; error: Error; attempts: number; status?: number };
   /** A heartbeat message was written to keep the slot moving while captured tables are idle. */
   'capture:heartbeat': { lsn: bigint };

@@ -8,6 +8,9 @@ import { configure, withDatabase } from './context';
 import { knexOn } from '../pg/schema/knex';
 import { REPLAY_DEFAULT_RETRY, replay } from './dead-letters-replay';
 import { ActionReplay } from '../routing/triggers';
+import { createRelationResolver, textQuery } from '../routing/triggers/relations';
+import { createPool } from '../pg/db';
+import { REPLICATION_SESSION_OPTIONS } from '../sources/logical/stream';
 
 /** Only DATABASE_URL (and, to replay, a sink or handler): no tables. */
 const NEEDS = { tables: false };
@@ -57,7 +60,10 @@ export const deadLettersCommand: Command = {
         // Each row goes back to the destination it recorded, resolved by name once; a trigger
         // action's row goes through its rule again, to the default destination (README "Triggers").
         const destinations = new Destinations(config);
-        const actions = new ActionReplay(config);
+        // Relations are read again, now (as at delivery), with the events' session settings.
+        const relationPool = createPool(config.databaseUrl, 1, REPLICATION_SESSION_OPTIONS);
+        const relations = createRelationResolver(config, textQuery(relationPool));
+        const actions = new ActionReplay(config, relations);
         try {
           return await replay(config, {
             destination: (name) => destinations.get(name.startsWith('trigger:') ? DEFAULT_DESTINATION : name),
@@ -71,6 +77,7 @@ export const deadLettersCommand: Command = {
         } finally {
           await actions.close().catch(() => undefined);
           await destinations.close().catch(() => undefined);
+          await relationPool.end().catch(() => undefined);
         }
       },
     },

@@ -1,5 +1,6 @@
 import { applySteps, inspect, planTeardown, renderStep } from '../sources/logical/setup';
 import { deadLetterTeardownWarning } from '../delivery/dead-letters/table';
+import { triggerRulesTeardownWarning } from '../pg/schema/trigger-rules-table';
 import type { Command } from './command';
 import { configure, withDatabase } from './context';
 
@@ -11,8 +12,9 @@ export const teardownCommand: Command = {
     return withDatabase(configure(options, { tables: false }), async (client, config) => {
       const state = await inspect(client, config);
       const steps = planTeardown(state, config);
-      const kept = deadLetterTeardownWarning(state.deadLetters, config);
-      if (kept) options.report.warn(kept);
+      for (const kept of [deadLetterTeardownWarning(state.deadLetters, config), triggerRulesTeardownWarning(state.triggerRules, config)]) {
+        if (kept) options.report.warn(kept);
+      }
       if (options.dryRun) {
         process.stdout.write(steps.length ? `${steps.map(renderStep).join('\n')}\n` : '-- nothing to do\n');
         return 0;

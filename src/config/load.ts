@@ -16,7 +16,7 @@ import { FORMATS, validateFileConfig, isHandler } from './schema';
 import { displayName, parseTableName, resolveTables, splitTableList, tableKey, type TableEntry } from './tables';
 import { resolveTriggers, TRIGGER_DEFAULTS, type FileTrigger } from './triggers';
 import { compileAllowList, type AllowList } from '../routing/triggers/allow';
-import type { Config, TableConfig } from './types';
+import type { Config, LimitsConfig, TableConfig } from './types';
 
 export interface LoadConfigOptions {
   /** Defaults to process.env. */
@@ -43,7 +43,7 @@ export interface FileConfig {
   brokers?: Record<string, { type: string; conn?: Record<string, unknown>; params?: Record<string, unknown>; batchSize?: number }>;
   triggers?: FileTrigger[];
   allow?: unknown;
-  limits?: { maxActionTimeout?: string };
+  limits?: Partial<typeof DEFAULTS.limits> & { maxActionTimeout?: string };
   sink?: Partial<typeof DEFAULTS.sink> & { url?: string };
   delivery?: Partial<typeof DEFAULTS.delivery> & { retry?: number; retryAfterMax?: string; deadLetterSink?: string };
   deadLetters?: Partial<typeof DEFAULTS.deadLetters>;
@@ -83,6 +83,7 @@ export const DEFAULTS = {
   server: { port: 8080 },
   log: { level: 'info' },
   triggers: TRIGGER_DEFAULTS,
+  limits: { relationDepth: 2 },
 };
 
 export const TYPE_PREFIX = { default: 'orm', django: 'django.orm' } as const;
@@ -285,7 +286,10 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
   const typePrefix = events.typePrefix ?? TYPE_PREFIX[events.format];
   const enabled = file.events?.enabled ?? DEFAULTS.events.enabled;
   const allow = compileAllowListInto(file.allow, problems);
-  const limits = file.limits?.maxActionTimeout === undefined ? {} : { maxActionTimeoutMs: parseDuration(file.limits.maxActionTimeout) };
+  const limits: LimitsConfig = {
+    relationDepth: file.limits?.relationDepth ?? DEFAULTS.limits.relationDepth,
+    ...(file.limits?.maxActionTimeout !== undefined && { maxActionTimeoutMs: parseDuration(file.limits.maxActionTimeout) }),
+  };
   if (limits.maxActionTimeoutMs !== undefined && limits.maxActionTimeoutMs <= 0) {
     problems.push(`limits.maxActionTimeout: must be longer than zero (got ${file.limits!.maxActionTimeout})`);
   }

@@ -194,9 +194,11 @@ export interface TriggerConfig {
   actions: TriggerActionConfig[];
 }
 
-/** Bounds on what trigger rules may ask for (README, "Triggers"). */
+/** Bounds on what trigger rules may do (README, "Triggers"). */
 export interface LimitsConfig {
-  /** The longest timeout an action may have (ms); a longer one is cut to it. */
+  /** Foreign keys a payload placeholder may follow (`customer.address.city`: 2); 0 = no relations. */
+  relationDepth: number;
+  /** The longest timeout an action may have (ms); a longer one is cut to it. Absent: no cap. */
   maxActionTimeoutMs?: number;
 }
 
@@ -216,7 +218,7 @@ export interface Config {
   triggers?: TriggerConfig[];
   /** What untrusted rules may call and read (src/routing/triggers/allow.ts); absent counts as no lists. */
   allow?: AllowList;
-  /** Absent counts as no limits. */
+  /** Always set by the loader; absent (a Config built by hand) counts as the defaults. */
   limits?: LimitsConfig;
   sink: SinkConfig;
   delivery: DeliveryConfig;

@@ -415,9 +415,13 @@ export class DeliveryEngine implements ChangeConsumer {
         const { commitTime } = item.change;
         // Emitted even when aborted meanwhile: the sink did accept it (metrics stay true); it is
         // simply not acknowledged, and will be sent again after the restart.
-        lifecycle.emit('delivery:delivered', {
-          event: item.event, destination: destination.name, attempts, latencyMs: now - commitTime.getTime(), commitTime, status: unit.status,
-        });
+        if (unit.skipped) {
+          lifecycle.emit('delivery:skipped', { event: item.event, destination: destination.name });
+        } else {
+          lifecycle.emit('delivery:delivered', {
+            event: item.event, destination: destination.name, attempts, latencyMs: now - commitTime.getTime(), commitTime, status: unit.status,
+          });
+        }
         this.finish(round, item);
       }
     } catch (err) {

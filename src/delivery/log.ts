@@ -13,6 +13,8 @@ export function logLifecycle(lifecycle: Lifecycle): void {
       ),
     'delivery:delivered': ({ event, destination, attempts, latencyMs }) =>
       log.debug({ id: event.id, subject: event.subject, destination, attempts, latencyMs }, 'delivered'),
+    'delivery:skipped': ({ event, destination }) =>
+      log.debug({ id: event.id, subject: event.subject, destination }, 'nothing to send (the trigger\'s when is false)'),
     'capture:undecodable': ({ change }) =>
       log.error(
         { table: `${change.relation.schema}.${change.relation.table}`, kind: change.kind, lsn: formatLsn(change.commitLsn),

@@ -10,6 +10,8 @@ export class SendUnit implements Sink {
   readonly name: string;
   /** The answer code of the accepted attempt, when the sink reports one. */
   status?: number;
+  /** The sink sent nothing on purpose (SendResult.skipped). */
+  skipped = false;
 
   constructor(
     private readonly sink: Sink,
@@ -22,6 +24,7 @@ export class SendUnit implements Sink {
   async send(event: CloudEvent<unknown>): Promise<SendResult | void> {
     const result = this.batch ? await this.sink.sendBatch!(this.events) : await this.sink.send(event);
     this.status = result ? result.status : undefined;
+    this.skipped = result?.skipped === true;
     return result;
   }
 

@@ -29,10 +29,11 @@ export async function connect(connectionString: string): Promise<Client> {
 
 /**
  * A small pool for the long-running process: reconnects by itself after a database restart.
- * Waiting for a free connection also counts against connectionTimeoutMillis.
+ * Waiting for a free connection also counts against connectionTimeoutMillis. `options`: session
+ * settings (`-c name=value …`) for every connection.
  */
-export function createPool(connectionString: string, max = 2): Pool {
-  const pool = new Pool({ connectionString, max, application_name: 'pg-cloudevents', idleTimeoutMillis: 30_000, ...BOUNDS });
+export function createPool(connectionString: string, max = 2, options?: string): Pool {
+  const pool = new Pool({ connectionString, max, application_name: 'pg-cloudevents', idleTimeoutMillis: 30_000, ...BOUNDS, ...(options === undefined ? {} : { options }) });
   pool.on('error', () => undefined);
   return pool;
 }

@@ -2,6 +2,7 @@ import type { CloudEvent } from 'cloudevents';
 import type { Config } from '../config/types';
 import type { Destination, Sink } from '../sinks/types';
 import type { Change } from '../sources/change';
+import type { RelationResolver } from './triggers/relations';
 
 /**
  * Routing: the stage between shaping (src/events) and delivery (src/delivery), where a change
@@ -46,6 +47,8 @@ export interface RoutingContext {
   buildEvent(change: Change): CloudEvent<unknown>;
   /** A destination by handler name, resolved through the sinks registry (once per name). */
   destination(name: string): Destination;
+  /** Reads what trigger payloads reach through foreign keys; absent: relations are off. */
+  relations?: RelationResolver;
 }
 
 /** What a kind is given: the routing context, plus sinks a kind wraps in destinations of its own. */

@@ -73,6 +73,12 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
       deliveredCounts.flush((destination, type, n) => this.inc({ destination, type }, n));
     },
   });
+  const skipped = new Counter({
+    name: `${PREFIX}events_skipped_total`,
+    help: 'Deliveries done without sending, by destination: a trigger action whose `when` was false.',
+    labelNames: ['destination'] as const,
+    registers,
+  });
   const failures = new Counter({
     name: `${PREFIX}delivery_failures_total`,
     help: 'Failed delivery attempts, by destination, HTTP status (or "network") and whether the failure is retriable.',
@@ -235,6 +241,7 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
       attemptsOf(destination).observe(n);
     },
     'delivery:deadLettered': ({ destination }) => deadLettered.inc({ destination }),
+    'delivery:skipped': ({ destination }) => skipped.inc({ destination }),
     'capture:undecodable': () => undecodable.inc(),
     'capture:heartbeat': () => heartbeats.inc(),
     'leader:role': ({ role: current }) => {

@@ -43,3 +43,16 @@ export function compileTemplate(text: string, where: string): Template {
     return out;
   };
 }
+
+/**
+ * The destination of a message that is not a CloudEvent (a trigger action's bare payload,
+ * `Sink.sendMessage`): the text as written. A template cannot be rendered, since a bare message
+ * has no attributes; no retry can change that, so it is a final failure (TemplateError), and the
+ * action should name a fixed destination.
+ */
+export function fixedDestination(text: string, where: string): string {
+  if (text.search(PLACEHOLDER) >= 0) {
+    throw new TemplateError(`${where}: ${JSON.stringify(text)} is a template over CloudEvent attributes, which a bare message does not have; give the action a fixed destination`);
+  }
+  return text;
+}

@@ -50,6 +50,11 @@ export interface PlainMessage {
 
 export interface SendResult {
   status?: number;
+  /**
+   * Nothing was sent, on purpose, and the delivery is done: a trigger action whose `when` was
+   * false. Counted as skipped, not delivered (pgce_events_skipped_total).
+   */
+  skipped?: boolean;
 }
 
 /**

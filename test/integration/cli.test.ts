@@ -134,13 +134,13 @@ describe('commands: setup, teardown, check, status, tail and bad configuration (
     // Before any set-up: the schema's migrations are all pending, which check names as a warning.
     const before = await cli(['check'], env);
     expect(before.code, before.all).to.equal(0);
-    expect(before.stdout).to.include('todo schema pgcloudevents (4 migration(s) pending: applied by setup or run)');
+    expect(before.stdout).to.include('todo schema pgcloudevents (5 migration(s) pending: applied by setup or run)');
     expect(before.stderr).to.include(
       'warning: schema pgcloudevents is behind: migrations 000001_dead_letters, 000002_dead_letters_exact_events, ' +
-      '000003_capture_slots, 000004_dead_letters_destination pending (pg-cloudevents setup, or run at start, applies them)');
+      '000003_capture_slots, 000004_dead_letters_destination, 000005_trigger_rules pending (pg-cloudevents setup, or run at start, applies them)');
     const dry = await cli(['setup', '--dry-run'], env);
     expect(dry.code, dry.all).to.equal(0);
-    expect(dry.stdout).to.match(/^-- migrate schema pgcloudevents: 000001_dead_letters\n-- migrate schema pgcloudevents: 000002_dead_letters_exact_events\n-- migrate schema pgcloudevents: 000003_capture_slots\n-- migrate schema pgcloudevents: 000004_dead_letters_destination\n/);
+    expect(dry.stdout).to.match(/^-- migrate schema pgcloudevents: 000001_dead_letters\n-- migrate schema pgcloudevents: 000002_dead_letters_exact_events\n-- migrate schema pgcloudevents: 000003_capture_slots\n-- migrate schema pgcloudevents: 000004_dead_letters_destination\n-- migrate schema pgcloudevents: 000005_trigger_rules\n/);
     expect((await db.query(`SELECT 1 FROM pg_namespace WHERE nspname = 'pgcloudevents'`)).rowCount, 'dry run').to.equal(0);
     expect(dry.stdout).to.include('CREATE PUBLICATION "pgce_cli" FOR TABLE "public"."items"');
     expect(dry.stdout).to.include(`pg_create_logical_replication_slot('pgce_cli', 'pgoutput')`);
@@ -155,9 +155,10 @@ describe('commands: setup, teardown, check, status, tail and bad configuration (
     expect(pub.rows).to.deep.equal([{ tablename: 'items' }]);
     const slot = await db.query(`SELECT plugin FROM pg_replication_slots WHERE slot_name = 'pgce_cli'`);
     expect(slot.rows).to.deep.equal([{ plugin: 'pgoutput' }]);
-    expect(made.stdout).to.include('done: migrate schema pgcloudevents: 000004_dead_letters_destination');
+    expect(made.stdout).to.include('done: migrate schema pgcloudevents: 000005_trigger_rules');
     expect((await db.query('SELECT name FROM pgcloudevents.knex_migrations ORDER BY id')).rows.map((r) => r.name)).to.deep.equal([
       '000001_dead_letters', '000002_dead_letters_exact_events', '000003_capture_slots', '000004_dead_letters_destination',
+      '000005_trigger_rules',
     ]);
     const again = await cli(['setup'], env);
     expect(again.code).to.equal(0);
@@ -172,6 +173,15 @@ describe('commands: setup, teardown, check, status, tail and bad configuration (
     expect(report.slot.lastAcknowledgedLsn).to.match(/^[0-9A-F]+\/[0-9A-F]+$/);
     expect(report.slot.lagBytes).to.be.a('number');
     expect(report.warnings.join('\n')).not.to.include('is behind');
+
+    // A trigger rule kept in the table is a user's own: teardown keeps the table (and the schema), and says so.
+    await db.query(`INSERT INTO pgcloudevents.triggers (name, rule) VALUES ('kept', '{}')`);
+    const keeps = await cli(['teardown', '--dry-run'], env);
+    expect(keeps.code, keeps.all).to.equal(0);
+    expect(keeps.stderr).to.include('trigger rules table pgcloudevents.triggers holds 1 rule(s) and is kept');
+    expect(keeps.stdout).not.to.include('DROP TABLE IF EXISTS "pgcloudevents"."triggers"');
+    expect(keeps.stdout).not.to.include('DROP SCHEMA');
+    await db.query('DELETE FROM pgcloudevents.triggers');
 
     const down = await cli(['teardown'], env);
     expect(down.code, down.all).to.equal(0);

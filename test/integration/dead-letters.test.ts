@@ -14,7 +14,7 @@ import { knexOn } from '../../src/pg/schema/knex';
 import { migrateSchema } from '../../src/pg/schema/migrate';
 import { preKnexSql } from './harness/pre-knex-schema';
 import { eventFromStoredText } from '../../src/delivery/dead-letters/event-text';
-import { DeadLetterStore } from '../../src/delivery/dead-letters/store';
+import { DeadLetterStore, type DestinationKey } from '../../src/delivery/dead-letters/store';
 import { SupersededTracker } from '../../src/delivery/dead-letters/superseded';
 import { RawJson } from '../../src/events/json-text';
 import { structuredJson } from '../../src/events/structured';
@@ -140,8 +140,9 @@ describe('dead letters against real PostgreSQL', function () {
       ]);
       const idx = await db.query(`SELECT indexdef FROM pg_indexes WHERE schemaname = 'pgcloudevents' AND indexname = 'dead_letters_created_at_idx'`);
       expect(idx.rows[0].indexdef).to.include('(created_at)');
+      // The schema's other relations: the slot record and the trigger rules tables.
       expect(await inspectDeadLetterTable(knexOn(pool), config)).to.deep.equal({
-        schemaExists: true, tableExists: true, empty: true, otherObjectsInSchema: 1,
+        schemaExists: true, tableExists: true, empty: true, otherObjectsInSchema: 2,
       });
       await store.insert(failed(1));
       expect((await inspectDeadLetterTable(knexOn(pool), config)).empty).to.equal(false);
@@ -316,15 +317,18 @@ describe('dead letters against real PostgreSQL', function () {
       const a = await store.insert(failed(1));
       let marks = 0;
       const counting = Object.assign(Object.create(store) as DeadLetterStore, {
-        markSuperseded: (key: string, sequence: string) => (marks++, store.markSuperseded(key, sequence)),
+        markSuperseded: (at: DestinationKey, sequence: string) => (marks++, store.markSuperseded(at, sequence)),
       });
       const lifecycle = new Lifecycle();
-      const delivered = (e: CloudEvent<unknown>) => lifecycle.emit('delivery:delivered', { event: e, destination: 'default', attempts: 1, latencyMs: 1, commitTime: new Date() });
+      const delivered = (e: CloudEvent<unknown>, destination = 'default') => lifecycle.emit('delivery:delivered', { event: e, destination, attempts: 1, latencyMs: 1, commitTime: new Date() });
       const tracker = new SupersededTracker(counting);
       tracker.subscribe(lifecycle);
       try {
         // Delivered before the keys were loaded: remembered, and applied once they are.
         delivered(at(1, 5));
+        await tracker.idle();
+        expect((await store.get(a))!.supersededBySequence).to.equal(seq(5));
+        delivered(at(1, 9), 'trigger:other/0'); // another destination's delivery of the row: not this row's newer state
         await tracker.idle();
         expect((await store.get(a))!.supersededBySequence).to.equal(seq(5));
         delivered(at(1, 9));
@@ -336,7 +340,7 @@ describe('dead letters against real PostgreSQL', function () {
 
         // A dead letter stored now (the handler calls watch) is watched from then on.
         const b = await store.insert(failed(2));
-        tracker.watch(event(2));
+        tracker.watch(event(2), 'default');
         delivered(at(2, 11));
         await tracker.idle();
         expect((await store.get(b))!.supersededBySequence).to.equal(seq(11));
@@ -362,7 +366,7 @@ describe('dead letters against real PostgreSQL', function () {
       });
       const other = new Lifecycle();
       broken.subscribe(other);
-      broken.watch(event(3));
+      broken.watch(event(3), 'default');
       expect(() => other.emit('capture:connected', { slot: 's', publication: 'p', startLsn: 0n })).not.to.throw();
       expect(() => other.emit('delivery:delivered', { event: at(3, 20), destination: 'default', attempts: 1, latencyMs: 1, commitTime: new Date() })).not.to.throw();
       const plain = new CloudEvent({ id: 'x', source: '/s', type: 't' });

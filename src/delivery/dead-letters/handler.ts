@@ -107,7 +107,7 @@ export function createDeadLetterHandler(opts: DeadLetterHandlerOptions): Closabl
     await toDeadLetterSink(failed, signal);
     const id = await toTable(failed, signal);
     // Before this resolves, so before the key's next event can be sent (per-key order).
-    superseded?.watch(failed.event);
+    superseded?.watch(failed.event, failed.destination.name);
     log.warn(
       { id: failed.event.id, subject: failed.event.subject, row: id, status: failed.status, attempts: failed.attempts, err: errorMessage(failed.error) },
       `delivery failed for good; stored in ${store.tableName}`,

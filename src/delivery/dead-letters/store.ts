@@ -96,15 +96,23 @@ VALUES (?, ?, ?, ?, ?, 0, now(), now(), ?::pg_lsn)
 ON CONFLICT (event_id) DO UPDATE SET error = EXCLUDED.error, last_attempt_at = now(),
   raw_change = COALESCE(d.raw_change, EXCLUDED.raw_change)
 RETURNING id::text AS id`,
-  // Marks the key's older dead letters, and says whether the key has any left (else the caller
-  // stops watching it). The outer SELECT sees the rows as before the UPDATE. Bindings: key, sequence, sequence, key.
+  // Marks the older dead letters of the key at that destination, and says whether any are left
+  // (else the caller stops watching it). The outer SELECT sees the rows as before the UPDATE.
+  // Bindings: sequence, destination, key, sequence, sequence, destination, key.
   markSuperseded: (t: string) => `WITH marked AS (
   UPDATE ${t} SET superseded_by_sequence = ?
-   WHERE partition_key = ? AND ${BEFORE('sequence', '?::text')}
+   WHERE destination = ? AND partition_key = ? AND ${BEFORE('sequence', '?::text')}
      AND (superseded_by_sequence IS NULL OR ${BEFORE('superseded_by_sequence', '?::text')})
   RETURNING 1)
-SELECT (SELECT count(*)::int FROM marked) AS marked, EXISTS (SELECT 1 FROM ${t} WHERE partition_key = ?) AS remaining`,
+SELECT (SELECT count(*)::int FROM marked) AS marked,
+       EXISTS (SELECT 1 FROM ${t} WHERE destination = ? AND partition_key = ?) AS remaining`,
 };
+
+/** A row's stream at one destination: what a newer delivery supersedes. */
+export interface DestinationKey {
+  destination: string;
+  partitionKey: string;
+}
 
 export class DeadLetterStore {
   readonly tableName: string;
@@ -171,18 +179,21 @@ export class DeadLetterStore {
     return rows[0].id;
   }
 
-  /** The partition keys that have dead letters with a sequence (what ./superseded.ts watches). */
-  async partitionKeys(): Promise<string[]> {
-    const rows = await this.run(this.rows().distinct('d.partition_key').whereNotNull('d.partition_key').whereNotNull('d.sequence'));
-    return rows.map((r: { partition_key: string }) => r.partition_key);
+  /** The (destination, partition key) pairs that have dead letters with a sequence (what ./superseded.ts watches). */
+  async partitionKeys(): Promise<DestinationKey[]> {
+    const rows = await this.run(this.rows().distinct('d.destination', 'd.partition_key').whereNotNull('d.partition_key').whereNotNull('d.sequence'));
+    return rows.map((r: { destination: string; partition_key: string }) => ({ destination: r.destination, partitionKey: r.partition_key }));
   }
 
   /**
-   * Records that `sequence` of `partitionKey` was delivered: dead letters of that key with an
-   * older sequence are marked superseded by it. `remaining` is false once the key has no rows.
+   * Records that `sequence` of `partitionKey` was delivered to `destination`: that destination's
+   * dead letters of the key with an older sequence are marked superseded by it (another
+   * destination's delivery says nothing about them). `remaining` is false once none are left.
    */
-  async markSuperseded(partitionKey: string, sequence: string): Promise<{ marked: number; remaining: boolean }> {
-    const { rows } = await this.run(this.knex.raw(SQL.markSuperseded(this.table), [sequence, partitionKey, sequence, sequence, partitionKey]));
+  async markSuperseded(at: DestinationKey, sequence: string): Promise<{ marked: number; remaining: boolean }> {
+    const { destination, partitionKey } = at;
+    const bindings = [sequence, destination, partitionKey, sequence, sequence, destination, partitionKey];
+    const { rows } = await this.run(this.knex.raw(SQL.markSuperseded(this.table), bindings));
     return { marked: rows[0].marked, remaining: rows[0].remaining };
   }
 

@@ -2,7 +2,7 @@ import type { CloudEvent } from 'cloudevents';
 import { errorMessage } from '../../errors';
 import type { Lifecycle, LifecycleEventMap } from '../../lifecycle';
 import { logger } from '../../logger';
-import type { DeadLetterStore } from './store';
+import type { DeadLetterStore, DestinationKey } from './store';
 
 /** Deliveries remembered while the watched keys are not loaded yet; past it they are dropped (and logged). */
 const MAX_PENDING_KEYS = 10_000;
@@ -12,11 +12,22 @@ const RELOAD_AFTER_MS = 5_000;
 type Marks = Pick<DeadLetterStore, 'partitionKeys' | 'markSuperseded' | 'tableName'>;
 
 /**
+ * One map key per (destination, partition key): a row's events reach each destination in their own
+ * order, so only a newer delivery to the same destination supersedes a dead letter. NUL cannot
+ * occur in a destination name (text in PostgreSQL refuses it).
+ */
+const watchKey = (destination: string, partitionKey: string): string => `${destination}\u0000${partitionKey}`;
+const splitKey = (key: string): DestinationKey => {
+  const at = key.indexOf('\u0000');
+  return { destination: key.slice(0, at), partitionKey: key.slice(at + 1) };
+};
+
+/**
  * Knative's default when an event is dead-lettered is to continue: the row's next events are
  * still delivered. Replaying the dead letter later then delivers an older state last. This
- * watches deliveries (`delivery:delivered`) of the partition keys that have dead letters and
- * records on those rows the newest sequence delivered since (`superseded_by_sequence`), so
- * `dead-letters replay` can warn.
+ * watches deliveries (`delivery:delivered`) of the partition keys that have dead letters at the
+ * same destination and records on those rows the newest sequence delivered there since
+ * (`superseded_by_sequence`), so `dead-letters replay` can warn.
  *
  * The hot path costs one Map lookup for keys without dead letters. The set is loaded when capture
  * connects (after set-up created or upgraded the table), grows as dead letters are stored
@@ -56,18 +67,20 @@ export class SupersededTracker {
     this.lifecycle = undefined;
   }
 
-  /** A dead letter of this event was stored: watch its partition key. */
-  watch(event: CloudEvent<unknown>): void {
+  /** A dead letter of this event was stored for `destination`: watch its partition key there. */
+  watch(event: CloudEvent<unknown>, destination: string): void {
     const key = stringExtension(event, 'partitionkey');
-    if (key !== undefined && stringExtension(event, 'sequence') !== undefined) this.keys.set(key, ++this.generation);
+    if (key !== undefined && stringExtension(event, 'sequence') !== undefined) this.keys.set(watchKey(destination, key), ++this.generation);
   }
 
   /** Loads the watched keys from the table; resolves when done (failures are logged, not thrown). */
   load(): Promise<void> {
     this.loading ??= this.track(async () => {
       try {
-        const keys = await this.store.partitionKeys();
-        for (const key of keys) if (!this.keys.has(key)) this.keys.set(key, ++this.generation);
+        for (const { destination, partitionKey } of await this.store.partitionKeys()) {
+          const key = watchKey(destination, partitionKey);
+          if (!this.keys.has(key)) this.keys.set(key, ++this.generation);
+        }
         this.loaded = true;
         const pending = [...this.pending];
         this.pending.clear();
@@ -102,8 +115,9 @@ export class SupersededTracker {
 
   private readonly onDelivered = (payload: LifecycleEventMap['delivery:delivered']): void => {
     try {
-      const key = stringExtension(payload.event, 'partitionkey');
-      if (key === undefined) return;
+      const partitionKey = stringExtension(payload.event, 'partitionkey');
+      if (partitionKey === undefined) return;
+      const key = watchKey(payload.destination, partitionKey);
       if (this.loaded) {
         if (!this.keys.has(key)) return;
       } else {
@@ -148,12 +162,12 @@ export class SupersededTracker {
       while (sequence !== undefined) {
         const generation = this.keys.get(key);
         try {
-          const { remaining } = await this.store.markSuperseded(key, sequence);
+          const { remaining } = await this.store.markSuperseded(splitKey(key), sequence);
           // No row left for the key: stop watching it, unless a new dead letter came meanwhile.
           if (!remaining && this.keys.get(key) === generation) this.keys.delete(key);
         } catch (err) {
           this.log.warn(
-            { table: this.store.tableName, partitionKey: key, sequence, err: errorMessage(err) },
+            { table: this.store.tableName, ...splitKey(key), sequence, err: errorMessage(err) },
             'could not record a newer delivery on dead letters of the same key; replay may not warn about it',
           );
         }

@@ -17,10 +17,10 @@ export type Missing = typeof MISSING;
 export const ROOTS = ['instance', 'old', 'event', 'signal_kwargs'] as const;
 
 /**
- * The hook for relations through foreign keys (`customer.name` for a `customer_id` column), which
- * no resolver fills yet. It answers a root name that is neither a root nor a column, synchronously:
- * a resolver fetches what the compiled payload's `paths` name before rendering, then answers from
- * what it fetched. MISSING when it has nothing for `name`.
+ * The hook for relations through foreign keys (`customer.name` for a `customer_id` column): see
+ * relations.ts. It answers a root name that is neither a root nor a column, synchronously: the
+ * resolver fetches what the compiled payload's placeholders name before rendering, then answers
+ * from what it fetched. MISSING when it has nothing for `name`.
  */
 export type RelationLookup = (name: string, row: Row | undefined) => unknown;
 

@@ -18,14 +18,15 @@ import type { ActionRuntime, ActionTarget } from './actions';
 import { triggerContext } from './context';
 import { actionDestinationName, actionEvent, changeEvents } from './derived';
 import { RateLimiter } from './rate-limit';
+import type { RelationResolver } from './relations';
 import { compileRule, matchesChange, type CompiledRule } from './rules';
 
 export { actionDestinationName, actionEvent, derivedEvent, derivedEventId } from './derived';
 
 /**
- * One action's sink: it receives the action's delivery event, evaluates the rule's `when`,
- * renders the payload (the action's own, else the rule's), waits its turn under `rateLimit`, and
- * sends through the action kind's target. One attempt per call, as every sink: a retriable failure
+ * One action's sink: it receives the action's delivery event, evaluates the rule's `when`, reads
+ * the payload's relations, renders the payload (the action's own, else the rule's), waits its turn
+ * under `rateLimit`, and sends through the action kind's target. One attempt per call, as every sink: a retriable failure
  * is retried by the engine, which evaluates again (the result is the same: evaluation reads only
  * the event).
  */
@@ -37,6 +38,7 @@ class ActionSink implements Sink {
     private readonly rule: CompiledRule,
     private readonly index: number,
     private readonly target: ActionTarget,
+    private readonly relations?: RelationResolver,
   ) {
     this.name = actionDestinationName(rule.name, index);
     const { rateLimit } = rule.actions[index].config;
@@ -45,9 +47,14 @@ class ActionSink implements Sink {
 
   async send(event: CloudEvent<unknown>): Promise<SendResult | void> {
     // The change's event when routed in this process; else (a stored delivery event) the event itself.
-    const context = triggerContext(changeEvents.get(event) ?? event);
-    if (this.rule.when !== undefined && !(await this.rule.when.evaluate(context))) return;
-    const payload = await (this.rule.actions[this.index].payload ?? this.rule.payload)(context);
+    const change = changeEvents.get(event) ?? event;
+    let context = triggerContext(change);
+    if (this.rule.when !== undefined && !(await this.rule.when.evaluate(context))) return { skipped: true };
+    const action = this.rule.actions[this.index];
+    // Relations ({{ customer.name }}) are read now, at delivery, then rendered from what was read.
+    const relation = await this.relations?.prepare(change, context.row, action.placeholders ?? this.rule.placeholders);
+    if (relation !== undefined) context = triggerContext(change, { relation });
+    const payload = await (action.payload ?? this.rule.payload)(context);
     // Every attempt counts against the limit: a retry is a request too.
     await this.limiter?.take();
     return this.target.send(payload, event);
@@ -68,9 +75,9 @@ function runtimeOf(rule: CompiledRule, index: number, config: Config, defaultSin
   return { config, trusted, where: `${rule.at}.actions[${index}]`, defaultSink };
 }
 
-function actionSink(rule: CompiledRule, index: number, runtime: ActionRuntime): ActionSink {
+function actionSink(rule: CompiledRule, index: number, runtime: ActionRuntime, relations?: RelationResolver): ActionSink {
   const action = rule.actions[index];
-  return new ActionSink(rule, index, action.kind.target(action.config, runtime));
+  return new ActionSink(rule, index, action.kind.target(action.config, runtime), relations);
 }
 
 /**
@@ -79,14 +86,14 @@ function actionSink(rule: CompiledRule, index: number, runtime: ActionRuntime): 
  * render error must fail its own delivery only, not a whole batch. The targets are made when the
  * route is built (a broker that cannot send a bare payload is refused then) and closed with it.
  */
-export const triggersRoute: RouteKind = ({ config, buildEvent, sink }) => {
+export const triggersRoute: RouteKind = ({ config, buildEvent, sink, relations }) => {
   const rules = (config.triggers ?? []).map((r, i) => compileRule(r, i, config.events.typePrefix)).filter((r) => r.active);
   if (rules.length === 0) return [];
   let inner: Sink | undefined;
   const defaultSink = () => (inner ??= sink(config.handler));
   const made: ActionSink[] = [];
   const byRule = rules.map((rule) => rule.actions.map((action, index) => {
-    const made1 = actionSink(rule, index, runtimeOf(rule, index, config, defaultSink, true));
+    const made1 = actionSink(rule, index, runtimeOf(rule, index, config, defaultSink, true), relations);
     made.push(made1);
     return {
       type: action.type,
@@ -125,7 +132,8 @@ export const triggersRoute: RouteKind = ({ config, buildEvent, sink }) => {
 export class ActionReplay {
   private readonly sinks = new Map<string, ActionSink>();
 
-  constructor(private readonly config: Config) {}
+  /** `relations`: what payloads reach through foreign keys, read again now (as at delivery). */
+  constructor(private readonly config: Config, private readonly relations?: RelationResolver) {}
 
   sinkFor(event: CloudEvent<unknown>, inner: Sink): Sink | Error {
     const name = event.trigger;
@@ -147,7 +155,7 @@ export class ActionReplay {
     }
     let made: ActionSink;
     try {
-      made = actionSink(rule, index, runtimeOf(rule, index, this.config, () => inner, true));
+      made = actionSink(rule, index, runtimeOf(rule, index, this.config, () => inner, true), this.relations);
     } catch (err) {
       return err as Error;
     }

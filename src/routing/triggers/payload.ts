@@ -18,9 +18,21 @@ export class PayloadError extends DeliveryError {
   }
 }
 
+/** One `{{ path }}` of a template: where it sits, for messages. */
+export interface Placeholder {
+  /** `['customer', 'name']`. */
+  readonly path: readonly string[];
+  /** The leaf's key path (`triggers[0].payload.to`). */
+  readonly where: string;
+  /** As written (`{{ customer.name }}`). */
+  readonly text: string;
+}
+
 export interface CompiledPayload {
   /** Every placeholder's path (`['customer', 'name']`), in template order: what a relation resolver fetches. */
   readonly paths: readonly (readonly string[])[];
+  /** The same placeholders with where each sits, so a resolver's errors read like the renderer's. */
+  readonly placeholders: readonly Placeholder[];
   /** The payload for one change; throws PayloadError when a placeholder names nothing. */
   render(context: TriggerContext): unknown;
 }
@@ -104,7 +116,8 @@ function resolve(context: TriggerContext, path: readonly string[], text: string,
     const why =
       name === 'old' ? 'this change has no previous row (only an update whose previous row PostgreSQL sent has one)' :
       (ROOTS as readonly string[]).includes(name) ? `this change has no ${name}` :
-      relation ? `the row has no column ${name}; relations through foreign keys (${name}_id) are not available in payloads yet` :
+      relation ? `the row has no column ${name}, and ${name}_id is no foreign key this delivery follows (a single-column ` +
+        'foreign key, with limits.relationDepth above 0: see "Relations" in docs/triggers-templates.md)' :
       `the row has no column ${name}`;
     const { columns, roots } = context.names();
     fail(why, ` (columns: ${columns.join(', ') || 'none'}; roots: ${roots.join(', ')})`);
@@ -131,14 +144,14 @@ function textOf(value: unknown): string {
   return typeof value === 'string' ? value : stringifyJson(value);
 }
 
-function compileString(text: string, where: string, paths: string[][]): Node | undefined {
+function compileString(text: string, where: string, paths: Placeholder[]): Node | undefined {
   const parts = parseText(text, where);
   const placeholders = parts.filter((p): p is Exclude<Part, string> => typeof p !== 'string');
   if (placeholders.length === 0) {
     const literal = parts.join('');
     return literal === text ? undefined : () => literal;
   }
-  for (const p of placeholders) paths.push(p.path);
+  for (const p of placeholders) paths.push({ path: p.path, where, text: p.text });
   if (parts.length === 1) {
     const { path, text: placeholder } = placeholders[0];
     return (context) => resolve(context, path, placeholder, where);
@@ -151,7 +164,7 @@ function compileString(text: string, where: string, paths: string[][]): Node | u
 }
 
 /** A Node for a subtree with placeholders; undefined for a constant one (returned as compiled). */
-function compileNode(value: unknown, where: string, paths: string[][]): Node | undefined {
+function compileNode(value: unknown, where: string, paths: Placeholder[]): Node | undefined {
   if (typeof value === 'string') return compileString(value, where, paths);
   if (value === null || typeof value === 'boolean' || value instanceof RawJson) return undefined;
   if (typeof value === 'number') {
@@ -197,13 +210,13 @@ function deepFreeze<T>(value: T): T {
  * `{{ env.… }}`, or a value JSON cannot carry.
  */
 export function compilePayload(template: unknown, where: string): CompiledPayload {
-  if (template === undefined) return { paths: [], render: (context) => context.data };
-  const paths: string[][] = [];
+  if (template === undefined) return { paths: [], placeholders: [], render: (context) => context.data };
+  const placeholders: Placeholder[] = [];
   // A copy: the configuration's own objects stay the configuration's; constant parts are shared
   // by every rendered payload, so they are frozen.
   const constant = deepFreeze(structuredCopy(template));
-  const node = compileNode(constant, where, paths);
-  return { paths, render: node === undefined ? () => constant : node };
+  const node = compileNode(constant, where, placeholders);
+  return { paths: placeholders.map((p) => p.path), placeholders, render: node === undefined ? () => constant : node };
 }
 
 function structuredCopy(value: unknown): unknown {

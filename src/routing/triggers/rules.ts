@@ -12,7 +12,7 @@ import { actionKindOf, type ActionKind } from './actions';
 import type { TriggerContext } from './context';
 import { compileTransform, compileWhen, type CompiledExpression } from './expressions';
 import { compileFilters, type EventFilter } from './filters';
-import { compilePayload } from './payload';
+import { compilePayload, type Placeholder } from './payload';
 
 const KINDS_BY_OPERATION: Record<TriggerOperation, readonly Change['kind'][]> = {
   post_save: ['insert', 'update'],
@@ -30,6 +30,8 @@ export interface CompiledAction {
   readonly config: TriggerActionConfig;
   /** The action's own payload, when it has one: it wins over the rule's. */
   readonly payload?: (context: TriggerContext) => Promise<unknown>;
+  /** The own payload's placeholders (the relations to fetch before it), when it has one. */
+  readonly placeholders?: readonly Placeholder[];
 }
 
 export interface CompiledRule {
@@ -46,6 +48,8 @@ export interface CompiledRule {
   readonly when?: CompiledExpression<boolean>;
   /** The payload for one change: the transform's result, or the template rendered. */
   payload(context: TriggerContext): Promise<unknown>;
+  /** The payload template's placeholders (none with a transform): the relations to fetch before `payload`. */
+  readonly placeholders: readonly Placeholder[];
   readonly actions: readonly CompiledAction[];
 }
 
@@ -93,7 +97,7 @@ export function compileRule(rule: TriggerConfig, index: number, typePrefix: stri
       type: kind.type(config, rule.name, typePrefix),
       kind,
       config,
-      ...(own !== undefined && { payload: async (context: TriggerContext) => own.render(context) }),
+      ...(own !== undefined && { payload: async (context: TriggerContext) => own.render(context), placeholders: own.placeholders }),
     };
   });
   if (problems.length > 0) throw new ConfigError(problems);
@@ -107,6 +111,7 @@ export function compileRule(rule: TriggerConfig, index: number, typePrefix: stri
     filter: filter!,
     when,
     payload: transform !== undefined ? (context) => transform.evaluate(context) : async (context) => template!.render(context),
+    placeholders: transform !== undefined ? [] : template!.placeholders,
     actions,
   };
 }

@@ -2,6 +2,7 @@ import { CONSTANTS, CloudEvent, Kafka } from 'cloudevents';
 import type { Message } from 'kafkajs';
 import { stringifyJson } from '../../events/json-text';
 import { structuredJson } from '../../events/structured';
+import type { PlainMessage } from '../types';
 
 export type KafkaMode = 'binary' | 'structured';
 
@@ -31,6 +32,20 @@ export function encodeKafkaMessages(event: CloudEvent<unknown>, mode: KafkaMode,
   const messages = [message];
   if (tombstone && key !== null && isDelete(event)) messages.push({ key, value: null, timestamp: message.timestamp });
   return messages;
+}
+
+/**
+ * A bare payload (a trigger action's, no CloudEvent) as one record: the value is the body exactly,
+ * headers `content-type` and `id` (consumers dedupe on it), the key is the row's partition key so
+ * a row's messages stay in one partition, in order. No `ce_` headers; the timestamp is the
+ * producer's (there is no event time).
+ */
+export function encodePlainKafkaMessage(message: PlainMessage): Message {
+  return {
+    key: message.key ?? null,
+    value: message.body,
+    headers: { [CONSTANTS.HEADER_CONTENT_TYPE]: message.contentType, id: message.id },
+  };
 }
 
 function keyOf(event: CloudEvent<unknown>): string | null {

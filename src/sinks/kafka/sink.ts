@@ -5,9 +5,9 @@ import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors
 import { logger } from '../../logger';
 import { DeadlineExceeded, withDeadline } from '../support/deadline';
 import { LazyConnection } from '../support/lazy-connection';
-import type { Template } from '../template';
-import type { Sink } from '../types';
-import { encodeKafkaMessages, type KafkaMode } from './encode';
+import { fixedDestination, type Template } from '../template';
+import type { PlainMessage, Sink } from '../types';
+import { encodeKafkaMessages, encodePlainKafkaMessage, type KafkaMode } from './encode';
 import { classifyKafkaError } from './errors';
 import type { KafkaConn, KafkaParams } from './schema';
 
@@ -74,7 +74,17 @@ export class KafkaSink implements Sink {
       if (list) list.push(...messages);
       else byTopic.set(topic, messages);
     }
-    const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+    await this.produce([...byTopic].map(([topic, messages]) => ({ topic, messages })));
+  }
+
+  /** A bare payload (trigger action) as one record to the fixed topic; see encodePlainKafkaMessage. */
+  async sendMessage(message: PlainMessage): Promise<void> {
+    const topic = this.validTopic(fixedDestination(this.options.broker.params.topic as string, `brokers.${this.name}.params.topic`));
+    await this.produce([{ topic, messages: [encodePlainKafkaMessage(message)] }]);
+  }
+
+  /** One produce request, acknowledged by all in-sync replicas, within the per-send deadline. */
+  private async produce(topicMessages: { topic: string; messages: Message[] }[]): Promise<void> {
     await this.bounded(`did not confirm within ${this.options.timeoutMs} ms`, async () => {
       const producer = await this.producer.get();
       await producer.sendBatch({ topicMessages, acks: -1, timeout: this.options.timeoutMs });
@@ -117,10 +127,15 @@ export class KafkaSink implements Sink {
     } catch (err) {
       throw new DeliveryError(`kafka broker ${this.name}: cannot encode event ${event.id}: ${errorMessage(err)}`, { retriable: false, cause: err });
     }
+    return { topic: this.validTopic(topic), messages };
+  }
+
+  /** The topic, or a final DeliveryError for a name Kafka would refuse. */
+  private validTopic(topic: string): string {
     if (!TOPIC_NAME.test(topic)) {
       throw new DeliveryError(`kafka broker ${this.name}: ${JSON.stringify(topic)} is not a valid Kafka topic name (at most 249 of a-z A-Z 0-9 . _ -)`, { retriable: false });
     }
-    return { topic, messages };
+    return topic;
   }
 
   private async openProducer(): Promise<Producer> {

@@ -1,6 +1,7 @@
 import { CONSTANTS, MQTT, type CloudEvent } from 'cloudevents';
 import { stringifyJson } from '../../events/json-text';
 import { binaryData, structuredJson } from '../../events/structured';
+import type { PlainMessage } from '../types';
 
 /**
  * CloudEvents MQTT protocol binding (cloudevents/spec bindings/mqtt-protocol-binding.md), MQTT 5.
@@ -34,6 +35,15 @@ export function encodeMqtt(event: CloudEvent<unknown>, mode: ContentMode): MqttM
     if (value !== undefined && value !== null) userProperties[name] = String(value);
   }
   return { payload: dataBytes(event), contentType: message.PUBLISH?.['Content Type'], userProperties };
+}
+
+/**
+ * A bare payload (a trigger action's, no CloudEvent): the body exactly, MQTT 5 `Content Type`,
+ * and the id as the User Property `id`. The sink speaks MQTT 5 only; a subscriber on MQTT 3.1.1
+ * gets the payload alone, since the broker drops properties that 3.1.1 cannot carry.
+ */
+export function encodePlainMqtt(message: PlainMessage): MqttMessage {
+  return { payload: message.body, contentType: message.contentType, userProperties: { id: message.id } };
 }
 
 function dataBytes(event: CloudEvent<unknown>): Buffer {

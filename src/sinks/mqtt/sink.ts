@@ -6,10 +6,10 @@ import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors
 import { logger } from '../../logger';
 import { Budget, withDeadline } from '../support/deadline';
 import { LazyConnection } from '../support/lazy-connection';
-import type { Template } from '../template';
-import type { Sink } from '../types';
+import { fixedDestination, type Template } from '../template';
+import type { PlainMessage, Sink } from '../types';
 import { isRetriableMqttError, reasonCodeOf } from './classify';
-import { encodeMqtt, topicProblem, type ContentMode } from './encode';
+import { encodeMqtt, encodePlainMqtt, topicProblem, type ContentMode, type MqttMessage } from './encode';
 
 const log = logger('sink.mqtt');
 // The mqtt package's own reconnect cadence while the broker is away.
@@ -63,8 +63,17 @@ export class MqttSink implements Sink {
   }
 
   async send(event: CloudEvent<unknown>): Promise<void> {
-    const topic = this.route(event);
-    const message = encodeMqtt(event, this.options.mode);
+    await this.publish(this.route(event), encodeMqtt(event, this.options.mode));
+  }
+
+  /** A bare payload (trigger action) to the fixed topic; see encodePlainMqtt. */
+  async sendMessage(message: PlainMessage): Promise<void> {
+    const topic = this.valid(fixedDestination(this.options.topicText, `brokers.${this.options.brokerName}.params.topic`));
+    await this.publish(topic, encodePlainMqtt(message));
+  }
+
+  /** Waits for the connection, refuses a packet over the broker's limit, publishes, awaits the acknowledgement. */
+  private async publish(topic: string, message: MqttMessage): Promise<void> {
     const budget = new Budget(this.options.timeoutMs);
     const client = await this.client.get();
     try {
@@ -113,7 +122,11 @@ export class MqttSink implements Sink {
   }
 
   private route(event: CloudEvent<unknown>): string {
-    const topic = this.options.topic(event);
+    return this.valid(this.options.topic(event));
+  }
+
+  /** The topic, or a final DeliveryError for a name MQTT forbids (a wildcard, empty). */
+  private valid(topic: string): string {
     const problem = topicProblem(topic);
     if (problem) throw new DeliveryError(`${this.describe()}: topic ${JSON.stringify(topic)} ${problem}`, { retriable: false });
     return topic;

@@ -1,6 +1,7 @@
 import { CloudEvent, HTTP } from 'cloudevents';
 import { stringifyJson } from '../../events/json-text';
 import { structuredJson } from '../../events/structured';
+import type { PlainMessage } from '../types';
 
 /**
  * CloudEvents NATS protocol binding. The released binding (v1.0.2, §1.3 and §3) defines only the
@@ -30,6 +31,14 @@ export function encodeNats(event: CloudEvent<unknown>, mode: NatsMode): NatsMess
     headers[`ce-${name}`] = percentEncode(String(value));
   }
   return { headers, data: dataBytes(event) };
+}
+
+/**
+ * A bare payload (a trigger action's, no CloudEvent): the body exactly, header `Content-Type`.
+ * The sink sends the id as `Nats-Msg-Id` (JetStream deduplicates on it), as for events.
+ */
+export function encodePlainNats(message: PlainMessage): NatsMessage {
+  return { headers: { 'Content-Type': message.contentType }, data: message.body };
 }
 
 function dataBytes(event: CloudEvent<unknown>): Uint8Array {

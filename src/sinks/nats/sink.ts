@@ -4,10 +4,10 @@ import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors
 import { logger, scrubSecrets } from '../../logger';
 import { Budget, DeadlineExceeded } from '../support/deadline';
 import { LazyConnection } from '../support/lazy-connection';
-import type { Template } from '../template';
-import type { Sink } from '../types';
+import { fixedDestination, type Template } from '../template';
+import type { PlainMessage, Sink } from '../types';
 import { classifyNatsError, isNatsAuthError } from './classify';
-import { encodeNats, type NatsMode } from './encode';
+import { encodeNats, encodePlainNats, type NatsMessage, type NatsMode } from './encode';
 
 export interface NatsSinkOptions {
   /** The `brokers.<name>` key, for messages. */
@@ -70,14 +70,27 @@ export class NatsSink implements Sink {
    */
   async sendBatch(events: CloudEvent<unknown>[]): Promise<void> {
     if (events.length === 0) return;
-    const messages = events.map((event) => ({ event, subject: this.subjectOf(event), message: encodeNats(event, this.options.mode) }));
+    await this.publishAll(events.map((event) => ({ id: event.id, subject: this.subjectOf(event), message: encodeNats(event, this.options.mode) })));
+  }
+
+  /**
+   * A bare payload (trigger action) to the fixed subject: the body with `Content-Type` and
+   * `Nats-Msg-Id` = the message id, stored once per id within the stream's duplicate window.
+   */
+  async sendMessage(message: PlainMessage): Promise<void> {
+    const subject = this.publishable(fixedDestination(this.options.subject.text, `brokers.${this.options.brokerName}.params.subject`));
+    await this.publishAll([{ id: message.id, subject, message: encodePlainNats(message) }]);
+  }
+
+  /** Publishes back to back, each with `Nats-Msg-Id` = its id, and awaits every PubAck. */
+  private async publishAll(messages: { id: string; subject: string; message: NatsMessage }[]): Promise<void> {
     const started = Date.now();
     const { js } = await this.live.get();
     const left = Math.max(1, this.options.timeoutMs - (Date.now() - started));
-    const acks = messages.map(({ event, subject, message }) => {
+    const acks = messages.map(({ id, subject, message }) => {
       const h = natsHeaders();
       for (const [name, value] of Object.entries(message.headers)) h.set(name, value);
-      return this.published(subject, event, js.publish(subject, message.data, { msgID: event.id, headers: h, timeout: left }));
+      return this.published(subject, id, js.publish(subject, message.data, { msgID: id, headers: h, timeout: left }));
     });
     // Every publish settles before the batch does, so no PubAck rejection goes unobserved.
     const results = await Promise.allSettled(acks);
@@ -85,7 +98,7 @@ export class NatsSink implements Sink {
     if (failed) throw failed.reason;
   }
 
-  private async published(subject: string, event: CloudEvent<unknown>, publish: ReturnType<JetStreamClient['publish']>): Promise<void> {
+  private async published(subject: string, id: string, publish: ReturnType<JetStreamClient['publish']>): Promise<void> {
     let ack;
     try {
       ack = await publish;
@@ -97,7 +110,7 @@ export class NatsSink implements Sink {
         cause: err,
       });
     }
-    if (ack.duplicate) this.log.debug({ subject, id: event.id, stream: ack.stream, seq: ack.seq }, 'already stored (duplicate Nats-Msg-Id)');
+    if (ack.duplicate) this.log.debug({ subject, id, stream: ack.stream, seq: ack.seq }, 'already stored (duplicate Nats-Msg-Id)');
   }
 
   /** Connects, checks JetStream, and for a fixed subject that a stream captures it. */
@@ -128,7 +141,10 @@ export class NatsSink implements Sink {
   }
 
   private subjectOf(event: CloudEvent<unknown>): string {
-    const subject = this.options.subject.template(event);
+    return this.publishable(this.options.subject.template(event));
+  }
+
+  private publishable(subject: string): string {
     if (!PUBLISHABLE_SUBJECT.test(subject)) {
       throw new DeliveryError(`nats subject ${JSON.stringify(subject)} (from ${this.options.subject.text}) is not a publishable subject`, { retriable: false });
     }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { CloudEvent } from 'cloudevents';
 import { stringifyJson } from '../../events/json-text';
 import { structuredJson } from '../../events/structured';
+import type { PlainMessage } from '../types';
 
 /**
  * CloudEvents Google Cloud Pub/Sub Protocol Binding 1.0 (cloudevents/spec
@@ -32,21 +33,36 @@ export const LIMITS = {
   messageBytes: 10_000_000,
 } as const;
 
-export interface EncodedMessage {
-  mode: PubSubMode;
+/** What is published: the data and attributes (the ordering key is the sink's). */
+export interface PubSubPayload {
   data: Buffer;
   attributes: Record<string, string>;
   /** data plus attribute keys and values, as the service counts a message's size. */
   bytes: number;
 }
 
+export interface EncodedMessage extends PubSubPayload {
+  mode: PubSubMode;
+}
+
+/** Attribute names of a bare payload (`sendMessage`). */
+export const PLAIN_ATTRIBUTES = { contentType: 'content-type', id: 'id' } as const;
+
+/**
+ * A bare payload (a trigger action's, no CloudEvent): data = the body exactly, attributes
+ * `content-type` and `id` only (no `ce-` attributes). The sink sets the ordering key.
+ */
+export function encodePlainMessage(message: PlainMessage): PubSubPayload {
+  return sized(message.body, { [PLAIN_ATTRIBUTES.contentType]: message.contentType, [PLAIN_ATTRIBUTES.id]: message.id });
+}
+
 export function encodeMessage(event: CloudEvent<unknown>, mode: PubSubMode): EncodedMessage {
   if (mode === 'binary') {
     const attributes = binaryAttributes(event);
-    if (fitsAsAttributes(attributes)) return sized('binary', dataBytes(event), attributes);
+    if (fitsAsAttributes(attributes)) return { mode: 'binary', ...sized(dataBytes(event), attributes) };
   }
   // CloudEvent#toJSON is the JSON format's shape (data_base64 for binary data).
-  return sized('structured', Buffer.from(structuredJson(event)), { [CONTENT_TYPE_ATTRIBUTE]: STRUCTURED_CONTENT_TYPE });
+  return { mode: 'structured', ...sized(Buffer.from(structuredJson(event)), { [CONTENT_TYPE_ATTRIBUTE]: STRUCTURED_CONTENT_TYPE }) };
 }
 
 function binaryAttributes(event: CloudEvent<unknown>): Record<string, string> {
@@ -86,10 +102,10 @@ function fitsAsAttributes(attributes: Record<string, string>): boolean {
   return entries.every(([k, v]) => Buffer.byteLength(k) <= LIMITS.attributeKeyBytes && Buffer.byteLength(v) <= LIMITS.attributeValueBytes);
 }
 
-function sized(mode: PubSubMode, data: Buffer, attributes: Record<string, string>): EncodedMessage {
+function sized(data: Buffer, attributes: Record<string, string>): PubSubPayload {
   let bytes = data.length;
   for (const [k, v] of Object.entries(attributes)) bytes += Buffer.byteLength(k) + Buffer.byteLength(v);
-  return { mode, data, attributes, bytes };
+  return { data, attributes, bytes };
 }
 
 /**

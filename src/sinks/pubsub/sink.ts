@@ -3,9 +3,9 @@ import type { CloudEvent } from 'cloudevents';
 import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors';
 import { logger } from '../../logger';
 import { withDeadline } from '../support/deadline';
-import type { Template } from '../template';
-import type { SendResult, Sink } from '../types';
-import { encodeMessage, LIMITS, orderingKeyFor, topicProblem, type PubSubMode } from './encode';
+import { fixedDestination, type Template } from '../template';
+import type { PlainMessage, SendResult, Sink } from '../types';
+import { encodeMessage, encodePlainMessage, LIMITS, orderingKeyFor, topicProblem, type PubSubMode, type PubSubPayload } from './encode';
 import { GrpcCode, grpcCodeOf, isRetriableCode, publishError } from './errors';
 
 const log = logger('sink.pubsub');
@@ -64,15 +64,28 @@ export class PubSubSink implements Sink {
   }
 
   async send(event: CloudEvent<unknown>): Promise<SendResult & { messageId: string }> {
-    const topicName = this.topicFor(event);
-    const message = encodeMessage(event, this.options.mode);
+    const orderingKey = this.options.ordering ? this.orderingKeyOf(event) : undefined;
+    return this.publish(this.topicFor(event), encodeMessage(event, this.options.mode), orderingKey);
+  }
+
+  /**
+   * A bare payload (trigger action) to the fixed topic (see encodePlainMessage); with `ordering`,
+   * the ordering key is the message key, so one row's messages keep their order.
+   */
+  async sendMessage(message: PlainMessage): Promise<SendResult & { messageId: string }> {
+    const topicName = this.valid(fixedDestination(this.options.topicText, `brokers.${this.options.name}.params.topic`));
+    const orderingKey = this.options.ordering && message.key ? orderingKeyFor(message.key) : undefined;
+    return this.publish(topicName, encodePlainMessage(message), orderingKey);
+  }
+
+  /** One message, within the per-send deadline; with an ordering key, a failure resumes the key. */
+  private async publish(topicName: string, message: PubSubPayload, orderingKey: string | undefined): Promise<SendResult & { messageId: string }> {
     if (message.bytes > LIMITS.messageBytes) {
       throw new DeliveryError(`pubsub topic ${topicName}: message too large (${message.bytes} bytes; Pub/Sub accepts up to ${LIMITS.messageBytes})`, {
         retriable: false,
         detail: { bytes: message.bytes },
       });
     }
-    const orderingKey = this.options.ordering ? this.orderingKeyOf(event) : undefined;
     const topic = this.topic(topicName);
     const published = topic.publishMessage({ data: message.data, attributes: message.attributes, orderingKey });
     if (orderingKey !== undefined) {
@@ -138,7 +151,11 @@ export class PubSubSink implements Sink {
   }
 
   private topicFor(event: CloudEvent<unknown>): string {
-    const name = this.options.topic(event);
+    return this.valid(this.options.topic(event));
+  }
+
+  /** The topic, or a final DeliveryError for a name the service would refuse. */
+  private valid(name: string): string {
     const problem = topicProblem(name);
     if (problem) throw new DeliveryError(`pubsub: params.topic rendered ${problem}`, { retriable: false });
     return name;

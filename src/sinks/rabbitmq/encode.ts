@@ -2,6 +2,7 @@ import { CONSTANTS, MQTT, type CloudEvent } from 'cloudevents';
 import type { Options } from 'amqplib';
 import { stringifyJson } from '../../events/json-text';
 import { binaryData, structuredJson } from '../../events/structured';
+import type { PlainMessage } from '../types';
 
 /**
  * CloudEvents AMQP protocol binding (cloudevents/spec bindings/amqp-protocol-binding.md), carried
@@ -52,6 +53,15 @@ export function encodeAmqp(event: CloudEvent<unknown>, mode: ContentMode, persis
     content: dataBytes(event),
     options: { ...common, headers, ...(event.datacontenttype ? { contentType: event.datacontenttype } : {}) },
   };
+}
+
+/**
+ * A bare payload (a trigger action's, no CloudEvent): the body exactly, its `content-type`
+ * property, `message-id` = the message id (consumers deduplicate on it, and the sink matches a
+ * basic.return by it), persistent as configured; no `cloudEvents:` headers.
+ */
+export function encodePlainAmqp(message: PlainMessage, persistent: boolean): AmqpMessage {
+  return { content: message.body, options: { persistent, messageId: message.id, mandatory: true, contentType: message.contentType } };
 }
 
 /** The event's data as bytes, serialised as the SDK's HTTP binding does (JSON text for JSON data). */

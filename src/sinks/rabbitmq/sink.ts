@@ -5,10 +5,10 @@ import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors
 import { logger } from '../../logger';
 import { DeadlineExceeded, withDeadline } from '../support/deadline';
 import { LazyConnection } from '../support/lazy-connection';
-import type { Template } from '../template';
-import type { Sink } from '../types';
+import { fixedDestination, type Template } from '../template';
+import type { PlainMessage, Sink } from '../types';
 import { isRetriableAmqpError, replyCodeOf } from './classify';
-import { encodeAmqp, type ContentMode } from './encode';
+import { encodeAmqp, encodePlainAmqp, type AmqpMessage, type ContentMode } from './encode';
 
 const log = logger('sink.rabbitmq');
 
@@ -28,6 +28,13 @@ export interface RabbitmqSinkOptions {
   persistent: boolean;
   /** Every send (connect + publish + confirm) is bounded by this. */
   timeoutMs: number;
+}
+
+/** Where one message goes: the exchange ('' = the default), its routing key, a queue to declare first. */
+interface Route {
+  exchange: string;
+  routingKey: string;
+  declareQueue?: string;
 }
 
 /** One connection with one confirm channel; dropped on any error, reopened by the next send. */
@@ -72,8 +79,17 @@ export class RabbitmqSink implements Sink {
   }
 
   async send(event: CloudEvent<unknown>): Promise<void> {
-    const { exchange, routingKey, declareQueue } = this.route(event);
-    const message = encodeAmqp(event, this.options.mode, this.options.persistent);
+    await this.deliver(this.route((template) => template(event)), encodeAmqp(event, this.options.mode, this.options.persistent));
+  }
+
+  /** A bare payload (trigger action) to the fixed exchange and routing key, or queue; see encodePlainAmqp. */
+  async sendMessage(message: PlainMessage): Promise<void> {
+    const route = this.route((_, text, param) => fixedDestination(text, `brokers.${this.options.brokerName}.params.${param}`));
+    await this.deliver(route, encodePlainAmqp(message, this.options.persistent));
+  }
+
+  /** Declares the queue when asked (once per connection), publishes, and waits for the confirm. */
+  private async deliver({ exchange, routingKey, declareQueue }: Route, message: AmqpMessage): Promise<void> {
     let connected = false;
     await this.bounded(async () => {
       const link = await this.link.get();
@@ -112,11 +128,14 @@ export class RabbitmqSink implements Sink {
     await this.link.close();
   }
 
-  /** Exchange, routing key and the queue to declare first, for this event. */
-  private route(event: CloudEvent<unknown>): { exchange: string; routingKey: string; declareQueue?: string } {
+  /**
+   * Exchange, routing key and the queue to declare first. `render` gives the routing key or queue
+   * from its template: over the event for `send`, the text as written for a bare message.
+   */
+  private route(render: (template: Template, text: string, param: 'routingKey' | 'queue') => string): Route {
     const d = this.options.destination;
-    if (d.kind === 'exchange') return { exchange: d.exchange, routingKey: d.routingKey(event) };
-    const queue = d.queue(event);
+    if (d.kind === 'exchange') return { exchange: d.exchange, routingKey: render(d.routingKey, d.routingKeyText, 'routingKey') };
+    const queue = render(d.queue, d.queueText, 'queue');
     return { exchange: '', routingKey: queue, declareQueue: d.declare ? queue : undefined };
   }
 

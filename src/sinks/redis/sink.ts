@@ -4,8 +4,8 @@ import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors
 import { logger, scrubSecrets } from '../../logger';
 import { Budget, DeadlineExceeded, withDeadline } from '../support/deadline';
 import { LazyConnection } from '../support/lazy-connection';
-import type { Template } from '../template';
-import type { SendResult, Sink } from '../types';
+import { fixedDestination, type Template } from '../template';
+import type { PlainMessage, SendResult, Sink } from '../types';
 import { classifyRedisError, isAuthError } from './classify';
 import { structuredJson } from '../../events/structured';
 
@@ -32,6 +32,19 @@ export interface RedisSinkOptions {
  * de-duplicate redeliveries without parsing) and `event` (the structured-mode JSON event).
  */
 export const STREAM_FIELDS = { id: 'id', event: 'event' } as const;
+
+/**
+ * Field names of a stream entry for a bare payload (a trigger action's, `sendMessage`): `id`,
+ * `content-type` and `data` (the body exactly). On a channel the body alone is published.
+ */
+export const BARE_STREAM_FIELDS = { id: 'id', contentType: 'content-type', data: 'data' } as const;
+
+/** One entry to write: PUBLISH `payload` to `key`, or XADD `fields` to `key`. */
+interface Entry {
+  key: string;
+  payload: string | Buffer;
+  fields: (string | Buffer)[];
+}
 
 /**
  * One Redis connection (ioredis), opened on first use and reused. The client reconnects in the
@@ -78,15 +91,33 @@ export class RedisSink implements Sink {
    */
   async sendBatch(events: CloudEvent<unknown>[]): Promise<SendResult | void> {
     if (events.length === 0) return;
+    await this.write(events.map((event) => {
+      const payload = structuredJson(event);
+      return { key: this.destinationOf(event), payload, fields: [STREAM_FIELDS.id, event.id, STREAM_FIELDS.event, payload] };
+    }));
+  }
+
+  /**
+   * A bare payload (trigger action) to the fixed channel or stream: PUBLISH the body alone, or
+   * XADD the fields `id`, `content-type`, `data` (BARE_STREAM_FIELDS). Redis has no message key.
+   */
+  async sendMessage(message: PlainMessage): Promise<void> {
+    const { kind, text } = this.options.destination;
+    const key = fixedDestination(text, `brokers.${this.options.brokerName}.params.${kind}`);
+    const f = BARE_STREAM_FIELDS;
+    await this.write([{ key, payload: message.body, fields: [f.id, message.id, f.contentType, message.contentType, f.data, message.body] }]);
+  }
+
+  /** Entries in one pipeline, in order; the first refused command fails them all. */
+  private async write(commands: Entry[]): Promise<void> {
     const { kind, maxlen } = this.options.destination;
-    const commands = events.map((event) => ({ event, key: this.destinationOf(event), payload: structuredJson(event) }));
     const cap = maxlen === undefined ? [] : ['MAXLEN', '~', String(maxlen)];
     const verb = kind === 'channel' ? 'PUBLISH' : 'XADD';
     const replies = await this.run(commands.length === 1 ? `${verb} ${commands[0].key}` : `${verb} ×${commands.length}`, async (client) => {
       const pipeline = client.pipeline();
       for (const c of commands) {
         if (kind === 'channel') pipeline.publish(c.key, c.payload);
-        else pipeline.call('XADD', c.key, ...cap, '*', STREAM_FIELDS.id, c.event.id, STREAM_FIELDS.event, c.payload);
+        else pipeline.call('XADD', c.key, ...cap, '*', ...c.fields);
       }
       const answered = await pipeline.exec();
       // The first refused command stands for the batch (classified like a single send's error).

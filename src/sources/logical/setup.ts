@@ -1,3 +1,4 @@
+import { inspectTriggerRulesTable, planTriggerRulesTeardown, type TriggerRulesTableState } from '../../pg/schema/trigger-rules-table';
 import { join } from 'node:path';
 import type { Client } from 'pg';
 import type { Config, TableConfig } from '../../config/types';
@@ -76,6 +77,7 @@ export interface Inspection {
   /** What pg-cloudevents remembers of the slot (slot-record.ts). */
   slotRecord: SlotRecordState;
   deadLetters: DeadLetterTableState;
+  triggerRules: TriggerRulesTableState;
 }
 
 export interface VerifyOptions {
@@ -134,6 +136,7 @@ export async function inspect(client: Client, config: Config): Promise<Inspectio
     slotElsewhere: elsewhere ? { database: elsewhere.database, slotType: elsewhere.slot_type } : null,
     slotRecord: await inspectSlotRecord(knex, config),
     deadLetters: await inspectDeadLetterTable(knex, config),
+    triggerRules: await inspectTriggerRulesTable(knex, config),
   };
 }
 
@@ -291,11 +294,14 @@ export function planTeardown(state: Inspection, config: Config): SetupStep[] {
     });
   }
   steps.push(...planSlotRecordTeardown(state.slotRecord, config));
-  // The slot record table shares the schema: dropped with its last row, it no longer keeps the schema.
+  const rulesSteps = planTriggerRulesTeardown(state.triggerRules, config);
+  steps.push(...rulesSteps);
+  // The slot record and trigger rules tables share the schema: once dropped they no longer keep it.
   const recordTableDropped = state.slotRecord.tableExists && state.slotRecord.otherRecords === 0;
+  const dropped = (recordTableDropped ? 1 : 0) + (rulesSteps.length > 0 ? 1 : 0);
   steps.push(...planDeadLetterTeardown({
     ...state.deadLetters,
-    otherObjectsInSchema: state.deadLetters.otherObjectsInSchema - (recordTableDropped ? 1 : 0),
+    otherObjectsInSchema: state.deadLetters.otherObjectsInSchema - dropped,
   }, config));
   return steps;
 }

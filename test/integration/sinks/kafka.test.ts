@@ -8,7 +8,7 @@ import type { Sink } from '../../../src/sinks/types';
 import { readKafkaRecords, startKafkaMock, type KafkaMock, type KafkaRecord } from '../harness/kafka-mock';
 import { describeSinkConformance, sampleEvent } from './conformance';
 import { closedPort } from '../harness/net';
-import { failure } from './support';
+import { ENVELOPE, failure, plainMessage } from './support';
 
 /**
  * The kafka handler against librdkafka's mock cluster (test/integration/harness/kafka-mock.c):
@@ -18,6 +18,8 @@ import { failure } from './support';
 const PREFIX = 'pgce_h3_';
 let topicSeq = 0;
 const freshTopic = (what: string) => `${PREFIX}${what}_${process.pid}_${++topicSeq}`;
+/** Bare-message tests' own names. */
+const bareTopic = (what: string) => `pgce_hb_${what}_${process.pid}_${++topicSeq}`;
 
 function config(broker: BrokerConfig, timeoutMs = 5000): Config {
   return {
@@ -287,5 +289,38 @@ describe('sinks/kafka against librdkafka’s mock cluster', function () {
     } finally {
       await down.close();
     }
+  });
+
+  it('sendMessage (bare payload): value = the body bytes, headers content-type and id only, key = the message key: no CloudEvent envelope', async () => {
+    const topic = bareTopic('bare');
+    mock = await startKafkaMock([{ name: topic, partitions: 3 }]);
+    sink = kafkaSink(mock.brokers, { topic, mode: 'structured', tombstone: true });
+    const text = plainMessage(2, { body: Buffer.from('order 2 shipped', 'utf8'), contentType: 'text/plain; charset=utf-8', key: undefined });
+    await sink.sendMessage!(plainMessage(1));
+    await sink.sendMessage!(text);
+    const records = await readKafkaRecords(mock, topic, 2);
+    const json = records.find((r) => r.key !== null)!;
+    expect(json.value!.equals(plainMessage(1).body)).to.equal(true);
+    expect(json.headers).to.deep.equal({ 'content-type': 'application/json', id: plainMessage(1).id });
+    expect(json.key).to.equal('shop.order/1');
+    const plain = records.find((r) => r.key === null)!;
+    expect(plain.value!.toString('utf8')).to.equal('order 2 shipped');
+    expect(plain.headers).to.deep.equal({ 'content-type': 'text/plain; charset=utf-8', id: text.id });
+    expect(records.flatMap((r) => Object.keys(r.headers)).filter((h) => ENVELOPE.test(h))).to.deep.equal([]);
+  });
+
+  it('sendMessage (bare payload): classification as for events: an unknown topic is retriable, a templated topic (no attributes to render) final', async () => {
+    const topic = bareTopic('known');
+    mock = await startKafkaMock([{ name: topic, partitions: 1 }]);
+    const missing = bareTopic('missing');
+    await mock.control(`topic-error ${missing} 3`); // UNKNOWN_TOPIC_OR_PARTITION
+    sink = kafkaSink(mock.brokers, { topic: missing });
+    const unknown = await failure(sink.sendMessage!(plainMessage(1)));
+    expect([unknown.retriable, unknown.detail.kafkaError]).to.deep.equal([true, 'UNKNOWN_TOPIC_OR_PARTITION']);
+    await sink.close();
+    sink = kafkaSink(mock.brokers, { topic: `${topic}_{{ model }}` });
+    const templated = await failure(sink.sendMessage!(plainMessage(1)));
+    expect(templated.retriable).to.equal(false);
+    expect(templated.message).to.include('brokers.test_kafka.params.topic').and.include('fixed destination');
   });
 });

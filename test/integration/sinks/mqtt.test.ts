@@ -8,11 +8,13 @@ import { createSink } from '../../../src/sinks';
 import type { Sink } from '../../../src/sinks/types';
 import { describeSinkConformance, sampleEvent } from './conformance';
 import { closedPort, proxyFaults, silentServer, TcpProxy as Proxy } from '../harness/net';
-import { brokerConfig, deliverAcrossOutage, failure, until, uniqueName } from './support';
+import { brokerConfig, deliverAcrossOutage, failure, plainMessage, until, uniqueName } from './support';
 
 const MQTT_URL = 'mqtt://127.0.0.1:1883';
 const PREFIX = 'pgce_h2_';
 const unique = uniqueName(PREFIX);
+/** Bare-message tests' own names. */
+const uniqueHb = uniqueName('pgce_hb_');
 
 /** Built through the registry, so the type's JSON Schemas run first, as in `run`. */
 function mqttSink(conn: Record<string, unknown>, params: Record<string, unknown>, timeoutMs = 2000): Sink {
@@ -33,13 +35,16 @@ function toCloudEvent(packet: IPublishPacket): CloudEvent<unknown> {
   return MQTT.toEvent(MQTTMessageFactory(contentType, headers, body)) as CloudEvent<unknown>;
 }
 
-/** A subscriber on `filter` (subscribed before anything is published), keeping every PUBLISH. */
+/**
+ * A subscriber on `filter` (subscribed before anything is published), keeping every PUBLISH; MQTT 5
+ * unless `protocolVersion` says 4 (3.1.1).
+ */
 class Subscriber {
   readonly got: IPublishPacket[] = [];
   private client?: MqttClient;
 
-  async open(filter: string, qos: 0 | 1 | 2 = 2): Promise<this> {
-    this.client = await connectAsync(MQTT_URL, { protocolVersion: 5, clientId: unique('sub'), clean: true, reconnectPeriod: 0 });
+  async open(filter: string, qos: 0 | 1 | 2 = 2, protocolVersion: 4 | 5 = 5): Promise<this> {
+    this.client = await connectAsync(MQTT_URL, { protocolVersion, clientId: unique('sub'), clean: true, reconnectPeriod: 0 });
     this.client.on('message', (_topic, _payload, packet) => this.got.push(packet));
     await this.client.subscribeAsync(filter, { qos });
     return this;
@@ -233,5 +238,37 @@ describe('mqtt sink (real Mosquitto on 127.0.0.1:1883)', function () {
       sink = undefined;
       await proxy.stop();
     }
+  });
+
+  it('sendMessage (bare payload): MQTT 5: payload = the body bytes, Content Type, User Property id only; MQTT 3.1.1: the body alone', async () => {
+    const topic = uniqueHb('bare');
+    sub = await new Subscriber().open(topic, 1);
+    const old = await new Subscriber().open(topic, 1, 4);
+    try {
+      sink = mqttSink({ url: MQTT_URL }, { topic, mode: 'structured' });
+      const message = plainMessage(1);
+      await sink.sendMessage!(message);
+      const [packet] = await sub.take(1, 10_000);
+      expect(Buffer.from(packet.payload).equals(message.body)).to.equal(true);
+      expect(packet.qos).to.equal(1);
+      expect(packet.properties?.contentType).to.equal('application/json');
+      expect(packet.properties?.userProperties).to.deep.equal({ id: message.id });
+      const [v311] = await old.take(1, 10_000);
+      expect(Buffer.from(v311.payload).equals(message.body)).to.equal(true);
+      expect(v311.properties).to.equal(undefined);
+    } finally {
+      await old.close();
+    }
+  });
+
+  it('sendMessage (bare payload): classification as for events: a broker that refuses the connection is retriable SINK_UNREACHABLE; a templated topic is final', async () => {
+    sink = mqttSink({ url: `mqtt://127.0.0.1:${await closedPort()}` }, { topic: 'x' }, 5000);
+    const down = await failure(sink.sendMessage!(plainMessage(1)));
+    expect([down.retriable, down.code]).to.deep.equal([true, ErrorCodes.SINK_UNREACHABLE]);
+    await sink.close();
+    sink = mqttSink({ url: MQTT_URL }, { topic: `${uniqueHb('tpl')}/{{ model }}` });
+    const templated = await failure(sink.sendMessage!(plainMessage(1)));
+    expect(templated.retriable).to.equal(false);
+    expect(templated.message).to.include('brokers.things.params.topic');
   });
 });

@@ -7,11 +7,13 @@ import { decodeNats, natsBroker } from '../../../src/sinks/nats';
 import type { Sink } from '../../../src/sinks/types';
 import { describeSinkConformance, sampleEvent } from './conformance';
 import { closedPort, proxyFaults, TcpProxy as Proxy } from '../harness/net';
-import { brokerConfig, deliverAcrossOutage, failure, uniqueName } from './support';
+import { brokerConfig, deliverAcrossOutage, ENVELOPE, failure, plainMessage, uniqueName } from './support';
 
 const NATS = 'nats://127.0.0.1:4222';
 const PREFIX = 'pgce_h1_';
 const unique = uniqueName(PREFIX);
+/** Bare-message tests' own names. */
+const uniqueHb = uniqueName('pgce_hb_');
 
 function natsSink(conn: Record<string, unknown>, params: Record<string, unknown>, timeoutMs = 2000): Sink {
   const broker: BrokerConfig = { name: 'bus', type: 'nats', conn, params };
@@ -191,5 +193,29 @@ describe('sinks/nats against a real JetStream server', function () {
       sink = undefined;
       await proxy.stop();
     }
+  });
+
+  it('sendMessage (bare payload): payload = the body bytes, headers Content-Type and Nats-Msg-Id only; the same id twice is stored once', async () => {
+    const stream = uniqueHb('bare');
+    streams.push(stream);
+    sink = natsSink({ servers: NATS }, { subject: `${stream}.orders`, stream, mode: 'binary' });
+    const message = plainMessage(1);
+    await sink.sendMessage!(message);
+    await sink.sendMessage!(message); // a redelivery: JetStream drops it by its Nats-Msg-Id
+    await sink.sendMessage!(plainMessage(2));
+    expect(await streamMessages(nc, stream)).to.equal(2);
+    const [m] = await readStream(nc, stream, 1, 5000);
+    expect(Buffer.from(m.data).equals(message.body)).to.equal(true);
+    expect(m.headers!.get('Content-Type')).to.equal('application/json');
+    expect(m.headers!.get('Nats-Msg-Id')).to.equal(message.id);
+    expect(m.headers!.keys().filter((h) => ENVELOPE.test(h))).to.deep.equal([]);
+  });
+
+  it('sendMessage (bare payload): no stream captures the subject: retriable (no responders), as for events', async () => {
+    sink = natsSink({ servers: NATS }, { subject: `${uniqueHb('nostream')}.x` });
+    const err = await failure(sink.sendMessage!(plainMessage(1)));
+    expect(err).to.be.instanceOf(DeliveryError);
+    expect(err.retriable).to.equal(true);
+    expect(err.message).to.match(/no responders/);
   });
 });

@@ -15,7 +15,7 @@ import { startPubSubFake, type PubSubFake } from '../harness/pubsub-fake';
 import { freePort } from '../support';
 import { describeSinkConformance, sampleEvent, type ConformanceTarget } from './conformance';
 import { closedPort, proxyFaults } from '../harness/net';
-import { failure } from './support';
+import { failure, plainMessage } from './support';
 
 const PROJECT = 'pgce-h4-test';
 const UNAVAILABLE = 14;
@@ -25,6 +25,8 @@ const RUN = `${process.pid}_${Date.now().toString(36)}`;
 let topicSeq = 0;
 const portOf = (host: string) => Number(host.slice(host.lastIndexOf(':') + 1));
 const newTopicId = (what: string) => `pgce_h4_${what}_${RUN}_${++topicSeq}`;
+/** Bare-message tests' own names. */
+const newBareTopicId = (what: string) => `pgce_hb_${what}_${RUN}_${++topicSeq}`;
 
 const fastPolicy: DeliveryConfig = { backoffPolicy: 'exponential', backoffDelayMs: 10, backoffMaxMs: 50, timeoutMs: 5000, maxInFlight: 1, maxBufferBytes: 1 << 26 };
 
@@ -323,6 +325,49 @@ describe('sinks/pubsub against a gRPC fake of the Pub/Sub service (mocked: test/
     await sink.close();
     await sink.send(sampleEvent(2));
     expect(fake.messages(topic)).to.have.length(2);
+  });
+
+  it('sendMessage (bare payload): data = the body bytes, attributes content-type and id only, orderingKey = the key with ordering on', async () => {
+    const topic = newBareTopicId('bare');
+    await admin.createTopic(topic);
+    sink = makeSink({ topic, ordering: true, mode: 'structured' });
+    const message = plainMessage(1);
+    const result = await sink.sendMessage!(message);
+    const text = plainMessage(2, { body: Buffer.from('order 2 shipped', 'utf8'), contentType: 'text/plain; charset=utf-8', key: undefined });
+    await sink.sendMessage!(text);
+    const [m, t] = fake.messages(topic);
+    expect(result).to.deep.equal({ messageId: m.messageId });
+    expect(m.data.equals(message.body)).to.equal(true);
+    expect(m.attributes).to.deep.equal({ 'content-type': 'application/json', id: message.id });
+    expect(m.orderingKey).to.equal('shop.order/1');
+    expect([t.data.toString('utf8'), t.attributes['content-type'], t.orderingKey]).to.deep.equal(['order 2 shipped', 'text/plain; charset=utf-8', '']);
+    await admin.topic(topic).delete();
+  });
+
+  it('sendMessage (bare payload): without ordering no orderingKey is set, even with a key', async () => {
+    const topic = newBareTopicId('noorder');
+    await admin.createTopic(topic);
+    sink = makeSink({ topic });
+    await sink.sendMessage!(plainMessage(1));
+    expect(fake.messages(topic)[0].orderingKey).to.equal('');
+    await admin.topic(topic).delete();
+  });
+
+  it('sendMessage (bare payload): classification as for events: a topic that does not exist (NOT_FOUND) is final; UNAVAILABLE is retriable', async () => {
+    sink = makeSink({ topic: newBareTopicId('missing') });
+    const missing = await failure(sink.sendMessage!(plainMessage(1)));
+    expect([missing.retriable, missing.code]).to.deep.equal([false, ErrorCodes.SINK_FINAL]);
+    expect(missing.detail).to.include({ grpcCode: NOT_FOUND });
+    await sink.close();
+    const topic = newBareTopicId('unavail');
+    await admin.createTopic(topic);
+    sink = makeSink({ topic, ordering: true });
+    fake.failNext(UNAVAILABLE);
+    const unavailable = await failure(sink.sendMessage!(plainMessage(2)));
+    expect(unavailable.retriable).to.equal(true);
+    await sink.sendMessage!(plainMessage(2)); // the key was resumed after the failure
+    expect(fake.messages(topic).map((m) => m.attributes.id)).to.deep.equal([plainMessage(2).id]);
+    await admin.topic(topic).delete();
   });
 });
 

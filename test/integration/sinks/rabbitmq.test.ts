@@ -7,11 +7,13 @@ import { createSink } from '../../../src/sinks';
 import type { Sink } from '../../../src/sinks/types';
 import { describeSinkConformance, sampleEvent } from './conformance';
 import { closedPort, proxyFaults, silentServer, TcpProxy as Proxy } from '../harness/net';
-import { brokerConfig, deliverAcrossOutage, failure, until, uniqueName } from './support';
+import { brokerConfig, deliverAcrossOutage, ENVELOPE, failure, plainMessage, until, uniqueName } from './support';
 
 const AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
 const PREFIX = 'pgce_h2_';
 const unique = uniqueName(PREFIX);
+/** Bare-message tests' own names. */
+const uniqueHb = uniqueName('pgce_hb_');
 
 /** Built through the registry, so the type's JSON Schemas run first, as in `run`. */
 function rabbitSink(conn: Record<string, unknown>, params: Record<string, unknown>, timeoutMs = 2000): Sink {
@@ -275,5 +277,42 @@ describe('rabbitmq sink (real RabbitMQ on 127.0.0.1:5672)', function () {
       sink = undefined;
       await proxy.stop();
     }
+  });
+
+  it('sendMessage (bare payload): body = the bytes exactly, content-type and message-id properties, persistent, no cloudEvents: headers', async () => {
+    const queue = await admin.queue(uniqueHb('bare'));
+    sink = rabbitSink({ url: AMQP_URL }, { queue, mode: 'structured' });
+    const message = plainMessage(1);
+    await sink.sendMessage!(message);
+    const [msg] = await admin.take(queue, 1, 10_000);
+    expect(msg.content.equals(message.body)).to.equal(true);
+    expect(msg.properties.contentType).to.equal('application/json');
+    expect(msg.properties.messageId).to.equal(message.id);
+    expect(msg.properties.deliveryMode).to.equal(2);
+    expect(Object.keys((msg.properties.headers ?? {}) as Record<string, unknown>).filter((h) => ENVELOPE.test(h))).to.deep.equal([]);
+  });
+
+  it('sendMessage (bare payload): through an exchange with the fixed routing key; unroutable is retriable (as for events), then delivered once bound', async () => {
+    const exchange = await admin.exchange(uniqueHb('x'));
+    sink = rabbitSink({ url: AMQP_URL }, { exchange, routingKey: 'orders.shipped', persistent: false });
+    const message = plainMessage(2, { body: Buffer.from('order 2 shipped', 'utf8'), contentType: 'text/plain; charset=utf-8' });
+    const err = await failure(sink.sendMessage!(message));
+    expect(err.retriable).to.equal(true);
+    expect(err.message).to.match(/unroutable \(312 NO_ROUTE\)/);
+    const queue = await admin.queue(uniqueHb('bound'));
+    await admin.ch.bindQueue(queue, exchange, 'orders.*');
+    await sink.sendMessage!(message);
+    const [msg] = await admin.take(queue, 1, 10_000);
+    expect([msg.fields.routingKey, msg.content.toString('utf8'), msg.properties.contentType, msg.properties.messageId])
+      .to.deep.equal(['orders.shipped', 'order 2 shipped', 'text/plain; charset=utf-8', message.id]);
+    expect(msg.properties.deliveryMode).to.not.equal(2);
+  });
+
+  it('sendMessage (bare payload): a templated routing key cannot be rendered without attributes: final, naming the key', async () => {
+    const exchange = await admin.exchange(uniqueHb('tpl'));
+    sink = rabbitSink({ url: AMQP_URL }, { exchange, routingKey: '{{ app }}.{{ model }}' });
+    const err = await failure(sink.sendMessage!(plainMessage(3)));
+    expect(err.retriable).to.equal(false);
+    expect(err.message).to.include('brokers.rabbit.params.routingKey');
   });
 });

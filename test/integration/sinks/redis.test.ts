@@ -7,11 +7,13 @@ import { redisBroker } from '../../../src/sinks/redis';
 import type { Sink } from '../../../src/sinks/types';
 import { describeSinkConformance, sampleEvent } from './conformance';
 import { closedPort, proxyFaults, silentServer, TcpProxy as Proxy } from '../harness/net';
-import { brokerConfig, deliverAcrossOutage, failure, until, uniqueName } from './support';
+import { brokerConfig, deliverAcrossOutage, ENVELOPE, failure, plainMessage, until, uniqueName } from './support';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const PREFIX = 'pgce_h1_';
 const unique = uniqueName(PREFIX);
+/** Bare-message tests' own names. */
+const uniqueHb = uniqueName('pgce_hb_');
 
 function redisSink(conn: Record<string, unknown>, params: Record<string, unknown>, timeoutMs = 2000): Sink {
   const broker: BrokerConfig = { name: 'cache', type: 'redis', conn, params };
@@ -200,5 +202,50 @@ describe('sinks/redis against a real server', function () {
       sink = undefined;
       await proxy.stop();
     }
+  });
+
+  it('sendMessage (bare payload): stream: XADD fields id, content-type and data (the body bytes exactly), no event field', async () => {
+    const stream = uniqueHb('bare');
+    keys.push(stream);
+    sink = redisSink({ url: REDIS_URL }, { stream, maxlen: 100 });
+    const message = plainMessage(1);
+    await sink.sendMessage!(message);
+    const entries = await admin.xrangeBuffer(stream, '-', '+');
+    expect(entries).to.have.length(1);
+    const fields = entries[0][1];
+    expect(fields.filter((_, i) => i % 2 === 0).map(String)).to.deep.equal(['id', 'content-type', 'data']);
+    expect([String(fields[1]), String(fields[3])]).to.deep.equal([message.id, 'application/json']);
+    expect(fields[5].equals(message.body)).to.equal(true);
+  });
+
+  it('sendMessage (bare payload): channel: PUBLISH the body alone, byte for byte', async () => {
+    const channel = uniqueHb('bare_channel');
+    const subscriber = new Redis(REDIS_URL);
+    try {
+      const received: Buffer[] = [];
+      subscriber.on('messageBuffer', (ch: Buffer, payload: Buffer) => {
+        if (String(ch) === channel) received.push(payload);
+      });
+      await subscriber.subscribe(channel);
+      sink = redisSink({ url: REDIS_URL }, { channel });
+      const message = plainMessage(2, { body: Buffer.from('order 2 shipped ✓', 'utf8'), contentType: 'text/plain; charset=utf-8' });
+      await sink.sendMessage!(message);
+      const [got] = await until('the bare message', 5000, () => (received.length ? received : undefined));
+      expect(got.equals(message.body)).to.equal(true);
+      expect(ENVELOPE.test(got.toString('utf8'))).to.equal(false);
+    } finally {
+      await subscriber.quit();
+    }
+  });
+
+  it('sendMessage (bare payload): a key of the wrong type is refused for good (WRONGTYPE → final), as for events', async () => {
+    const stream = uniqueHb('bare_string');
+    keys.push(stream);
+    await admin.set(stream, 'not a stream');
+    sink = redisSink({ url: REDIS_URL }, { stream });
+    const err = await failure(sink.sendMessage!(plainMessage(1)));
+    expect(err).to.be.instanceOf(DeliveryError);
+    expect(err.retriable).to.equal(false);
+    expect(err.message).to.match(/WRONGTYPE/);
   });
 });

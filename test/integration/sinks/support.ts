@@ -3,7 +3,7 @@ import type { CloudEvent } from 'cloudevents';
 import type { BrokerConfig, Config, DeliveryConfig } from '../../../src/config/types';
 import { deliverWithRetry } from '../../../src/delivery/deliver';
 import type { DeliveryError } from '../../../src/errors';
-import type { Sink } from '../../../src/sinks/types';
+import type { PlainMessage, Sink } from '../../../src/sinks/types';
 import type { TcpProxy } from '../harness/net';
 
 /** The error a send (or delivery) failed with; fails the test if it succeeded. */
@@ -53,3 +53,20 @@ export function deliverAcrossOutage(sink: Sink, event: CloudEvent<unknown>, poli
     },
   });
 }
+
+/**
+ * A trigger action's bare payload (`Sink.sendMessage`): JSON text with non-ASCII characters, so a
+ * consumer that gets exactly these bytes got the body untouched.
+ */
+export function plainMessage(n: number, over: Partial<PlainMessage> = {}): PlainMessage {
+  return {
+    body: Buffer.from(`{"order":${n},"note":"Größe ✓ \\"quoted\\"","total":12.50}`, 'utf8'),
+    contentType: 'application/json',
+    id: `trigger:orders_hb/0:000000000183A2F8-${String(n).padStart(8, '0')}`,
+    key: `shop.order/${n}`,
+    ...over,
+  };
+}
+
+/** Names of a CloudEvent envelope (any binding's attribute prefixes, or the JSON format's keys) in `text`. */
+export const ENVELOPE = /specversion|^ce[-_]|^cloudEvents:/i;

@@ -56,6 +56,7 @@ describe('config/load loadConfig', () => {
       });
       expect(config.deadLetters).to.deep.equal({ schema: 'pgcloudevents', table: 'dead_letters' });
       expect(config.leader).to.deep.equal({ enabled: true, pollIntervalMs: 1000 });
+      expect(config.limits).to.deep.equal({ relationDepth: 2 });
       expect(config.server).to.deep.equal({ port: 8080 });
       expect(config.logLevel).to.equal('info');
     });
@@ -152,7 +153,6 @@ describe('config/load loadConfig', () => {
       handler: './handlers/h.js#send',
       brokers: { cache: { type: 'redis', conn: { url: 'redis://127.0.0.1:6379' }, params: { channel: 'c' }, batchSize: 20 } },
       allow: { webhookUrls: ['https://hooks\\.example\\.com/.*'], dynamicValues: ['env.HOOK_TOKEN'] },
-      limits: { maxActionTimeout: 'PT10S' },
       sink: { url: 'https://sink/', mode: 'batch', batchSize: 50, caCertsDir: '/certs', oidcTokenPath: '/tok' },
       delivery: {
         retry: 3, backoffPolicy: 'linear', backoffDelay: 'PT1S', backoffMax: 'PT10S', retryAfterMax: 'PT0S', timeout: 'PT3S',
@@ -160,6 +160,7 @@ describe('config/load loadConfig', () => {
       },
       deadLetters: { schema: 'cdc', table: 'failed' },
       leader: { enabled: false, pollInterval: 'PT5S' },
+      limits: { relationDepth: 0, maxActionTimeout: 'PT10S' },
       server: { port: 9000 },
       log: { level: 'trace' },
     };
@@ -176,7 +177,7 @@ describe('config/load loadConfig', () => {
       brokers: { cache: { name: 'cache', type: 'redis', conn: { url: 'redis://127.0.0.1:6379' }, params: { channel: 'c' }, batchSize: 20 } },
       triggers: [],
       allow: compileAllowList({ webhookUrls: ['https://hooks\\.example\\.com/.*'], dynamicValues: ['env.HOOK_TOKEN'] }),
-      limits: { maxActionTimeoutMs: 10_000 },
+      limits: { relationDepth: 0, maxActionTimeoutMs: 10_000 },
       sink: { url: 'https://sink/', mode: 'batch', batchSize: 50, timeoutMs: 3000, caCerts: undefined, caCertsDir: '/certs', oidcTokenPath: '/tok' },
       delivery: {
         retry: 3, backoffPolicy: 'linear', backoffDelayMs: 1000, backoffMaxMs: 10_000, retryAfterMaxMs: 0, timeoutMs: 3000,
@@ -209,12 +210,12 @@ describe('config/load loadConfig', () => {
         'handler: "./handlers/h.js#send"',
         'brokers: { cache: { type: redis, conn: { url: "redis://127.0.0.1:6379" }, params: { channel: c }, batchSize: 20 } }',
         "allow: { webhookUrls: ['https://hooks\\.example\\.com/.*'], dynamicValues: [env.HOOK_TOKEN] }",
-        'limits: { maxActionTimeout: PT10S }',
         'sink: { url: "https://sink/", mode: batch, batchSize: 50, caCertsDir: /certs, oidcTokenPath: /tok }',
         'delivery: { retry: 3, backoffPolicy: linear, backoffDelay: PT1S, backoffMax: PT10S, retryAfterMax: PT0S, timeout: PT3S,',
         '  maxInFlight: 8, maxBufferBytes: 1048576, deadLetterSink: "http://dead/", shutdownGracePeriod: PT5S }',
         'deadLetters: { schema: cdc, table: failed }',
         'leader: { enabled: false, pollInterval: PT5S }',
+        'limits: { relationDepth: 0, maxActionTimeout: PT10S }',
         'server: { port: 9000 }',
         'log: { level: trace }',
       ].join('\n');

@@ -206,7 +206,7 @@ describe('config: trigger actions (webhook, broker, cloudevent) by key path', ()
   });
 
   it('limits.maxActionTimeout is parsed; zero is refused', () => {
-    expect(load('limits: { maxActionTimeout: PT10S }\n').limits).to.deep.equal({ maxActionTimeoutMs: 10_000 });
+    expect(load('limits: { maxActionTimeout: PT10S }\n').limits).to.deep.equal({ relationDepth: 2, maxActionTimeoutMs: 10_000 });
     expect(problems('limits: { maxActionTimeout: PT0S }\n')).to.deep.equal(['limits.maxActionTimeout: must be longer than zero (got PT0S)']);
     expect(problems("allow: { webhookUrls: ['(unclosed'] }\n")[0]).to.match(/^allow\.webhookUrls\[0\]: not a valid regular expression/);
   });

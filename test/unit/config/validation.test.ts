@@ -45,6 +45,9 @@ describe('config/load validation', () => {
       ['brokers: { q: { type: redis, batchSize: 0 } }', 'brokers.q.batchSize', '>= 1'],
       ['brokers: { default: { type: redis } }', 'brokers.default', 'reserved for the default route'],
       ['brokers: { q: { type: redis, batchSize: 50.5 } }', 'brokers.q.batchSize', 'integer'],
+      ['limits: { relationDepth: -1 }', 'limits.relationDepth', '>= 0'],
+      ['limits: { relationDepth: 1.5 }', 'limits.relationDepth', 'integer'],
+      ['limits: { relationDepth: 11 }', 'limits.relationDepth', '<= 10'],
     ];
     for (const [yaml, key, ...fragments] of cases) {
       it(`${key} (${yaml})`, () => {

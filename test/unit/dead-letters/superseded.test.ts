@@ -12,7 +12,7 @@ const at = (key: string, n: number) =>
  * markSuperseded call waits until the test answers it, so interleavings can be forced.
  */
 function scriptedStore(keys: string[]) {
-  const calls: { key: string; sequence: string; answer(remaining: boolean): void }[] = [];
+  const calls: { key: string; destination: string; sequence: string; answer(remaining: boolean): void }[] = [];
   let arrived: (() => void) | undefined;
   return {
     calls,
@@ -22,10 +22,10 @@ function scriptedStore(keys: string[]) {
     },
     store: {
       tableName: 's.t',
-      partitionKeys: async () => keys,
-      markSuperseded: (key: string, sequence: string) =>
+      partitionKeys: async () => keys.map((partitionKey) => ({ destination: 'default', partitionKey })),
+      markSuperseded: (at: { destination: string; partitionKey: string }, sequence: string) =>
         new Promise<{ marked: number; remaining: boolean }>((resolve) => {
-          calls.push({ key, sequence, answer: (remaining) => resolve({ marked: 1, remaining }) });
+          calls.push({ key: at.partitionKey, destination: at.destination, sequence, answer: (remaining) => resolve({ marked: 1, remaining }) });
           arrived?.();
         }),
     },
@@ -38,8 +38,8 @@ describe('dead-letters/superseded (scripted store)', () => {
     const lifecycle = new Lifecycle();
     const tracker = new SupersededTracker(scripted.store);
     tracker.subscribe(lifecycle);
-    const delivered = (e: CloudEvent<unknown>) =>
-      lifecycle.emit('delivery:delivered', { event: e, destination: 'default', attempts: 1, latencyMs: 1, commitTime: new Date() });
+    const delivered = (e: CloudEvent<unknown>, destination = 'default') =>
+      lifecycle.emit('delivery:delivered', { event: e, destination, attempts: 1, latencyMs: 1, commitTime: new Date() });
     return { ...scripted, lifecycle, tracker, delivered };
   }
 
@@ -63,12 +63,31 @@ describe('dead-letters/superseded (scripted store)', () => {
     tracker.unsubscribe();
   });
 
+  it('only a delivery to the dead letter\'s own destination supersedes it: another destination\'s newer event of the row does not', async () => {
+    const { calls, callCount, tracker, delivered } = setUp(['k']);
+    await tracker.load();
+    delivered(at('k', 5), 'trigger:big-sale/0');
+    await tracker.idle();
+    expect(calls, 'a trigger action delivered the row\'s newer state: the default destination\'s dead letter is not superseded').to.have.length(0);
+    tracker.watch(at('k', 6), 'trigger:big-sale/0');
+    delivered(at('k', 7), 'trigger:big-sale/0');
+    await callCount(1);
+    expect(calls.map((c) => [c.destination, c.key, c.sequence])).to.deep.equal([['trigger:big-sale/0', 'k', seq(7)]]);
+    calls[0].answer(true);
+    delivered(at('k', 8));
+    await callCount(2);
+    expect(calls[1]).to.include({ destination: 'default', key: 'k', sequence: seq(8) });
+    calls[1].answer(true);
+    await tracker.idle();
+    tracker.unsubscribe();
+  });
+
   it('a key whose rows are gone is dropped, unless a new dead letter of it was stored meanwhile', async () => {
     const { calls, callCount, tracker, delivered } = setUp(['k']);
     await tracker.load();
     delivered(at('k', 5));
     await callCount(1);
-    tracker.watch(at('k', 6)); // stored while the UPDATE that will find no rows was running
+    tracker.watch(at('k', 6), 'default'); // stored while the UPDATE that will find no rows was running
     calls[0].answer(false);
     await tracker.idle();
     delivered(at('k', 7));

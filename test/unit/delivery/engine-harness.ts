@@ -30,7 +30,7 @@ export const unavailable = () => new DeliveryError('sink answered 503', { status
 export const badRequest = () => new DeliveryError('sink answered 400', { status: 400, retriable: false });
 
 /** What the test answers a send with: resolve (optionally with a status) or throw. */
-export type Answer = { ok: true; status?: number } | { ok: false; error: Error };
+export type Answer = { ok: true; status?: number; skipped?: boolean } | { ok: false; error: Error };
 
 export interface Call {
   events: CloudEvent<unknown>[];
@@ -108,6 +108,7 @@ export class MemorySink implements Sink {
     for (const k of keys) this.openPerKey.set(k, this.openPerKey.get(k)! - 1);
     if (!a.ok) throw a.error;
     this.accepted.push(...events);
+    if (a.skipped) return { skipped: true };
     return a.status === undefined ? undefined : { status: a.status };
   }
 }
@@ -162,7 +163,7 @@ export function harness(
 ): Harness {
   const lifecycle = new Lifecycle();
   const h: Harness = { engine: undefined as never, sink, lifecycle, acks: [], pressure: [], deadLettered: [], undecodable: [], events: {} };
-  for (const name of ['delivery:delivered', 'delivery:attemptFailed', 'delivery:deadLettered'] as const) {
+  for (const name of ['delivery:delivered', 'delivery:skipped', 'delivery:attemptFailed', 'delivery:deadLettered'] as const) {
     const list: unknown[] = (h.events[name] = []);
     lifecycle.on(name, (p) => list.push(p));
   }

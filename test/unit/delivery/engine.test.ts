@@ -42,6 +42,18 @@ describe('DeliveryEngine (in-memory sink): concurrency, order, acknowledgement',
     expect(sink.accepted.map(seqOf)).to.deep.equal([1]);
   });
 
+  it('a send the sink skipped on purpose (a trigger whose when is false) is done and acknowledged, but reported as skipped, not delivered', async () => {
+    const sink = new MemorySink();
+    sink.respond = (call) => ({ ok: true, skipped: seqOf(call.events[0]) % 2 === 0 });
+    const h = harness(sink);
+    for (let seq = 1; seq <= 4; seq++) h.engine.change(change('k', seq, 100n, seq));
+    h.engine.commit(100n);
+    await until('the commit acknowledged', () => lastAck(h) === 100n);
+    const ids = (name: 'delivery:delivered' | 'delivery:skipped') => (h.events[name] as unknown as { event: { data: { id: number } } }[]).map((p) => p.event.data.id);
+    expect(ids('delivery:delivered')).to.deep.equal([1, 3]);
+    expect(ids('delivery:skipped')).to.deep.equal([2, 4]);
+  });
+
   it('sends the events of one key one after another, whatever maxInFlight', async () => {
     const sink = new MemorySink();
     const h = harness(sink, { policy: { maxInFlight: 8 } });

@@ -1,3 +1,4 @@
+import { triggerRulesTeardownWarning } from '../../../src/pg/schema/trigger-rules-table';
 import { expect } from 'chai';
 import { planSetup, planTeardown, renderStep, verify, type Inspection, type SlotState } from '../../../src/sources/logical/setup';
 import type { SlotRecordState } from '../../../src/pg/slot-record';
@@ -28,8 +29,9 @@ function state(over: Partial<Inspection> = {}): Inspection {
     slot: SLOT,
     slotElsewhere: null,
     slotRecord: RECORDED,
-    // The schema's other relation is the slot record table itself.
-    deadLetters: { schemaExists: true, tableExists: true, empty: true, otherObjectsInSchema: 1 },
+    // The schema's other relations are the slot record table and the trigger rules table (empty).
+    deadLetters: { schemaExists: true, tableExists: true, empty: true, otherObjectsInSchema: 2 },
+    triggerRules: { tableExists: true, rules: 0 },
     ...over,
   };
 }
@@ -82,6 +84,8 @@ describe('pg/slot-record: setup with the slot record', () => {
       'drop publication pg_cloudevents',
       'forget replication slot pg_cloudevents (pgcloudevents.capture_slots)',
       'drop slot record table pgcloudevents.capture_slots (empty)',
+      'drop trigger rules table pgcloudevents.triggers (empty)',
+      'drop function "pgcloudevents"."triggers_notify"()',
       'drop dead-letter table pgcloudevents.dead_letters (empty)',
       'drop the migration record pgcloudevents.knex_migrations',
       'drop schema pgcloudevents (empty)',
@@ -94,7 +98,19 @@ describe('pg/slot-record: setup with the slot record', () => {
       'drop replication slot pg_cloudevents',
       'drop publication pg_cloudevents',
       'forget replication slot pg_cloudevents (pgcloudevents.capture_slots)',
+      'drop trigger rules table pgcloudevents.triggers (empty)',
+      'drop function "pgcloudevents"."triggers_notify"()',
       'drop dead-letter table pgcloudevents.dead_letters (empty)',
     ]);
+    // Trigger rules are a user's own: a table that holds some stays, and so does the schema.
+    const withRules = planTeardown(state({ triggerRules: { tableExists: true, rules: 3 } }), config);
+    expect(descriptions(withRules)).to.deep.equal([
+      'drop replication slot pg_cloudevents',
+      'drop publication pg_cloudevents',
+      'forget replication slot pg_cloudevents (pgcloudevents.capture_slots)',
+      'drop slot record table pgcloudevents.capture_slots (empty)',
+      'drop dead-letter table pgcloudevents.dead_letters (empty)',
+    ]);
+    expect(triggerRulesTeardownWarning({ tableExists: true, rules: 3 }, config)).to.match(/holds 3 rule\(s\) and is kept/);
   });
 });

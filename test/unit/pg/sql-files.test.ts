@@ -12,7 +12,7 @@ import { quoteIdent } from '../../../src/pg/catalog-sql';
 
 const DIST_SRC = path.join(__dirname, '..', '..', '..', 'src');
 /** Directories whose .sql files follow the contract; slot-record.sql is DDL with its own header. */
-const DIRS = [path.join(DIST_SRC, 'pg', 'sql'), path.join(DIST_SRC, 'sources', 'logical', 'sql')];
+const DIRS = [path.join(DIST_SRC, 'pg', 'sql'), path.join(DIST_SRC, 'sources', 'logical', 'sql'), path.join(DIST_SRC, 'routing', 'triggers', 'sql')];
 const NOT_CONTRACT = new Set(['slot-record.sql']);
 
 function contractFiles(): { dir: string; file: string }[] {
@@ -36,7 +36,7 @@ describe('pg/sql-file: SQL files and their contract headers', () => {
 
   it('finds the catalog and set-up files (built beside the compiled modules)', () => {
     const names = files.map((f) => f.file);
-    for (const expected of ['tables.sql', 'slot.sql', 'user-types.sql', 'create-publication.sql', 'start-replication.sql', 'heartbeat.sql']) {
+    for (const expected of ['tables.sql', 'slot.sql', 'user-types.sql', 'create-publication.sql', 'start-replication.sql', 'heartbeat.sql', 'foreign-keys.sql', 'related-rows.sql']) {
       expect(names, `${expected} under dist/src (node scripts/copy-assets.js copies .sql files)`).to.include(expected);
     }
   });

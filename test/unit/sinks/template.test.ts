@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { CloudEvent } from 'cloudevents';
 import { ConfigError, DeliveryError } from '../../../src/errors';
-import { compileTemplate, TemplateError } from '../../../src/sinks/template';
+import { compileTemplate, fixedDestination, TemplateError } from '../../../src/sinks/template';
 
 const event = new CloudEvent({ source: '/s', type: 'orm.post_save', subject: 'DCE:polls.question/1', app: 'polls', model: 'question' });
 
@@ -32,5 +32,12 @@ describe('destination templates', () => {
     }
     expect(thrown).to.be.instanceOf(DeliveryError);
     expect((thrown as DeliveryError).retriable).to.equal(false);
+  });
+
+  it('a bare message (no attributes) takes a fixed destination as it is, and refuses a template for good, naming where', () => {
+    expect(fixedDestination('orders', 'brokers.k.params.topic')).to.equal('orders');
+    expect(() => fixedDestination('{{ app }}.x', 'brokers.k.params.topic'))
+      .to.throw(TemplateError, /brokers\.k\.params\.topic: "\{\{ app \}\}\.x" is a template/)
+      .with.property('retriable', false);
   });
 });

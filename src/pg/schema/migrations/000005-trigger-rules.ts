@@ -18,10 +18,17 @@ import type { SchemaMigration } from './types';
 /** The NOTIFY channel the table's statement trigger wakes listeners on. */
 export const TRIGGER_RULES_CHANNEL = 'pgcloudevents_triggers';
 
+/** The objects this migration makes, quoted (teardown drops them: src/pg/schema/trigger-rules-table.ts). */
+export function triggerRulesObjects(n: SchemaNames): { table: string; notify: string; trigger: string } {
+  return {
+    table: `${quoteIdent(n.schema)}.${quoteIdent(n.triggerRules)}`,
+    notify: `${quoteIdent(n.schema)}.${quoteIdent(derivedName(n.triggerRules, '_notify'))}`,
+    trigger: quoteIdent(derivedName(n.triggerRules, '_changed')),
+  };
+}
+
 const SQL = (n: SchemaNames) => {
-  const table = `${quoteIdent(n.schema)}.${quoteIdent(n.triggerRules)}`;
-  const notify = `${quoteIdent(n.schema)}.${quoteIdent(derivedName(n.triggerRules, '_notify'))}`;
-  const trigger = quoteIdent(derivedName(n.triggerRules, '_changed'));
+  const { table, notify, trigger } = triggerRulesObjects(n);
   return [
     `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(n.schema)}`,
     `CREATE TABLE IF NOT EXISTS ${table} (

@@ -105,10 +105,16 @@ describe('trigger payload templates', () => {
       expect(render({ q: '{{ quantity }}' }, djangoInserted())).to.deep.equal({ q: '12' });
     });
 
-    it('the relation hook answers names that are neither roots nor columns (no resolver ships yet)', () => {
+    it('the relation hook answers names that are neither roots nor columns', () => {
       const context = triggerContext(inserted(), { relation: (name, row) => (name === 'customer' ? { name: `customer ${row?.customer_id}` } : MISSING) });
       expect(compilePayload('{{ customer.name }}', 'payload').render(context)).to.equal('customer 3');
-      expect(compilePayload({ a: '{{ customer.name }}', b: '{{ id }}' }, 'payload').paths).to.deep.equal([['customer', 'name'], ['id']]);
+      const compiled = compilePayload({ a: '{{ customer.name }}', b: ['x {{id}}'] }, 'payload');
+      expect(compiled.paths).to.deep.equal([['customer', 'name'], ['id']]);
+      // Where each sits, so a relation resolver's errors name the key as the renderer's do.
+      expect(compiled.placeholders).to.deep.equal([
+        { path: ['customer', 'name'], where: 'payload.a', text: '{{ customer.name }}' },
+        { path: ['id'], where: 'payload.b[0]', text: '{{id}}' },
+      ]);
     });
   });
 
@@ -123,9 +129,9 @@ describe('trigger payload templates', () => {
       expect((err as PayloadError).detail).to.deep.equal({ placeholder: 'colour', key: 'payload.a.b' });
     });
 
-    it('customer.name (a foreign key relation) is a clear missing-path error today', () => {
+    it('customer.name without a relation resolver (relations off) is a clear missing-path error', () => {
       expect(thrown(() => render('{{ customer.name }}')).message).to.match(
-        /payload: \{\{ customer\.name \}\}: the row has no column customer; relations through foreign keys \(customer_id\) are not available/,
+        /payload: \{\{ customer\.name \}\}: the row has no column customer, and customer_id is no foreign key this delivery follows \(.*limits\.relationDepth above 0/,
       );
     });
 

@@ -13,7 +13,8 @@ function state(over: Partial<Inspection>): Inspection {
     slot: null,
     slotElsewhere: null,
     slotRecord: { tableExists: true, record: null, otherRecords: 0 },
-    deadLetters: { schemaExists: true, tableExists: true, empty: true, otherObjectsInSchema: 1 },
+    deadLetters: { schemaExists: true, tableExists: true, empty: true, otherObjectsInSchema: 2 },
+    triggerRules: { tableExists: true, rules: 0 },
     ...over,
   };
 }
