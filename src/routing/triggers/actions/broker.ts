@@ -45,8 +45,6 @@ export const brokerAction: ActionKind<BrokerActionConfig> = {
 
   type: (action, rule, typePrefix) => sendingType(action, rule, typePrefix),
 
-  usesDefaultSink: () => false,
-
   target(action, runtime) {
     const { config, where } = runtime;
     const timeoutMs = actionTimeoutMs(action, config.limits?.maxActionTimeoutMs, config.delivery.timeoutMs);

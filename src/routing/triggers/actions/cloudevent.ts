@@ -26,8 +26,6 @@ export const cloudeventAction: ActionKind<CloudEventActionConfig> = {
 
   type: (action, rule, typePrefix) => action.cloudevent.type ?? `${typePrefix}.trigger.${rule}`,
 
-  usesDefaultSink: () => true,
-
   target(_action, runtime) {
     return {
       // The default sink is the default destination's: opened and closed by the sinks registry.

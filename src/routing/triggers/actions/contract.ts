@@ -56,8 +56,6 @@ export interface ActionKind<C extends TriggerActionConfig = TriggerActionConfig>
   parse(raw: Record<string, unknown>, where: string, context: ActionParseContext, problems: string[]): C | undefined;
   /** The `type` of the action's delivery event (what dead letters, logs and a CloudEvent show). */
   type(action: C, rule: string, typePrefix: string): string;
-  /** Whether it sends through the default sink (then the handler must be deliverable). */
-  usesDefaultSink(action: C): boolean;
   /** Builds the target; throws ConfigError for what only shows when it is built. */
   target(action: C, runtime: ActionRuntime): ActionTarget;
 }

@@ -94,8 +94,6 @@ export const webhookAction: ActionKind<WebhookActionConfig> = {
 
   type: (action, rule, typePrefix) => sendingType(action, rule, typePrefix),
 
-  usesDefaultSink: () => false,
-
   target(action, runtime) {
     const { config, where } = runtime;
     return new WebhookTarget(action, {
@@ -175,9 +173,7 @@ class WebhookTarget implements ActionTarget {
     const { timeoutMs, where } = this.options;
     const budget = new Budget(timeoutMs);
     // Dynamic values are read within the same time as the request.
-    const { url, headers } = await budget.run(() => this.resolve(), {
-      error: (ms) => new DeadlineExceeded(ms),
-    }).catch((err: unknown) => {
+    const { url, headers } = await budget.run(() => this.resolve()).catch((err: unknown) => {
       if (err instanceof DeadlineExceeded) throw this.timeoutError(err);
       throw err;
     });
@@ -223,7 +219,7 @@ class WebhookTarget implements ActionTarget {
     this.headers.forEach(([name, value], i) => {
       if (BAD_HEADER_VALUE.test(values[i])) {
         // Named by its reference, never by what it holds.
-        throw new DeliveryError(`${this.options.where}.webhook.headers.${name}: ${value.text} resolved to a value with a line break, which a header cannot hold`, {
+        throw new DeliveryError(`${this.options.where}.webhook.headers[${JSON.stringify(name)}]: ${JSON.stringify(value.text)} resolved to a value with a line break, which a header cannot hold`, {
           retriable: false,
           code: ErrorCodes.DYNAMIC_VALUE,
         });
