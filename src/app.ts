@@ -262,6 +262,8 @@ async function leadershipTerm(app: Running): Promise<boolean> {
     for (const cleanup of cleanups) cleanup();
     const graceMs = stopping.aborted && !lostLeadership ? config.delivery.shutdownGracePeriodMs ?? 0 : 0;
     await source.stop(graceMs).catch((err) => log.warn({ err: errorMessage(err) }, 'stopping capture'));
+    // The trigger actions' own connections (webhooks, brokers): each term makes its own.
+    await router.close?.().catch((err) => log.warn({ err: errorMessage(err) }, 'closing the trigger actions'));
   }
   return lostLeadership && !stopping.aborted;
 }

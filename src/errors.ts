@@ -27,6 +27,8 @@ export const ErrorCodes = {
   VALUE_NOT_ALLOWED: 'PGCE_ERR_VALUE_NOT_ALLOWED',
   TRIGGER_RULE: 'PGCE_ERR_TRIGGER_RULE',
   RELATION: 'PGCE_ERR_RELATION',
+  DYNAMIC_VALUE: 'PGCE_ERR_DYNAMIC_VALUE',
+  ACTION_TIMEOUT: 'PGCE_ERR_ACTION_TIMEOUT',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

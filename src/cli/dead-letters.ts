@@ -7,8 +7,8 @@ import type { Command, OptionSpec } from './command';
 import { configure, withDatabase } from './context';
 import { knexOn } from '../pg/schema/knex';
 import { REPLAY_DEFAULT_RETRY, replay } from './dead-letters-replay';
-import { replaySink } from '../routing/triggers';
-import { withTableRules } from '../trigger-rules';
+import { ActionReplay } from '../routing/triggers';
+import { tableRulesOf } from '../trigger-rules';
 import { createRelationResolver, textQuery } from '../routing/triggers/relations';
 import { createPool } from '../pg/db';
 import { REPLICATION_SESSION_OPTIONS } from '../sources/logical/stream';
@@ -64,12 +64,14 @@ export const deadLettersCommand: Command = {
         // Relations are read again, now (as at delivery), with the events' session settings.
         const relationPool = createPool(config.databaseUrl, 1, REPLICATION_SESSION_OPTIONS);
         const relations = createRelationResolver(config, textQuery(relationPool));
+        let actions: ActionReplay | undefined;
         try {
-          // The file's rules and the triggers table's (README "Rules at runtime").
-          const rules = await withTableRules(config);
+          // The file's rules and the triggers table's, as it holds them now (README "Rules at runtime").
+          actions = new ActionReplay(config, relations, await tableRulesOf(config));
+          const replaying = actions;
           return await replay(config, {
             destination: (name) => destinations.get(name.startsWith('trigger:') ? DEFAULT_DESTINATION : name),
-            sinkFor: (event, destination) => replaySink(event, rules, destination.sink, relations),
+            sinkFor: (event, destination) => replaying.sinkFor(event, destination.sink),
             id,
             only: options.destination,
             retry: options.retry ?? REPLAY_DEFAULT_RETRY,
@@ -77,6 +79,7 @@ export const deadLettersCommand: Command = {
             rows: (store) => (id === undefined ? allRows(store, true) : single(store, id)),
           });
         } finally {
+          await actions?.close().catch(() => undefined);
           await destinations.close().catch(() => undefined);
           await relationPool.end().catch(() => undefined);
         }

@@ -7,7 +7,7 @@
  */
 import type { CloudEvent } from 'cloudevents';
 import type { Client } from 'pg';
-import type { Config, TriggerConfig } from '../config/types';
+import type { BrokerActionConfig, Config, TriggerConfig, WebhookActionConfig } from '../config/types';
 import { displayName, parseTableName, tableKey } from '../config/tables';
 import { errorMessage } from '../errors';
 import { eventBuilder } from '../events/build';
@@ -17,7 +17,8 @@ import { createRelationResolver, textQuery } from '../routing/triggers/relations
 import { REPLICATION_SESSION_OPTIONS } from '../sources/logical/stream';
 import { knexOn } from '../pg/schema/knex';
 import { schemaNames } from '../pg/schema/names';
-import { actionDestinationName, rulesRoute } from '../routing/triggers';
+import { actionDestinationName, derivedEvent, rulesRoute, type TargetFactory } from '../routing/triggers';
+import { plainMessage } from '../routing/triggers/actions/message';
 import { compileRule, matchesChange } from '../routing/triggers/rules';
 import type { KindContext } from '../routing/contract';
 import type { Destination, PlainMessage, Sink } from '../sinks/types';
@@ -195,6 +196,27 @@ class RecordingSink implements Sink {
   }
 }
 
+/**
+ * Webhook and broker actions record what they would send (the bare message, or with `format:
+ * cloudevent` the derived event) instead of opening a connection; a cloudevent action keeps its
+ * own target, whose default sink is a recorder already.
+ */
+function recordingTarget(recorder: (target: string) => RecordingSink): TargetFactory {
+  return (action, runtime) => {
+    if (action.kind.key === 'cloudevent') return action.kind.target(action.config, runtime);
+    const where = 'webhook' in action.config
+      ? `webhook ${(action.config as WebhookActionConfig).webhook.method} ${(action.config as WebhookActionConfig).webhook.url}`
+      : `broker ${(action.config as BrokerActionConfig).broker}`;
+    const sink = recorder(where);
+    const asEvent = (action.config as { format?: string }).format === 'cloudevent';
+    return {
+      send: (payload, delivery) => (asEvent ? sink.send(derivedEvent(delivery, payload)) : sink.sendMessage(plainMessage(payload, delivery))),
+      close: async () => undefined,
+      describe: () => where,
+    };
+  };
+}
+
 interface ActionOutcome {
   destination: string;
   fires: boolean;
@@ -251,7 +273,8 @@ async function test(options: CommandOptions & { table?: string; row?: Row; old?:
         destination: (target): Destination => ({ name: target, sink: recorder(target), batchSize: 1 }),
         sink: (target) => recorder(target),
       };
-      const route = rulesRoute([compiled], context);
+      const route = rulesRoute([compiled], context, { trusted: found.origin === 'file', target: recordingTarget(recorder) });
+      cleanups.push(() => route.close?.() ?? Promise.resolve());
       const deliveries: [Destination, CloudEvent<unknown>][] = [];
       route.route(change, (destination, delivery) => deliveries.push([destination, delivery]));
       for (const [destination, delivery] of deliveries) {

@@ -15,7 +15,8 @@ import { parseDuration } from './duration';
 import { FORMATS, validateFileConfig, isHandler } from './schema';
 import { displayName, parseTableName, resolveTables, splitTableList, tableKey, type TableEntry } from './tables';
 import { resolveTriggers, TRIGGER_DEFAULTS, type FileTrigger } from './triggers';
-import type { Config, TableConfig } from './types';
+import { compileAllowList, type AllowList } from '../routing/triggers/allow';
+import type { Config, LimitsConfig, TableConfig } from './types';
 
 export interface LoadConfigOptions {
   /** Defaults to process.env. */
@@ -42,7 +43,8 @@ export interface FileConfig {
   brokers?: Record<string, { type: string; conn?: Record<string, unknown>; params?: Record<string, unknown>; batchSize?: number }>;
   triggers?: FileTrigger[];
   triggersTable?: Partial<typeof DEFAULTS.triggersTable>;
-  limits?: Partial<typeof DEFAULTS.limits>;
+  allow?: unknown;
+  limits?: Partial<typeof DEFAULTS.limits> & { maxActionTimeout?: string };
   sink?: Partial<typeof DEFAULTS.sink> & { url?: string };
   delivery?: Partial<typeof DEFAULTS.delivery> & { retry?: number; retryAfterMax?: string; deadLetterSink?: string };
   deadLetters?: Partial<typeof DEFAULTS.deadLetters>;
@@ -296,7 +298,16 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
   const timeoutMs = env.timeoutMs ?? fileTimeoutMs;
   const typePrefix = events.typePrefix ?? TYPE_PREFIX[events.format];
   const enabled = file.events?.enabled ?? DEFAULTS.events.enabled;
-  const triggers = resolveTriggers(file.triggers ?? [], { captured: tables, typePrefix }, problems);
+  const allow = compileAllowListInto(file.allow, problems);
+  const limits: LimitsConfig = {
+    relationDepth: file.limits?.relationDepth ?? DEFAULTS.limits.relationDepth,
+    ...(file.limits?.maxActionTimeout !== undefined && { maxActionTimeoutMs: parseDuration(file.limits.maxActionTimeout) }),
+  };
+  if (limits.maxActionTimeoutMs !== undefined && limits.maxActionTimeoutMs <= 0) {
+    problems.push(`limits.maxActionTimeout: must be longer than zero (got ${file.limits!.maxActionTimeout})`);
+  }
+  // File rules are trusted: checked against the allow-lists only where a list is present.
+  const triggers = resolveTriggers(file.triggers ?? [], { captured: tables, typePrefix, allow, brokers, limits, trusted: true }, problems);
   const triggersTable = { ...DEFAULTS.triggersTable, ...file.triggersTable };
   const reloadIntervalMs = parseDuration(triggersTable.reloadInterval);
   if (reloadIntervalMs <= 0) problems.push(`triggersTable.reloadInterval: must be longer than zero (got ${triggersTable.reloadInterval})`);
@@ -332,7 +343,8 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
     brokers,
     triggers,
     triggersTable: { enabled: triggersTable.enabled, reloadIntervalMs },
-    limits: { relationDepth: file.limits?.relationDepth ?? DEFAULTS.limits.relationDepth },
+    allow,
+    limits,
     sink: {
       url: sinkUrl,
       mode: sink.mode,
@@ -362,6 +374,17 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
     server: { port: env.port ?? file.server?.port ?? DEFAULTS.server.port, ...(env.adminToken !== undefined && { adminToken: env.adminToken }) },
     logLevel: env.logLevel ?? file.log?.level ?? DEFAULTS.log.level,
   };
+}
+
+/** `allow`, compiled (allow.ts); its problems join the rest. */
+function compileAllowListInto(raw: unknown, problems: string[]): AllowList {
+  try {
+    return compileAllowList(raw);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+    return {};
+  }
 }
 
 /** Reads and parses the file (format by extension). Problems here stop loading at once. */

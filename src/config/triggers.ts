@@ -1,6 +1,6 @@
 /**
  * Trigger rules (README, "Triggers"), from their written form to a TriggerConfig: tables resolved
- * like `tables`, `active` defaulted, actions checked, and the rule compiled once so that filters,
+ * like `tables`, `active` defaulted, actions checked by their kind (src/routing/triggers/actions), and the rule compiled once so that filters,
  * JSONata and templates are reported by key path. The configuration file's rules come through
  * `resolveTriggers` (after config/schema.json checked the whole file); a rule from elsewhere (the
  * database table, the admin API) through `parseTriggerRule`, which applies the same schema first.
@@ -9,9 +9,11 @@ import { ConfigError, errorMessage } from '../errors';
 import { compileRule } from '../routing/triggers/rules';
 import { validateTriggerRule } from './schema';
 import { displayName, parseTableName, tableKey } from './tables';
-import type { TableConfig, TriggerActionConfig, TriggerConfig } from './types';
+import type { AllowList } from '../routing/triggers/allow';
+import { parseAction } from '../routing/triggers/actions';
+import type { BrokerConfig, LimitsConfig, TableConfig, TriggerConfig } from './types';
 
-/** A `triggers` entry as config/schema.json allows it (actions checked by resolveAction). */
+/** A `triggers` entry as config/schema.json allows it (actions checked by their kind). */
 export type FileTrigger = Omit<TriggerConfig, 'active' | 'tables' | 'actions'> & {
   active?: boolean;
   tables: string[];
@@ -29,13 +31,15 @@ export interface TriggerRulesContext {
    * File rules are trusted (default true) and checked only against lists that are present.
    */
   trusted?: boolean;
+  /** The compiled `allow` settings; absent: no lists. */
+  allow?: AllowList;
+  /** The configured brokers, which broker actions name; absent: none. */
+  brokers?: Readonly<Record<string, BrokerConfig>>;
+  limits?: LimitsConfig;
 }
 
 /** A rule's defaults (config/schema.json repeats them as `default`). */
 export const TRIGGER_DEFAULTS = { active: true } as const;
-
-/** Action kinds the issue describes that this version cannot run yet: refused, never ignored. */
-const UNSUPPORTED_ACTIONS = ['webhook', 'broker'];
 
 /**
  * The file's trigger rules, resolved and compiled once to report what is wrong by key path
@@ -78,7 +82,10 @@ function resolveTrigger(rule: FileTrigger, at: string, index: number, context: T
       return [];
     }
   });
-  const actions = rule.actions.map((action, a) => resolveAction(action, `${at}.actions[${a}]`, problems));
+  const actionContext = { allow: context.allow, trusted: context.trusted ?? true, brokers: context.brokers, limits: context.limits };
+  // A placeholder for an action with problems: the rest of the rule is still compiled, to report everything at once.
+  const actions = rule.actions.map((action, a) =>
+    parseAction(action, `${at}.actions[${a}]`, actionContext, problems) ?? { cloudevent: {} });
   const resolved: TriggerConfig = {
     name: rule.name,
     active: rule.active ?? TRIGGER_DEFAULTS.active,
@@ -98,23 +105,4 @@ function resolveTrigger(rule: FileTrigger, at: string, index: number, context: T
     else throw err;
   }
   return resolved;
-}
-
-/** One action, checked by key path `where`; problems go to `problems` (the result is then a placeholder). */
-function resolveAction(action: Record<string, unknown>, where: string, problems: string[]): TriggerActionConfig {
-  const keys = Object.keys(action);
-  const unsupported = keys.filter((k) => UNSUPPORTED_ACTIONS.includes(k));
-  if (unsupported.length > 0) {
-    problems.push(`${where}.${unsupported[0]}: ${unsupported[0]} actions are not supported yet (only cloudevent: a derived CloudEvent to the default sink)`);
-  } else if (keys.length !== 1 || keys[0] !== 'cloudevent') {
-    problems.push(`${where}: must be { cloudevent: { type?: … } } (got ${keys.length ? keys.join(', ') : 'an empty object'})`);
-  } else {
-    const ce = action.cloudevent ?? {};
-    const extra = typeof ce === 'object' && !Array.isArray(ce) ? Object.keys(ce).filter((k) => k !== 'type') : ['(not an object)'];
-    const type = (ce as { type?: unknown }).type;
-    if (extra.length > 0) problems.push(`${where}.cloudevent: unknown setting ${extra.join(', ')} (only type)`);
-    else if (type !== undefined && (typeof type !== 'string' || type.trim() === '')) problems.push(`${where}.cloudevent.type: must be a non-empty string`);
-    else return { cloudevent: type === undefined ? {} : { type: type as string } };
-  }
-  return { cloudevent: {} };
 }

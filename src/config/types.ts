@@ -3,6 +3,7 @@
  * → JSON Schema validation) and passed down; nothing else reads process.env for these settings.
  * Durations are ISO 8601 in the file (`PT0.5S`) and milliseconds here.
  */
+import type { AllowList } from '../routing/triggers/allow';
 import type { NameSource } from './capture-names';
 
 export interface TableConfig {
@@ -129,11 +130,51 @@ export interface BrokerConfig {
 /** `on:` of a trigger rule: Django's signals, or the operations themselves. */
 export type TriggerOperation = 'post_save' | 'post_delete' | 'post_truncate' | 'insert' | 'update' | 'delete';
 
-/** A trigger action (README, "Triggers"); only `cloudevent` is supported yet. */
-export interface TriggerActionConfig {
-  /** A derived CloudEvent to the default sink; `type` default `<typePrefix>.trigger.<rule name>`. */
+/** What every action kind may add to its own key (README, "Triggers"). */
+export interface ActionOptions {
+  /** The action's own payload template; wins over the rule's `payload`/`transform`. */
+  payload?: unknown;
+  /** At most `count` sends per `perMs` (`50/s`, `10/m`); sends beyond it wait, never fail. */
+  rateLimit?: RateLimit;
+}
+
+export interface RateLimit {
+  count: number;
+  perMs: number;
+  /** As written (`50/s`), for messages. */
+  text: string;
+}
+
+/** What webhook and broker actions add: how long a send may take, and what is sent. */
+export interface SendingOptions extends ActionOptions {
+  /** The action's timeout (ms); capped by `limits.maxActionTimeout`, default `delivery.timeout`. */
+  timeoutMs?: number;
+  /** `cloudevent`: the payload as a CloudEvent (the transport's binding) instead of the bare payload. */
+  format?: 'cloudevent';
+  /** The CloudEvent's `type` with `format: cloudevent`; default `<typePrefix>.trigger.<rule name>`. */
+  type?: string;
+}
+
+/** A derived CloudEvent to the default sink; `type` default `<typePrefix>.trigger.<rule name>`. */
+export interface CloudEventActionConfig extends ActionOptions {
   cloudevent: { type?: string };
 }
+
+export type WebhookMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/** An HTTP request per change; `url` and header values may hold dynamic values (`{{ env.NAME }}`). */
+export interface WebhookActionConfig extends SendingOptions {
+  webhook: { url: string; method: WebhookMethod; headers: Record<string, string> };
+}
+
+/** A message to the named broker of `brokers`, `params` merged over the broker's own. */
+export interface BrokerActionConfig extends SendingOptions {
+  broker: string;
+  params?: Record<string, unknown>;
+}
+
+/** A trigger action (README, "Triggers"): one key names its kind (src/routing/triggers/actions). */
+export type TriggerActionConfig = CloudEventActionConfig | WebhookActionConfig | BrokerActionConfig;
 
 /**
  * A trigger rule (`triggers:` in the file), validated and with its tables resolved; compiled by
@@ -153,10 +194,12 @@ export interface TriggerConfig {
   actions: TriggerActionConfig[];
 }
 
-/** Bounds on what trigger rules may do. */
+/** Bounds on what trigger rules may do (README, "Triggers"). */
 export interface LimitsConfig {
   /** Foreign keys a payload placeholder may follow (`customer.address.city`: 2); 0 = no relations. */
   relationDepth: number;
+  /** The longest timeout an action may have (ms); a longer one is cut to it. Absent: no cap. */
+  maxActionTimeoutMs?: number;
 }
 
 export interface ServerConfig {
@@ -188,6 +231,8 @@ export interface Config {
   triggers?: TriggerConfig[];
   /** The triggers table; absent (a Config built by hand) counts as disabled. */
   triggersTable?: TriggersTableConfig;
+  /** What untrusted rules may call and read (src/routing/triggers/allow.ts); absent counts as no lists. */
+  allow?: AllowList;
   /** Always set by the loader; absent (a Config built by hand) counts as the defaults. */
   limits?: LimitsConfig;
   sink: SinkConfig;

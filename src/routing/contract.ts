@@ -34,12 +34,16 @@ export interface Route {
    * again each time, and the engine makes a lane for a destination when it first sees it.
    */
   readonly dynamic?: boolean;
+  /** Closes what the route opened of its own (its destinations' sinks; never a sink resolved by name). */
+  close?(): Promise<void>;
 }
 
 /** Every rule of the configuration as one Route, and the destinations they deliver to. */
 export interface Router extends Route {
   /** Each destination a delivery may name: the engine prepares a lane for each. */
   readonly destinations: readonly Destination[];
+  /** Closes every route's own sinks (all are tried; the first failure is thrown). Idempotent. */
+  close?(): Promise<void>;
 }
 
 /** What a rule kind builds its routes from. */

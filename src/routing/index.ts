@@ -1,7 +1,7 @@
 import type { Destination } from '../sinks/types';
 import type { Change } from '../sources/change';
 import type { CloudEvent } from 'cloudevents';
-import type { Deliver, KindContext, RouteKind, Router, RoutingContext } from './contract';
+import type { Deliver, KindContext, Route, RouteKind, Router, RoutingContext } from './contract';
 import { defaultRoute } from './default';
 import { triggersRoute } from './triggers';
 import { tableTriggersRoute } from './triggers/runtime';
@@ -50,19 +50,28 @@ export function createRouter(context: RoutingContext, kinds: readonly RouteKind[
   // lane made at runtime once its destination is no longer named here and it is idle).
   const dynamic = routes.filter((r) => r.dynamic);
   const current = dynamic.length === 0 ? () => destinations : () => [...destinations, ...dynamic.flatMap((r) => r.destinations ?? [])];
+  let closing: Promise<void> | undefined;
+  const close = () => (closing ??= closeRoutes(routes));
   // One route (the default alone) is called directly: no loop on the hot path.
   if (routes.length === 1) {
     const only = routes[0];
-    return { route: only.route.bind(only), get destinations() { return current(); } };
+    return { route: only.route.bind(only), get destinations() { return current(); }, close };
   }
   return {
     get destinations() {
       return current();
     },
+    close,
     route(change: Change, deliver: Deliver) {
       for (let i = 0; i < routes.length; i++) routes[i].route(change, deliver);
     },
   };
+}
+
+async function closeRoutes(routes: readonly Route[]): Promise<void> {
+  const results = await Promise.allSettled(routes.map((r) => r.close?.()));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 export type { Deliver, KindContext, Route, RouteKind, Router, RoutingContext } from './contract';

@@ -19,13 +19,16 @@ export interface BrokerType {
 
 const ajv = new Ajv({ allErrors: true, strict: false });
 
-/** `brokers.<name>.conn.brokers: must be array`-style lines, one per problem. */
-export function validateBroker(def: BrokerType, broker: BrokerConfig): string[] {
+/**
+ * `brokers.<name>.conn.brokers: must be array`-style lines, one per problem. `paths` names the
+ * parts otherwise (a trigger action's params merged over the broker's: its own key path).
+ */
+export function validateBroker(def: BrokerType, broker: BrokerConfig, paths: { conn?: string; params?: string } = {}): string[] {
   const problems: string[] = [];
   for (const part of ['conn', 'params'] as const) {
     const validate = ajv.compile(part === 'conn' ? def.connSchema : def.paramsSchema);
     if (!validate(broker[part])) {
-      for (const e of validate.errors ?? []) problems.push(describe(`brokers.${broker.name}.${part}`, e));
+      for (const e of validate.errors ?? []) problems.push(describe(paths[part] ?? `brokers.${broker.name}.${part}`, e));
     }
   }
   return problems;

@@ -1,4 +1,4 @@
-import type { Config } from '../config/types';
+import type { BrokerConfig, Config } from '../config/types';
 import { ConfigError, ErrorCodes, PgceError } from '../errors';
 import { validateBroker, type BrokerType } from './broker';
 import { ConsoleSink } from './console';
@@ -82,6 +82,34 @@ export function createSink(name: string, config: Config): Sink {
     `CLOUDEVENTS_HANDLER ${JSON.stringify(name)} is not a known handler; known: ${knownSinks().join(', ')}, ` +
     `a configured broker, or a module path/to/file.js#export`,
   );
+}
+
+/**
+ * What is wrong with broker `name` used with `params` merged over its own (a trigger action's
+ * `params`), named from `where` (the action's key path); [] when it is fine. Not a configured broker,
+ * or a type this build lacks, is named too.
+ */
+export function brokerOverrideProblems(name: string, params: Record<string, unknown>, brokers: Readonly<Record<string, BrokerConfig>>, where: string): string[] {
+  if (!has(brokers, name)) {
+    const names = Object.keys(brokers);
+    return [`${where}.broker: ${JSON.stringify(name)} is not a configured broker (${names.length ? `brokers: ${names.join(', ')}` : 'no brokers are configured; add it under brokers'})`];
+  }
+  const broker = brokers[name];
+  if (!has(BROKER_TYPES, broker.type)) return [`brokers.${name}.type: ${broker.type} is not available in this build`];
+  const merged = { ...broker, params: { ...broker.params, ...params } };
+  return validateBroker(BROKER_TYPES[broker.type], merged, { params: `${where}.params (merged over brokers.${name}.params)` });
+}
+
+/**
+ * The sink of broker `name` with `params` merged over its own (a trigger action's): validated
+ * again (ConfigError naming `where`), and created as the broker's own, with `config.sink.timeoutMs`
+ * bounding each send.
+ */
+export function createBrokerSink(name: string, params: Record<string, unknown>, config: Config, where = `brokers.${name}`): Sink {
+  const problems = brokerOverrideProblems(name, params, config.brokers, where);
+  if (problems.length) throw new ConfigError(problems);
+  const broker = config.brokers[name];
+  return BROKER_TYPES[broker.type].create({ ...broker, params: { ...broker.params, ...params } }, config);
 }
 
 /**

@@ -5,7 +5,7 @@
  * it); the leader's router routes with its schedule.
  */
 import type { Pool } from 'pg';
-import type { Config } from '../config/types';
+import type { Config, TriggerConfig } from '../config/types';
 import type { Lifecycle } from '../lifecycle';
 import { connect } from '../pg/db';
 import { knexOn } from '../pg/schema/knex';
@@ -33,6 +33,9 @@ export function rowContext(config: Config): RowContext {
   return {
     captured: config.tables,
     typePrefix: config.events.typePrefix,
+    allow: config.allow,
+    brokers: config.brokers,
+    limits: config.limits,
     fileRules: new Set((config.triggers ?? []).map((t) => t.name)),
   };
 }
@@ -64,18 +67,18 @@ export function triggersStatus(config: Config, table: TableRulesRuntime | undefi
 }
 
 /**
- * The configuration with the table's valid rules after the file's (`dead-letters replay` sends a
- * table rule's dead letter through the rule as the table holds it now). Without the table, as is.
+ * The table's valid rules as it holds them now (`dead-letters replay` sends a table rule's dead
+ * letter through the rule as it is now, untrusted). Without the table: none.
  */
-export async function withTableRules(config: Config): Promise<Config> {
-  if (config.triggersTable?.enabled === false) return config;
+export async function tableRulesOf(config: Config): Promise<TriggerConfig[]> {
+  if (config.triggersTable?.enabled === false) return [];
   const client = await connect(config.databaseUrl);
   try {
     const rows = await new RuleStore(knexOn(client), schemaNames(config)).list();
     const { valid } = checkRows(rows, rowContext(config));
-    return { ...config, triggers: [...(config.triggers ?? []), ...valid.map((r) => r.rule)] };
+    return valid.map((r) => r.rule);
   } catch (err) {
-    if (isMissingTable(err)) return config;
+    if (isMissingTable(err)) return [];
     throw err;
   } finally {
     await client.end().catch(() => undefined);

@@ -59,9 +59,19 @@ export class RuleSchedule {
     return sets[0];
   }
 
+  /**
+   * Told of each set that acknowledgements passed: every change it routed is delivered or
+   * dead-lettered, so what it opened (its actions' targets) may close. A set pushed out by
+   * MAX_SETS is not told: changes it routed may still be on their way.
+   */
+  onRetired: ((set: RuleSet) => void) | undefined;
+
   /** The stream will not hand over changes at or before `lsn` again: sets before it are done. */
   acknowledged(lsn: bigint): void {
-    while (this.sets.length > 1 && this.sets[1].from <= lsn) this.sets.shift();
+    while (this.sets.length > 1 && this.sets[1].from <= lsn) {
+      const retired = this.sets.shift()!;
+      this.onRetired?.(retired);
+    }
   }
 
   /** The newest set (what the table says now). */

@@ -48,7 +48,8 @@ export function checkRule(name: string, raw: unknown, context: RowContext): { ru
   const inner = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as { name?: unknown }).name : undefined;
   if (inner !== undefined && inner !== name) problems.push(`${at}.name: must equal the row's name ${JSON.stringify(name)} (got ${JSON.stringify(inner)})`);
   if (context.fileRules.has(name)) problems.push(`${at}.name: ${JSON.stringify(name)} is a rule of the configuration file, which the table cannot replace; choose another name`);
-  const parsed = parseTriggerRule(raw, at, { captured: context.captured, typePrefix: context.typePrefix, trusted: false });
+  const { fileRules: _fileRules, ...parsing } = context;
+  const parsed = parseTriggerRule(raw, at, { ...parsing, trusted: false });
   problems.push(...parsed.problems);
   return problems.length > 0 ? { problems } : { rule: parsed.rule, problems };
 }

@@ -3,11 +3,12 @@
  * operation, columns, filters) and what an action's destination evaluates when it sends (`when`,
  * then the payload or transform). README, "Triggers".
  */
-import type { TriggerConfig, TriggerOperation } from '../../config/types';
+import type { TriggerActionConfig, TriggerConfig, TriggerOperation } from '../../config/types';
 import { changedColumns } from '../../events/update-fields';
 import { ConfigError } from '../../errors';
 import type { Change } from '../../sources/change';
 import { tableKey } from '../../config/tables';
+import { actionKindOf, type ActionKind } from './actions';
 import type { TriggerContext } from './context';
 import { compileTransform, compileWhen, type CompiledExpression } from './expressions';
 import { compileFilters, type EventFilter } from './filters';
@@ -23,12 +24,20 @@ const KINDS_BY_OPERATION: Record<TriggerOperation, readonly Change['kind'][]> = 
 };
 
 export interface CompiledAction {
-  /** The derived event's `type`. */
+  /** The action's delivery event's `type` (the derived event's). */
   readonly type: string;
+  readonly kind: ActionKind;
+  readonly config: TriggerActionConfig;
+  /** The action's own payload, when it has one: it wins over the rule's. */
+  readonly payload?: (context: TriggerContext) => Promise<unknown>;
+  /** The own payload's placeholders (the relations to fetch before it), when it has one. */
+  readonly placeholders?: readonly Placeholder[];
 }
 
 export interface CompiledRule {
   readonly name: string;
+  /** Its key path (`triggers[0]`), for messages. */
+  readonly at: string;
   readonly active: boolean;
   /** `tableKey`s of the rule's tables. */
   readonly tables: ReadonlySet<string>;
@@ -81,9 +90,20 @@ export function compileRule(rule: TriggerConfig, index: number, typePrefix: stri
   }
   const transform = rule.transform === undefined ? undefined : attempt(() => compileTransform(rule.transform, `${at}.transform`));
   const template = attempt(() => compilePayload(rule.payload, `${at}.payload`));
+  const actions = rule.actions.map((config, a): CompiledAction => {
+    const kind = actionKindOf(config);
+    const own = config.payload === undefined ? undefined : attempt(() => compilePayload(config.payload, `${at}.actions[${a}].payload`));
+    return {
+      type: kind.type(config, rule.name, typePrefix),
+      kind,
+      config,
+      ...(own !== undefined && { payload: async (context: TriggerContext) => own.render(context), placeholders: own.placeholders }),
+    };
+  });
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     name: rule.name,
+    at,
     active: rule.active,
     tables: new Set(rule.tables.map(tableKey)),
     kinds: new Set(rule.on.flatMap((op) => KINDS_BY_OPERATION[op])),
@@ -92,6 +112,6 @@ export function compileRule(rule: TriggerConfig, index: number, typePrefix: stri
     when,
     payload: transform !== undefined ? (context) => transform.evaluate(context) : async (context) => template!.render(context),
     placeholders: transform !== undefined ? [] : template!.placeholders,
-    actions: rule.actions.map((a) => ({ type: a.cloudevent.type ?? `${typePrefix}.trigger.${rule.name}` })),
+    actions,
   };
 }

@@ -18,13 +18,17 @@ import { ruleKeyPath } from '../../trigger-rules/validate';
 import type { Deliver, KindContext, Route, RouteKind } from '../contract';
 import { actionDestinationName, rulesRoute } from './index';
 import { compileRule } from './rules';
+import { errorMessage } from '../../errors';
+import { logger } from '../../logger';
+
+const log = logger('triggers');
 
 export const tableTriggersRoute: RouteKind = (context) => (context.tableRules ? [new TableRulesRoute(context.tableRules, context)] : []);
 
 class TableRulesRoute implements Route {
   readonly dynamic = true;
-  /** Each rule set compiled once (null: no active rule in it). */
-  private readonly compiled = new WeakMap<RuleSet, Route | null>();
+  /** Each rule set compiled once (null: no active rule in it); closed when retired, or with the route. */
+  private readonly compiled = new Map<RuleSet, Route | null>();
   private readonly stable = new Map<string, Destination>();
   /** The action sink of the version that routed a delivery event. */
   private readonly versions = new WeakMap<CloudEvent<unknown>, Sink>();
@@ -40,7 +44,24 @@ class TableRulesRoute implements Route {
     this.outer!(stable, event);
   };
 
-  constructor(private readonly schedule: RuleSchedule, private readonly context: KindContext) {}
+  constructor(private readonly schedule: RuleSchedule, private readonly context: KindContext) {
+    // A version's targets (webhook agents, broker connections) close once it routed its last change
+    // and all of that was delivered; the newest version stays until the route closes.
+    schedule.onRetired = (set) => {
+      const route = this.compiled.get(set);
+      this.compiled.delete(set);
+      void route?.close?.().catch((err) => log.warn({ version: set.version, err: errorMessage(err) }, 'could not close a retired trigger rule set\'s actions'));
+    };
+  }
+
+  async close(): Promise<void> {
+    this.schedule.onRetired = undefined;
+    const routes = [...this.compiled.values()];
+    this.compiled.clear();
+    const results = await Promise.allSettled(routes.map((r) => r?.close?.()));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
 
   /** The destinations of every kept rule set that a change has routed to. */
   get destinations(): Destination[] {
@@ -80,7 +101,7 @@ class TableRulesRoute implements Route {
     const { typePrefix } = this.context.config.events;
     // Checked when read (parseTriggerRule compiles them too), so this does not throw.
     const rules = set.rules.valid.map(({ name, rule }, i) => compileRule(rule, i, typePrefix, ruleKeyPath(name))).filter((r) => r.active);
-    return rules.length === 0 ? null : rulesRoute(rules, this.context);
+    return rules.length === 0 ? null : rulesRoute(rules, this.context, { trusted: false });
   }
 }
 

@@ -26,15 +26,18 @@ export function isDelivered(status: number): boolean {
   return classifyStatus(status) === 'delivered';
 }
 
-/** The answer's status when delivered; otherwise a DeliveryError classified by Knative's table. */
-export function checkAnswer(answer: Answer): number {
+/**
+ * The answer's status when delivered; otherwise a DeliveryError classified by Knative's table.
+ * `who` starts the message (`sink`, `webhook https://…`).
+ */
+export function checkAnswer(answer: Answer, who = 'sink'): number {
   const { status } = answer;
   const verdict = classifyStatus(status);
   if (verdict === 'delivered') return status;
   const excerpt = excerptOf(answer.kept);
   const reason = finalReason(status);
   const retryAfterMs = honoursRetryAfter(status) ? parseRetryAfter(answer.retryAfter) : undefined;
-  let message = `sink answered ${status} ${STATUS_CODES[status] ?? ''}`.trimEnd();
+  let message = `${who} answered ${status} ${STATUS_CODES[status] ?? ''}`.trimEnd();
   if (reason) message += ` (${reason})`;
   if (excerpt) message += `: ${excerpt}`;
   throw new DeliveryError(message, {

@@ -1,10 +1,16 @@
-import type { Dispatcher } from 'undici';
+import { errors as undiciErrors, type Dispatcher } from 'undici';
+import { DeliveryError, ErrorCodes, errorMessage, type ErrorCode } from '../../errors';
+import { scrubSecrets } from '../../logger';
 import { DRAIN_LIMIT_BYTES, isDelivered, KEEP_BYTES, type Answer } from './answer';
+
+export type ExchangeMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 export interface ExchangeRequest {
   /** The request target (path and query) on the dispatcher's origin. */
   path: string;
-  method: 'POST' | 'HEAD';
+  /** Needed with a dispatcher that serves several origins (an Agent); a Pool has its own. */
+  origin?: string;
+  method: ExchangeMethod;
   headers: Record<string, string>;
   body?: string | Uint8Array;
   timeoutMs: number;
@@ -16,6 +22,35 @@ export class ExchangeTimeoutError extends Error {
     super(`timed out after ${ms} ms`);
     this.name = 'TimeoutError';
   }
+}
+
+/** Whether a failed exchange ran out of time (ours, or undici's headers/body timeouts). */
+export function isExchangeTimeout(err: unknown): boolean {
+  return err instanceof ExchangeTimeoutError || err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError;
+}
+
+/** `connect ECONNREFUSED 127.0.0.1:9` rather than undici's generic "fetch failed"-style text. */
+export function describeCause(err: unknown): string {
+  const code = (err as { code?: string }).code;
+  const cause = (err as { cause?: unknown }).cause;
+  const text = errorMessage(err);
+  const inner = cause ? `; ${errorMessage(cause)}` : '';
+  return scrubSecrets(code && !text.includes(code) ? `${code}: ${text}${inner}` : `${text}${inner}`);
+}
+
+/**
+ * A request that got no answer, as the retriable DeliveryError every HTTP destination throws:
+ * `who` names the destination (never with secrets), `timeoutMs` the bound it ran under.
+ */
+export function unansweredError(err: unknown, who: string, timeoutMs: number, timeoutCode?: ErrorCode): DeliveryError {
+  if (isExchangeTimeout(err)) {
+    return new DeliveryError(`${who} did not answer within ${timeoutMs} ms`, { retriable: true, cause: err, code: timeoutCode });
+  }
+  return new DeliveryError(scrubSecrets(`${who} unreachable: ${describeCause(err)}`), {
+    retriable: true,
+    code: ErrorCodes.SINK_UNREACHABLE,
+    cause: err,
+  });
 }
 
 /**
@@ -30,7 +65,7 @@ export function exchange(dispatcher: Dispatcher, req: ExchangeRequest): Promise<
   return new Promise<Answer>((resolve, reject) => {
     const handler = new AnswerHandler(resolve, reject, req.timeoutMs);
     dispatcher.dispatch(
-      { path: req.path, method: req.method, headers: req.headers, body: req.body },
+      { origin: req.origin, path: req.path, method: req.method, headers: req.headers, body: req.body },
       handler,
     );
   });

@@ -1,11 +1,11 @@
 import type { CloudEvent } from 'cloudevents';
-import { errors as undiciErrors, Pool } from 'undici';
+import { Pool } from 'undici';
 import type { SinkConfig } from '../../config/types';
-import { DeliveryError, ErrorCodes, PgceError, errorMessage } from '../../errors';
+import { DeliveryError, ErrorCodes, PgceError } from '../../errors';
 import { scrubSecrets } from '../../logger';
 import type { SendResult, Sink } from '../types';
 import { checkAnswer, type Answer } from './answer';
-import { exchange, ExchangeTimeoutError } from './exchange';
+import { describeCause, exchange, unansweredError } from './exchange';
 import { encodeBatch, encodeEvent } from './encode';
 import { trustedCAs } from './tls';
 import { TokenFile, type TokenFileOptions } from './token';
@@ -105,21 +105,7 @@ export class HttpSink implements Sink {
   }
 
   private networkError(err: unknown): DeliveryError {
-    const timedOut =
-      err instanceof ExchangeTimeoutError ||
-      err instanceof undiciErrors.HeadersTimeoutError ||
-      err instanceof undiciErrors.BodyTimeoutError;
-    if (timedOut) {
-      return new DeliveryError(`sink ${this.describe()} did not answer within ${this.config.timeoutMs} ms`, {
-        retriable: true,
-        cause: err,
-      });
-    }
-    return new DeliveryError(scrubSecrets(`sink ${this.describe()} unreachable: ${describeCause(err)}`), {
-      retriable: true,
-      code: ErrorCodes.SINK_UNREACHABLE,
-      cause: err,
-    });
+    return unansweredError(err, `sink ${this.describe()}`, this.config.timeoutMs);
   }
 }
 
@@ -141,13 +127,4 @@ function basicAuthOf(url: URL): string | undefined {
   if (!url.username && !url.password) return undefined;
   const pair = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
   return `Basic ${Buffer.from(pair).toString('base64')}`;
-}
-
-/** `connect ECONNREFUSED 127.0.0.1:9` rather than undici's generic "fetch failed"-style text. */
-function describeCause(err: unknown): string {
-  const code = (err as { code?: string }).code;
-  const cause = (err as { cause?: unknown }).cause;
-  const text = errorMessage(err);
-  const inner = cause ? `; ${errorMessage(cause)}` : '';
-  return scrubSecrets(code && !text.includes(code) ? `${code}: ${text}${inner}` : `${text}${inner}`);
 }

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { loadConfig } from '../../../src/config/load';
 import type { Config } from '../../../src/config/types';
 import { ConfigError, ErrorCodes } from '../../../src/errors';
+import { compileAllowList } from '../../../src/routing/triggers/allow';
 import { configError, MINIMAL_ENV, TempFiles, TEST_CA_PEM } from './helpers';
 
 describe('config/load loadConfig', () => {
@@ -165,6 +166,7 @@ describe('config/load loadConfig', () => {
       handler: './handlers/h.js#send',
       brokers: { cache: { type: 'redis', conn: { url: 'redis://127.0.0.1:6379' }, params: { channel: 'c' }, batchSize: 20 } },
       triggersTable: { enabled: false, reloadInterval: 'PT5S' },
+      allow: { webhookUrls: ['https://hooks\\.example\\.com/.*'], dynamicValues: ['env.HOOK_TOKEN'] },
       sink: { url: 'https://sink/', mode: 'batch', batchSize: 50, caCertsDir: '/certs', oidcTokenPath: '/tok' },
       delivery: {
         retry: 3, backoffPolicy: 'linear', backoffDelay: 'PT1S', backoffMax: 'PT10S', retryAfterMax: 'PT0S', timeout: 'PT3S',
@@ -172,7 +174,7 @@ describe('config/load loadConfig', () => {
       },
       deadLetters: { schema: 'cdc', table: 'failed' },
       leader: { enabled: false, pollInterval: 'PT5S' },
-      limits: { relationDepth: 0 },
+      limits: { relationDepth: 0, maxActionTimeout: 'PT10S' },
       server: { port: 9000 },
       log: { level: 'trace' },
     };
@@ -189,7 +191,8 @@ describe('config/load loadConfig', () => {
       brokers: { cache: { name: 'cache', type: 'redis', conn: { url: 'redis://127.0.0.1:6379' }, params: { channel: 'c' }, batchSize: 20 } },
       triggers: [],
       triggersTable: { enabled: false, reloadIntervalMs: 5000 },
-      limits: { relationDepth: 0 },
+      allow: compileAllowList({ webhookUrls: ['https://hooks\\.example\\.com/.*'], dynamicValues: ['env.HOOK_TOKEN'] }),
+      limits: { relationDepth: 0, maxActionTimeoutMs: 10_000 },
       sink: { url: 'https://sink/', mode: 'batch', batchSize: 50, timeoutMs: 3000, caCerts: undefined, caCertsDir: '/certs', oidcTokenPath: '/tok' },
       delivery: {
         retry: 3, backoffPolicy: 'linear', backoffDelayMs: 1000, backoffMaxMs: 10_000, retryAfterMaxMs: 0, timeoutMs: 3000,
@@ -222,12 +225,13 @@ describe('config/load loadConfig', () => {
         'handler: "./handlers/h.js#send"',
         'brokers: { cache: { type: redis, conn: { url: "redis://127.0.0.1:6379" }, params: { channel: c }, batchSize: 20 } }',
         'triggersTable: { enabled: false, reloadInterval: PT5S }',
+        "allow: { webhookUrls: ['https://hooks\\.example\\.com/.*'], dynamicValues: [env.HOOK_TOKEN] }",
         'sink: { url: "https://sink/", mode: batch, batchSize: 50, caCertsDir: /certs, oidcTokenPath: /tok }',
         'delivery: { retry: 3, backoffPolicy: linear, backoffDelay: PT1S, backoffMax: PT10S, retryAfterMax: PT0S, timeout: PT3S,',
         '  maxInFlight: 8, maxBufferBytes: 1048576, deadLetterSink: "http://dead/", shutdownGracePeriod: PT5S }',
         'deadLetters: { schema: cdc, table: failed }',
         'leader: { enabled: false, pollInterval: PT5S }',
-        'limits: { relationDepth: 0 }',
+        'limits: { relationDepth: 0, maxActionTimeout: PT10S }',
         'server: { port: 9000 }',
         'log: { level: trace }',
       ].join('\n');

@@ -32,17 +32,23 @@ describe('config/load: triggers', () => {
     }]);
   });
 
-  it('refuses webhook and broker actions as not supported yet, naming the key', () => {
+  it('an action is exactly one kind: none or two are refused by key path, an unknown key by the schema', () => {
     expect(problems(`triggers:
   - name: a
     tables: [shop.orders]
     on: [insert]
-    actions: [{ webhook: { url: "https://hooks.example.com/" } }, { broker: orders, params: { topic: t } }, { email: x }]
+    actions: [{ webhook: { url: "https://hooks.example.com/" }, cloudevent: {} }, { payload: { x: 1 } }]
 `)).to.deep.equal([
-      'triggers[0].actions[0].webhook: webhook actions are not supported yet (only cloudevent: a derived CloudEvent to the default sink)',
-      'triggers[0].actions[1].broker: broker actions are not supported yet (only cloudevent: a derived CloudEvent to the default sink)',
-      'triggers[0].actions[2]: must be { cloudevent: { type?: … } } (got email)',
+      'triggers[0].actions[0]: has cloudevent and webhook; an action is of one kind (write one action for each)',
+      'triggers[0].actions[1]: must be one of { cloudevent: { type?: … } }, { webhook: { url, method?, headers? } }, ' +
+        '{ broker: <a name of brokers>, params?: { … } } (got payload)',
     ]);
+    expect(problems(`triggers:
+  - name: a
+    tables: [shop.orders]
+    on: [insert]
+    actions: [{ email: x }]
+`)[0]).to.match(/^triggers\[0\]\.actions\[0\]\.email: unknown key \(allowed: cloudevent, webhook, broker, /);
   });
 
   it('names every compile problem by its key path: filters, when, transform, payload, tables, names', () => {

@@ -42,12 +42,17 @@ describe('trigger-rules/schedule: which table rule set a change meets', () => {
     s.install(rules('a'), 1n);
     s.install(rules('b'), 100n);
     const third = s.install(rules('c'), 200n)!;
+    const retired: string[] = [];
+    s.onRetired = (set) => retired.push(set.rules.fingerprint);
     s.acknowledged(150n);
     expect(s.kept.map((x) => x.rules.fingerprint)).to.deep.equal(['b', 'c']);
+    expect(retired, 'a set acknowledgements passed may close its actions').to.deep.equal(['a']);
     s.acknowledged(200n);
     expect(s.kept).to.deep.equal([third]);
+    expect(retired).to.deep.equal(['a', 'b']);
     for (let i = 0; i < MAX_SETS + 5; i++) s.install(rules(`n${i}`), 1000n + BigInt(i));
     expect(s.kept).to.have.length(MAX_SETS);
+    expect(retired, 'a set pushed out by MAX_SETS may still have changes on their way: not retired').to.deep.equal(['a', 'b']);
     expect(s.current!.rules.fingerprint).to.equal(`n${MAX_SETS + 4}`);
   });
 
