@@ -26,6 +26,7 @@ export const ErrorCodes = {
   URL_NOT_ALLOWED: 'PGCE_ERR_URL_NOT_ALLOWED',
   VALUE_NOT_ALLOWED: 'PGCE_ERR_VALUE_NOT_ALLOWED',
   RELATION: 'PGCE_ERR_RELATION',
+  WORKFLOW_STATE: 'PGCE_ERR_WORKFLOW_STATE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
