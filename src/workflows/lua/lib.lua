@@ -126,8 +126,10 @@ local function evaluate(meta, task, now, scheduled)
   end
 end
 
+-- held as an input or as a result
 local function referenced(meta, ref)
   for _, inst in pairs(meta.inst) do
+    if inst.result == ref then return true end
     for _, r in pairs(inst.inputs) do
       if r == ref then return true end
     end
