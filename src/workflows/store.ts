@@ -61,8 +61,8 @@ export class WorkflowStore {
   readonly keys: WorkflowKeys;
   readonly queue: WorkQueue;
   private readonly scripts: Scripts;
-  /** What the scripts need of the configuration: names only. */
-  private readonly graph: string;
+  /** What the scripts need of the configuration (JSON: task names and their input names). */
+  readonly graph: string;
   private readonly tasks: Map<string, WorkflowTaskConfig>;
   private readonly hooks?: WorkflowHooks;
 
