@@ -11,6 +11,7 @@ import { showSession } from '../../../src/workflows/inspect';
 import { WorkflowRunner, type RunRequest } from '../../../src/workflows/runner';
 import { Scripts } from '../../../src/workflows/scripts';
 import { WorkflowStore, type InputEvent } from '../../../src/workflows/store';
+import { until } from '../sinks/support';
 import type { ChildArgs } from './child';
 import { deleteKeys, REDIS_URL, stockExecutor, uniquePrefix, workflow, type TaskSpec } from './support';
 
@@ -192,5 +193,23 @@ describe('workflows: one run per instance under concurrency and crashes (real Re
     const runs: RunRequest[] = [];
     expect(await new WorkflowRunner(store, stockExecutor({}, runs)).drain()).to.equal(2);
     expect(runs.map((r) => r.instance)).to.deep.equal(['t_every#0']);
+  });
+
+  it('a started runner waits on the stream (its own connection), runs work as it arrives, and stops', async () => {
+    const { store } = fresh();
+    const runs: RunRequest[] = [];
+    const runner = new WorkflowRunner(store, stockExecutor({}, runs), { blockMs: 200 });
+    runner.start();
+    try {
+      await store.fire('o', { input: 'paid', eventId: 'p', data: {} });
+      await store.fire('o', { input: 'packed', eventId: 'k', data: {} });
+      await until('the three runs', 10_000, () => (runs.length === 3 ? true : undefined));
+      // the shared connection stayed usable while the runner blocked on its own
+      expect(await redis.ping()).to.equal('PONG');
+    } finally {
+      await runner.stop();
+    }
+    expect(runs.map((r) => r.instance).sort()).to.deep.equal(['t_every#0', 't_notify#0', 't_ship#0']);
+    expect(await store.queue.pendingCount()).to.equal(0);
   });
 });
