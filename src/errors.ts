@@ -29,6 +29,7 @@ export const ErrorCodes = {
   RELATION: 'PGCE_ERR_RELATION',
   DYNAMIC_VALUE: 'PGCE_ERR_DYNAMIC_VALUE',
   ACTION_TIMEOUT: 'PGCE_ERR_ACTION_TIMEOUT',
+  WORKFLOW_STATE: 'PGCE_ERR_WORKFLOW_STATE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

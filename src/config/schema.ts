@@ -124,7 +124,8 @@ export function keyPath(pointer: string, child?: string): string {
   return out === '' ? '(root)' : out;
 }
 
-function describeError(err: ErrorObject): string {
+/** One ajv error as `key.path: reason` (also used by schemas other than the file's, e.g. workflows). */
+export function describeError(err: ErrorObject): string {
   switch (err.keyword) {
     case 'required':
       return `${keyPath(err.instancePath, (err.params as { missingProperty: string }).missingProperty)}: required`;

@@ -1,0 +1,226 @@
+/**
+ * The `workflows` and `redis` keys (docs/workflows.md), from their written form to checked
+ * WorkflowConfig objects. The JSON Schema beside this module (schema.json) checks shapes; this
+ * module checks what a schema cannot: names an input list refers to, cascades that loop, JSONata
+ * that does not compile, the ttl. Every problem names its key path.
+ */
+import Ajv, { type ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
+import { parseDuration } from '../config/duration';
+import { describeError, FORMATS } from '../config/schema';
+import { parseTableName, type QualifiedName } from '../config/tables';
+import { ConfigError, errorMessage } from '../errors';
+import { compileTransform, compileWhen } from '../routing/triggers/expressions';
+import schema from './schema.json';
+
+/** One named input's selector over the routed changes. */
+export interface WorkflowEventSelector {
+  table: QualifiedName;
+  on: string[];
+  when?: string;
+}
+
+/** The actions a task may run (the same kinds as a trigger rule's actions). */
+export const TASK_ACTIONS = ['cloudevent', 'webhook', 'broker'] as const;
+export type TaskAction = Partial<Record<(typeof TASK_ACTIONS)[number], Record<string, unknown>>>;
+
+export interface WorkflowTaskConfig {
+  name: string;
+  /** As written, plus `andEvery` (the framework adds it: a task waits for its every-input too). */
+  after: string[];
+  unless: string[];
+  andEvery?: string;
+  withParams: Record<string, unknown>;
+  run: TaskAction;
+  retry: { max: number };
+}
+
+export interface WorkflowConfig {
+  name: string;
+  /** JSONata over the change: the session an input belongs to. */
+  session: string;
+  ttl: string;
+  ttlMs: number;
+  events: Record<string, WorkflowEventSelector>;
+  /** In the file's order: the order in which an input is applied to tasks. */
+  tasks: WorkflowTaskConfig[];
+}
+
+export interface WorkflowRedisConfig {
+  url: string;
+  /** Before every key (no braces: a brace would move the Redis Cluster hash tag). */
+  prefix: string;
+}
+
+export interface WorkflowsConfig {
+  /** Absent when there are no workflows and no Redis is configured. */
+  redis?: WorkflowRedisConfig;
+  workflows: WorkflowConfig[];
+}
+
+export const WORKFLOW_DEFAULTS = { ttl: 'P7D', retryMax: 0, prefix: '' } as const;
+
+const EVENT_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+const TASK_NAME = /^t_[A-Za-z0-9_]{1,62}$/;
+
+/** The schema of the two keys, for the lead file's schema (config/schema.json) to take over. */
+export const WORKFLOWS_SCHEMA = schema as { properties: { redis: unknown; workflows: unknown } };
+
+let compiled: ValidateFunction | undefined;
+
+function validator(): ValidateFunction {
+  if (compiled) return compiled;
+  const ajv = new Ajv({ allErrors: true, verbose: true, allowUnionTypes: true, strict: true });
+  addFormats(ajv);
+  for (const [name, format] of Object.entries(FORMATS)) ajv.addFormat(name, format.check);
+  compiled = ajv.compile(schema);
+  return compiled;
+}
+
+interface FileTask {
+  after?: string[];
+  unless?: string[];
+  andEvery?: string;
+  withParams?: Record<string, unknown>;
+  run: TaskAction;
+  retry?: { max?: number };
+}
+
+interface FileWorkflow {
+  name: string;
+  session: string;
+  ttl?: string;
+  events: Record<string, { table: string; on: string[]; when?: string }>;
+  tasks: Record<string, FileTask>;
+}
+
+/**
+ * Checks and resolves `{ redis, workflows }` (the file's keys); `env.REDIS_URL` stands in for
+ * `redis.url`. Throws a ConfigError listing every problem by key path.
+ */
+export function parseWorkflowsConfig(raw: { redis?: unknown; workflows?: unknown }, env: NodeJS.ProcessEnv = process.env): WorkflowsConfig {
+  const problems: string[] = [];
+  const result = resolveWorkflowsConfig(raw, env, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return result;
+}
+
+/** As parseWorkflowsConfig, but adds the problems to `problems` (for a caller collecting all of the file's). */
+export function resolveWorkflowsConfig(raw: { redis?: unknown; workflows?: unknown }, env: NodeJS.ProcessEnv, problems: string[]): WorkflowsConfig {
+  const data = { ...(raw.redis !== undefined && { redis: raw.redis }), ...(raw.workflows !== undefined && { workflows: raw.workflows }) };
+  const validate = validator();
+  if (!validate(data)) {
+    problems.push(...new Set((validate.errors ?? []).map(describeError)));
+    return { workflows: [] };
+  }
+  const file = data as { redis?: { url?: string; prefix?: string }; workflows?: FileWorkflow[] };
+  const names = new Map<string, number>();
+  const workflows = (file.workflows ?? []).map((wf, i) => {
+    const at = `workflows[${i}]`;
+    const seen = names.get(wf.name);
+    if (seen !== undefined) problems.push(`${at}.name: ${JSON.stringify(wf.name)} is already the name of workflows[${seen}]; names must be unique`);
+    else names.set(wf.name, i);
+    return resolveWorkflow(wf, at, problems);
+  });
+  const url = file.redis?.url ?? env.REDIS_URL;
+  let redis: WorkflowRedisConfig | undefined;
+  if (url !== undefined && url !== '') {
+    if (file.redis?.url === undefined && !/^rediss?:\/\//.test(url)) problems.push('REDIS_URL: must be a redis:// or rediss:// URL');
+    redis = { url, prefix: file.redis?.prefix ?? WORKFLOW_DEFAULTS.prefix };
+  } else if (workflows.length > 0) {
+    problems.push('redis.url: required when workflows are configured (or set REDIS_URL)');
+  }
+  return { ...(redis && { redis }), workflows };
+}
+
+function resolveWorkflow(wf: FileWorkflow, at: string, problems: string[]): WorkflowConfig {
+  compileChecked(() => compileTransform(wf.session, `${at}.session`), problems);
+  const ttl = wf.ttl ?? WORKFLOW_DEFAULTS.ttl;
+  const ttlMs = parseDuration(ttl); // the schema's format already refused anything else
+  if (ttlMs <= 0) problems.push(`${at}.ttl: must be longer than zero`);
+
+  const events: Record<string, WorkflowEventSelector> = {};
+  for (const [name, selector] of Object.entries(wf.events)) {
+    const where = `${at}.events.${name}`;
+    if (name.startsWith('t_')) problems.push(`${where}: an event name must not start with t_ (task names do: a finished task is an input of that name)`);
+    else if (!EVENT_NAME.test(name)) problems.push(`${where}: an event name is a letter or _, then letters, digits or _ (at most 63)`);
+    let table: QualifiedName = { schema: '', name: '' };
+    try {
+      table = parseTableName(selector.table);
+    } catch (err) {
+      problems.push(`${where}.table: ${errorMessage(err)}`);
+    }
+    if (selector.when !== undefined) compileChecked(() => compileWhen(selector.when, `${where}.when`), problems);
+    events[name] = { table, on: selector.on, ...(selector.when !== undefined && { when: selector.when }) };
+  }
+
+  const taskNames = Object.keys(wf.tasks);
+  const inputs = new Set([...Object.keys(events), ...taskNames]);
+  const tasks = taskNames.map((name): WorkflowTaskConfig => {
+    const task = wf.tasks[name];
+    const where = `${at}.tasks.${name}`;
+    if (!TASK_NAME.test(name)) problems.push(`${where}: a task name starts with t_ (then letters, digits or _, at most 64 in all), so that it cannot be mistaken for an event`);
+    const after = task.after ?? [];
+    const unless = task.unless ?? [];
+    for (const [key, list] of [['after', after], ['unless', unless]] as const) {
+      list.forEach((input, k) => {
+        if (!inputs.has(input)) problems.push(`${where}.${key}[${k}]: ${JSON.stringify(input)} is neither an event nor a task of this workflow (${[...inputs].join(', ')})`);
+      });
+    }
+    if (task.andEvery !== undefined && !inputs.has(task.andEvery)) {
+      problems.push(`${where}.andEvery: ${JSON.stringify(task.andEvery)} is neither an event nor a task of this workflow (${[...inputs].join(', ')})`);
+    }
+    if (after.length === 0 && task.andEvery === undefined) problems.push(`${where}.after: required (at least one input) unless andEvery is set`);
+    const [kind] = Object.keys(task.run) as (keyof TaskAction)[];
+    return {
+      name,
+      after: task.andEvery !== undefined && !after.includes(task.andEvery) ? [...after, task.andEvery] : [...after],
+      unless: [...unless],
+      ...(task.andEvery !== undefined && { andEvery: task.andEvery }),
+      withParams: task.withParams ?? {},
+      run: { [kind]: task.run[kind] },
+      retry: { max: task.retry?.max ?? WORKFLOW_DEFAULTS.retryMax },
+    };
+  });
+  const cycle = findCascadeCycle(tasks);
+  if (cycle) problems.push(`${at}.tasks: the cascade ${cycle.join(' → ')} loops (a task waits, through after or andEvery, for its own result)`);
+  return { name: wf.name, session: wf.session, ttl, ttlMs, events, tasks };
+}
+
+function compileChecked(compile: () => unknown, problems: string[]): void {
+  try {
+    compile();
+  } catch (err) {
+    if (err instanceof ConfigError) problems.push(...err.problems);
+    else throw err;
+  }
+}
+
+/**
+ * A loop in the cascade graph (task → the tasks whose result it waits for), as names ending with
+ * the first; undefined when there is none. `unless` does not count: it never makes a task run.
+ */
+export function findCascadeCycle(tasks: readonly Pick<WorkflowTaskConfig, 'name' | 'after'>[]): string[] | undefined {
+  const byName = new Map(tasks.map((t) => [t.name, t]));
+  const state = new Map<string, 'visiting' | 'done'>();
+  const stack: string[] = [];
+  const visit = (name: string): string[] | undefined => {
+    if (state.get(name) === 'done') return undefined;
+    if (state.get(name) === 'visiting') return [...stack.slice(stack.indexOf(name)), name];
+    state.set(name, 'visiting');
+    stack.push(name);
+    for (const input of byName.get(name)?.after ?? []) {
+      if (!byName.has(input)) continue;
+      const found = visit(input);
+      if (found) return found;
+    }
+    stack.pop();
+    state.set(name, 'done');
+    return undefined;
+  };
+  for (const t of tasks) {
+    const found = visit(t.name);
+    if (found) return found;
+  }
+  return undefined;
+}

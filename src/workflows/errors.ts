@@ -1,0 +1,13 @@
+import { ErrorCodes, PgceError } from '../errors';
+
+/**
+ * A transition the workflow state machine refuses (replaying a finished instance, skipping one
+ * that did not fail, an instance that does not exist): the operator asked for something the
+ * session's state does not allow. Not retriable.
+ */
+export class WorkflowStateError extends PgceError {
+  constructor(message: string) {
+    super(ErrorCodes.WORKFLOW_STATE, message, { retriable: false });
+    this.name = 'WorkflowStateError';
+  }
+}
