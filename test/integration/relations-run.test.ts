@@ -11,22 +11,12 @@ import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
-import { formatLsn } from '../../src/sources/change';
-import { adminUrl, createTestDatabase, slotInfo, waitFor, type TestDatabase } from './harness/postgres';
+import { acknowledgedEverything, adminUrl, createTestDatabase } from './harness/postgres';
 import { REPO_ROOT, spawnCli } from './harness/process';
 import { startReceiver } from './harness/receiver';
 import { FAST_DELIVERY_YAML, freePort, writeTempFile } from './support';
 
 const suffix = () => randomBytes(4).toString('hex');
-
-async function acknowledgedEverything(db: TestDatabase, slot: string): Promise<void> {
-  const { rows: [{ lsn }] } = await db.query('SELECT pg_current_wal_lsn()::text AS lsn');
-  await waitFor(async () => {
-    const info = await slotInfo(db.url, slot);
-    if (!info?.confirmedFlushLsn) return false;
-    return (await db.query('SELECT $1::pg_lsn >= $2::pg_lsn AS ok', [formatLsn(info.confirmedFlushLsn), lsn])).rows[0].ok;
-  }, { timeoutMs: 30_000, intervalMs: 100, what: `slot ${slot} to acknowledge everything written` });
-}
 
 type Row = Record<string, unknown>;
 const rowOf = (e: CloudEvent<unknown>) => (e.data as { data: Row }).data;

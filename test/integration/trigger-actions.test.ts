@@ -2,8 +2,7 @@ import { expect } from 'chai';
 import { HTTP, type CloudEvent } from 'cloudevents';
 import Redis from 'ioredis';
 import { randomBytes } from 'node:crypto';
-import { formatLsn } from '../../src/sources/change';
-import { createTestDatabase, slotInfo, waitFor, type TestDatabase } from './harness/postgres';
+import { acknowledged, acknowledgedEverything, createTestDatabase, currentLsn, type TestDatabase, waitFor } from './harness/postgres';
 import { spawnCli, type CliProcess } from './harness/process';
 import { startReceiver } from './harness/receiver';
 import { startWebhookReceiver, type WebhookReceiver } from './harness/webhook-receiver';
@@ -17,23 +16,6 @@ const PAYLOAD = '{ id: "{{ id }}", quantity: "{{ qty }}", price: "{{ price }}", 
 /** What PAYLOAD renders for INSERT_ROW: every JSON type kept. */
 const RENDERED = { id: 1, quantity: 12, price: '19.90', note: null, paid: true };
 const INSERT_ROW = 'INSERT INTO sales VALUES (1, 12, 19.90, null, true)';
-
-/** The LSN the server has written up to now. */
-async function currentLsn(db: TestDatabase): Promise<string> {
-  return (await db.query('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0].lsn;
-}
-
-/** Whether the slot has acknowledged everything up to `lsn`. */
-async function acknowledged(db: TestDatabase, slot: string, lsn: string): Promise<boolean> {
-  const info = await slotInfo(db.url, slot);
-  if (!info?.confirmedFlushLsn) return false;
-  return (await db.query('SELECT $1::pg_lsn >= $2::pg_lsn AS ok', [formatLsn(info.confirmedFlushLsn), lsn])).rows[0].ok;
-}
-
-async function acknowledgedEverything(db: TestDatabase, slot: string): Promise<void> {
-  const lsn = await currentLsn(db);
-  await waitFor(() => acknowledged(db, slot, lsn), { timeoutMs: 30_000, intervalMs: 100, what: `slot ${slot} to acknowledge everything written` });
-}
 
 /** The process's JSON log lines (pino) that parse. */
 function logLines(cli: CliProcess): Record<string, unknown>[] {

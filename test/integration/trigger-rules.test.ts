@@ -6,10 +6,9 @@ import { ConfigError, ErrorCodes, PgceError } from '../../src/errors';
 import { logger } from '../../src/logger';
 import { knexOn } from '../../src/pg/schema/knex';
 import { migrateSchema } from '../../src/pg/schema/migrate';
-import { formatLsn } from '../../src/sources/change';
 import { LISTENER_APPLICATION_NAME, RuleStore, RuleWriteError } from '../../src/trigger-rules';
 import { Pool } from 'pg';
-import { createTestDatabase, slotInfo, waitFor, type TestDatabase } from './harness/postgres';
+import { acknowledgedEverything, createTestDatabase, type TestDatabase, waitFor } from './harness/postgres';
 import { spawnCli, type CliProcess } from './harness/process';
 import { startReceiver, type Receiver } from './harness/receiver';
 import { FAST_DELIVERY_YAML, freePort, writeTempFile } from './support';
@@ -17,15 +16,6 @@ import { FAST_DELIVERY_YAML, freePort, writeTempFile } from './support';
 /** Unique per run (tag hd): several worktrees share the server, and slot names are cluster-wide. */
 const suffix = () => `hd_${randomBytes(3).toString('hex')}`;
 const TOKEN = 'test-admin-token-0123456789abcdef';
-
-async function acknowledgedEverything(db: TestDatabase, slot: string): Promise<void> {
-  const { rows: [{ lsn }] } = await db.query('SELECT pg_current_wal_lsn()::text AS lsn');
-  await waitFor(async () => {
-    const info = await slotInfo(db.url, slot);
-    if (!info?.confirmedFlushLsn) return false;
-    return (await db.query('SELECT $1::pg_lsn >= $2::pg_lsn AS ok', [formatLsn(info.confirmedFlushLsn), lsn])).rows[0].ok;
-  }, { timeoutMs: 30_000, intervalMs: 100, what: `slot ${slot} to acknowledge everything written` });
-}
 
 const ofType = (receiver: Receiver, type: string) => receiver.accepted.filter((e) => e.type === type);
 const rowOf = (e: CloudEvent<unknown>) => (e.data as { id?: number; data?: { id: number } }).id ?? (e.data as { data: { id: number } }).data.id;

@@ -1,24 +1,13 @@
 import { expect } from 'chai';
 import type { CloudEvent } from 'cloudevents';
 import { randomBytes } from 'node:crypto';
-import { formatLsn } from '../../src/sources/change';
-import { createTestDatabase, slotInfo, waitFor, type TestDatabase } from './harness/postgres';
+import { acknowledgedEverything, createTestDatabase } from './harness/postgres';
 import { spawnCli } from './harness/process';
 import { startReceiver, type Receiver } from './harness/receiver';
 import { FAST_DELIVERY_YAML, freePort, writeTempFile } from './support';
 
 /** Unique per run: several worktrees share the server, and slot names are cluster-wide. */
 const suffix = () => randomBytes(4).toString('hex');
-
-/** Waits until the slot has acknowledged everything written so far: every delivery is done (or dead-lettered). */
-async function acknowledgedEverything(db: TestDatabase, slot: string): Promise<void> {
-  const { rows: [{ lsn }] } = await db.query('SELECT pg_current_wal_lsn()::text AS lsn');
-  await waitFor(async () => {
-    const info = await slotInfo(db.url, slot);
-    if (!info?.confirmedFlushLsn) return false;
-    return (await db.query('SELECT $1::pg_lsn >= $2::pg_lsn AS ok', [formatLsn(info.confirmedFlushLsn), lsn])).rows[0].ok;
-  }, { timeoutMs: 30_000, intervalMs: 100, what: `slot ${slot} to acknowledge everything written` });
-}
 
 const ofType = (receiver: Receiver, type: string) => receiver.accepted.filter((e) => e.type === type);
 const rowId = (e: CloudEvent<unknown>) => (e.data as { data: { id: number } }).data.id;

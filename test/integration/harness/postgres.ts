@@ -3,7 +3,7 @@
  * (`pgce_d_<area>`), created fresh and dropped only when the test passed, as pg-boss does in its test hooks.
  */
 import { Client, type QueryResult } from 'pg';
-import { parseLsn } from '../../../src/sources/change';
+import { formatLsn, parseLsn } from '../../../src/sources/change';
 
 export function adminUrl(): string {
   return process.env.PGCE_TEST_ADMIN_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -170,4 +170,22 @@ export async function waitFor<T>(
     }
     await new Promise((resolve) => setTimeout(resolve, Math.min(intervalMs, Math.max(0, deadline - Date.now()))));
   }
+}
+
+/** The LSN the server has written up to now. */
+export async function currentLsn(db: TestDatabase): Promise<string> {
+  return (await db.query('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0].lsn;
+}
+
+/** Whether `slot` has acknowledged everything up to `lsn`. */
+export async function acknowledged(db: TestDatabase, slot: string, lsn: string): Promise<boolean> {
+  const info = await slotInfo(db.url, slot);
+  if (!info?.confirmedFlushLsn) return false;
+  return (await db.query('SELECT $1::pg_lsn >= $2::pg_lsn AS ok', [formatLsn(info.confirmedFlushLsn), lsn])).rows[0].ok;
+}
+
+/** Waits until `slot` has acknowledged everything written so far: every delivery done (or dead-lettered). */
+export async function acknowledgedEverything(db: TestDatabase, slot: string): Promise<void> {
+  const lsn = await currentLsn(db);
+  await waitFor(() => acknowledged(db, slot, lsn), { timeoutMs: 30_000, intervalMs: 100, what: `slot ${slot} to acknowledge everything written` });
 }
