@@ -15,6 +15,7 @@ import { parseDuration } from './duration';
 import { FORMATS, validateFileConfig, isHandler } from './schema';
 import { displayName, parseTableName, resolveTables, splitTableList, tableKey, type TableEntry } from './tables';
 import { resolveTriggers, TRIGGER_DEFAULTS, type FileTrigger } from './triggers';
+import { resolveWorkflowsConfig, WORKFLOW_DEFAULTS } from '../workflows/config';
 import { compileAllowList, type AllowList } from '../routing/triggers/allow';
 import type { Config, LimitsConfig, TableConfig } from './types';
 
@@ -45,6 +46,8 @@ export interface FileConfig {
   triggersTable?: Partial<typeof DEFAULTS.triggersTable>;
   allow?: unknown;
   limits?: Partial<typeof DEFAULTS.limits> & { maxActionTimeout?: string };
+  redis?: unknown;
+  workflows?: unknown;
   sink?: Partial<typeof DEFAULTS.sink> & { url?: string };
   delivery?: Partial<typeof DEFAULTS.delivery> & { retry?: number; retryAfterMax?: string; deadLetterSink?: string };
   deadLetters?: Partial<typeof DEFAULTS.deadLetters>;
@@ -84,6 +87,9 @@ export const DEFAULTS = {
   server: { port: 8080 },
   log: { level: 'info' },
   triggers: TRIGGER_DEFAULTS,
+  redis: { prefix: WORKFLOW_DEFAULTS.prefix },
+  // Each workflow's (the schema's `default` of workflows[].ttl).
+  workflows: { ttl: WORKFLOW_DEFAULTS.ttl },
   triggersTable: { enabled: true, reloadInterval: 'PT30S' },
   limits: { relationDepth: 2 },
 };
@@ -114,7 +120,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   }
   if (fileProblems.length > 0) throw new ConfigError(problems);
 
-  const config = build(data as FileConfig, fromEnv, tables, names, problems);
+  const config = build(data as FileConfig, fromEnv, tables, names, problems, env);
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(config);
 }
@@ -258,7 +264,7 @@ function fileTableEntries(data: unknown): Array<TableEntry | undefined> {
 }
 
 /** Merges a schema-valid file with defaults and the environment; cross-field problems are added. */
-function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: ConfiguredNames, problems: string[]): Config {
+function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: ConfiguredNames, problems: string[], rawEnv: NodeJS.ProcessEnv): Config {
   const capture = { ...DEFAULTS.capture, ...file.capture };
   const events = { ...DEFAULTS.events, ...file.events };
   const sink = { ...DEFAULTS.sink, ...file.sink };
@@ -309,10 +315,19 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
   // File rules are trusted: checked against the allow-lists only where a list is present.
   const triggers = resolveTriggers(file.triggers ?? [], { captured: tables, typePrefix, allow, brokers, limits, trusted: true }, problems);
   const triggersTable = { ...DEFAULTS.triggersTable, ...file.triggersTable };
+  const workflows = resolveWorkflowsConfig({ redis: file.redis, workflows: file.workflows }, rawEnv, problems);
+  const capturedKeys = new Set(tables.map(tableKey));
+  workflows.workflows.forEach((wf, i) => {
+    for (const [input, selector] of Object.entries(wf.events)) {
+      if (selector.table.name !== '' && !capturedKeys.has(tableKey(selector.table))) {
+        problems.push(`workflows[${i}].events.${input}.table: ${displayName(selector.table)} is not captured; add it to tables (or PG_CLOUDEVENTS_TABLES)`);
+      }
+    }
+  });
   const reloadIntervalMs = parseDuration(triggersTable.reloadInterval);
   if (reloadIntervalMs <= 0) problems.push(`triggersTable.reloadInterval: must be longer than zero (got ${triggersTable.reloadInterval})`);
   // Rules may come from the table at runtime: a trigger-only install may start with none.
-  if (!enabled && !triggers.some((t) => t.active) && !triggersTable.enabled) {
+  if (!enabled && !triggers.some((t) => t.active) && !triggersTable.enabled && workflows.workflows.length === 0) {
     problems.push('events.enabled: false delivers no default events, and no active trigger is configured (nor triggersTable enabled), so nothing would be delivered');
   }
 
@@ -345,6 +360,8 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
     triggersTable: { enabled: triggersTable.enabled, reloadIntervalMs },
     allow,
     limits,
+    ...(workflows.redis && { redis: workflows.redis }),
+    workflows: workflows.workflows,
     sink: {
       url: sinkUrl,
       mode: sink.mode,

@@ -88,15 +88,37 @@ export function loadSchema(): Record<string, unknown> {
 
 let compiled: ValidateFunction | undefined;
 
-function validator(): ValidateFunction {
-  if (compiled) return compiled;
+function newAjv(): Ajv {
   // verbose: errors carry their parent schema, used to list the allowed keys next to a typo.
   const ajv = new Ajv({ allErrors: true, verbose: true, allowUnionTypes: true, strict: true });
   addFormats(ajv);
   // After ajv-formats: ours replace its `duration`, which accepts years and months.
   for (const [name, format] of Object.entries(FORMATS)) ajv.addFormat(name, format.check);
-  compiled = ajv.compile(loadSchema());
+  return ajv;
+}
+
+function validator(): ValidateFunction {
+  compiled ??= newAjv().compile(loadSchema());
   return compiled;
+}
+
+const partValidators = new Map<string, ValidateFunction>();
+
+/**
+ * Problems with some top-level keys of the file, by the file's own schema for them (a module that
+ * reads its keys on its own, e.g. src/workflows/config.ts, checks with the same rules and messages).
+ */
+export function validateFileKeys(data: Record<string, unknown>, keys: readonly string[]): string[] {
+  const id = keys.join(',');
+  let validate = partValidators.get(id);
+  if (validate === undefined) {
+    const root = loadSchema() as { properties: Record<string, unknown> };
+    const properties = Object.fromEntries(keys.map((k) => [k, root.properties[k]]));
+    validate = newAjv().compile({ type: 'object', additionalProperties: false, properties });
+    partValidators.set(id, validate);
+  }
+  if (validate(data)) return [];
+  return [...new Set((validate.errors ?? []).map(describeError))];
 }
 
 /** Problems with the file's contents, all of them, as `key.path: reason`; [] when valid. */

@@ -4,6 +4,7 @@
  * Durations are ISO 8601 in the file (`PT0.5S`) and milliseconds here.
  */
 import type { AllowList } from '../routing/triggers/allow';
+import type { WorkflowConfig, WorkflowRedisConfig } from '../workflows/config';
 import type { NameSource } from './capture-names';
 
 export interface TableConfig {
@@ -235,6 +236,10 @@ export interface Config {
   allow?: AllowList;
   /** Always set by the loader; absent (a Config built by hand) counts as the defaults. */
   limits?: LimitsConfig;
+  /** Where workflow state lives (`redis.url` or REDIS_URL); absent without workflows and Redis. */
+  redis?: WorkflowRedisConfig;
+  /** Workflows (README "Workflows"); absent (a Config built by hand) counts as none. */
+  workflows?: WorkflowConfig[];
   sink: SinkConfig;
   delivery: DeliveryConfig;
   deadLetters: DeadLettersConfig;

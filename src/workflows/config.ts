@@ -1,17 +1,14 @@
 /**
  * The `workflows` and `redis` keys (docs/workflows.md), from their written form to checked
- * WorkflowConfig objects. The JSON Schema beside this module (schema.json) checks shapes; this
+ * WorkflowConfig objects. The file's JSON Schema (config/schema.json) checks shapes; this
  * module checks what a schema cannot: names an input list refers to, cascades that loop, JSONata
  * that does not compile, the ttl. Every problem names its key path.
  */
-import Ajv, { type ValidateFunction } from 'ajv';
-import addFormats from 'ajv-formats';
 import { parseDuration } from '../config/duration';
-import { describeError, FORMATS } from '../config/schema';
+import { validateFileKeys } from '../config/schema';
 import { parseTableName, type QualifiedName } from '../config/tables';
 import { ConfigError, errorMessage } from '../errors';
 import { compileTransform, compileWhen } from '../routing/triggers/expressions';
-import schema from './schema.json';
 
 /** One named input's selector over the routed changes. */
 export interface WorkflowEventSelector {
@@ -63,20 +60,6 @@ export const WORKFLOW_DEFAULTS = { ttl: 'P7D', retryMax: 0, prefix: '' } as cons
 const EVENT_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 const TASK_NAME = /^t_[A-Za-z0-9_]{1,62}$/;
 
-/** The schema of the two keys, for the lead file's schema (config/schema.json) to take over. */
-export const WORKFLOWS_SCHEMA = schema as { properties: { redis: unknown; workflows: unknown } };
-
-let compiled: ValidateFunction | undefined;
-
-function validator(): ValidateFunction {
-  if (compiled) return compiled;
-  const ajv = new Ajv({ allErrors: true, verbose: true, allowUnionTypes: true, strict: true });
-  addFormats(ajv);
-  for (const [name, format] of Object.entries(FORMATS)) ajv.addFormat(name, format.check);
-  compiled = ajv.compile(schema);
-  return compiled;
-}
-
 interface FileTask {
   after?: string[];
   unless?: string[];
@@ -108,9 +91,9 @@ export function parseWorkflowsConfig(raw: { redis?: unknown; workflows?: unknown
 /** As parseWorkflowsConfig, but adds the problems to `problems` (for a caller collecting all of the file's). */
 export function resolveWorkflowsConfig(raw: { redis?: unknown; workflows?: unknown }, env: NodeJS.ProcessEnv, problems: string[]): WorkflowsConfig {
   const data = { ...(raw.redis !== undefined && { redis: raw.redis }), ...(raw.workflows !== undefined && { workflows: raw.workflows }) };
-  const validate = validator();
-  if (!validate(data)) {
-    problems.push(...new Set((validate.errors ?? []).map(describeError)));
+  const shapeProblems = validateFileKeys(data, ['redis', 'workflows']);
+  if (shapeProblems.length > 0) {
+    problems.push(...shapeProblems);
     return { workflows: [] };
   }
   const file = data as { redis?: { url?: string; prefix?: string }; workflows?: FileWorkflow[] };

@@ -1,6 +1,11 @@
 import { expect } from 'chai';
 import { ConfigError } from '../../../src/errors';
-import { findCascadeCycle, parseWorkflowsConfig, WORKFLOWS_SCHEMA } from '../../../src/workflows/config';
+import { findCascadeCycle, parseWorkflowsConfig } from '../../../src/workflows/config';
+import { loadSchema } from '../../../src/config/schema';
+import { loadConfig } from '../../../src/config/load';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** The issue's example workflow. */
 function example(): Record<string, unknown> {
@@ -117,7 +122,29 @@ describe('workflows: configuration', () => {
     expect(findCascadeCycle([{ name: 't_a', after: ['t_c'] }, { name: 't_b', after: ['t_a'] }, { name: 't_c', after: ['t_b'] }])).to.deep.equal(['t_a', 't_c', 't_b', 't_a']);
   });
 
-  it('exports the schema of its two keys for the file\'s schema', () => {
-    expect(Object.keys(WORKFLOWS_SCHEMA.properties)).to.deep.equal(['redis', 'workflows']);
+  it('the file\'s schema holds its two keys, which the loader checks with the rest of the file', () => {
+    const { properties } = loadSchema() as { properties: Record<string, unknown> };
+    expect(properties).to.include.keys('redis', 'workflows');
+    const dir = mkdtempSync(join(tmpdir(), 'pgce-wf-'));
+    const file = join(dir, 'c.yaml');
+    const yaml = (table: string) => `tables: [public.payments]
+workflows:
+  - name: orders
+    session: data.order_id
+    events: { paid: { table: ${table}, on: [post_save] } }
+    tasks: { t_ship: { after: [paid], run: { cloudevent: {} } } }
+`;
+    const env = { DATABASE_URL: 'postgres://u@127.0.0.1/db', REDIS_URL: 'redis://127.0.0.1:6379/0' };
+    try {
+      writeFileSync(file, yaml('public.payments'));
+      const config = loadConfig({ env, configPath: file });
+      expect(config.workflows!.map((w) => w.name)).to.deep.equal(['orders']);
+      expect(config.redis).to.deep.include({ url: 'redis://127.0.0.1:6379/0' });
+      writeFileSync(file, yaml('public.refunds'));
+      expect(() => loadConfig({ env, configPath: file })).to.throw(ConfigError)
+        .with.property('problems').that.includes('workflows[0].events.paid.table: public.refunds is not captured; add it to tables (or PG_CLOUDEVENTS_TABLES)');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
