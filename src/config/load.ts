@@ -87,7 +87,7 @@ export const DEFAULTS = {
   server: { port: 8080 },
   log: { level: 'info' },
   triggers: TRIGGER_DEFAULTS,
-  redis: { prefix: WORKFLOW_DEFAULTS.prefix },
+  redis: { prefix: WORKFLOW_DEFAULTS.prefix, reclaimAfter: WORKFLOW_DEFAULTS.reclaimAfter, heartbeatInterval: WORKFLOW_DEFAULTS.heartbeatInterval },
   // Each workflow's (the schema's `default` of workflows[].ttl).
   workflows: { ttl: WORKFLOW_DEFAULTS.ttl },
   triggersTable: { enabled: true, reloadInterval: 'PT30S' },
@@ -315,7 +315,8 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
   // File rules are trusted: checked against the allow-lists only where a list is present.
   const triggers = resolveTriggers(file.triggers ?? [], { captured: tables, typePrefix, allow, brokers, limits, trusted: true }, problems);
   const triggersTable = { ...DEFAULTS.triggersTable, ...file.triggersTable };
-  const workflows = resolveWorkflowsConfig({ redis: file.redis, workflows: file.workflows }, rawEnv, problems);
+  // A task's run is a trigger action of the file: trusted, checked against the same lists, brokers and limits.
+  const workflows = resolveWorkflowsConfig({ redis: file.redis, workflows: file.workflows }, rawEnv, problems, { allow, brokers, limits, trusted: true });
   const capturedKeys = new Set(tables.map(tableKey));
   workflows.workflows.forEach((wf, i) => {
     for (const [input, selector] of Object.entries(wf.events)) {

@@ -112,9 +112,10 @@ export function validateFileKeys(data: Record<string, unknown>, keys: readonly s
   const id = keys.join(',');
   let validate = partValidators.get(id);
   if (validate === undefined) {
-    const root = loadSchema() as { properties: Record<string, unknown> };
+    const root = loadSchema() as { properties: Record<string, unknown>; $defs?: Record<string, unknown> };
     const properties = Object.fromEntries(keys.map((k) => [k, root.properties[k]]));
-    validate = newAjv().compile({ type: 'object', additionalProperties: false, properties });
+    // The shared definitions (`#/$defs/action`) come along: the keys' schemas may refer to them.
+    validate = newAjv().compile({ type: 'object', additionalProperties: false, properties, ...(root.$defs && { $defs: root.$defs }) });
     partValidators.set(id, validate);
   }
   if (validate(data)) return [];

@@ -7,8 +7,11 @@
 import { parseDuration } from '../config/duration';
 import { validateFileKeys } from '../config/schema';
 import { parseTableName, type QualifiedName } from '../config/tables';
+import type { TriggerActionConfig } from '../config/types';
 import { ConfigError, errorMessage } from '../errors';
+import { parseAction, type ActionParseContext } from '../routing/triggers/actions';
 import { compileTransform, compileWhen } from '../routing/triggers/expressions';
+import { compilePayload } from '../routing/triggers/payload';
 
 /** One named input's selector over the routed changes. */
 export interface WorkflowEventSelector {
@@ -17,9 +20,14 @@ export interface WorkflowEventSelector {
   when?: string;
 }
 
-/** The actions a task may run (the same kinds as a trigger rule's actions). */
-export const TASK_ACTIONS = ['cloudevent', 'webhook', 'broker'] as const;
-export type TaskAction = Partial<Record<(typeof TASK_ACTIONS)[number], Record<string, unknown>>>;
+/**
+ * What a task runs: a trigger action, checked by the action kinds' own parser (webhook, broker,
+ * cloudevent, with payload, timeout, rateLimit, format, type, dynamic values, allow-lists).
+ */
+export type TaskAction = TriggerActionConfig;
+
+/** The roots a task's payload template reads (README "Workflows"): the run payload, the session, the instance name. */
+export const RUN_TEMPLATE_ROOTS = ['inputs', 'session', 'instance'] as const;
 
 export interface WorkflowTaskConfig {
   name: string;
@@ -47,6 +55,10 @@ export interface WorkflowRedisConfig {
   url: string;
   /** Before every key (no braces: a brace would move the Redis Cluster hash tag). */
   prefix: string;
+  /** A run whose runner stopped heartbeating this long is taken over by another runner (XAUTOCLAIM). */
+  reclaimAfterMs: number;
+  /** How often a runner tells the work stream its runs are alive. */
+  heartbeatIntervalMs: number;
 }
 
 export interface WorkflowsConfig {
@@ -55,7 +67,7 @@ export interface WorkflowsConfig {
   workflows: WorkflowConfig[];
 }
 
-export const WORKFLOW_DEFAULTS = { ttl: 'P7D', retryMax: 0, prefix: '' } as const;
+export const WORKFLOW_DEFAULTS = { ttl: 'P7D', retryMax: 0, prefix: '', reclaimAfter: 'PT60S', heartbeatInterval: 'PT10S' } as const;
 
 const EVENT_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 const TASK_NAME = /^t_[A-Za-z0-9_]{1,62}$/;
@@ -65,7 +77,7 @@ interface FileTask {
   unless?: string[];
   andEvery?: string;
   withParams?: Record<string, unknown>;
-  run: TaskAction;
+  run: Record<string, unknown>;
   retry?: { max?: number };
 }
 
@@ -79,44 +91,61 @@ interface FileWorkflow {
 
 /**
  * Checks and resolves `{ redis, workflows }` (the file's keys); `env.REDIS_URL` stands in for
- * `redis.url`. Throws a ConfigError listing every problem by key path.
+ * `redis.url`. Throws a ConfigError listing every problem by key path. `actions`: what a task's
+ * `run` is checked against (the file's allow-lists, brokers and limits; trusted, as the file is).
  */
-export function parseWorkflowsConfig(raw: { redis?: unknown; workflows?: unknown }, env: NodeJS.ProcessEnv = process.env): WorkflowsConfig {
+export function parseWorkflowsConfig(
+  raw: { redis?: unknown; workflows?: unknown },
+  env: NodeJS.ProcessEnv = process.env,
+  actions: ActionParseContext = { trusted: true },
+): WorkflowsConfig {
   const problems: string[] = [];
-  const result = resolveWorkflowsConfig(raw, env, problems);
+  const result = resolveWorkflowsConfig(raw, env, problems, actions);
   if (problems.length > 0) throw new ConfigError(problems);
   return result;
 }
 
 /** As parseWorkflowsConfig, but adds the problems to `problems` (for a caller collecting all of the file's). */
-export function resolveWorkflowsConfig(raw: { redis?: unknown; workflows?: unknown }, env: NodeJS.ProcessEnv, problems: string[]): WorkflowsConfig {
+export function resolveWorkflowsConfig(
+  raw: { redis?: unknown; workflows?: unknown },
+  env: NodeJS.ProcessEnv,
+  problems: string[],
+  actions: ActionParseContext = { trusted: true },
+): WorkflowsConfig {
   const data = { ...(raw.redis !== undefined && { redis: raw.redis }), ...(raw.workflows !== undefined && { workflows: raw.workflows }) };
   const shapeProblems = validateFileKeys(data, ['redis', 'workflows']);
   if (shapeProblems.length > 0) {
     problems.push(...shapeProblems);
     return { workflows: [] };
   }
-  const file = data as { redis?: { url?: string; prefix?: string }; workflows?: FileWorkflow[] };
+  const file = data as { redis?: { url?: string; prefix?: string; reclaimAfter?: string; heartbeatInterval?: string }; workflows?: FileWorkflow[] };
   const names = new Map<string, number>();
   const workflows = (file.workflows ?? []).map((wf, i) => {
     const at = `workflows[${i}]`;
     const seen = names.get(wf.name);
     if (seen !== undefined) problems.push(`${at}.name: ${JSON.stringify(wf.name)} is already the name of workflows[${seen}]; names must be unique`);
     else names.set(wf.name, i);
-    return resolveWorkflow(wf, at, problems);
+    return resolveWorkflow(wf, at, actions, problems);
   });
   const url = file.redis?.url ?? env.REDIS_URL;
   let redis: WorkflowRedisConfig | undefined;
   if (url !== undefined && url !== '') {
     if (file.redis?.url === undefined && !/^rediss?:\/\//.test(url)) problems.push('REDIS_URL: must be a redis:// or rediss:// URL');
-    redis = { url, prefix: file.redis?.prefix ?? WORKFLOW_DEFAULTS.prefix };
+    const reclaimAfterMs = parseDuration(file.redis?.reclaimAfter ?? WORKFLOW_DEFAULTS.reclaimAfter);
+    const heartbeatIntervalMs = parseDuration(file.redis?.heartbeatInterval ?? WORKFLOW_DEFAULTS.heartbeatInterval);
+    if (heartbeatIntervalMs <= 0) problems.push('redis.heartbeatInterval: must be longer than zero');
+    // A run is taken over only after its runner missed a heartbeat or more (docs/workflows.md, "Durable runs").
+    if (reclaimAfterMs <= heartbeatIntervalMs) {
+      problems.push(`redis.reclaimAfter: must be longer than redis.heartbeatInterval (${heartbeatIntervalMs} ms), or live runs are taken over`);
+    }
+    redis = { url, prefix: file.redis?.prefix ?? WORKFLOW_DEFAULTS.prefix, reclaimAfterMs, heartbeatIntervalMs };
   } else if (workflows.length > 0) {
     problems.push('redis.url: required when workflows are configured (or set REDIS_URL)');
   }
   return { ...(redis && { redis }), workflows };
 }
 
-function resolveWorkflow(wf: FileWorkflow, at: string, problems: string[]): WorkflowConfig {
+function resolveWorkflow(wf: FileWorkflow, at: string, actions: ActionParseContext, problems: string[]): WorkflowConfig {
   compileChecked(() => compileTransform(wf.session, `${at}.session`), problems);
   const ttl = wf.ttl ?? WORKFLOW_DEFAULTS.ttl;
   const ttlMs = parseDuration(ttl); // the schema's format already refused anything else
@@ -154,20 +183,43 @@ function resolveWorkflow(wf: FileWorkflow, at: string, problems: string[]): Work
       problems.push(`${where}.andEvery: ${JSON.stringify(task.andEvery)} is neither an event nor a task of this workflow (${[...inputs].join(', ')})`);
     }
     if (after.length === 0 && task.andEvery === undefined) problems.push(`${where}.after: required (at least one input) unless andEvery is set`);
-    const [kind] = Object.keys(task.run) as (keyof TaskAction)[];
+    const run = resolveRun(task.run, `${where}.run`, actions, problems);
     return {
       name,
       after: task.andEvery !== undefined && !after.includes(task.andEvery) ? [...after, task.andEvery] : [...after],
       unless: [...unless],
       ...(task.andEvery !== undefined && { andEvery: task.andEvery }),
       withParams: task.withParams ?? {},
-      run: { [kind]: task.run[kind] },
+      run,
       retry: { max: task.retry?.max ?? WORKFLOW_DEFAULTS.retryMax },
     };
   });
   const cycle = findCascadeCycle(tasks);
   if (cycle) problems.push(`${at}.tasks: the cascade ${cycle.join(' → ')} loops (a task waits, through after or andEvery, for its own result)`);
   return { name: wf.name, session: wf.session, ttl, ttlMs, events, tasks };
+}
+
+/**
+ * A task's `run`, checked as a trigger action (the kinds' own parser), and its payload template
+ * compiled; a placeholder must start with a root a run has (inputs, session, instance).
+ */
+function resolveRun(raw: Record<string, unknown>, where: string, actions: ActionParseContext, problems: string[]): TaskAction {
+  const parsed = parseAction(raw, where, actions, problems);
+  if (parsed?.payload !== undefined) {
+    try {
+      const { placeholders } = compilePayload(parsed.payload, `${where}.payload`);
+      for (const p of placeholders) {
+        if (!(RUN_TEMPLATE_ROOTS as readonly string[]).includes(p.path[0])) {
+          problems.push(`${p.where}: ${p.text}: a task's payload reads ${RUN_TEMPLATE_ROOTS.join(', ')} (e.g. {{ inputs.paid.amount }})`);
+        }
+      }
+    } catch (err) {
+      if (err instanceof ConfigError) problems.push(...err.problems);
+      else throw err;
+    }
+  }
+  // A placeholder for a run with problems: the rest is still checked, to report everything at once.
+  return parsed ?? { cloudevent: {} };
 }
 
 function compileChecked(compile: () => unknown, problems: string[]): void {

@@ -9,17 +9,26 @@ import { TempFiles } from './helpers';
 interface SchemaNode {
   properties?: Record<string, SchemaNode>;
   items?: SchemaNode;
+  additionalProperties?: SchemaNode | boolean;
   default?: unknown;
+  $ref?: string;
+  $defs?: Record<string, SchemaNode>;
+}
+
+/** `#/$defs/name` of the root schema: a shared definition (trigger actions and workflow tasks' run). */
+function resolved(node: SchemaNode, root: SchemaNode): SchemaNode {
+  return node.$ref?.startsWith('#/$defs/') ? { ...root.$defs![node.$ref.slice('#/$defs/'.length)], ...node, $ref: undefined } : node;
 }
 
 /** Every `a.b.c` key path the schema declares, with its `default` when it has one. */
-function schemaKeys(node: SchemaNode, prefix = ''): Array<[string, unknown]> {
+function schemaKeys(node: SchemaNode, prefix = '', root: SchemaNode = node): Array<[string, unknown]> {
   const out: Array<[string, unknown]> = [];
-  for (const [key, child] of Object.entries(node.properties ?? {})) {
+  for (const [key, declared] of Object.entries(node.properties ?? {})) {
+    const child = resolved(declared, root);
     const keyPathText = prefix === '' ? key : `${prefix}.${key}`;
     out.push([keyPathText, child.default]);
-    out.push(...schemaKeys(child, keyPathText));
-    if (child.items) out.push(...schemaKeys(child.items, keyPathText));
+    out.push(...schemaKeys(child, keyPathText, root));
+    if (child.items) out.push(...schemaKeys(resolved(child.items, root), keyPathText, root));
   }
   return out;
 }

@@ -51,7 +51,7 @@ function edited(edit: (wf: Record<string, any>) => void): Record<string, unknown
 describe('workflows: configuration', () => {
   it('resolves the example: andEvery joins after, defaults filled, tables parsed, tasks in file order', () => {
     const { redis, workflows } = parseWorkflowsConfig({ redis: { url: 'redis://redis:6379/0' }, workflows: [example()] }, {});
-    expect(redis).to.deep.equal({ url: 'redis://redis:6379/0', prefix: '' });
+    expect(redis).to.deep.equal({ url: 'redis://redis:6379/0', prefix: '', reclaimAfterMs: 60_000, heartbeatIntervalMs: 10_000 });
     const [wf] = workflows;
     expect(wf.ttlMs).to.equal(7 * 24 * 3600 * 1000);
     expect(wf.events.paid.table).to.deep.equal({ schema: 'public', name: 'payments' });
@@ -90,8 +90,19 @@ describe('workflows: configuration', () => {
     { title: 'retry.max not an integer', wf: edited((wf) => (wf.tasks.t_ship.retry = { max: 1.5 })), problem: 'workflows[0].tasks.t_ship.retry.max: must be an integer (got a number)' },
     { title: 'a ttl in months', wf: edited((wf) => (wf.ttl = 'P1M')), problem: /^workflows\[0\]\.ttl: must be an ISO 8601 duration/ },
     { title: 'a ttl of zero', wf: edited((wf) => (wf.ttl = 'PT0S')), problem: 'workflows[0].ttl: must be longer than zero' },
-    { title: 'two actions in run', wf: edited((wf) => (wf.tasks.t_ship.run = { cloudevent: {}, webhook: { url: 'https://x' } })), problem: 'workflows[0].tasks.t_ship.run: must NOT have more than 1 properties' },
-    { title: 'an unknown action', wf: edited((wf) => (wf.tasks.t_ship.run = { email: {} })), problem: /^workflows\[0\]\.tasks\.t_ship\.run\.email: unknown key \(allowed: cloudevent, webhook, broker\)/ },
+    { title: 'two actions in run', wf: edited((wf) => (wf.tasks.t_ship.run = { cloudevent: {}, webhook: { url: 'https://x' } })), problem: 'workflows[0].tasks.t_ship.run: has cloudevent and webhook; an action is of one kind (write one action for each)' },
+    { title: 'an unknown action', wf: edited((wf) => (wf.tasks.t_ship.run = { email: {} })), problem: /^workflows\[0\]\.tasks\.t_ship\.run\.email: unknown key \(allowed: cloudevent, webhook, broker, params, payload/ },
+    // run is a trigger action, checked by the action kinds' own parser.
+    { title: 'a webhook without url', wf: edited((wf) => (wf.tasks.t_notify.run = { webhook: {} })), problem: 'workflows[0].tasks.t_notify.run.webhook.url: required' },
+    { title: 'a webhook method', wf: edited((wf) => (wf.tasks.t_notify.run = { webhook: { url: 'https://h.example.com/', method: 'FETCH' } })), problem: /^workflows\[0\]\.tasks\.t_notify\.run\.webhook\.method: must be one of GET/ },
+    { title: 'a webhook URL with credentials', wf: edited((wf) => (wf.tasks.t_notify.run = { webhook: { url: 'https://u:p@h.example.com/' } })), problem: /^workflows\[0\]\.tasks\.t_notify\.run\.webhook\.url: has credentials/ },
+    { title: 'a GET with a payload', wf: edited((wf) => (wf.tasks.t_notify.run = { webhook: { url: 'https://h.example.com/', method: 'GET' }, payload: { a: 1 } })), problem: 'workflows[0].tasks.t_notify.run.payload: a GET request sends no body; use POST (or remove the payload)' },
+    { title: 'a rateLimit', wf: edited((wf) => (wf.tasks.t_ship.run = { cloudevent: {}, rateLimit: 'fast' })), problem: /^workflows\[0\]\.tasks\.t_ship\.run\.rateLimit: must match/ },
+    { title: 'type without format', wf: edited((wf) => (wf.tasks.t_notify.run = { webhook: { url: 'https://h.example.com/' }, type: 'x.y' })), problem: 'workflows[0].tasks.t_notify.run.type: applies only with format: cloudevent (a bare payload has no type)' },
+    { title: 'a broker that is not configured', wf: edited((wf) => (wf.tasks.t_ship.run = { broker: 'queue' })), problem: /^workflows\[0\]\.tasks\.t_ship\.run\.broker: / },
+    { title: 'a payload placeholder outside inputs, session, instance', wf: edited((wf) => (wf.tasks.t_ship.run = { cloudevent: {}, payload: { id: '{{ order_id }}' } })), problem: 'workflows[0].tasks.t_ship.run.payload.id: {{ order_id }}: a task\'s payload reads inputs, session, instance (e.g. {{ inputs.paid.amount }})' },
+    { title: 'a payload reading env', wf: edited((wf) => (wf.tasks.t_ship.run = { cloudevent: {}, payload: { t: '{{ env.TOKEN }}' } })), problem: /^workflows\[0\]\.tasks\.t_ship\.run\.payload\.t: \{\{ env\.TOKEN \}\}: environment values are not rendered/ },
+    { title: 'reclaimAfter not above heartbeatInterval', redis: { url: 'redis://r', reclaimAfter: 'PT5S', heartbeatInterval: 'PT5S' }, problem: /^redis\.reclaimAfter: must be longer than redis\.heartbeatInterval/ },
     { title: 'an unknown task key', wf: edited((wf) => (wf.tasks.t_ship.unles = [])), problem: /^workflows\[0\]\.tasks\.t_ship\.unles: unknown key \(did you mean unless\?/ },
     { title: 'no after and no andEvery', wf: edited((wf) => (wf.tasks.t_ship.after = [])), problem: 'workflows[0].tasks.t_ship.after: required (at least one input) unless andEvery is set' },
     { title: 'a session expression that does not compile', wf: edited((wf) => (wf.session = 'data.order_id +')), problem: /^workflows\[0\]\.session: JSONata syntax error/ },
@@ -143,6 +154,36 @@ workflows:
       writeFileSync(file, yaml('public.refunds'));
       expect(() => loadConfig({ env, configPath: file })).to.throw(ConfigError)
         .with.property('problems').that.includes('workflows[0].events.paid.table: public.refunds is not captured; add it to tables (or PG_CLOUDEVENTS_TABLES)');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('run is checked as a trigger action of the file: the allow-lists, brokers and limits apply, by key path', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgce-wf-'));
+    const file = join(dir, 'c.yaml');
+    const yaml = (run: string) => `tables: [public.payments]
+allow: { webhookUrls: ['https://hooks\\.example\\.com/.*'] }
+brokers: { queue: { type: redis, conn: { url: "redis://127.0.0.1:6379" }, params: { stream: s } } }
+workflows:
+  - name: orders
+    session: data.order_id
+    events: { paid: { table: public.payments, on: [post_save] } }
+    tasks: { t_ship: { after: [paid], run: ${run} } }
+`;
+    const env = { DATABASE_URL: 'postgres://u@127.0.0.1/db', REDIS_URL: 'redis://127.0.0.1:6379/0' };
+    try {
+      writeFileSync(file, yaml('{ webhook: { url: "https://hooks.example.com/ship", headers: { X-Order: "{{ env.ORDER_TOKEN }}" } }, timeout: PT2S, payload: { order: "{{ session }}" } }'));
+      const [task] = loadConfig({ env, configPath: file }).workflows![0].tasks;
+      expect(task.run).to.deep.include({ webhook: { url: 'https://hooks.example.com/ship', method: 'POST', headers: { 'X-Order': '{{ env.ORDER_TOKEN }}' } }, timeoutMs: 2000 });
+      writeFileSync(file, yaml('{ broker: queue, params: { stream: orders }, format: cloudevent }'));
+      expect(loadConfig({ env, configPath: file }).workflows![0].tasks[0].run).to.deep.equal({ broker: 'queue', params: { stream: 'orders' }, format: 'cloudevent' });
+      writeFileSync(file, yaml('{ webhook: { url: "https://evil.example.net/x" } }'));
+      expect(() => loadConfig({ env, configPath: file })).to.throw(ConfigError)
+        .with.property('problems').that.satisfies((p: string[]) => p.some((x) => x.startsWith('workflows[0].tasks.t_ship.run.webhook.url: ') && /allow\.webhookUrls/.test(x)));
+      writeFileSync(file, yaml('{ broker: nosuch }'));
+      expect(() => loadConfig({ env, configPath: file })).to.throw(ConfigError)
+        .with.property('problems').that.satisfies((p: string[]) => p.some((x) => x.startsWith('workflows[0].tasks.t_ship.run.broker')));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
