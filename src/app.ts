@@ -25,6 +25,7 @@ import { inspectAndVerify, withDatabase } from './sources/logical/database';
 import { knexOn } from './pg/schema/knex';
 import { migrateSchema } from './pg/schema/migrate';
 import { startTableRules, triggersStatus, type TableRulesRuntime } from './trigger-rules';
+import { WorkflowsRuntime } from './workflow-runs';
 
 /**
  * The composition root: the whole running pipeline built from a Config, read top to bottom.
@@ -88,6 +89,8 @@ interface Running {
   engine?: DeliveryEngine;
   /** The triggers table's rules (triggersTable.enabled), watched for the whole process. */
   tableRules?: TableRulesRuntime;
+  /** Workflows (README "Workflows"): their stores, which the leader's routing fires inputs into, and the runners of every replica. */
+  workflows?: WorkflowsRuntime;
   elector?: LeaderElector;
   stopping: AbortSignal;
 }
@@ -139,24 +142,41 @@ async function runUntilStopped(loaded: Config, options: PipelineOptions, closers
   if (tableRules) closers.push(() => tableRules.stop());
   if (config.server.adminToken !== undefined && !tableRules) log.warn('ADMIN_TOKEN is set but triggersTable.enabled is false: the admin API is off');
 
+  // Workflows: one Redis connection; runners on every replica (the work stream's consumer group
+  // runs each instance once, whichever replica takes it), inputs from the leader's routing.
+  const workflows = WorkflowsRuntime.create({
+    config, env: options.env, database, lifecycle, defaultSink: () => defaultDestination.sink, deadLetter,
+  });
+  if (workflows) closers.push(() => workflows.close());
+
   const app: Running = {
-    config, env: options.env, database, lifecycle, pool, sourcePool, relations, destinations, deadLetters, deadLetter, stopping, tableRules,
+    config, env: options.env, database, lifecycle, pool, sourcePool, relations, destinations, deadLetters, deadLetter, stopping, tableRules, workflows,
   };
 
   // Health, metrics and /status, and the slot's health (retained WAL, the named gap on loss).
   const deliveryStats = (): EngineStats => app.engine?.stats() ?? { inFlight: 0, buffered: 0, bufferedBytes: 0 };
   metrics.bindDeliveryStats(deliveryStats);
+  if (workflows) metrics.bindWorkflowStats(() => workflows.workflowStats());
   const slotHealth = new SlotHealth({ config, pool, lifecycle, metrics, deadLetters, delivery: deliveryStats });
   const admin = tableRules && config.server.adminToken !== undefined
     ? { token: config.server.adminToken, config, store: tableRules.store, context: tableRules.context }
     : undefined;
-  const extraStatus = async () => ({ ...(await slotHealth.status()), triggers: triggersStatus(config, tableRules) });
+  const extraStatus = async () => ({
+    ...(await slotHealth.status()),
+    triggers: triggersStatus(config, tableRules),
+    ...(workflows && { workflows: await workflows.status() }),
+  });
   const server = await unlessStopped(startServer({ port: config.server.port, metrics, status, extraStatus, admin }), stopping);
   closers.push(() => server.close());
   log.info({ port: server.port, adminApi: admin !== undefined }, 'health, metrics and status server listening');
   slotHealth.start();
   closers.push(() => slotHealth.stop());
 
+  // The runners' runs in flight get the grace period from the signal on, as the term's sends do.
+  const graceMs = config.delivery.shutdownGracePeriodMs ?? 0;
+  const stopRunners = () => void workflows?.stop(graceMs);
+  stopping.addEventListener('abort', stopRunners, { once: true });
+  workflows?.start();
   try {
     // Leader election: one replica captures, the others wait for the lock.
     const elector = config.leader.enabled
@@ -180,6 +200,10 @@ async function runUntilStopped(loaded: Config, options: PipelineOptions, closers
   } catch (err) {
     // A final capture error about the slot becomes the named gap (what was lost, how to recover).
     throw err instanceof StopRequested ? err : await slotHealth.explain(err);
+  } finally {
+    stopping.removeEventListener('abort', stopRunners);
+    // After a signal: the stop begun then (its grace running); after a failure: at once.
+    await workflows?.stop(0);
   }
 }
 
@@ -214,6 +238,7 @@ async function leadershipTerm(app: Running): Promise<boolean> {
   // Routing: a change → its deliveries (today the default route: the default event to the handler).
   const router = createRouter({
     config, buildEvent, destination: (name) => app.destinations.get(name), relations: app.relations, tableRules: app.tableRules?.schedule,
+    workflows: app.workflows?.stores,
   });
   // Delivery: per-(destination, key) order, retries, dead letters; it acknowledges to the source.
   let source: ChangeSource | undefined;

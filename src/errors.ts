@@ -30,6 +30,8 @@ export const ErrorCodes = {
   DYNAMIC_VALUE: 'PGCE_ERR_DYNAMIC_VALUE',
   ACTION_TIMEOUT: 'PGCE_ERR_ACTION_TIMEOUT',
   WORKFLOW_STATE: 'PGCE_ERR_WORKFLOW_STATE',
+  WORKFLOW_SESSION: 'PGCE_ERR_WORKFLOW_SESSION',
+  WORKFLOW_REDIS: 'PGCE_ERR_WORKFLOW_REDIS',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

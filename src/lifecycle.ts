@@ -1,5 +1,6 @@
 import type { CloudEvent } from 'cloudevents';
 import type { Change, UndecodableChange } from './sources/change';
+import type { InputAppliedEvent, RunEndedEvent, RunStartedEvent } from './workflows/hooks';
 import { errorMessage } from './errors';
 import { logger } from './logger';
 
@@ -64,6 +65,12 @@ export interface LifecycleEventMap {
    * triggers table's at every read (README "Rules at runtime"). Invalid rules are ignored.
    */
   'triggers:rules': { origin: 'file' | 'table'; active: number; inactive: number; invalid: number };
+  /** A workflow input was applied (or was a redelivery, `applied` false) in Redis (README "Workflows"). */
+  'workflow:input': InputAppliedEvent;
+  /** A workflow run started (attempt 1), or was taken over from a runner that died. */
+  'workflow:runStarted': RunStartedEvent;
+  /** A workflow run ended: finished, failed, replayed (failed, and retried as a new instance) or stale. */
+  'workflow:runEnded': RunEndedEvent;
 }
 
 type Listener<K extends keyof LifecycleEventMap> = (payload: LifecycleEventMap[K]) => void;

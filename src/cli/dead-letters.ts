@@ -8,6 +8,7 @@ import { configure, withDatabase } from './context';
 import { knexOn } from '../pg/schema/knex';
 import { REPLAY_DEFAULT_RETRY, replay } from './dead-letters-replay';
 import { ActionReplay } from '../routing/triggers';
+import { WORKFLOW_DESTINATION_PREFIX, workflowReplayRefusal } from '../routing/workflows/names';
 import { tableRulesOf } from '../trigger-rules';
 import { createRelationResolver, textQuery } from '../routing/triggers/relations';
 import { createPool } from '../pg/db';
@@ -70,8 +71,9 @@ export const deadLettersCommand: Command = {
           actions = new ActionReplay(config, relations, await tableRulesOf(config));
           const replaying = actions;
           return await replay(config, {
-            destination: (name) => destinations.get(name.startsWith('trigger:') ? DEFAULT_DESTINATION : name),
-            sinkFor: (event, destination) => replaying.sinkFor(event, destination.sink),
+            // A workflow's rows are refused by sinkFor (README "Workflows"): they need no destination of their own.
+            destination: (name) => destinations.get(name.startsWith('trigger:') || name.startsWith(WORKFLOW_DESTINATION_PREFIX) ? DEFAULT_DESTINATION : name),
+            sinkFor: (event, destination) => workflowReplayRefusal(event) ?? replaying.sinkFor(event, destination.sink),
             id,
             only: options.destination,
             retry: options.retry ?? REPLAY_DEFAULT_RETRY,

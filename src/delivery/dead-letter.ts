@@ -5,7 +5,8 @@ import type { Change } from '../sources/change';
 /** What the engine knows about an event that failed for good. */
 export interface FailedDelivery {
   event: CloudEvent<unknown>;
-  change: Change;
+  /** The change it came from; absent for a workflow task's run (no change behind it: no commit LSN). */
+  change?: Change;
   /** Where it failed (`knativeerrordest` names it). */
   destination: Destination;
   error: Error;

@@ -1,7 +1,7 @@
 import type { CloudEvent } from 'cloudevents';
 import type { DeliveryConfig } from '../config/types';
 import { DeliveryError, ErrorCodes, PgceError, errorMessage, isRetriable } from '../errors';
-import type { Sink } from '../sinks/types';
+import type { SendResult, Sink } from '../sinks/types';
 import { retry, type Sleep } from '../retry';
 import { backoffDelay, cappedRetryAfter, deliveryBackoff } from './backoff';
 
@@ -46,23 +46,25 @@ export class DeliveryAbortedError extends PgceError {
  * Sends `event` until the sink accepts it, following Knative's delivery semantics: retriable
  * failures are retried after `max(backoff, Retry-After)` (Knative uses the larger of the two);
  * `policy.retry` retries at most (undefined = forever; nothing is dropped); a final failure or the
- * last retry's failure is thrown (a `DeliveryFailure`) for the caller to dead-letter. The loop is
- * the one retrier's (src/retry).
+ * last retry's failure is thrown (a `DeliveryFailure`) for the caller to dead-letter. Resolves
+ * with the accepting attempt's SendResult (a workflow run's result). The loop is the one
+ * retrier's (src/retry).
  */
 export async function deliverWithRetry(
   sink: Sink,
   event: CloudEvent<unknown>,
   policy: DeliveryConfig,
   opts: DeliverOptions = {},
-): Promise<{ attempts: number }> {
+): Promise<{ attempts: number; result?: SendResult }> {
   const { signal } = opts;
   let attempts = 0;
+  let result: SendResult | undefined;
   let lastError: DeliveryError | undefined;
   try {
     await retry(async (attempt) => {
       attempts = attempt;
       try {
-        await sink.send(event);
+        result = (await sink.send(event)) ?? undefined;
       } catch (err) {
         throw (lastError = asDeliveryError(err));
       }
@@ -75,7 +77,7 @@ export async function deliverWithRetry(
       waitMs: (backoff, error) => atLeastRetryAfter(backoff, error as DeliveryError, policy),
       onFailure: (f) => opts.onAttemptFailed?.({ error: f.error as DeliveryError, attempt: f.attempt, willRetry: f.willRetry, retryInMs: f.retryInMs }),
     });
-    return { attempts };
+    return { attempts, ...(result !== undefined && { result }) };
   } catch (err) {
     if (signal?.aborted) throw new DeliveryAbortedError(attempts, lastError);
     throw err as DeliveryFailure;

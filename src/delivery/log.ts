@@ -22,5 +22,11 @@ export function logLifecycle(lifecycle: Lifecycle): void {
         'a change could not be decoded or built into an event; dead-lettering it with its raw row',
       ),
     'capture:acknowledged': ({ lsn }) => log.debug({ lsn: formatLsn(lsn) }, 'acknowledged'),
+    'workflow:input': ({ workflow, session, input, applied, scheduled }) =>
+      log.debug({ workflow, session, input, applied, scheduled }, applied ? 'workflow input applied' : 'workflow input already applied (a redelivery)'),
+    'workflow:runStarted': ({ workflow, session, instance, attempt }) =>
+      (attempt > 1 ? log.info.bind(log) : log.debug.bind(log))({ workflow, session, instance, attempt }, attempt > 1 ? 'workflow run taken over' : 'workflow run started'),
+    'workflow:runEnded': ({ workflow, session, instance, outcome, durationMs }) =>
+      (outcome === 'finished' ? log.debug.bind(log) : log.warn.bind(log))({ workflow, session, instance, outcome, durationMs }, `workflow run ${outcome}`),
   });
 }

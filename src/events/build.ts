@@ -4,16 +4,21 @@ import { databaseName } from '../pg/db';
 import type { Config, TableConfig } from '../config/types';
 import { getEventFormat, resolveSource } from '.';
 
-/** Change → CloudEvent with the configured format, source, type prefix and overrides. */
-export function eventBuilder(config: Config, env: NodeJS.ProcessEnv, database?: string): (change: Change) => CloudEvent<unknown> {
-  const format = getEventFormat(config.events.format);
-  const source = resolveSource({
+/** The events' `source` (K_SOURCE, `source`, else the format's default for the database): derived events share it. */
+export function eventSource(config: Config, env: NodeJS.ProcessEnv, database?: string): string {
+  return resolveSource({
     // Trimmed as loadConfig trimmed it when it checked it.
     kSource: env.K_SOURCE?.trim() || undefined,
     configured: config.events.source,
-    format,
+    format: getEventFormat(config.events.format),
     databaseName: database ?? databaseName(config.databaseUrl) ?? 'postgres',
   });
+}
+
+/** Change → CloudEvent with the configured format, source, type prefix and overrides. */
+export function eventBuilder(config: Config, env: NodeJS.ProcessEnv, database?: string): (change: Change) => CloudEvent<unknown> {
+  const format = getEventFormat(config.events.format);
+  const source = eventSource(config, env, database);
   const tables = new Map<string, TableConfig>(config.tables.map((t) => [`${t.schema}.${t.name}`, t]));
   const contexts = new Map<string, Parameters<typeof format.build>[1]>();
   return (change) => {

@@ -4,6 +4,7 @@ import type { Destination, Sink } from '../sinks/types';
 import type { Change } from '../sources/change';
 import type { RuleSchedule } from '../trigger-rules/schedule';
 import type { RelationResolver } from './triggers/relations';
+import type { WorkflowStore } from '../workflows/store';
 
 /**
  * Routing: the stage between shaping (src/events) and delivery (src/delivery), where a change
@@ -57,6 +58,8 @@ export interface RoutingContext {
   tableRules?: RuleSchedule;
   /** Reads what trigger payloads reach through foreign keys; absent: relations are off. */
   relations?: RelationResolver;
+  /** Each configured workflow's state in Redis, by workflow name (src/workflow-runs); needed when workflows are configured. */
+  workflows?: ReadonlyMap<string, WorkflowStore>;
 }
 
 /** What a kind is given: the routing context, plus sinks a kind wraps in destinations of its own. */

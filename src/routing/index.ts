@@ -5,6 +5,7 @@ import type { Deliver, KindContext, Route, RouteKind, Router, RoutingContext } f
 import { defaultRoute } from './default';
 import { triggersRoute } from './triggers';
 import { tableTriggersRoute } from './triggers/runtime';
+import { workflowsRoute } from './workflows';
 
 /**
  * The routing registry: each kind of rule builds its routes from the configuration. A new kind is
@@ -15,6 +16,7 @@ const ROUTE_KINDS: readonly RouteKind[] = [
   defaultRoute,
   triggersRoute,
   tableTriggersRoute,
+  workflowsRoute,
 ];
 
 /** The router of a configuration: every kind's routes, and the destinations they name. */

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { isRetriable } from '../errors';
 import { subscribe, unsubscribe, type Lifecycle, type LifecycleHandlers, type Role } from '../lifecycle';
+import { INSTANCE_STATUSES, type InstanceStatus } from '../workflows/model';
 
 /**
  * Prometheus metrics fed only by lifecycle events (graphile-worker's pattern: capture and delivery
@@ -20,6 +21,8 @@ export interface PipelineMetrics {
   setDeadLetterCount(n: number): void;
   /** Where the in-flight/buffer gauges read from, at scrape time. */
   bindDeliveryStats(stats: () => DeliveryStats): void;
+  /** Where the workflow gauges (open sessions, instances by status) read from, at scrape time. */
+  bindWorkflowStats(stats: () => Promise<ReadonlyMap<string, WorkflowGauges>>): void;
   /** Unsubscribe from the lifecycle (the registry keeps its last values). */
   dispose(): void;
 }
@@ -33,11 +36,19 @@ export interface DeliveryStats {
   oldestUndeliveredCommitTime?: Date;
 }
 
+/** One workflow's gauges over all its sessions (src/workflows/inspect.ts, workflowStats). */
+export interface WorkflowGauges {
+  sessionsOpen: number;
+  instances: Record<InstanceStatus, number>;
+}
+
 const PREFIX = 'pgce_';
 
 // Commit → confirmed delivery spans milliseconds (local sink) to a minute (sink outage, retries).
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const ATTEMPT_BUCKETS = [1, 2, 3, 5, 8, 13, 21];
+// A session's first input to a run: seconds (both rows in one transaction) to days (an order paid, then packed).
+const WORKFLOW_WAIT_BUCKETS = [0.1, 1, 10, 60, 600, 3600, 6 * 3600, 24 * 3600, 7 * 24 * 3600];
 /** pg_replication_slots.wal_status values, each a series of pgce_slot_wal_status (1 for the current one). */
 export const WAL_STATUSES = ['reserved', 'extended', 'unreserved', 'lost'] as const;
 /** Each a series of pgce_role (1 for the replica's current role). */
@@ -184,6 +195,50 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
     labelNames: ['origin', 'state'] as const,
     registers,
   });
+  const workflowInputs = new Counter({
+    name: `${PREFIX}workflow_inputs_total`,
+    help: 'Workflow inputs fired into Redis, by workflow, input and whether it was applied (false: a redelivered change, already applied).',
+    labelNames: ['workflow', 'input', 'applied'] as const,
+    registers,
+  });
+  const workflowRuns = new Counter({
+    name: `${PREFIX}workflow_runs_total`,
+    help: 'Workflow runs that ended, by workflow, task and outcome (finished; failed; replayed: failed and retried as a new instance; stale: taken over, its outcome dropped).',
+    labelNames: ['workflow', 'task', 'outcome'] as const,
+    registers,
+  });
+  const workflowWait = new Histogram({
+    name: `${PREFIX}workflow_input_to_run_seconds`,
+    help: "Time from a session's first input to the start of a run (first attempts only), by workflow and task.",
+    labelNames: ['workflow', 'task'] as const,
+    buckets: WORKFLOW_WAIT_BUCKETS,
+    registers,
+  });
+  let workflowStats: (() => Promise<ReadonlyMap<string, WorkflowGauges>>) | undefined;
+  // Over all sessions in Redis, read at scrape time (one SCAN per workflow, cached by the runtime):
+  // every replica reports the same values; aggregate with max, not sum.
+  new Gauge({
+    name: `${PREFIX}workflow_sessions_open`,
+    help: 'Workflow sessions with an instance that is not resolved (failed counts as open), by workflow; the same on every replica.',
+    labelNames: ['workflow'] as const,
+    registers,
+    async collect() {
+      const all = await workflowStats?.().catch(() => undefined);
+      if (!all) return;
+      for (const [workflow, s] of all) this.set({ workflow }, s.sessionsOpen);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}workflow_instances`,
+    help: 'Workflow instances by workflow and status (unstarted, scheduled, running, finished, failed, replayed, skipped, abandoned); the same on every replica.',
+    labelNames: ['workflow', 'status'] as const,
+    registers,
+    async collect() {
+      const all = await workflowStats?.().catch(() => undefined);
+      if (!all) return;
+      for (const [workflow, s] of all) for (const status of INSTANCE_STATUSES) this.set({ workflow, status }, s.instances[status]);
+    },
+  });
   let stats: (() => DeliveryStats) | undefined;
   const fromStats = (name: string, help: string, read: (s: DeliveryStats) => number) =>
     new Gauge({
@@ -260,6 +315,11 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
       // Only the leader captures; a term that ends stops capture without a disconnect event.
       if (current !== 'leader') connected.set(0);
     },
+    'workflow:input': ({ workflow, input, applied }) => workflowInputs.inc({ workflow, input, applied: String(applied) }),
+    'workflow:runStarted': ({ workflow, task, attempt, sinceFirstInputMs }) => {
+      if (attempt === 1) workflowWait.observe({ workflow, task }, Math.max(0, sinceFirstInputMs) / 1000);
+    },
+    'workflow:runEnded': ({ workflow, task, outcome }) => workflowRuns.inc({ workflow, task, outcome }),
     'delivery:attemptFailed': ({ destination, error, status }) => {
       countAnswer(destination, status, 'network');
       failures.inc({ destination, status: status === undefined ? 'network' : String(status), retriable: String(isRetriable(error)) });
@@ -277,6 +337,9 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
     setDeadLetterCount: (n) => deadLetters.set(n),
     bindDeliveryStats: (fn) => {
       stats = fn;
+    },
+    bindWorkflowStats: (fn) => {
+      workflowStats = fn;
     },
     dispose: () => unsubscribe(lifecycle, handlers),
   };

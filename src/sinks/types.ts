@@ -55,6 +55,11 @@ export interface SendResult {
    * false. Counted as skipped, not delivered (pgce_events_skipped_total).
    */
   skipped?: boolean;
+  /**
+   * The answer's body when the sender was asked to keep it and it was a JSON object (a webhook
+   * run by a workflow task: its result, README "Workflows"); absent otherwise.
+   */
+  body?: Record<string, unknown>;
 }
 
 /**

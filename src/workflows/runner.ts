@@ -142,7 +142,11 @@ export class WorkflowRunner {
 
   /** A blocking read would hold the shared connection: it gets its own. */
   private blockingQueue(): WorkQueue {
-    this.reader ??= this.store.redis.duplicate();
+    if (!this.reader) {
+      this.reader = this.store.redis.duplicate();
+      // Its failures reach the read that meets them (and the loop retries); not ioredis's console.
+      this.reader.on('error', () => undefined);
+    }
     return new WorkQueue(this.reader, this.store.queue.key, this.store.queue.group);
   }
 

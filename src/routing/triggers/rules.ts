@@ -14,7 +14,7 @@ import { compileTransform, compileWhen, type CompiledExpression } from './expres
 import { compileFilters, type EventFilter } from './filters';
 import { compilePayload, type Placeholder } from './payload';
 
-const KINDS_BY_OPERATION: Record<TriggerOperation, readonly Change['kind'][]> = {
+export const KINDS_BY_OPERATION: Record<TriggerOperation, readonly Change['kind'][]> = {
   post_save: ['insert', 'update'],
   post_delete: ['delete'],
   post_truncate: ['truncate'],
@@ -22,6 +22,20 @@ const KINDS_BY_OPERATION: Record<TriggerOperation, readonly Change['kind'][]> = 
   update: ['update'],
   delete: ['delete'],
 };
+
+/** The change kinds that `on` (post_save, insert, …) selects. */
+export function kindsOf(on: readonly TriggerOperation[]): Set<Change['kind']> {
+  return new Set(on.flatMap((op) => KINDS_BY_OPERATION[op]));
+}
+
+/** What matching a change reads of a rule (a workflow's input selector is one too). */
+export interface ChangeSelector {
+  readonly active: boolean;
+  /** `tableKey`s. */
+  readonly tables: ReadonlySet<string>;
+  readonly kinds: ReadonlySet<Change['kind']>;
+  readonly columns?: readonly string[];
+}
 
 export interface CompiledAction {
   /** The action's delivery event's `type` (the derived event's). */
@@ -34,15 +48,10 @@ export interface CompiledAction {
   readonly placeholders?: readonly Placeholder[];
 }
 
-export interface CompiledRule {
+export interface CompiledRule extends ChangeSelector {
   readonly name: string;
   /** Its key path (`triggers[0]`), for messages. */
   readonly at: string;
-  readonly active: boolean;
-  /** `tableKey`s of the rule's tables. */
-  readonly tables: ReadonlySet<string>;
-  readonly kinds: ReadonlySet<Change['kind']>;
-  readonly columns?: readonly string[];
   /** Over the change's default event (its attributes and extensions). */
   readonly filter: EventFilter;
   readonly when?: CompiledExpression<boolean>;
@@ -58,7 +67,7 @@ export interface CompiledRule {
  * of its operations, and for an update, one of `columns` changed. Without the whole previous row
  * (REPLICA IDENTITY DEFAULT: `old` absent or key-only) what changed is unknown, so the rule fires.
  */
-export function matchesChange(rule: CompiledRule, change: Change): boolean {
+export function matchesChange(rule: ChangeSelector, change: Change): boolean {
   if (!rule.active || !rule.kinds.has(change.kind)) return false;
   if (!rule.tables.has(tableKey({ schema: change.relation.schema, name: change.relation.table }))) return false;
   if (rule.columns === undefined || change.kind !== 'update') return true;
@@ -106,7 +115,7 @@ export function compileRule(rule: TriggerConfig, index: number, typePrefix: stri
     at,
     active: rule.active,
     tables: new Set(rule.tables.map(tableKey)),
-    kinds: new Set(rule.on.flatMap((op) => KINDS_BY_OPERATION[op])),
+    kinds: kindsOf(rule.on),
     columns: rule.columns,
     filter: filter!,
     when,

@@ -14,6 +14,11 @@ export interface ExchangeRequest {
   headers: Record<string, string>;
   body?: string | Uint8Array;
   timeoutMs: number;
+  /**
+   * Keep up to this many bytes of a 2xx answer's body too (a workflow run's result); default 0:
+   * a delivered answer's body is read and dropped.
+   */
+  keepDeliveredBytes?: number;
 }
 
 /** The request did not complete (headers and body) within its time. */
@@ -63,7 +68,7 @@ export function unansweredError(err: unknown, who: string, timeoutMs: number, ti
  */
 export function exchange(dispatcher: Dispatcher, req: ExchangeRequest): Promise<Answer> {
   return new Promise<Answer>((resolve, reject) => {
-    const handler = new AnswerHandler(resolve, reject, req.timeoutMs);
+    const handler = new AnswerHandler(resolve, reject, req.timeoutMs, req.keepDeliveredBytes ?? 0);
     dispatcher.dispatch(
       { origin: req.origin, path: req.path, method: req.method, headers: req.headers, body: req.body },
       handler,
@@ -78,6 +83,8 @@ class AnswerHandler implements Dispatcher.DispatchHandlers {
   private status = 0;
   private retryAfter?: string;
   private keep = false;
+  /** How much of the body to keep: a failure's KEEP_BYTES, or keepDeliveredBytes of a 2xx. */
+  private keepLimit = KEEP_BYTES;
   private kept: Buffer[] = [];
   private keptBytes = 0;
   private seen = 0;
@@ -89,6 +96,7 @@ class AnswerHandler implements Dispatcher.DispatchHandlers {
     private readonly resolve: (a: Answer) => void,
     private readonly reject: (err: Error) => void,
     timeoutMs: number,
+    private readonly keepDeliveredBytes: number,
   ) {
     this.timer = setTimeout(() => this.timeout(new ExchangeTimeoutError(timeoutMs)), timeoutMs);
   }
@@ -101,7 +109,9 @@ class AnswerHandler implements Dispatcher.DispatchHandlers {
 
   onHeaders(status: number, rawHeaders: Buffer[] | string[] | null): boolean {
     this.status = status;
-    this.keep = !isDelivered(status);
+    const delivered = isDelivered(status);
+    this.keep = !delivered || this.keepDeliveredBytes > 0;
+    this.keepLimit = delivered ? this.keepDeliveredBytes : KEEP_BYTES;
     if (this.keep && rawHeaders) {
       for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
         if (rawHeaders[i].toString().toLowerCase() === 'retry-after') this.retryAfter = rawHeaders[i + 1].toString();
@@ -112,7 +122,7 @@ class AnswerHandler implements Dispatcher.DispatchHandlers {
 
   onData(chunk: Buffer): boolean {
     this.seen += chunk.length;
-    if (this.keep && this.keptBytes < KEEP_BYTES) {
+    if (this.keep && this.keptBytes < this.keepLimit) {
       this.kept.push(chunk);
       this.keptBytes += chunk.length;
     }

@@ -119,7 +119,7 @@ describe('DeliveryEngine batching (in-memory sink with sendBatch)', () => {
     expect(h.deadLettered.map((f) => [f.event.subject, f.status, f.attempts])).to.deep.equal([
       ['k0#1', 400, 1], ['k1#1', 400, 1], ['k2#1', 400, 1],
     ]);
-    expect(h.deadLettered.map((f) => f.change.ordinal)).to.deep.equal([0, 1, 2]);
+    expect(h.deadLettered.map((f) => f.change!.ordinal)).to.deep.equal([0, 1, 2]);
     expect(sink.accepted.map((e) => e.subject).sort()).to.deep.equal(['k0#2', 'k1#2', 'k2#2']);
   });
 

@@ -28,6 +28,11 @@ export interface ActionRuntime {
   where: string;
   /** The default destination's sink (the configured handler), opened on first use. */
   defaultSink(): Sink;
+  /**
+   * Keep what the receiver answered (SendResult.body: a webhook's JSON object answer): a workflow
+   * task's result. Absent: answers are read and dropped.
+   */
+  keepAnswer?: boolean;
 }
 
 /**

@@ -13,6 +13,7 @@ import { Agent } from 'undici';
 import type { WebhookActionConfig, WebhookMethod } from '../../../config/types';
 import { DeliveryError, ErrorCodes } from '../../../errors';
 import { isHttpUrl } from '../../../config/schema';
+import { parseJsonLossless } from '../../../events/json-text';
 import { checkAnswer } from '../../../sinks/http/answer';
 import { encodeEvent } from '../../../sinks/http/encode';
 import { exchange, unansweredError } from '../../../sinks/http/exchange';
@@ -29,6 +30,8 @@ import { actionTimeoutMs, parseSendingOptions, SENDING_OPTIONS, sendingType, unk
 export const WEBHOOK_METHODS: readonly WebhookMethod[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
 /** The header that carries the action's delivery event id. */
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
+/** The largest answer body kept as a workflow task's result (a longer one counts as none). */
+export const ANSWER_BYTES = 64 * 1024;
 /** Idle sockets are kept this long, as the sink's. */
 const KEEP_ALIVE_MS = 30_000;
 /** RFC 9110 token: what a header name may be. */
@@ -102,6 +105,7 @@ export const webhookAction: ActionKind<WebhookActionConfig> = {
       allow: config.allow,
       trusted: runtime.trusted,
       ca: trustedCAs(config.sink.caCerts, config.sink.caCertsDir),
+      keepAnswer: runtime.keepAnswer ?? false,
     });
   },
 };
@@ -139,6 +143,8 @@ interface WebhookTargetOptions {
   allow?: AllowList;
   trusted: boolean;
   ca: string[];
+  /** Parse a 2xx answer's body into SendResult.body (a workflow task's result). */
+  keepAnswer: boolean;
 }
 
 class WebhookTarget implements ActionTarget {
@@ -202,11 +208,15 @@ class WebhookTarget implements ActionTarget {
         headers,
         body,
         timeoutMs: budget.left(),
+        ...(this.options.keepAnswer && { keepDeliveredBytes: ANSWER_BYTES }),
       });
     } catch (err) {
       throw unansweredError(err, who, timeoutMs, ErrorCodes.ACTION_TIMEOUT);
     }
-    return { status: checkAnswer(answer, who) };
+    const status = checkAnswer(answer, who);
+    if (!this.options.keepAnswer) return { status };
+    const result = answerObject(answer.kept);
+    return { status, ...(result !== undefined && { body: result }) };
   }
 
   close(): Promise<void> {
@@ -255,6 +265,17 @@ class WebhookTarget implements ActionTarget {
       code: ErrorCodes.ACTION_TIMEOUT,
       cause,
     });
+  }
+}
+
+/** The answer body, when it is a JSON object (exact numbers kept); anything else, or a body past ANSWER_BYTES, is none. */
+function answerObject(kept: Buffer): Record<string, unknown> | undefined {
+  if (kept.length === 0 || kept.length >= ANSWER_BYTES) return undefined;
+  try {
+    const value = parseJsonLossless(kept.toString('utf8'));
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
   }
 }
 
