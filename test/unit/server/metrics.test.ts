@@ -194,4 +194,25 @@ describe('server/metrics', () => {
     expect(sample(body, 'pgce_delivery_in_flight', { destination: 'r' }), 'no longer routed to').to.equal(undefined);
     expect(sample(body, 'pgce_oldest_undelivered_seconds')).to.equal(0);
   });
+
+  it('workflows: inputs and runs from the lifecycle, first-input-to-run for first attempts, sessions and instances from Redis at scrape time', async () => {
+    lifecycle.emit('workflow:input', { workflow: 'wf', session: '1', input: 'paid', applied: true, scheduled: [] });
+    lifecycle.emit('workflow:input', { workflow: 'wf', session: '1', input: 'paid', applied: false, scheduled: [] });
+    lifecycle.emit('workflow:runStarted', { workflow: 'wf', session: '1', instance: 't_a#0', task: 't_a', attempt: 1, sinceFirstInputMs: 2500 });
+    lifecycle.emit('workflow:runStarted', { workflow: 'wf', session: '1', instance: 't_a#0', task: 't_a', attempt: 2, sinceFirstInputMs: 99_000 });
+    lifecycle.emit('workflow:runEnded', { workflow: 'wf', session: '1', instance: 't_a#0', task: 't_a', outcome: 'finished', durationMs: 5 });
+    lifecycle.emit('workflow:runEnded', { workflow: 'wf', session: '2', instance: 't_a#0', task: 't_a', outcome: 'replayed', durationMs: 5 });
+    const instances = { unstarted: 1, scheduled: 0, running: 2, finished: 3, failed: 1, replayed: 0, skipped: 0, abandoned: 4 };
+    metrics.bindWorkflowStats(async () => new Map([['wf', { sessionsOpen: 2, instances }]]));
+    const body = await text();
+    expect(sample(body, 'pgce_workflow_inputs_total', { workflow: 'wf', input: 'paid', applied: 'true' })).to.equal(1);
+    expect(sample(body, 'pgce_workflow_inputs_total', { workflow: 'wf', input: 'paid', applied: 'false' })).to.equal(1);
+    expect(sample(body, 'pgce_workflow_runs_total', { workflow: 'wf', task: 't_a', outcome: 'finished' })).to.equal(1);
+    expect(sample(body, 'pgce_workflow_runs_total', { workflow: 'wf', task: 't_a', outcome: 'replayed' })).to.equal(1);
+    expect(sample(body, 'pgce_workflow_input_to_run_seconds_count', { workflow: 'wf', task: 't_a' }), 'a takeover is not a new wait').to.equal(1);
+    expect(sample(body, 'pgce_workflow_input_to_run_seconds_sum', { workflow: 'wf', task: 't_a' })).to.equal(2.5);
+    expect(sample(body, 'pgce_workflow_sessions_open', { workflow: 'wf' })).to.equal(2);
+    expect(sample(body, 'pgce_workflow_instances', { workflow: 'wf', status: 'abandoned' })).to.equal(4);
+    expect(sample(body, 'pgce_workflow_instances', { workflow: 'wf', status: 'running' })).to.equal(2);
+  });
 });
