@@ -24,8 +24,8 @@ export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv;
   /** Wins over PG_CLOUDEVENTS_CONFIG. */
   configPath?: string;
-  /** What the command needs besides DATABASE_URL (README "Commands"). */
-  requires?: { tables?: boolean };
+  /** What the command needs (README "Commands"): both default to true. */
+  requires?: { tables?: boolean; database?: boolean };
   /**
    * Told about settings that load but are probably not what the user meant (ignored keys).
    * Called before loadConfig returns or throws; the caller prints them its own way.
@@ -115,7 +115,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   const names = configuredNames(env, (data as FileConfig).capture, problems);
   const fileDatabaseUrl = (data as FileConfig).database?.url;
   // A DATABASE_URL that is set but invalid has its own problem already: "not set" would contradict it.
-  if (present(env.DATABASE_URL) === undefined && typeof fileDatabaseUrl !== 'string') {
+  if ((opts.requires?.database ?? true) && present(env.DATABASE_URL) === undefined && typeof fileDatabaseUrl !== 'string') {
     problems.push('DATABASE_URL: not set (or database.url in the configuration file)');
   }
   if (fileProblems.length > 0) throw new ConfigError(problems);
@@ -317,7 +317,8 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
   const triggersTable = { ...DEFAULTS.triggersTable, ...file.triggersTable };
   const workflows = resolveWorkflowsConfig({ redis: file.redis, workflows: file.workflows }, rawEnv, problems);
   const capturedKeys = new Set(tables.map(tableKey));
-  workflows.workflows.forEach((wf, i) => {
+  // No tables at all: a command that needs none (`workflows`), or a problem reported already.
+  if (tables.length > 0) workflows.workflows.forEach((wf, i) => {
     for (const [input, selector] of Object.entries(wf.events)) {
       if (selector.table.name !== '' && !capturedKeys.has(tableKey(selector.table))) {
         problems.push(`workflows[${i}].events.${input}.table: ${displayName(selector.table)} is not captured; add it to tables (or PG_CLOUDEVENTS_TABLES)`);
@@ -332,7 +333,8 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
   }
 
   return {
-    databaseUrl: (env.databaseUrl ?? file.database?.url) as string,
+    // '' only for a command that needs no database (requires.database: false).
+    databaseUrl: env.databaseUrl ?? file.database?.url ?? '',
     tables,
     capture: {
       mode: capture.mode,
