@@ -5,14 +5,13 @@
  * configuration, neither the database nor the tables. Replay and skip write the work pointers
  * of what they scheduled, so a running `run` picks the clone or the cascade up.
  */
-import Redis from 'ioredis';
 import type { Config } from '../config/types';
 import { ConfigError, errorMessage } from '../errors';
 import { parseJsonLossless, stringifyJson } from '../events/json-text';
 import { withoutCredentials } from '../logger';
 import { isPlainObject, type JsonObject } from '../workflows/merge';
 import type { InstanceView, SessionView } from '../workflows/model';
-import { checkInstanceName, parseInstanceAddress, WorkflowOperations, type InstanceAddress, type TransitionResult, type WorkflowListing } from '../workflows/operations';
+import { checkInstanceName, connectOperations, parseInstanceAddress, type WorkflowOperations, type InstanceAddress, type TransitionResult, type WorkflowListing } from '../workflows/operations';
 import type { Command, CommandOptions, OptionSpec } from './command';
 import { configure } from './context';
 
@@ -92,8 +91,9 @@ async function withOperations(options: CommandOptions, use: (ops: WorkflowOperat
   const config = configure(options, NEEDS);
   if ((config.workflows ?? []).length === 0) throw new ConfigError(['workflows: no workflows are configured (add workflows: to the configuration file)']);
   // loadConfig refuses workflows without redis.url/REDIS_URL already.
-  const { url, prefix } = config.redis!;
-  const redis = new Redis(url, { lazyConnect: true, connectTimeout: CONNECT_TIMEOUT_MS, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  const url = config.redis!.url;
+  const ops = connectOperations(config.redis!, config.workflows!, { lazyConnect: true, connectTimeout: CONNECT_TIMEOUT_MS, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  const redis = ops.redis;
   // connect() rejects with "Connection is closed"; the cause (ECONNREFUSED, auth) comes as an event.
   let cause: unknown;
   redis.on('error', (err) => (cause ??= err));
@@ -103,7 +103,7 @@ async function withOperations(options: CommandOptions, use: (ops: WorkflowOperat
     } catch (err) {
       throw new Error(`Redis at ${withoutCredentials(url)} (redis.url or REDIS_URL) cannot be reached: ${errorMessage(cause ?? err)}`);
     }
-    return await use(new WorkflowOperations(redis, config.workflows!, { prefix }), config);
+    return await use(ops, config);
   } finally {
     redis.disconnect();
   }

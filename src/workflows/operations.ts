@@ -7,8 +7,8 @@
  * work pointers of what it scheduled before it returns, so a runner picks the clone (replay) or
  * the cascade (skip) up.
  */
-import type Redis from 'ioredis';
-import type { WorkflowConfig } from './config';
+import Redis, { type RedisOptions } from 'ioredis';
+import type { WorkflowConfig, WorkflowRedisConfig } from './config';
 import { WorkflowNotFoundError } from './errors';
 import { listSessions, showSession, type SessionSummary } from './inspect';
 import type { JsonObject } from './merge';
@@ -125,4 +125,13 @@ export class WorkflowOperations {
 
 function missingSession(workflow: string, session: string): WorkflowNotFoundError {
   return new WorkflowNotFoundError(`workflow ${workflow} has no session ${JSON.stringify(session)} (no input of it happened, or it expired ttl after its last change)`);
+}
+
+/**
+ * Operations on a connection of their own to the workflows' Redis (`redis.url`, `redis.prefix`).
+ * The caller picks how the connection behaves when Redis is away (fail fast, or reconnect) and
+ * listens to its `error` events.
+ */
+export function connectOperations(redis: WorkflowRedisConfig, workflows: readonly WorkflowConfig[], options: RedisOptions): WorkflowOperations {
+  return new WorkflowOperations(new Redis(redis.url, options), workflows, { prefix: redis.prefix });
 }
