@@ -7,7 +7,7 @@
  * work pointers of what it scheduled before it returns, so a runner picks the clone (replay) or
  * the cascade (skip) up.
  */
-import Redis, { type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import type { WorkflowConfig, WorkflowRedisConfig } from './config';
 import { WorkflowNotFoundError } from './errors';
 import { listSessions, showSession, type SessionSummary } from './inspect';
@@ -133,5 +133,7 @@ function missingSession(workflow: string, session: string): WorkflowNotFoundErro
  * listens to its `error` events.
  */
 export function connectOperations(redis: WorkflowRedisConfig, workflows: readonly WorkflowConfig[], options: RedisOptions): WorkflowOperations {
-  return new WorkflowOperations(new Redis(redis.url, options), workflows, { prefix: redis.prefix });
+  // Loaded here, not above: `run` without workflows never loads ioredis (as with the brokers' libraries).
+  const { Redis: Client } = require('ioredis') as typeof import('ioredis');
+  return new WorkflowOperations(new Client(redis.url, options), workflows, { prefix: redis.prefix });
 }
