@@ -1,5 +1,5 @@
 /**
- * `pg-cloudevents workflows list|show|replay|skip` (README "Workflows", "Recovery"): the
+ * `pg-cloudevents workflows list|show|replay|skip|requeue` (README "Workflows", "Recovery"): the
  * sessions of the configured workflows and their instances, and an operator's way out of a
  * failed instance. Needs the `workflows:` and Redis (`redis.url` or REDIS_URL) of the
  * configuration, neither the database nor the tables. Replay and skip write the work pointers
@@ -82,6 +82,17 @@ export const workflowsCommand: Command = {
         JSON_OPTION,
       ],
       run: (options) => transition(options as WorkflowsOptions, 'skip'),
+    },
+    requeue: {
+      summary: 'point the runners again at every scheduled instance of a session (after a replay or skip failed between its change and its work pointer)',
+      argument: { name: 'session', description: 'the session' },
+      options: [WORKFLOW_OPTION],
+      run: (options) => withOperations(options, async (ops) => {
+        const workflow = workflowOf(ops, options as WorkflowsOptions);
+        const scheduled = await ops.requeue(workflow, options.name as string);
+        process.stdout.write(scheduled.length > 0 ? `${workflow}/${options.name}: pointed the runners at ${scheduled.join(', ')}\n` : `${workflow}/${options.name}: no instance is scheduled; nothing to do\n`);
+        return 0;
+      }),
     },
   },
 };

@@ -110,6 +110,13 @@ export class WorkflowOperations {
     return { ...address, status: 'skipped', scheduled };
   }
 
+  /** Writes a work pointer again for every scheduled instance of the session (after a crash between a transition and its pointer). */
+  async requeue(workflow: string, session: string): Promise<string[]> {
+    const store = this.store(workflow);
+    if (!(await store.meta(session))) throw missingSession(workflow, session);
+    return store.requeue(session);
+  }
+
   /** The store, once the session holds the instance (the script checks its status). */
   private async existing({ workflow, session, instance }: InstanceAddress): Promise<WorkflowStore> {
     const store = this.store(workflow);

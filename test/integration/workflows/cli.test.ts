@@ -130,6 +130,18 @@ describe('workflows commands: list, show, replay, skip (real Redis, no database)
     expect(view.unresolvedTasks).to.deep.equal([]);
   });
 
+  it('requeue: a scheduled instance whose pointer was never written is pointed at again, and runs', async () => {
+    // The script alone: the instance is scheduled, the pointer missing (a crash in between).
+    expect(await r.store.applyInput('lost', { input: 'paid', eventId: 'lost-paid', data: { order_id: 'lost' } })).to.deep.equal({ applied: true, scheduled: ['t_alpha#0'] });
+    expect(await r.drain(), 'no pointer, no run').to.deep.equal([]);
+    const res = await cli(['requeue', 'lost']);
+    expect(res.code, res.stderr).to.equal(0);
+    expect(res.stdout).to.equal(`${WORKFLOW}/lost: pointed the runners at t_alpha#0\n`);
+    expect((await r.drain()).map((x) => x.instance)).to.deep.equal(['t_alpha#0', 't_beta#0']);
+    const idle = await cli(['requeue', 'lost']);
+    expect(idle.stdout).to.equal(`${WORKFLOW}/lost: no instance is scheduled; nothing to do\n`);
+  });
+
   it('bad usage exits 2 naming the problem, before anything changes', async () => {
     const cases: [string[], string][] = [
       [['replay', 't_alpha#0'], 'INSTANCE t_alpha#0 needs --session <session> (or give <workflow>/<session>/t_alpha#0)'],
