@@ -16,6 +16,7 @@ import { FORMATS, validateFileConfig, isHandler } from './schema';
 import { displayName, parseTableName, resolveTables, splitTableList, tableKey, type TableEntry } from './tables';
 import { resolveTriggers, TRIGGER_DEFAULTS, type FileTrigger } from './triggers';
 import { resolveWorkflowsConfig, WORKFLOW_DEFAULTS } from '../workflows/config';
+import { checkBrokerConn } from './broker-conn';
 import { compileAllowList, type AllowList } from '../routing/triggers/allow';
 import type { Config, LimitsConfig, TableConfig } from './types';
 
@@ -312,6 +313,7 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
   if (limits.maxActionTimeoutMs !== undefined && limits.maxActionTimeoutMs <= 0) {
     problems.push(`limits.maxActionTimeout: must be longer than zero (got ${file.limits!.maxActionTimeout})`);
   }
+  checkBrokerConn(brokers, allow, problems);
   // File rules are trusted: checked against the allow-lists only where a list is present.
   const triggers = resolveTriggers(file.triggers ?? [], { captured: tables, typePrefix, allow, brokers, limits, trusted: true }, problems);
   const triggersTable = { ...DEFAULTS.triggersTable, ...file.triggersTable };
