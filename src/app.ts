@@ -13,6 +13,7 @@ import { LeaderElector } from './pg/leader';
 import { createRouter } from './routing';
 import { createRelationResolver, textQuery, type RelationResolver } from './routing/triggers/relations';
 import { startServer } from './server';
+import type { AdminOptions } from './server/admin';
 import { createMetrics } from './server/metrics';
 import { SlotHealth } from './server/slot-health';
 import { StatusTracker } from './server/status';
@@ -26,6 +27,7 @@ import { knexOn } from './pg/schema/knex';
 import { migrateSchema } from './pg/schema/migrate';
 import { startTableRules, triggersStatus, type TableRulesRuntime } from './trigger-rules';
 import { WorkflowsRuntime } from './workflow-runs';
+import { connectOperations, type WorkflowOperations } from './workflows/operations';
 
 /**
  * The composition root: the whole running pipeline built from a Config, read top to bottom.
@@ -140,7 +142,10 @@ async function runUntilStopped(loaded: Config, options: PipelineOptions, closers
   lifecycle.emit('triggers:rules', { origin: 'file', active: fileRules.filter((t) => t.active).length, inactive: fileRules.filter((t) => !t.active).length, invalid: 0 });
   const tableRules = config.triggersTable?.enabled ? startTableRules(config, pool, lifecycle) : undefined;
   if (tableRules) closers.push(() => tableRules.stop());
-  if (config.server.adminToken !== undefined && !tableRules) log.warn('ADMIN_TOKEN is set but triggersTable.enabled is false: the admin API is off');
+  // The admin API's /api/workflows has a Redis connection of its own.
+  const workflowOps = config.server.adminToken !== undefined && (config.workflows ?? []).length > 0 ? adminWorkflowOperations(config) : undefined;
+  if (workflowOps) closers.push(async () => workflowOps.redis.disconnect());
+  if (config.server.adminToken !== undefined && !tableRules && !workflowOps) log.warn('ADMIN_TOKEN is set but triggersTable.enabled is false and no workflows are configured: the admin API is off');
 
   // Workflows: one Redis connection; runners on every replica (the work stream's consumer group
   // runs each instance once, whichever replica takes it), inputs from the leader's routing.
@@ -158,8 +163,12 @@ async function runUntilStopped(loaded: Config, options: PipelineOptions, closers
   metrics.bindDeliveryStats(deliveryStats);
   if (workflows) metrics.bindWorkflowStats(() => workflows.workflowStats());
   const slotHealth = new SlotHealth({ config, pool, lifecycle, metrics, deadLetters, delivery: deliveryStats });
-  const admin = tableRules && config.server.adminToken !== undefined
-    ? { token: config.server.adminToken, config, store: tableRules.store, context: tableRules.context }
+  const admin: AdminOptions | undefined = config.server.adminToken !== undefined && (tableRules || workflowOps)
+    ? {
+      token: config.server.adminToken, config,
+      ...(tableRules && { triggers: { store: tableRules.store, context: tableRules.context } }),
+      ...(workflowOps && { workflows: workflowOps }),
+    }
     : undefined;
   const extraStatus = async () => ({
     ...(await slotHealth.status()),
@@ -312,4 +321,23 @@ function withDeadline<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
   return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The admin API's workflow operations: a request fails at once (503) while Redis is away rather
+ * than waiting in the offline queue; the connection keeps reconnecting, and says so once.
+ */
+function adminWorkflowOperations(config: Config): WorkflowOperations {
+  const log = logger('admin');
+  const ops = connectOperations(config.redis!, config.workflows!, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  let down = false;
+  ops.redis.on('error', (err: Error) => {
+    if (!down) log.warn({ err: errorMessage(err) }, 'admin API: the workflows\' Redis is not reachable; reconnecting');
+    down = true;
+  });
+  ops.redis.on('ready', () => {
+    if (down) log.info('admin API: the workflows\' Redis is reachable again');
+    down = false;
+  });
+  return ops;
 }

@@ -3,6 +3,7 @@ import { formatBytes } from '../sources/logical/slot-guard';
 import { createSink, requireSink } from '../sinks';
 import { knexOn } from '../pg/schema/knex';
 import { pendingMigrations, schemaBehindWarning } from '../pg/schema/migrate';
+import { resolveBrokerConn } from '../config/broker-conn';
 import type { Command } from './command';
 import { configure, inspectAndVerify, withDatabase } from './context';
 
@@ -10,7 +11,7 @@ import { configure, inspectAndVerify, withDatabase } from './context';
 export const checkCommand: Command = {
   summary: 'validate configuration and connectivity; exits non-zero naming the problem',
   async run(options) {
-    const config = configure(options);
+    const config = await resolveBrokerConn(configure(options));
     // The same refusal as run's, before anything connects.
     requireSink(config);
     const out = (line: string) => process.stdout.write(`${line}\n`);

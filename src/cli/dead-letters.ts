@@ -3,6 +3,7 @@ import { parseBefore } from '../delivery/dead-letters/before';
 import { jsonRowText, tableHeader, tableLine } from '../delivery/dead-letters/report';
 import { DeadLetterStore, type DeadLetterRow } from '../delivery/dead-letters/store';
 import { DEFAULT_DESTINATION, Destinations, requireSink } from '../sinks';
+import { resolveBrokerConn } from '../config/broker-conn';
 import type { Command, OptionSpec } from './command';
 import { configure, withDatabase } from './context';
 import { knexOn } from '../pg/schema/knex';
@@ -57,7 +58,7 @@ export const deadLettersCommand: Command = {
       async run(options) {
         if (options.id === undefined && !options.all) options.usage('replay needs --id <id> or --all');
         const { id } = options;
-        const config = configure(options, NEEDS);
+        const config = await resolveBrokerConn(configure(options, NEEDS));
         requireSink(config);
         // Each row goes back to the destination it recorded, resolved by name once; a trigger
         // action's row goes through its rule again, to the default destination (README "Triggers").

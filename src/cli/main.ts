@@ -16,6 +16,7 @@ import { statusCommand } from './status';
 import { tailCommand } from './tail';
 import { teardownCommand } from './teardown';
 import { triggersCommand } from './triggers';
+import { workflowsCommand } from './workflows';
 
 /** Adding a command: one file in src/cli exporting a Command, one line here. */
 const COMMANDS: Record<string, Command> = {
@@ -27,6 +28,7 @@ const COMMANDS: Record<string, Command> = {
   tail: tailCommand,
   'dead-letters': deadLettersCommand,
   triggers: triggersCommand,
+  workflows: workflowsCommand,
 };
 
 const PROGRAM = 'pg-cloudevents';

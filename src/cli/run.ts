@@ -1,6 +1,7 @@
 import { CLOSE_TIMEOUT_MS, runPipeline } from '../app';
 import { logger } from '../logger';
 import { requireSink } from '../sinks';
+import { resolveBrokerConn } from '../config/broker-conn';
 import type { Command } from './command';
 import { configure } from './context';
 import { watchSignals } from './signals';
@@ -18,7 +19,8 @@ export const runCommand: Command = {
   // A pod's logs are collected and parsed: JSON lines, not text.
   output: 'log',
   async run(options) {
-    const config = configure(options);
+    // Dynamic values in a broker's conn are read now, once, before anything connects.
+    const config = await resolveBrokerConn(configure(options));
     requireSink(config);
     const log = logger('run');
     const graceMs = config.delivery.shutdownGracePeriodMs ?? 0;

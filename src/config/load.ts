@@ -16,6 +16,7 @@ import { FORMATS, validateFileConfig, isHandler } from './schema';
 import { displayName, parseTableName, resolveTables, splitTableList, tableKey, type TableEntry } from './tables';
 import { resolveTriggers, TRIGGER_DEFAULTS, type FileTrigger } from './triggers';
 import { resolveWorkflowsConfig, WORKFLOW_DEFAULTS } from '../workflows/config';
+import { checkBrokerConn } from './broker-conn';
 import { compileAllowList, type AllowList } from '../routing/triggers/allow';
 import type { Config, LimitsConfig, TableConfig } from './types';
 
@@ -24,8 +25,8 @@ export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv;
   /** Wins over PG_CLOUDEVENTS_CONFIG. */
   configPath?: string;
-  /** What the command needs besides DATABASE_URL (README "Commands"). */
-  requires?: { tables?: boolean };
+  /** What the command needs (README "Commands"): both default to true. */
+  requires?: { tables?: boolean; database?: boolean };
   /**
    * Told about settings that load but are probably not what the user meant (ignored keys).
    * Called before loadConfig returns or throws; the caller prints them its own way.
@@ -115,7 +116,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   const names = configuredNames(env, (data as FileConfig).capture, problems);
   const fileDatabaseUrl = (data as FileConfig).database?.url;
   // A DATABASE_URL that is set but invalid has its own problem already: "not set" would contradict it.
-  if (present(env.DATABASE_URL) === undefined && typeof fileDatabaseUrl !== 'string') {
+  if ((opts.requires?.database ?? true) && present(env.DATABASE_URL) === undefined && typeof fileDatabaseUrl !== 'string') {
     problems.push('DATABASE_URL: not set (or database.url in the configuration file)');
   }
   if (fileProblems.length > 0) throw new ConfigError(problems);
@@ -312,13 +313,15 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
   if (limits.maxActionTimeoutMs !== undefined && limits.maxActionTimeoutMs <= 0) {
     problems.push(`limits.maxActionTimeout: must be longer than zero (got ${file.limits!.maxActionTimeout})`);
   }
+  checkBrokerConn(brokers, allow, problems);
   // File rules are trusted: checked against the allow-lists only where a list is present.
   const triggers = resolveTriggers(file.triggers ?? [], { captured: tables, typePrefix, allow, brokers, limits, trusted: true }, problems);
   const triggersTable = { ...DEFAULTS.triggersTable, ...file.triggersTable };
   // A task's run is a trigger action of the file: trusted, checked against the same lists, brokers and limits.
   const workflows = resolveWorkflowsConfig({ redis: file.redis, workflows: file.workflows }, rawEnv, problems, { allow, brokers, limits, trusted: true });
   const capturedKeys = new Set(tables.map(tableKey));
-  workflows.workflows.forEach((wf, i) => {
+  // No tables at all: a command that needs none (`workflows`), or a problem reported already.
+  if (tables.length > 0) workflows.workflows.forEach((wf, i) => {
     for (const [input, selector] of Object.entries(wf.events)) {
       if (selector.table.name !== '' && !capturedKeys.has(tableKey(selector.table))) {
         problems.push(`workflows[${i}].events.${input}.table: ${displayName(selector.table)} is not captured; add it to tables (or PG_CLOUDEVENTS_TABLES)`);
@@ -333,7 +336,8 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
   }
 
   return {
-    databaseUrl: (env.databaseUrl ?? file.database?.url) as string,
+    // '' only for a command that needs no database (requires.database: false).
+    databaseUrl: env.databaseUrl ?? file.database?.url ?? '',
     tables,
     capture: {
       mode: capture.mode,

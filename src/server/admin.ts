@@ -5,14 +5,18 @@
  * (`Authorization: Bearer …`, compared in constant time). Writes go to the table, whose NOTIFY
  * makes every replica (this one included) reload; a body is checked like a row of the table, by
  * the file's own schema and messages (by key path), as an untrusted rule (the allow-lists apply).
+ * `/api/workflows` (./admin-workflows.ts) sits behind the same check and answers its errors here.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Config } from '../config/types';
+import type { Config, TriggerConfig } from '../config/types';
 import { ErrorCodes, PgceError, errorMessage } from '../errors';
 import { logger, scrubSecrets } from '../logger';
 import { isTransientDbError } from '../pg/db-errors';
 import { checkRule, RuleWriteError, writtenRule, type RowContext, type RuleRow, type RuleStore } from '../trigger-rules';
+import { WorkflowNotFoundError, WorkflowStateError } from '../workflows/errors';
+import type { WorkflowOperations } from '../workflows/operations';
+import { workflowsRouter } from './admin-workflows';
 
 /** A request body larger than this is refused (413): a rule is a few kilobytes. */
 export const ADMIN_BODY_LIMIT = '256kb';
@@ -20,8 +24,10 @@ export const ADMIN_BODY_LIMIT = '256kb';
 export interface AdminOptions {
   token: string;
   config: Config;
-  store: RuleStore;
-  context: RowContext;
+  /** `/api/triggers`: the trigger rules table (triggersTable.enabled); absent, those paths answer 404. */
+  triggers?: { store: RuleStore; context: RowContext };
+  /** `/api/workflows`: the configured workflows on their Redis; absent, those paths answer 404. */
+  workflows?: WorkflowOperations;
 }
 
 /** One rule as the API shows it. */
@@ -54,7 +60,34 @@ export function adminRouter(opts: AdminOptions): express.Router {
     res.set('WWW-Authenticate', bearer === null ? REALM : `${REALM}, error="invalid_token"`)
       .status(401).json({ error: bearer === null ? 'authorization required: Authorization: Bearer <ADMIN_TOKEN>' : 'invalid token' });
   });
-  router.use(express.json({ limit: ADMIN_BODY_LIMIT, strict: false }));
+  // Before the JSON parser: workflow bodies are parsed keeping exact numbers.
+  router.use('/workflows', opts.workflows ? workflowsRouter(opts.workflows, ADMIN_BODY_LIMIT) : off('no workflows are configured (workflows: in the configuration file)'));
+  if (!opts.triggers) {
+    router.use('/triggers', off('the trigger rules table is off (triggersTable.enabled: false)'));
+  } else {
+    triggerRoutes(router, opts.triggers, fileRules, log);
+  }
+
+  router.use((req: Request, res: Response) => {
+    res.status(404).json({ error: 'not found', path: scrubSecrets(req.path) });
+  });
+
+  // Express 5 routes rejected promises here.
+  router.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const answer = errorAnswer(err);
+    if (answer.status >= 500) log.error({ err: scrubSecrets(errorMessage(err)) }, 'admin API request failed');
+    if (!res.headersSent) res.status(answer.status).json(answer.body);
+  });
+  return router;
+}
+
+/** Paths of a part of the API this process does not serve, saying why. */
+function off(reason: string): express.RequestHandler {
+  return (_req, res) => void res.status(404).json({ error: reason });
+}
+
+function triggerRoutes(router: express.Router, opts: NonNullable<AdminOptions['triggers']>, fileRules: Map<string, TriggerConfig>, log: ReturnType<typeof logger>): void {
+  router.use('/triggers', express.json({ limit: ADMIN_BODY_LIMIT, strict: false }));
 
   const fileEntry = (name: string): RuleEntry | undefined => {
     const rule = fileRules.get(name);
@@ -128,18 +161,6 @@ export function adminRouter(opts: AdminOptions): express.Router {
     log.info({ rule: name }, 'admin API: trigger rule deleted from the table');
     res.status(204).end();
   });
-
-  router.use((req: Request, res: Response) => {
-    res.status(404).json({ error: 'not found', path: scrubSecrets(req.path) });
-  });
-
-  // Express 5 routes rejected promises here.
-  router.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const answer = errorAnswer(err);
-    if (answer.status >= 500) log.error({ err: scrubSecrets(errorMessage(err)) }, 'admin API request failed');
-    if (!res.headersSent) res.status(answer.status).json(answer.body);
-  });
-  return router;
 }
 
 function digest(text: string): Buffer {
@@ -147,6 +168,8 @@ function digest(text: string): Buffer {
 }
 
 function errorAnswer(err: unknown): { status: number; body: Record<string, unknown> } {
+  if (err instanceof WorkflowNotFoundError) return { status: 404, body: { error: err.message } };
+  if (err instanceof WorkflowStateError) return { status: 409, body: { error: err.message } };
   if (err instanceof RuleWriteError) {
     const status = { exists: 409, file: 409, missing: 404, name: 400 }[err.reason];
     return { status, body: err.reason === 'name' ? { errors: [err.message] } : { error: err.message } };

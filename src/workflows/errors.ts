@@ -11,3 +11,14 @@ export class WorkflowStateError extends PgceError {
     this.name = 'WorkflowStateError';
   }
 }
+
+/**
+ * The workflow, session or instance asked for does not exist (never did, or the session expired):
+ * a refused transition too (same code), told apart so that the admin API answers 404, not 409.
+ */
+export class WorkflowNotFoundError extends WorkflowStateError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WorkflowNotFoundError';
+  }
+}

@@ -6,6 +6,7 @@ export * from './inspect';
 export * from './keys';
 export * from './merge';
 export * from './model';
+export * from './operations';
 export * from './queue';
 export * from './runner';
 export * from './store';

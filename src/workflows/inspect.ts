@@ -11,6 +11,10 @@ export interface SessionSummary {
   instances: number;
   /** Instances not resolved (failed counts as unresolved). */
   unresolved: number;
+  /** How many instances are in each status (statuses with none left out). */
+  statuses: Partial<Record<InstanceStatus, number>>;
+  /** Tasks with no instance yet, or with an instance that is not resolved. */
+  unresolvedTasks: string[];
   updated: string;
 }
 
@@ -22,8 +26,11 @@ export async function listSessions(store: WorkflowStore, options: { unresolvedOn
   for await (const [session, meta] of scanSessions(store)) {
     const statuses = Object.values(meta.inst).map((i) => i.status);
     const unresolved = statuses.filter((s) => !isResolved(s)).length;
-    if (options.unresolvedOnly && unresolvedTasks(store, meta).length === 0) continue;
-    out.push({ session, instances: statuses.length, unresolved, updated: new Date(meta.updated).toISOString() });
+    const tasks = unresolvedTasks(store, meta);
+    if (options.unresolvedOnly && tasks.length === 0) continue;
+    const byStatus: Partial<Record<InstanceStatus, number>> = {};
+    for (const s of statuses) byStatus[s] = (byStatus[s] ?? 0) + 1;
+    out.push({ session, instances: statuses.length, unresolved, statuses: byStatus, unresolvedTasks: tasks, updated: new Date(meta.updated).toISOString() });
   }
   return out.sort((a, b) => (a.session < b.session ? -1 : a.session > b.session ? 1 : 0));
 }

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type Redis from 'ioredis';
-import { WorkflowStateError } from './errors';
+import { WorkflowNotFoundError, WorkflowStateError } from './errors';
 
 export const SCRIPT_NAMES = ['apply_input', 'start_run', 'finish_run', 'fail_run', 'replay', 'skip'] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
@@ -14,6 +14,8 @@ export type ScriptName = (typeof SCRIPT_NAMES)[number];
 const LUA_DIR = path.join(__dirname, 'lua');
 /** A Lua error_reply the scripts raise for a transition the state machine refuses. */
 const STATE_PREFIX = 'WORKFLOW_STATE ';
+/** ...of which lib.lua's `unknown`: the instance is not in the session. */
+const MISSING_PREFIX = 'no instance ';
 
 let sources: Map<ScriptName, string> | undefined;
 
@@ -43,7 +45,8 @@ export class Scripts {
       return await command.call(this.redis, key, ...args);
     } catch (err) {
       if (err instanceof Error && err.message.startsWith(STATE_PREFIX)) {
-        throw new WorkflowStateError(err.message.slice(STATE_PREFIX.length));
+        const message = err.message.slice(STATE_PREFIX.length);
+        throw message.startsWith(MISSING_PREFIX) ? new WorkflowNotFoundError(message) : new WorkflowStateError(message);
       }
       throw err;
     }

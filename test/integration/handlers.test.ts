@@ -9,7 +9,7 @@ import { FAST_DELIVERY_YAML, freePort, writeTempFile } from './support';
 describe('run with a named broker handler (real PostgreSQL, real Redis)', function () {
   this.timeout(60_000);
 
-  it('fans tables out to Redis streams named by a template, in commit order per row', async () => {
+  it('fans tables out to Redis streams named by a template, in commit order per row; the conn URL read from the environment (a dynamic value)', async () => {
     const db = await createTestDatabase('pgce_handler_redis');
     const redis = new Redis('redis://127.0.0.1:6379');
     const streams = ['pgce_hr.public.a', 'pgce_hr.public.b'];
@@ -19,10 +19,10 @@ describe('run with a named broker handler (real PostgreSQL, real Redis)', functi
 capture: { slot: pgce_handler_redis, publication: pgce_handler_redis, statusInterval: PT0.2S }
 tables: [ a, b ]
 brokers:
-  cdc: { type: redis, conn: { url: "redis://127.0.0.1:6379" }, params: { stream: "pgce_hr.{{ app }}.{{ model }}" } }
+  cdc: { type: redis, conn: { url: "redis://{{ env.PGCE_TEST_REDIS_HOST }}:6379" }, params: { stream: "pgce_hr.{{ app }}.{{ model }}" } }
 handler: cdc
 `);
-    const cli = spawnCli(['run'], { DATABASE_URL: db.url, PG_CLOUDEVENTS_CONFIG: config, PORT: String(await freePort()) });
+    const cli = spawnCli(['run'], { DATABASE_URL: db.url, PG_CLOUDEVENTS_CONFIG: config, PORT: String(await freePort()), PGCE_TEST_REDIS_HOST: '127.0.0.1' });
     await cli.waitForLine(/capturing/, 30_000);
     for (let v = 0; v < 5; v++) {
       await db.query(v === 0 ? 'INSERT INTO a VALUES (1, $1)' : 'UPDATE a SET v = $1 WHERE id = 1', [v]);

@@ -1,3 +1,4 @@
+import Redis from 'ioredis';
 import { expect } from 'chai';
 import type { CloudEvent } from 'cloudevents';
 import { randomBytes } from 'node:crypto';
@@ -10,6 +11,7 @@ import { LISTENER_APPLICATION_NAME, RuleStore, RuleWriteError } from '../../src/
 import { Pool } from 'pg';
 import { acknowledgedEverything, createTestDatabase, type TestDatabase, waitFor } from './harness/postgres';
 import { spawnCli, type CliProcess } from './harness/process';
+import { startWebhookReceiver } from './harness/webhook-receiver';
 import { startReceiver, type Receiver } from './harness/receiver';
 import { FAST_DELIVERY_YAML, freePort, writeTempFile } from './support';
 
@@ -430,6 +432,35 @@ triggers:
       expect(related.stdout).to.include('data: {"who":"Ada"}');
       expect(receiver.requests, 'test sends nothing').to.deep.equal([]);
 
+      // Webhook and broker actions are recorded, not made: the receiver and Redis get nothing.
+      const hooks = await startWebhookReceiver();
+      const stream = `${name}_stream`;
+      const withActions = writeTempFile('actions.yaml', `tables: [ sales ]
+deadLetters: { schema: ${schema}, table: dead }
+allow: { webhookUrls: ['http://127\\.0\\.0\\.1:${hooks.port}/.*'] }
+brokers:
+  queue: { type: redis, conn: { url: "redis://127.0.0.1:6379" }, params: { stream: "${stream}" } }
+triggers:
+  - name: outward
+    tables: [sales]
+    on: [insert]
+    payload: { id: "{{ id }}" }
+    actions:
+      - webhook: { url: "${hooks.url}/sales" }
+      - broker: queue
+`);
+      try {
+        const dry = spawnCli(['triggers', 'test', 'outward', '--table', 'sales', '--row', '{"id": 11, "qty": 2}'], { ...env, PG_CLOUDEVENTS_CONFIG: withActions });
+        expect((await dry.exit()).code, dry.stderr()).to.equal(0);
+        expect(dry.stdout()).to.include(`trigger:outward/0: would send a application/json message to webhook POST ${hooks.url}/sales`);
+        expect(dry.stdout()).to.include('trigger:outward/1: would send a application/json message to broker queue');
+        expect(dry.stdout()).to.include('{"id":11}');
+        expect(hooks.requests, 'the webhook was not called').to.deep.equal([]);
+        expect(await redisStreamLength(stream), 'nothing was written to Redis').to.equal(0);
+      } finally {
+        await hooks.close();
+      }
+
       const badRow = await cli('test', 'from-table', '--table', 'sales', '--row', '{"id": ');
       expect(badRow.code).to.equal(2);
       expect(badRow.stderr).to.include("option '--row <json>' argument '{\"id\": ' is invalid. must be a JSON object");
@@ -445,3 +476,13 @@ triggers:
     }
   });
 });
+
+/** Entries in a Redis stream (0 when it does not exist). */
+async function redisStreamLength(stream: string): Promise<number> {
+  const redis = new Redis('redis://127.0.0.1:6379');
+  try {
+    return await redis.xlen(stream);
+  } finally {
+    redis.disconnect();
+  }
+}

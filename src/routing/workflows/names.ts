@@ -36,7 +36,7 @@ export function workflowReplayRefusal(event: { id: string; workflow?: unknown; s
   if (typeof event.workflow !== 'string') return undefined;
   if (event.id.startsWith('workflow:')) {
     return new Error(
-      `a workflow run's dead letter is not replayed here: replay instance ${event.subject ?? '(see the subject)'} with \`pg-cloudevents workflows replay\` ` +
+      `a workflow run's dead letter is not replayed here: replay its instance with \`pg-cloudevents workflows replay ${event.subject ?? '<workflow>/<session>/<task>#<n>'}\` ` +
         '(which records the new run in its session), then purge the row',
     );
   }

@@ -29,6 +29,7 @@ const PRODUCT_ENV = [
   'PORT',
   'LOG_LEVEL',
   'ADMIN_TOKEN',
+  'REDIS_URL',
 ];
 
 export interface SpawnOptions {

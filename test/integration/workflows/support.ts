@@ -6,14 +6,14 @@ import type { Execute, RunRequest } from '../../../src/workflows/runner';
 
 export const REDIS_URL = 'redis://127.0.0.1:6379';
 
-/** This test run's own key prefix: every key the tests create starts with it. */
-export function uniquePrefix(): string {
-  return `pgce_hw_${randomBytes(6).toString('hex')}:`;
+/** This test run's own key prefix (`pgce_<tag>_<random>:`): every key the tests create starts with it. */
+export function uniquePrefix(tag = 'hw'): string {
+  return `pgce_${tag}_${randomBytes(6).toString('hex')}:`;
 }
 
 /** Deletes every key under `prefix` (SCAN, never KEYS). */
 export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  if (!prefix.startsWith('pgce_hw_')) throw new Error(`refusing to delete keys outside this helper's names: ${prefix}`);
+  if (!/^pgce_[a-z0-9]+_[0-9a-f]{12}:$/.test(prefix)) throw new Error(`refusing to delete keys outside a test run's own prefix: ${prefix}`);
   let cursor = '0';
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);

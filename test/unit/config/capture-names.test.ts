@@ -77,8 +77,11 @@ describe('config/capture-names: slot and publication names', () => {
       expectProblem(configError({ env: { ...env, PG_CLOUDEVENTS_TABLES: ' , ' }, requires: { tables: false } }), 'PG_CLOUDEVENTS_TABLES');
     });
 
-    it('DATABASE_URL is still required', () => {
+    it('DATABASE_URL is still required, unless requires.database = false (workflows: Redis only)', () => {
       expectProblem(configError({ env: {}, requires: { tables: false } }), 'DATABASE_URL');
+      expect(loadConfig({ env: {}, requires: { tables: false, database: false } }).databaseUrl).to.equal('');
+      // One given is still checked.
+      expectProblem(configError({ env: { DATABASE_URL: 'notaurl' }, requires: { tables: false, database: false } }), 'DATABASE_URL');
     });
   });
 });
