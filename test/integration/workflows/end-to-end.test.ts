@@ -64,6 +64,8 @@ function workflowYaml(hooks: string): string {
 
 interface Run {
   cli: CliProcess;
+  /** The health, metrics and status server's port. */
+  port: number;
   stop(): Promise<void>;
 }
 
@@ -110,7 +112,8 @@ handler: http
 events: { enabled: false }
 redis: { url: "${options.redisUrl ?? REDIS_URL}", prefix: "${prefix}", reclaimAfter: PT1S, heartbeatInterval: PT0.2S }
 ${workflowYaml(hooks.url)}`);
-      const cli = spawnCli(['run'], { DATABASE_URL: db.url, PG_CLOUDEVENTS_CONFIG: configPath, K_SINK: sink.url, PORT: String(await freePort()) });
+      const port = await freePort();
+      const cli = spawnCli(['run'], { DATABASE_URL: db.url, PG_CLOUDEVENTS_CONFIG: configPath, K_SINK: sink.url, PORT: String(port) });
       runs.push(cli);
       try {
         await cli.waitForLine(options.wait ?? /capturing/, 30_000);
@@ -120,6 +123,7 @@ ${workflowYaml(hooks.url)}`);
       }
       return {
         cli,
+        port,
         async stop() {
           cli.kill('SIGTERM');
           const { code } = await cli.exit();
@@ -241,6 +245,19 @@ describe('workflows end to end: run with PostgreSQL, Redis, a CloudEvents sink a
         [`${WORKFLOW}/2/t_invoice#1`, `workflow:${WORKFLOW}/t_invoice`, 400],
       ]);
       expect(rows[0].data).to.deep.include({ paid: { id: 12, order_id: 2, status: 'captured', amount: 900 } });
+
+      // /status and /metrics: the runners, no work left, the runs by outcome, the gauges over Redis.
+      const status = (await (await fetch(`http://127.0.0.1:${run.port}/status`)).json()) as { workflows: unknown };
+      expect(status.workflows).to.deep.equal({ runners: 'running', redis: 'ready', workflows: [{ name: WORKFLOW, pendingRuns: 0 }] });
+      const metrics = await (await fetch(`http://127.0.0.1:${run.port}/metrics`)).text();
+      const w = `workflow="${WORKFLOW}"`;
+      expect(metrics).to.include(`pgce_workflow_runs_total{${w},task="t_ship",outcome="finished"} 2`);
+      expect(metrics).to.include(`pgce_workflow_runs_total{${w},task="t_invoice",outcome="replayed"} 1`);
+      expect(metrics).to.include(`pgce_workflow_runs_total{${w},task="t_invoice",outcome="failed"} 1`);
+      expect(metrics).to.include(`pgce_workflow_input_to_run_seconds_count{${w},task="t_ship"} 2`);
+      expect(metrics).to.include(`pgce_workflow_sessions_open{${w}} 1`);
+      expect(metrics).to.include(`pgce_workflow_instances{${w},status="abandoned"} 2`);
+      expect(metrics).to.include(`pgce_dead_lettered_total{destination="workflow:${WORKFLOW}/t_invoice"} 2`);
       await run.stop();
 
       // dead-letters list shows them; replay refuses them, pointing at workflows replay, and keeps them.
