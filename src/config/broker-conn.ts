@@ -8,35 +8,13 @@
  * log or a message.
  */
 import type { AllowList } from '../routing/triggers/allow';
-import { compileDynamic, type DynamicText } from '../routing/triggers/dynamic';
+import { compileDynamicTree, type DynamicTree } from '../routing/triggers/dynamic';
 import { ConfigError } from '../errors';
 import type { BrokerConfig, Config } from './types';
 
-type Resolver = () => Promise<unknown>;
-
-/** The conn's string leaves compiled; `dynamic` when any holds a reference. */
-function compileConn(conn: Record<string, unknown>, where: string, allow: AllowList | undefined, problems: string[]): { dynamic: boolean; resolve: Resolver } {
-  let dynamic = false;
-  const walk = (value: unknown, at: string): Resolver => {
-    if (typeof value === 'string') {
-      // 'keep': braces that are not a dynamic reference are the value's own (a password may hold them).
-      const text: DynamicText = compileDynamic(value, at, { allow, trusted: true }, problems, 'keep');
-      if (text.references.length === 0) return async () => value;
-      dynamic = true;
-      return () => text.resolve();
-    }
-    if (Array.isArray(value)) {
-      const items = value.map((v, i) => walk(v, `${at}[${i}]`));
-      return async () => Promise.all(items.map((f) => f()));
-    }
-    if (typeof value === 'object' && value !== null) {
-      const entries = Object.entries(value).map(([k, v]) => [k, walk(v, `${at}.${k}`)] as const);
-      return async () => Object.fromEntries(await Promise.all(entries.map(async ([k, f]) => [k, await f()])));
-    }
-    return async () => value;
-  };
-  const resolve = walk(conn, where);
-  return { dynamic, resolve };
+/** The conn's string leaves compiled; 'keep': braces that are not a dynamic reference are the value's own (a password may hold them). */
+function compileConn(conn: Record<string, unknown>, where: string, allow: AllowList | undefined, problems: string[]): DynamicTree<Record<string, unknown>> {
+  return compileDynamicTree(conn, where, { allow, trusted: true }, problems, 'keep');
 }
 
 /** Load-time check of every broker's conn: references must parse and pass `allow.dynamicValues`. */
@@ -57,7 +35,7 @@ export async function resolveBrokerConn(config: Config): Promise<Config> {
   const brokers: Record<string, BrokerConfig> = {};
   for (const [broker, conn] of compiled) {
     try {
-      brokers[broker.name] = conn.dynamic ? { ...broker, conn: (await conn.resolve()) as Record<string, unknown> } : broker;
+      brokers[broker.name] = conn.dynamic ? { ...broker, conn: await conn.resolve() } : broker;
     } catch (err) {
       // A DeliveryError naming the reference: at start it is a configuration problem of this deployment.
       throw new ConfigError([(err as Error).message]);

@@ -170,3 +170,38 @@ async function readModuleValue(reference: Extract<Reference, { kind: 'module' }>
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   throw dynamicError(reference, where, `is not a string, a number, or a function returning one`, false);
 }
+
+/** A JSON value whose string leaves were compiled for dynamic references (`compileDynamicTree`). */
+export interface DynamicTree<T> {
+  /** Whether any leaf holds a reference (else `resolve` gives the value as written). */
+  readonly dynamic: boolean;
+  /** The value with every reference read now. Throws DeliveryError (code PGCE_ERR_DYNAMIC_VALUE). */
+  resolve(): Promise<T>;
+}
+
+/**
+ * `compileDynamic` over every string of a JSON value (a broker's `conn`, an action's `params`),
+ * at any depth; key paths `where.key[0]…`. Other values are kept as they are.
+ */
+export function compileDynamicTree<T>(value: T, where: string, context: DynamicContext, problems: string[], others: 'refuse' | 'keep'): DynamicTree<T> {
+  let dynamic = false;
+  const walk = (node: unknown, at: string): () => Promise<unknown> => {
+    if (typeof node === 'string') {
+      const text = compileDynamic(node, at, context, problems, others);
+      if (text.references.length === 0) return async () => node;
+      dynamic = true;
+      return () => text.resolve();
+    }
+    if (Array.isArray(node)) {
+      const items = node.map((v, i) => walk(v, `${at}[${i}]`));
+      return async () => Promise.all(items.map((f) => f()));
+    }
+    if (typeof node === 'object' && node !== null) {
+      const entries = Object.entries(node).map(([k, v]) => [k, walk(v, `${at}.${k}`)] as const);
+      return async () => Object.fromEntries(await Promise.all(entries.map(async ([k, f]) => [k, await f()])));
+    }
+    return async () => node;
+  };
+  const root = walk(value, where);
+  return { dynamic, resolve: async () => (await root()) as T };
+}

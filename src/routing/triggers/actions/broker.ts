@@ -15,7 +15,7 @@ import { brokerOverrideProblems, createBrokerSink } from '../../../sinks';
 import { DeadlineExceeded, withDeadline } from '../../../sinks/support/deadline';
 import type { SendResult, Sink } from '../../../sinks/types';
 import { derivedEvent } from '../derived';
-import { compileDynamic, type DynamicContext, type DynamicText } from '../dynamic';
+import { compileDynamicTree, type DynamicContext, type DynamicTree } from '../dynamic';
 import type { ActionKind, ActionTarget } from './contract';
 import { plainMessage } from './message';
 import { actionTimeoutMs, parseSendingOptions, SENDING_OPTIONS, sendingType, unknownKeys } from './options';
@@ -57,29 +57,10 @@ export const brokerAction: ActionKind<BrokerActionConfig> = {
 };
 
 /** A params object with its string leaves compiled for dynamic values (other placeholders kept). */
-type ParamsTemplate = { dynamic: boolean; resolve(): Promise<Record<string, unknown>> };
+type ParamsTemplate = DynamicTree<Record<string, unknown>>;
 
 function compileParams(params: Record<string, unknown>, where: string, context: DynamicContext, problems: string[]): ParamsTemplate {
-  let dynamic = false;
-  const walk = (value: unknown, at: string): () => Promise<unknown> => {
-    if (typeof value === 'string') {
-      const text: DynamicText = compileDynamic(value, at, context, problems, 'keep');
-      if (text.references.length === 0) return async () => value;
-      dynamic = true;
-      return () => text.resolve();
-    }
-    if (Array.isArray(value)) {
-      const items = value.map((v, i) => walk(v, `${at}[${i}]`));
-      return async () => Promise.all(items.map((f) => f()));
-    }
-    if (typeof value === 'object' && value !== null) {
-      const entries = Object.entries(value).map(([k, v]) => [k, walk(v, `${at}.${k}`)] as const);
-      return async () => Object.fromEntries(await Promise.all(entries.map(async ([k, f]) => [k, await f()])));
-    }
-    return async () => value;
-  };
-  const root = walk(params, where);
-  return { dynamic, resolve: async () => (await root()) as Record<string, unknown> };
+  return compileDynamicTree(params, where, context, problems, 'keep');
 }
 
 class BrokerTarget implements ActionTarget {
