@@ -8,10 +8,7 @@ local name, entry, consumer = ARGV[1], ARGV[2], ARGV[3]
 local retry_max = tonumber(ARGV[6])
 local meta = load_meta()
 local inst = held(meta, name, entry, consumer)
-if not inst then
-  local current = meta and meta.inst[name]
-  return { 'stale', current and current.status or 'gone' }
-end
+if not inst then return stale(meta, name) end
 local now = now_ms()
 inst.error = { type = ARGV[4], message = ARGV[5] }
 set_status(inst, 'failed', now)

@@ -6,10 +6,7 @@ local graph = cjson.decode(ARGV[1])
 local name, entry, consumer, result = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local meta = load_meta()
 local inst = held(meta, name, entry, consumer)
-if not inst then
-  local current = meta and meta.inst[name]
-  return { 'stale', current and current.status or 'gone' }
-end
+if not inst then return stale(meta, name) end
 local now = now_ms()
 local ref = 'r:' .. name
 redis.call('HSET', H, 'v:' .. ref, result)

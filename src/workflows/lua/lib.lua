@@ -191,6 +191,12 @@ local function held(meta, name, entry, consumer)
   return inst
 end
 
+-- The reply of a runner that no longer holds instance `name` (taken over, or gone): its outcome is dropped.
+local function stale(meta, name)
+  local current = meta and meta.inst[name]
+  return { 'stale', current and current.status or 'gone' }
+end
+
 local function invalid(name, inst, verb, only)
   return redis.error_reply('WORKFLOW_STATE instance ' .. name .. ' (' .. inst.status .. ') cannot be ' .. verb .. ': only ' .. only .. ' instance can')
 end
