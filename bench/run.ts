@@ -66,7 +66,7 @@ export interface Sizes {
 
 export const SIZES: Record<'full' | 'smoke', Sizes> = {
   full: { events: 100_000, handwrittenEvents: 10_000, liveSeconds: 10, liveRates: [1000, 5000], autocannonSeconds: 5, variantScenarios: ['http-batch'], variantLatency: true },
-  smoke: { events: 2_000, handwrittenEvents: 300, liveSeconds: 0.5, liveRates: [1000], autocannonSeconds: 0.5, variantScenarios: ['http-batch'], variantLatency: false },
+  smoke: { events: 1_000, handwrittenEvents: 200, liveSeconds: 0.5, liveRates: [1000], autocannonSeconds: 0.5, variantScenarios: ['http-batch'], variantLatency: false },
 };
 
 export const MAIN_WORKLOAD = 'insert-1-100B';

@@ -3,7 +3,7 @@ import { runBench, SIZES } from '../../bench/run';
 import { SCENARIOS } from '../../bench/scenarios';
 
 /**
- * `make bench-smoke` inside `make test`: every benchmark scenario and baseline on a few thousand
+ * `make bench-smoke` inside `make test`: every benchmark scenario and baseline on a thousand
  * events (real PostgreSQL, the real product process, pg_recvlogical, autocannon, the hand-written
  * script, and Redis, NATS JetStream and the Kafka mock with a counting consumer at each), so the
  * harness cannot rot. It asserts behaviour, not speed (that is `make bench`): every event of every
