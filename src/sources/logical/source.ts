@@ -83,7 +83,7 @@ export class CaptureSource implements ChangeSource {
   constructor(private readonly opts: CaptureSourceOptions) {
     this.tables = new Map(opts.config.tables.map((t) => [`${t.schema}.${t.name}`, t]));
     this.catalog = opts.catalog ?? new Catalog(opts.pool, this.registry);
-    if (opts.config.events.schemaChanges) {
+    if (opts.config.events?.schemaChanges) {
       this.schema = { history: new SchemaHistory(), names: opts.typeNames ?? new TypeNames(opts.pool) };
     }
   }
