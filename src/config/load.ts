@@ -40,7 +40,7 @@ export interface FileConfig {
   source?: string;
   tables?: Array<string | TableEntry>;
   capture?: Partial<typeof DEFAULTS.capture> & { slot?: string; publication?: string };
-  events?: { enabled?: boolean; format?: 'default' | 'django'; typePrefix?: string };
+  events?: { enabled?: boolean; format?: 'default' | 'django'; typePrefix?: string; schemaChanges?: boolean };
   handler?: string;
   brokers?: Record<string, { type: string; conn?: Record<string, unknown>; params?: Record<string, unknown>; batchSize?: number }>;
   triggers?: FileTrigger[];
@@ -70,7 +70,7 @@ export const DEFAULTS = {
     retainedWalWarnBytes: 1024 * 1024 * 1024,
     retainedWalWarnFraction: 0.5,
   },
-  events: { enabled: true, format: 'default' as 'default' | 'django' },
+  events: { enabled: true, format: 'default' as 'default' | 'django', schemaChanges: false },
   sink: { mode: 'binary' as 'binary' | 'structured' | 'batch', batchSize: 100, caCertsDir: '/knative-custom-certs', oidcTokenPath: '/oidc/token' },
   // No `retry`: keep retrying, since nothing may be dropped unless it is dead-lettered.
   delivery: {
@@ -356,6 +356,7 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
       enabled,
       format: events.format,
       typePrefix,
+      schemaChanges: file.events?.schemaChanges ?? DEFAULTS.events.schemaChanges,
       source: env.source ?? file.source,
       overrides: env.overrides,
     },

@@ -60,6 +60,11 @@ export interface EventsConfig {
   format: 'default' | 'django';
   /** `orm` → `orm.post_save`; the django format defaults it to `django.orm`. */
   typePrefix: string;
+  /**
+   * A `<typePrefix>.schema_change` event when a captured table's columns change (README
+   * "Schema-change events"). Absent (a Config built by hand) counts as false.
+   */
+  schemaChanges?: boolean;
   /** Explicit `source`; K_SOURCE wins over it. Undefined → format's default. */
   source?: string;
   /** Extensions from K_CE_OVERRIDES, already validated. */

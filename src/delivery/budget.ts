@@ -76,7 +76,9 @@ const SCALAR_BYTES = 8;
 export function estimateEventBytes(change: Change, event: CloudEvent<unknown>): number {
   let bytes = EVENT_OVERHEAD_BYTES + event.id.length + event.source.length + event.type.length;
   if (event.subject) bytes += event.subject.length;
-  if (change.kind !== 'truncate') {
+  if (change.kind === 'schema') {
+    for (const c of change.oldColumns.concat(change.newColumns)) bytes += c.name.length + c.type.length + 2 * SCALAR_BYTES;
+  } else if (change.kind !== 'truncate') {
     bytes += rowBytes(change.kind === 'delete' ? change.old : change.new);
     if (change.kind === 'update' && change.old) bytes += rowBytes(change.old);
   }

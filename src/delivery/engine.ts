@@ -97,6 +97,16 @@ class Unbuildable extends AckNode {
 
 type Tracked = Pending | Unbuildable;
 
+/** A schema change in a lane and the deliveries of its table held back until it is done. */
+interface Barrier {
+  owner: Pending;
+  held: { key: string; item: Delivery }[];
+}
+
+function tableOf(change: Change): string {
+  return `${change.relation.schema}.${change.relation.table}`;
+}
+
 /** How the engine sends to one destination. */
 interface LaneSpec {
   destination: Destination;
@@ -117,6 +127,12 @@ class Lane {
   inFlight = 0;
   /** Made when a delivery first named its destination (a trigger rule added at runtime). */
   dynamic = false;
+  /**
+   * Schema changes not yet delivered or dead-lettered, by table: the table's later deliveries in
+   * this lane wait behind each, in arrival order, so no row in a new shape goes before the event
+   * announcing it. Empty unless `events.schemaChanges` produced one.
+   */
+  readonly barriers = new Map<string, Barrier>();
   constructor(readonly spec: LaneSpec) {}
 
   get idle(): boolean {
@@ -250,11 +266,6 @@ export class DeliveryEngine implements ChangeConsumer {
     const round = this.round;
     const lane = round.lane(destination);
     const key = this.partitionKey(event, change);
-    let queue = lane.keys.get(key);
-    if (!queue) {
-      queue = new KeyQueue<Delivery>(key);
-      lane.keys.set(key, queue);
-    }
     const bytes = estimateEventBytes(change, event);
     let item: Delivery;
     const first = this.routed;
@@ -266,8 +277,8 @@ export class DeliveryEngine implements ChangeConsumer {
       first.open++;
       item = new Extra(first, event, bytes);
     }
-    queue.push(item);
-    if (!queue.busy) lane.ready.push(queue);
+    // Off the common path: only a lane that has (or gets) a schema change looks at tables.
+    if ((lane.barriers.size === 0 && change.kind !== 'schema') || !this.hold(lane, key, item)) this.enqueue(lane, key, item);
     this.budget.add(bytes);
   };
 
@@ -407,6 +418,46 @@ export class DeliveryEngine implements ChangeConsumer {
     }
   }
 
+  private enqueue(lane: Lane, key: string, item: Delivery): void {
+    let queue = lane.keys.get(key);
+    if (!queue) {
+      queue = new KeyQueue<Delivery>(key);
+      lane.keys.set(key, queue);
+    }
+    queue.push(item);
+    if (!queue.busy) lane.ready.push(queue);
+  }
+
+  // --- schema-change barriers (README "Schema-change events") ---
+
+  /**
+   * True when `item` must wait behind its table's schema change in this lane (it is held then).
+   * A schema change not held starts a barrier of its own and is queued as usual.
+   */
+  private hold(lane: Lane, key: string, item: Delivery): boolean {
+    const table = tableOf(item.change);
+    const barrier = lane.barriers.get(table);
+    if (barrier !== undefined && barrier.owner !== item.owner) {
+      barrier.held.push({ key, item });
+      return true;
+    }
+    if (item.change.kind === 'schema' && barrier === undefined) lane.barriers.set(table, { owner: item.owner, held: [] });
+    return false;
+  }
+
+  /** A schema change is done (delivered or dead-lettered): what waited behind it is queued, in order. */
+  private release(lane: Lane, item: Delivery): void {
+    if (item.change.kind !== 'schema') return;
+    const table = tableOf(item.change);
+    const barrier = lane.barriers.get(table);
+    if (barrier === undefined || barrier.owner !== item.owner) return;
+    lane.barriers.delete(table);
+    // A later schema change among them starts the next barrier and holds what follows it.
+    for (const { key, item: held } of barrier.held) if (!this.hold(lane, key, held)) this.enqueue(lane, key, held);
+  }
+
+  // --- end schema-change barriers ---
+
   /** Start sends while there are free slots and ready keys, lane by lane. */
   private pump(): void {
     const round = this.round;
@@ -469,6 +520,7 @@ export class DeliveryEngine implements ChangeConsumer {
           });
         }
         this.finish(round, item);
+        this.release(lane, item);
       }
     } catch (err) {
       // A lifecycle listener threw: a bug elsewhere; the events stay unacknowledged, never lost.
@@ -510,6 +562,7 @@ export class DeliveryEngine implements ChangeConsumer {
       if (!(await this.storeDurably(() => this.opts.deadLetter(failed, signal), item.event.id, signal))) return;
       this.opts.lifecycle.emit('delivery:deadLettered', { event: item.event, destination: destination.name, error, attempts, status });
       this.finish(round, item);
+      this.release(round.lane(destination), item);
     }
   }
 
@@ -565,5 +618,7 @@ function rowsOf(change: Change): Record<string, unknown> {
       return { old: change.old };
     case 'truncate':
       return {};
+    case 'schema':
+      return { old: change.oldColumns, new: change.newColumns };
   }
 }

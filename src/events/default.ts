@@ -9,11 +9,13 @@ import { createEvent, type DefaultEventData, type EventContext, type EventData, 
 import { applyOverrides } from './overrides';
 import { primaryKeyText, SIGNAL_BY_KIND } from './subject';
 import { changedColumns } from './update-fields';
+import { schemaChangeData } from './schema-change';
+import type { RowChange, TruncateChange } from '../sources/change';
 
 /** Django's database alias; there is one database per source. */
 export const USING = 'default';
 
-function signalKwargs(change: Change, raw: boolean): SignalKwargs {
+function signalKwargs(change: RowChange | TruncateChange, raw: boolean): SignalKwargs {
   switch (change.kind) {
     case 'insert':
       return { created: true, update_fields: null, raw, using: USING };
@@ -34,7 +36,7 @@ function signalKwargs(change: Change, raw: boolean): SignalKwargs {
   }
 }
 
-function eventData(change: Change, raw: boolean): DefaultEventData {
+function eventData(change: RowChange | TruncateChange, raw: boolean): DefaultEventData {
   const db_table = change.relation.table;
   const signal_kwargs = signalKwargs(change, raw);
   // Truncate concerns no single row: `data` is null rather than absent so consumers can read
@@ -78,7 +80,8 @@ export const defaultFormat: EventFormat = Object.freeze({
       partitionkey,
     };
     applyOverrides(attributes, ctx.overrides);
-    attributes.data = eventData(change, ctx.backfill === true);
+    // A schema change concerns no row: its own data (README "Schema-change events").
+    attributes.data = change.kind === 'schema' ? schemaChangeData(change) : eventData(change, ctx.backfill === true);
     return createEvent(attributes);
   },
 });

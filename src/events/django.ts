@@ -26,6 +26,8 @@ import { createEvent, type DjangoEventData, type EventContext, type EventData, t
 import { applyOverrides } from './overrides';
 import { pyStr } from './pystr';
 import { primaryKeyText, SIGNAL_BY_KIND } from './subject';
+import { schemaChangeData } from './schema-change';
+import type { RowChange, TruncateChange } from '../sources/change';
 
 /** Column name → type OID, computed once per relation (relations are replaced, never mutated). */
 const typeOids = new WeakMap<RelationInfo, Map<string, number>>();
@@ -45,7 +47,7 @@ function renderRow(row: Row, oids: Map<string, number>): Record<string, string> 
   return out;
 }
 
-function signalKwargs(change: Change, raw: boolean): SignalKwargs {
+function signalKwargs(change: RowChange | TruncateChange, raw: boolean): SignalKwargs {
   switch (change.kind) {
     case 'insert':
     case 'update':
@@ -58,7 +60,7 @@ function signalKwargs(change: Change, raw: boolean): SignalKwargs {
   }
 }
 
-function eventData(change: Change, raw: boolean, oids: Map<string, number>): DjangoEventData {
+function eventData(change: RowChange | TruncateChange, raw: boolean, oids: Map<string, number>): DjangoEventData {
   const signal_kwargs = signalKwargs(change, raw);
   const db_table = change.relation.table;
   if (change.kind === 'truncate') return { signal_kwargs, db_table };
@@ -97,7 +99,8 @@ export const djangoFormat: EventFormat = Object.freeze({
       originid: id,
     };
     applyOverrides(attributes, ctx.overrides);
-    attributes.data = eventData(change, ctx.backfill === true, oids);
+    // No Django signal: the schema change's own data, as in the default format.
+    attributes.data = change.kind === 'schema' ? schemaChangeData(change) : eventData(change, ctx.backfill === true, oids);
     return createEvent(attributes);
   },
 });

@@ -11,6 +11,7 @@ export const SIGNAL_BY_KIND: Readonly<Record<Change['kind'], string>> = Object.f
   update: 'post_save',
   delete: 'post_delete',
   truncate: 'post_truncate',
+  schema: 'schema_change',
 });
 
 /** The row that identifies the changed row: the new one, or the old one for a delete. */

@@ -69,8 +69,32 @@ export interface TruncateChange extends ChangeBase {
   restartIdentity: boolean;
 }
 
+// --- schema-change events (README "Schema-change events") ---
+
+/** A column as a schema_change event names it. */
+export interface SchemaColumn {
+  name: string;
+  /** The type as PostgreSQL's format_type prints it: `integer`, `character varying(20)`. */
+  type: string;
+  /** Part of the table's key (the key the events' subject and partition key use). */
+  key: boolean;
+}
+
+/**
+ * A captured table's columns changed: pgoutput sent a Relation message whose columns differ from
+ * the ones known for that relation. It carries the position of the first change in the new shape
+ * (same commitLsn and ordinal; it takes no ordinal of its own, so row ids do not depend on
+ * `events.schemaChanges`) and is handed over right before it.
+ */
+export interface SchemaChange extends ChangeBase {
+  kind: 'schema';
+  oldColumns: SchemaColumn[];
+  newColumns: SchemaColumn[];
+}
+// --- end schema-change events ---
+
 export type RowChange = InsertChange | UpdateChange | DeleteChange;
-export type Change = RowChange | TruncateChange;
+export type Change = RowChange | TruncateChange | SchemaChange;
 
 /**
  * A row change that could not be decoded, or whose event could not be built (an unexpected value,
@@ -102,6 +126,8 @@ export function parseLsn(text: string): bigint {
  * Position of a change in the stream, string-sortable: 16 hex digits of the commit LSN, then the
  * 8-digit ordinal. Equal on every redelivery, so it doubles as the event id.
  */
-export function changeSequence(change: Pick<ChangeBase, 'commitLsn' | 'ordinal'>): string {
-  return `${change.commitLsn.toString(16).toUpperCase().padStart(16, '0')}-${String(change.ordinal).padStart(8, '0')}`;
+export function changeSequence(change: Pick<ChangeBase, 'commitLsn' | 'ordinal'> & { kind?: string }): string {
+  const sequence = `${change.commitLsn.toString(16).toUpperCase().padStart(16, '0')}-${String(change.ordinal).padStart(8, '0')}`;
+  // A schema change shares its position with the first change in the new shape: its own id.
+  return change.kind === 'schema' ? `${sequence}-schema` : sequence;
 }

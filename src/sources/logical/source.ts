@@ -5,13 +5,15 @@ import type { Lifecycle } from '../../lifecycle';
 import { logger } from '../../logger';
 import type { Change, RelationInfo, UndecodableChange } from '../change';
 import type { ChangeConsumer, ChangeSource } from '../contract';
-import { parsePgOutput, type PgOutputMessage, type TupleData } from './pgoutput';
+import { parsePgOutput, type PgOutputMessage, type RelationMessage, type TupleData } from './pgoutput';
 import { relationFromMessage, tupleToRow } from './rows';
 import { isRetriableDbError } from '../../pg/db-errors';
 import { ReplicationStream, type ReplicationStreamOptions } from './stream';
 import { TypeRegistry } from '../../pg/types-registry';
 import { Catalog } from '../../pg/catalog';
 import { Backoff, sleep } from '../../retry';
+import { TypeNames } from '../../pg/type-names';
+import { SchemaHistory, schemaColumns } from './schema-changes';
 
 export interface CaptureSourceOptions {
   config: Config;
@@ -24,7 +26,12 @@ export interface CaptureSourceOptions {
   /** Test seams: the replication stream and the catalog (default: the real ones on the database). */
   openStream?(options: ReplicationStreamOptions): CaptureStream;
   catalog?: CatalogLike;
+  /** Test seam: type names for schema_change events (default: format_type on `pool`). */
+  typeNames?: TypeNamesLike;
 }
+
+/** What capture uses of TypeNames (schema_change events' column types). */
+export type TypeNamesLike = Pick<TypeNames, 'missing' | 'lookup' | 'name'>;
 
 /** What capture uses of a replication stream (ReplicationStream; a fake in the unit tests). */
 export type CaptureStream = Pick<
@@ -70,10 +77,15 @@ export class CaptureSource implements ChangeSource {
   private pausedByConsumer = false;
   private loopDone?: Promise<void>;
   private walEnd = { latest: -1n, reported: -1n, timer: undefined as NodeJS.Timeout | undefined };
+  /** `events.schemaChanges`: the columns known per relation and their types' names; else absent. */
+  private readonly schema?: { history: SchemaHistory; names: TypeNamesLike };
 
   constructor(private readonly opts: CaptureSourceOptions) {
     this.tables = new Map(opts.config.tables.map((t) => [`${t.schema}.${t.name}`, t]));
     this.catalog = opts.catalog ?? new Catalog(opts.pool, this.registry);
+    if (opts.config.events?.schemaChanges) {
+      this.schema = { history: new SchemaHistory(), names: opts.typeNames ?? new TypeNames(opts.pool) };
+    }
   }
 
   /**
@@ -96,6 +108,7 @@ export class CaptureSource implements ChangeSource {
     const stream = this.stream;
     if (!stream) return;
     stream.acknowledge(lsn);
+    this.schema?.history.prune(lsn);
     // Report at once when the pipeline is idle; under load the status timer batches reports.
     if (idle) stream.flush();
   }
@@ -223,7 +236,7 @@ export class CaptureSource implements ChangeSource {
       this.pending.push({ kind: 'message', msg });
       return;
     }
-    if (msg.tag === 'relation' && this.catalog.needsLookup(msg)) {
+    if (msg.tag === 'relation' && this.needsLookup(msg)) {
       this.pending.push({ kind: 'message', msg });
       void this.drain();
       return;
@@ -256,9 +269,10 @@ export class CaptureSource implements ChangeSource {
           if (!this.txn) this.opts.consumer.position(item.lsn);
           continue;
         }
-        if (item.msg.tag === 'relation' && this.catalog.needsLookup(item.msg)) {
+        if (item.msg.tag === 'relation' && this.needsLookup(item.msg)) {
           try {
-            await this.catalog.lookup(item.msg);
+            if (this.catalog.needsLookup(item.msg)) await this.catalog.lookup(item.msg);
+            if (this.needsTypeNames(item.msg)) await this.schema!.names.lookup(item.msg.columns);
           } catch (err) {
             throw lookupError(err, item.msg);
           }
@@ -294,6 +308,7 @@ export class CaptureSource implements ChangeSource {
         if (keys) relation.keyColumns = keys;
         else if (relation.replicaIdentity === 'full') relation.keyColumns = [];
         this.relations.set(msg.id, relation);
+        this.schemaChange(relation);
         return;
       }
       case 'insert':
@@ -337,6 +352,37 @@ export class CaptureSource implements ChangeSource {
       return { ...base, kind: msg.tag, raw: rawRow(relation, msg), error: err instanceof Error ? err : new Error(String(err)) };
     }
   }
+
+  private needsLookup(msg: RelationMessage): boolean {
+    return this.catalog.needsLookup(msg) || this.needsTypeNames(msg);
+  }
+
+  // --- schema-change events (README "Schema-change events") ---
+
+  /** Column type names are needed only for schema_change events, and only of captured tables. */
+  private needsTypeNames(msg: RelationMessage): boolean {
+    return this.schema !== undefined && this.tables.has(`${msg.schema}.${msg.table}`) && this.schema.names.missing(msg.columns);
+  }
+
+  /**
+   * A Relation message inside a transaction comes right before the first change that uses it: when
+   * its columns differ from the ones known at that position, a schema change at that change's
+   * position (it takes no ordinal) is handed over first.
+   */
+  private schemaChange(relation: RelationInfo): void {
+    const txn = this.txn;
+    if (!this.schema || !txn || !this.captured(relation)) return;
+    const names = this.schema.names;
+    const columns = schemaColumns(relation, (c) => names.name(c));
+    const old = this.schema.history.observe(relation.id, columns, txn.commitLsn, txn.ordinal);
+    if (!old) return;
+    this.emit({
+      kind: 'schema', relation, oldColumns: old, newColumns: columns,
+      commitLsn: txn.commitLsn, commitTime: txn.commitTime, xid: txn.xid, ordinal: txn.ordinal,
+    });
+  }
+
+  // --- end schema-change events ---
 
   private emit(change: Change): void {
     this.opts.lifecycle.emit('capture:change', { change });
