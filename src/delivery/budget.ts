@@ -76,7 +76,10 @@ const SCALAR_BYTES = 8;
 export function estimateEventBytes(change: Change, event: CloudEvent<unknown>): number {
   let bytes = EVENT_OVERHEAD_BYTES + event.id.length + event.source.length + event.type.length;
   if (event.subject) bytes += event.subject.length;
-  if (change.kind !== 'truncate') {
+  if (change.kind === 'message') {
+    // Its data is one JSON value: its size is not known without serialising it; count a row's worth.
+    bytes += SCALAR_BYTES * 8;
+  } else if (change.kind !== 'truncate') {
     bytes += rowBytes(change.kind === 'delete' ? change.old : change.new);
     if (change.kind === 'update' && change.old) bytes += rowBytes(change.old);
   }

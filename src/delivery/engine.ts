@@ -565,5 +565,7 @@ function rowsOf(change: Change): Record<string, unknown> {
       return { old: change.old };
     case 'truncate':
       return {};
+    case 'message':
+      return { event: change.event };
   }
 }

@@ -4,7 +4,7 @@
  * `partitionkey` extensions.
  */
 import type { CloudEvent } from 'cloudevents';
-import { changeSequence, type Change } from '../sources/change';
+import { changeSequence, type TableChange } from '../sources/change';
 import { createEvent, type DefaultEventData, type EventContext, type EventData, type EventFormat, type SignalKwargs } from './format';
 import { applyOverrides } from './overrides';
 import { primaryKeyText, SIGNAL_BY_KIND } from './subject';
@@ -13,7 +13,7 @@ import { changedColumns } from './update-fields';
 /** Django's database alias; there is one database per source. */
 export const USING = 'default';
 
-function signalKwargs(change: Change, raw: boolean): SignalKwargs {
+function signalKwargs(change: TableChange, raw: boolean): SignalKwargs {
   switch (change.kind) {
     case 'insert':
       return { created: true, update_fields: null, raw, using: USING };
@@ -34,7 +34,7 @@ function signalKwargs(change: Change, raw: boolean): SignalKwargs {
   }
 }
 
-function eventData(change: Change, raw: boolean): DefaultEventData {
+function eventData(change: TableChange, raw: boolean): DefaultEventData {
   const db_table = change.relation.table;
   const signal_kwargs = signalKwargs(change, raw);
   // Truncate concerns no single row: `data` is null rather than absent so consumers can read
@@ -59,7 +59,7 @@ export const defaultFormat: EventFormat = Object.freeze({
     // `source` is a URI-reference (CloudEvents 1.0 "source"): escape names with spaces etc.
     return `/pg-cloudevents/${encodeURIComponent(databaseName)}`;
   },
-  build(change: Change, ctx: EventContext): CloudEvent<EventData> {
+  build(change: TableChange, ctx: EventContext): CloudEvent<EventData> {
     const sequence = changeSequence(change);
     const { app, model } = ctx.table;
     const pk = primaryKeyText(change);

@@ -20,7 +20,7 @@
  *     is not mistaken for a value.
  */
 import type { CloudEvent } from 'cloudevents';
-import { changeSequence, type Change, type RelationInfo, type Row } from '../sources/change';
+import { changeSequence, type TableChange, type RelationInfo, type Row } from '../sources/change';
 import { USING } from './default';
 import { createEvent, type DjangoEventData, type EventContext, type EventData, type EventFormat, type SignalKwargs } from './format';
 import { applyOverrides } from './overrides';
@@ -45,7 +45,7 @@ function renderRow(row: Row, oids: Map<string, number>): Record<string, string> 
   return out;
 }
 
-function signalKwargs(change: Change, raw: boolean): SignalKwargs {
+function signalKwargs(change: TableChange, raw: boolean): SignalKwargs {
   switch (change.kind) {
     case 'insert':
     case 'update':
@@ -58,7 +58,7 @@ function signalKwargs(change: Change, raw: boolean): SignalKwargs {
   }
 }
 
-function eventData(change: Change, raw: boolean, oids: Map<string, number>): DjangoEventData {
+function eventData(change: TableChange, raw: boolean, oids: Map<string, number>): DjangoEventData {
   const signal_kwargs = signalKwargs(change, raw);
   const db_table = change.relation.table;
   if (change.kind === 'truncate') return { signal_kwargs, db_table };
@@ -78,7 +78,7 @@ export const djangoFormat: EventFormat = Object.freeze({
   defaultSource(): string {
     return 'django-orm';
   },
-  build(change: Change, ctx: EventContext): CloudEvent<EventData> {
+  build(change: TableChange, ctx: EventContext): CloudEvent<EventData> {
     const id = changeSequence(change);
     const { app, model } = ctx.table;
     const oids = typeOidsOf(change.relation);
