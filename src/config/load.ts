@@ -71,7 +71,7 @@ export const DEFAULTS = {
     retainedWalWarnBytes: 1024 * 1024 * 1024,
     retainedWalWarnFraction: 0.5,
   },
-  events: { enabled: true, format: 'default' as 'default' | 'django' },
+  events: { enabled: true, format: 'default' as 'default' | 'django', messagePrefix: DEFAULT_MESSAGE_PREFIX },
   sink: { mode: 'binary' as 'binary' | 'structured' | 'batch', batchSize: 100, caCertsDir: '/knative-custom-certs', oidcTokenPath: '/oidc/token' },
   // No `retry`: keep retrying, since nothing may be dropped unless it is dead-lettered.
   delivery: {
@@ -362,7 +362,7 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
       enabled,
       format: events.format,
       typePrefix,
-      messagePrefix: file.events?.messagePrefix ?? DEFAULT_MESSAGE_PREFIX,
+      messagePrefix: file.events?.messagePrefix ?? DEFAULTS.events.messagePrefix,
       source: env.source ?? file.source,
       overrides: env.overrides,
     },

@@ -14,4 +14,4 @@
 --                       option there)
 -- Returns: CopyBothResponse, then the stream (XLogData and keepalives in CopyData).
 
-START_REPLICATION SLOT :slot LOGICAL :start_lsn (proto_version '1', publication_names :publication_names:messages);
+START_REPLICATION SLOT :slot LOGICAL :start_lsn (proto_version '1':messages, publication_names :publication_names);
