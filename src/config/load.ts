@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import YAML from 'yaml';
 import { ConfigError, ErrorCodes, errorMessage } from '../errors';
 import { parseCeOverrides } from '../events/overrides';
+import { DEFAULT_MESSAGE_PREFIX } from '../sources/app-event';
 import { LOG_LEVELS, scrubSecrets } from '../logger';
 import { configuredNames, type ConfiguredNames } from './capture-names';
 import { parseDuration } from './duration';
@@ -40,7 +41,7 @@ export interface FileConfig {
   source?: string;
   tables?: Array<string | TableEntry>;
   capture?: Partial<typeof DEFAULTS.capture> & { slot?: string; publication?: string };
-  events?: { enabled?: boolean; format?: 'default' | 'django'; typePrefix?: string; schemaChanges?: boolean };
+  events?: { enabled?: boolean; format?: 'default' | 'django'; typePrefix?: string; schemaChanges?: boolean; messagePrefix?: string };
   handler?: string;
   brokers?: Record<string, { type: string; conn?: Record<string, unknown>; params?: Record<string, unknown>; batchSize?: number }>;
   triggers?: FileTrigger[];
@@ -70,7 +71,7 @@ export const DEFAULTS = {
     retainedWalWarnBytes: 1024 * 1024 * 1024,
     retainedWalWarnFraction: 0.5,
   },
-  events: { enabled: true, format: 'default' as 'default' | 'django', schemaChanges: false },
+  events: { enabled: true, format: 'default' as 'default' | 'django', schemaChanges: false, messagePrefix: DEFAULT_MESSAGE_PREFIX },
   sink: { mode: 'binary' as 'binary' | 'structured' | 'batch', batchSize: 100, caCertsDir: '/knative-custom-certs', oidcTokenPath: '/oidc/token' },
   // No `retry`: keep retrying, since nothing may be dropped unless it is dead-lettered.
   delivery: {
@@ -99,6 +100,8 @@ export const DEFAULTS = {
 export const ADMIN_TOKEN_MIN_LENGTH = 16;
 
 export const TYPE_PREFIX = { default: 'orm', django: 'django.orm' } as const;
+/** The heartbeat's messages (src/sources/logical/heartbeat.ts): never application events. */
+const HEARTBEAT_MESSAGE_PREFIX = 'pg-cloudevents.heartbeat';
 
 const FILE_EXTENSIONS = ['.yaml', '.yml', '.json'];
 
@@ -305,6 +308,9 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
   const timeoutMs = env.timeoutMs ?? fileTimeoutMs;
   const typePrefix = events.typePrefix ?? TYPE_PREFIX[events.format];
   const enabled = file.events?.enabled ?? DEFAULTS.events.enabled;
+  if (file.events?.messagePrefix === HEARTBEAT_MESSAGE_PREFIX) {
+    problems.push(`events.messagePrefix: "${HEARTBEAT_MESSAGE_PREFIX}" is the heartbeat's prefix; choose another`);
+  }
   const allow = compileAllowListInto(file.allow, problems);
   const limits: LimitsConfig = {
     relationDepth: file.limits?.relationDepth ?? DEFAULTS.limits.relationDepth,
@@ -357,6 +363,7 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
       format: events.format,
       typePrefix,
       schemaChanges: file.events?.schemaChanges ?? DEFAULTS.events.schemaChanges,
+      messagePrefix: file.events?.messagePrefix ?? DEFAULTS.events.messagePrefix,
       source: env.source ?? file.source,
       overrides: env.overrides,
     },

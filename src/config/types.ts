@@ -65,6 +65,12 @@ export interface EventsConfig {
    * "Schema-change events"). Absent (a Config built by hand) counts as false.
    */
   schemaChanges?: boolean;
+  /**
+   * The logical message prefix of application events (pgcloudevents.emit; README "Application
+   * events"). The SQL function is created with it: changing it takes `setup` again. The loader
+   * always sets it; absent (a Config built by hand) counts as DEFAULT_MESSAGE_PREFIX.
+   */
+  messagePrefix?: string;
   /** Explicit `source`; K_SOURCE wins over it. Undefined → format's default. */
   source?: string;
   /** Extensions from K_CE_OVERRIDES, already validated. */

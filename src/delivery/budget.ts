@@ -78,6 +78,9 @@ export function estimateEventBytes(change: Change, event: CloudEvent<unknown>): 
   if (event.subject) bytes += event.subject.length;
   if (change.kind === 'schema') {
     for (const c of change.oldColumns.concat(change.newColumns)) bytes += c.name.length + c.type.length + 2 * SCALAR_BYTES;
+  } else if (change.kind === 'message') {
+    // Its data is one JSON value: its size is not known without serialising it; count a row's worth.
+    bytes += SCALAR_BYTES * 8;
   } else if (change.kind !== 'truncate') {
     bytes += rowBytes(change.kind === 'delete' ? change.old : change.new);
     if (change.kind === 'update' && change.old) bytes += rowBytes(change.old);

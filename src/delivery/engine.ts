@@ -103,8 +103,9 @@ interface Barrier {
   held: { key: string; item: Delivery }[];
 }
 
-function tableOf(change: Change): string {
-  return `${change.relation.schema}.${change.relation.table}`;
+/** The table a change belongs to; an application event has none (no barrier holds it). */
+function tableOf(change: Change): string | undefined {
+  return change.kind === 'message' ? undefined : `${change.relation.schema}.${change.relation.table}`;
 }
 
 /** How the engine sends to one destination. */
@@ -436,6 +437,7 @@ export class DeliveryEngine implements ChangeConsumer {
    */
   private hold(lane: Lane, key: string, item: Delivery): boolean {
     const table = tableOf(item.change);
+    if (table === undefined) return false;
     const barrier = lane.barriers.get(table);
     if (barrier !== undefined && barrier.owner !== item.owner) {
       barrier.held.push({ key, item });
@@ -448,7 +450,7 @@ export class DeliveryEngine implements ChangeConsumer {
   /** A schema change is done (delivered or dead-lettered): what waited behind it is queued, in order. */
   private release(lane: Lane, item: Delivery): void {
     if (item.change.kind !== 'schema') return;
-    const table = tableOf(item.change);
+    const table = tableOf(item.change)!;
     const barrier = lane.barriers.get(table);
     if (barrier === undefined || barrier.owner !== item.owner) return;
     lane.barriers.delete(table);
@@ -620,5 +622,7 @@ function rowsOf(change: Change): Record<string, unknown> {
       return {};
     case 'schema':
       return { old: change.oldColumns, new: change.newColumns };
+    case 'message':
+      return { event: change.event };
   }
 }

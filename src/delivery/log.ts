@@ -17,7 +17,7 @@ export function logLifecycle(lifecycle: Lifecycle): void {
       log.debug({ id: event.id, subject: event.subject, destination }, 'nothing to send (the trigger\'s when is false)'),
     'capture:undecodable': ({ change }) =>
       log.error(
-        { table: `${change.relation.schema}.${change.relation.table}`, kind: change.kind, lsn: formatLsn(change.commitLsn),
+        { ...(change.relation ? { table: `${change.relation.schema}.${change.relation.table}` } : { prefix: change.prefix }), kind: change.kind, lsn: formatLsn(change.commitLsn),
           ordinal: change.ordinal, err: scrubSecrets(change.error.message), code: (change.error as { code?: string }).code },
         'a change could not be decoded or built into an event; dead-lettering it with its raw row',
       ),

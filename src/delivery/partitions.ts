@@ -1,6 +1,7 @@
 import type { CloudEvent } from 'cloudevents';
 import type { Change } from '../sources/change';
 import { primaryKeyText } from '../events/subject';
+import { appEventPartitionKey } from '../events/app-event';
 
 /**
  * Per-key queues for the delivery engine: events of one partition key wait in a linked queue
@@ -91,6 +92,7 @@ export class ReadyList<T extends Queued<T>> {
 export function defaultPartitionKey(event: CloudEvent<unknown>, change: Change): string {
   const key = (event as unknown as Record<string, unknown>).partitionkey;
   if (typeof key === 'string' && key !== '') return key;
+  if (change.kind === 'message') return appEventPartitionKey(change);
   const table = `${change.relation.schema}.${change.relation.table}`;
   const pk = primaryKeyText(change);
   return pk === undefined ? table : `${table}/${pk}`;

@@ -26,7 +26,7 @@ export function undecodableRecord(change: UndecodableChange): UndecodableRecord 
     partitionKey: null,
     commitLsn: change.commitLsn,
     raw: safeJson({
-      table: `${relation.schema}.${relation.table}`,
+      ...(relation ? { table: `${relation.schema}.${relation.table}` } : { prefix: change.prefix }),
       kind: change.kind,
       commitLsn: formatLsn(change.commitLsn),
       commitTime: change.commitTime.toISOString(),

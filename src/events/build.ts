@@ -3,6 +3,7 @@ import type { Change } from '../sources/change';
 import { databaseName } from '../pg/db';
 import type { Config, TableConfig } from '../config/types';
 import { getEventFormat, resolveSource } from '.';
+import { buildAppEvent } from './app-event';
 
 /** The events' `source` (K_SOURCE, `source`, else the format's default for the database): derived events share it. */
 export function eventSource(config: Config, env: NodeJS.ProcessEnv, database?: string): string {
@@ -21,7 +22,9 @@ export function eventBuilder(config: Config, env: NodeJS.ProcessEnv, database?: 
   const source = eventSource(config, env, database);
   const tables = new Map<string, TableConfig>(config.tables.map((t) => [`${t.schema}.${t.name}`, t]));
   const contexts = new Map<string, Parameters<typeof format.build>[1]>();
+  const appContext = { source, overrides: config.events.overrides };
   return (change) => {
+    if (change.kind === 'message') return buildAppEvent(change, appContext);
     const key = `${change.relation.schema}.${change.relation.table}`;
     let ctx = contexts.get(key);
     if (!ctx) {

@@ -4,7 +4,7 @@
  * `partitionkey` extensions.
  */
 import type { CloudEvent } from 'cloudevents';
-import { changeSequence, type Change } from '../sources/change';
+import { changeSequence, type TableChange } from '../sources/change';
 import { createEvent, type DefaultEventData, type EventContext, type EventData, type EventFormat, type SignalKwargs } from './format';
 import { applyOverrides } from './overrides';
 import { primaryKeyText, SIGNAL_BY_KIND } from './subject';
@@ -61,7 +61,7 @@ export const defaultFormat: EventFormat = Object.freeze({
     // `source` is a URI-reference (CloudEvents 1.0 "source"): escape names with spaces etc.
     return `/pg-cloudevents/${encodeURIComponent(databaseName)}`;
   },
-  build(change: Change, ctx: EventContext): CloudEvent<EventData> {
+  build(change: TableChange, ctx: EventContext): CloudEvent<EventData> {
     const sequence = changeSequence(change);
     const { app, model } = ctx.table;
     const pk = primaryKeyText(change);

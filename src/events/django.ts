@@ -20,7 +20,7 @@
  *     is not mistaken for a value.
  */
 import type { CloudEvent } from 'cloudevents';
-import { changeSequence, type Change, type RelationInfo, type Row } from '../sources/change';
+import { changeSequence, type TableChange, type RelationInfo, type Row } from '../sources/change';
 import { USING } from './default';
 import { createEvent, type DjangoEventData, type EventContext, type EventData, type EventFormat, type SignalKwargs } from './format';
 import { applyOverrides } from './overrides';
@@ -80,7 +80,7 @@ export const djangoFormat: EventFormat = Object.freeze({
   defaultSource(): string {
     return 'django-orm';
   },
-  build(change: Change, ctx: EventContext): CloudEvent<EventData> {
+  build(change: TableChange, ctx: EventContext): CloudEvent<EventData> {
     const id = changeSequence(change);
     const { app, model } = ctx.table;
     const oids = typeOidsOf(change.relation);

@@ -1,9 +1,10 @@
 /**
- * The seam between a Change and the CloudEvent delivered for it. A format is one small object
+ * The seam between a table change and the CloudEvent delivered for it (application events have
+ * one shape whatever the format: ./app-event.ts). A format is one small object
  * (`default`, `django`); adding one is a module plus a line in ./index.ts.
  */
 import { CloudEvent } from 'cloudevents';
-import type { Change, Row } from '../sources/change';
+import type { TableChange, Row } from '../sources/change';
 import type { TableConfig } from '../config/types';
 
 /** Per-source settings a format needs; built once at start-up and reused for every change. */
@@ -75,7 +76,7 @@ export interface EventFormat {
   defaultSource(databaseName: string): string;
   readonly defaultTypePrefix: string;
   /** Pure and deterministic: the same change and context always give the same event. */
-  build(change: Change, ctx: EventContext): CloudEvent<EventData>;
+  build(change: TableChange, ctx: EventContext): CloudEvent<EventData>;
 }
 
 /** The attributes the SDK's constructor sets itself, in its order; every other key is an extension. */

@@ -2,11 +2,11 @@
  * Pieces shared by every format: the primary-key text used in `subject` / `partitionkey`, and the
  * event type suffix Django's signal names give.
  */
-import type { Change, Row } from '../sources/change';
+import type { TableChange, Row } from '../sources/change';
 import { stringifyJson } from './json-text';
 
 /** Django's signal for each kind of change; backfill is a post_save with `raw: true`. */
-export const SIGNAL_BY_KIND: Readonly<Record<Change['kind'], string>> = Object.freeze({
+export const SIGNAL_BY_KIND: Readonly<Record<TableChange['kind'], string>> = Object.freeze({
   insert: 'post_save',
   update: 'post_save',
   delete: 'post_delete',
@@ -15,7 +15,7 @@ export const SIGNAL_BY_KIND: Readonly<Record<Change['kind'], string>> = Object.f
 });
 
 /** The row that identifies the changed row: the new one, or the old one for a delete. */
-export function identityRow(change: Change): Row | undefined {
+export function identityRow(change: TableChange): Row | undefined {
   switch (change.kind) {
     case 'insert':
     case 'update':
@@ -40,7 +40,7 @@ export function plainKeyText(value: unknown): string {
  * has no key, the change is a truncate, or the row carries none of the key columns.
  */
 export function primaryKeyText(
-  change: Change,
+  change: TableChange,
   render: (value: unknown, column: string) => string = plainKeyText,
 ): string | undefined {
   const keys = change.relation.keyColumns;

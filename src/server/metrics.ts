@@ -278,7 +278,8 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
 
   const handlers: LifecycleHandlers = {
     'capture:change': ({ change }) => {
-      capturedCounts.add(`${change.relation.schema}.${change.relation.table}`, change.kind);
+      // Application events count under their prefix (there is no table).
+      capturedCounts.add(change.kind === 'message' ? change.prefix : `${change.relation.schema}.${change.relation.table}`, change.kind);
     },
     'capture:connected': () => {
       connections += 1;

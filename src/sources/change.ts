@@ -28,14 +28,18 @@ export interface RelationInfo {
 /** A row as JSON-natural values (README, "The event"). */
 export type Row = Record<string, unknown>;
 
-interface ChangeBase {
-  relation: RelationInfo;
+/** Where a change sits in the stream: the same on every replay of its transaction. */
+interface ChangePosition {
   /** LSN of the transaction's commit record: identical on every replay of the transaction. */
   commitLsn: bigint;
   commitTime: Date;
   xid: number;
   /** 0-based position of this change inside its transaction. */
   ordinal: number;
+}
+
+interface ChangeBase extends ChangePosition {
+  relation: RelationInfo;
 }
 
 export interface InsertChange extends ChangeBase {
@@ -94,18 +98,49 @@ export interface SchemaChange extends ChangeBase {
 // --- end schema-change events ---
 
 export type RowChange = InsertChange | UpdateChange | DeleteChange;
-export type Change = RowChange | TruncateChange | SchemaChange;
+/** A change of a captured table: its rows, or (schema-change events) its columns. */
+export type TableChange = RowChange | TruncateChange | SchemaChange;
+
+// --- Application events (README "Application events") ---------------------------------------
+
+/** What the application emitted with pgcloudevents.emit(), checked (src/sources/app-event.ts). */
+export interface AppEvent {
+  type: string;
+  subject: string | null;
+  /** The JSON value as sent, numbers exact (RawJson where JavaScript would round them). */
+  data: unknown;
+  /** CloudEvents extension attributes, names checked (lower-case a-z0-9). */
+  extensions: Record<string, string | number | boolean>;
+}
+
+/**
+ * A transactional logical message with the configured prefix, emitted in the application's
+ * transaction: it arrives exactly when that transaction commits, in its place among the rows.
+ */
+export interface MessageChange extends ChangePosition {
+  kind: 'message';
+  prefix: string;
+  event: AppEvent;
+}
+
+export type Change = TableChange | MessageChange;
+// --- end of application events ----------------------------------------------------------------
 
 /**
  * A row change that could not be decoded, or whose event could not be built (an unexpected value,
  * a bug): it is dead-lettered with what is known of it and the reason, so nothing stalls and
  * nothing is dropped without a record (README, "Dead letters").
  */
-export interface UndecodableChange extends ChangeBase {
+export interface UndecodableChange extends ChangePosition {
   kind: Change['kind'];
+  /** The table the change belongs to; absent for an application event (`kind: 'message'`). */
+  relation?: RelationInfo;
+  /** An application event's message prefix. */
+  prefix?: string;
   /**
    * The row as far as it is known: the decoded columns when the event could not be built, or each
-   * column's text as PostgreSQL sent it when decoding failed (`{ "unchanged": true }` for TOAST).
+   * column's text as PostgreSQL sent it when decoding failed (`{ "unchanged": true }` for TOAST);
+   * for an application event, `{ content }`: the message's text as written.
    */
   raw: Record<string, unknown>;
   error: Error;
@@ -126,7 +161,7 @@ export function parseLsn(text: string): bigint {
  * Position of a change in the stream, string-sortable: 16 hex digits of the commit LSN, then the
  * 8-digit ordinal. Equal on every redelivery, so it doubles as the event id.
  */
-export function changeSequence(change: Pick<ChangeBase, 'commitLsn' | 'ordinal'> & { kind?: string }): string {
+export function changeSequence(change: Pick<ChangePosition, 'commitLsn' | 'ordinal'> & { kind?: string }): string {
   const sequence = `${change.commitLsn.toString(16).toUpperCase().padStart(16, '0')}-${String(change.ordinal).padStart(8, '0')}`;
   // A schema change shares its position with the first change in the new shape: its own id.
   return change.kind === 'schema' ? `${sequence}-schema` : sequence;

@@ -88,7 +88,7 @@ describe('dependencies: pinned minors and the internals the code relies on', () 
         await within(stream.start(0x1000n), broken('pg', "the Connection's 'replicationStart' event for CopyBothResponse ('W')", where));
         expect(walsender.startup.replication, broken('pg', 'the `replication` connection option (startup parameter)', where)).to.equal('database');
         expect(walsender.queries, broken('pg', 'Client#query(submittable) calling submit(connection)', where))
-          .to.deep.equal([`START_REPLICATION SLOT "s""lot" LOGICAL 0/1000 (proto_version '1', publication_names '"pub"', messages 'true')`]);
+          .to.deep.equal([`START_REPLICATION SLOT "s""lot" LOGICAL 0/1000 (proto_version '1', messages 'true', publication_names '"pub"')`]);
 
         walsender.copyData(xlogData(0x2000n, Buffer.from('Bpayload')));
         walsender.copyData(keepalive(0x3000n, true));

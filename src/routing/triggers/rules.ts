@@ -68,6 +68,8 @@ export interface CompiledRule extends ChangeSelector {
  * (REPLICA IDENTITY DEFAULT: `old` absent or key-only) what changed is unknown, so the rule fires.
  */
 export function matchesChange(rule: ChangeSelector, change: Change): boolean {
+  // Application events are selected by type (not yet: a rule selects table changes only).
+  if (change.kind === 'message') return false;
   if (!rule.active || !rule.kinds.has(change.kind)) return false;
   if (!rule.tables.has(tableKey({ schema: change.relation.schema, name: change.relation.table }))) return false;
   if (rule.columns === undefined || change.kind !== 'update') return true;

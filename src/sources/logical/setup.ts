@@ -1,3 +1,4 @@
+import { emitFunctionWarning, inspectEmitFunction, planEmitFunctionSetup, planEmitFunctionTeardown, type EmitFunctionState } from '../../pg/schema/emit-function';
 import { inspectTriggerRulesTable, planTriggerRulesTeardown, type TriggerRulesTableState } from '../../pg/schema/trigger-rules-table';
 import { join } from 'node:path';
 import type { Client } from 'pg';
@@ -78,6 +79,8 @@ export interface Inspection {
   slotRecord: SlotRecordState;
   deadLetters: DeadLetterTableState;
   triggerRules: TriggerRulesTableState;
+  /** pgcloudevents.emit() and the server version application events need (README "Application events"). */
+  emitFunction?: EmitFunctionState;
 }
 
 export interface VerifyOptions {
@@ -137,6 +140,7 @@ export async function inspect(client: Client, config: Config): Promise<Inspectio
     slotRecord: await inspectSlotRecord(knex, config),
     deadLetters: await inspectDeadLetterTable(knex, config),
     triggerRules: await inspectTriggerRulesTable(knex, config),
+    emitFunction: await inspectEmitFunction(knex, config),
   };
 }
 
@@ -150,6 +154,8 @@ export function verify(state: Inspection, config: Config, options: VerifyOptions
   const names = checkNames(state, config);
   errors.push(...names.errors);
   warnings.push(...names.warnings);
+  const appEvents = state.emitFunction ? emitFunctionWarning(state.emitFunction) : undefined;
+  if (appEvents) warnings.push(appEvents);
   if (state.walLevel !== 'logical') {
     errors.push(new PgceError(ErrorCodes.WAL_LEVEL,
       `PostgreSQL has wal_level = ${state.walLevel}; logical replication needs wal_level = logical ` +
@@ -275,6 +281,8 @@ export function planSetup(state: Inspection, config: Config, options: PlanOption
   } else if (!state.slotRecord.record) {
     steps.push(recordFoundSlotStep(config));
   }
+  // After the migrations (setup runs them first): the function lives in the product's schema.
+  if (state.emitFunction) steps.push(...planEmitFunctionSetup(state.emitFunction, config));
   return steps;
 }
 
@@ -293,6 +301,7 @@ export function planTeardown(state: Inspection, config: Config): SetupStep[] {
       sql: withIdentifiers(DROP_PUBLICATION_SQL, { publication: quoteIdent(config.capture.publication) }),
     });
   }
+  if (state.emitFunction) steps.push(...planEmitFunctionTeardown(state.emitFunction, config));
   steps.push(...planSlotRecordTeardown(state.slotRecord, config));
   const rulesSteps = planTriggerRulesTeardown(state.triggerRules, config);
   steps.push(...rulesSteps);

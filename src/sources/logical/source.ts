@@ -3,7 +3,8 @@ import type { Config, TableConfig } from '../../config/types';
 import { ErrorCodes, PgceError, errorMessage } from '../../errors';
 import type { Lifecycle } from '../../lifecycle';
 import { logger } from '../../logger';
-import type { Change, RelationInfo, UndecodableChange } from '../change';
+import type { AppEvent, Change, RelationInfo, TableChange, UndecodableChange } from '../change';
+import { messagePrefix, parseAppEvent } from '../app-event';
 import type { ChangeConsumer, ChangeSource } from '../contract';
 import { parsePgOutput, type PgOutputMessage, type RelationMessage, type TupleData } from './pgoutput';
 import { relationFromMessage, tupleToRow } from './rows';
@@ -332,10 +333,44 @@ export class CaptureSource implements ChangeSource {
           });
         }
         return;
+      case 'message':
+        this.appEvent(msg);
+        return;
       default:
-        return; // type, origin and logical messages carry nothing to emit
+        return; // type and origin messages carry nothing to emit
     }
   }
+
+  // --- Application events (README "Application events") ---------------------------------------
+
+  /**
+   * A logical message with the configured prefix is an application event. Only transactional ones
+   * (pgcloudevents.emit writes those): they sit inside their transaction, take an ordinal like a
+   * row change, and so arrive exactly when it commits, in its order. A non-transactional message
+   * (written outside any transaction's fate) is ignored, as are other prefixes (the heartbeat).
+   */
+  private appEvent(msg: Extract<PgOutputMessage, { tag: 'message' }>): void {
+    if (msg.prefix !== messagePrefix(this.opts.config)) return;
+    if (!msg.transactional || !this.txn) {
+      this.log.warn({ prefix: msg.prefix, lsn: msg.lsn.toString() }, 'non-transactional application event ignored: emit it with transactional = true');
+      return;
+    }
+    const txn = this.txn;
+    const base = { commitLsn: txn.commitLsn, commitTime: txn.commitTime, xid: txn.xid, ordinal: txn.ordinal++ };
+    const content = msg.content.toString('utf8');
+    let event: AppEvent;
+    try {
+      event = parseAppEvent(content);
+    } catch (err) {
+      // Deterministic (the same text parses the same way): dead-letter it with its text, go on.
+      this.opts.consumer.undecodable({
+        ...base, kind: 'message', prefix: msg.prefix, raw: { content }, error: err instanceof Error ? err : new Error(String(err)),
+      });
+      return;
+    }
+    this.emit({ ...base, kind: 'message', prefix: msg.prefix, event });
+  }
+  // --- end of application events -------------------------------------------------------------
 
   /** The row change, or undefined when its table is not captured (it still takes an ordinal). */
   private rowChange(msg: RowMessage): Change | UndecodableChange | undefined {
@@ -406,7 +441,7 @@ export class CaptureSource implements ChangeSource {
 }
 
 type RowMessage = Extract<PgOutputMessage, { tag: 'insert' | 'update' | 'delete' }>;
-type ChangeHead = Pick<Change, 'relation' | 'commitLsn' | 'commitTime' | 'xid' | 'ordinal'>;
+type ChangeHead = Pick<TableChange, 'relation' | 'commitLsn' | 'commitTime' | 'xid' | 'ordinal'>;
 
 /** Decodes a row message into a Change; throws when a tuple does not fit its relation. */
 function decodeRowChange(msg: RowMessage, base: ChangeHead, registry: TypeRegistry): Change {

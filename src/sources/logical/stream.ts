@@ -93,6 +93,8 @@ export class ReplicationStream extends EventEmitter<ReplicationStreamEvents> {
   private timer?: NodeJS.Timeout;
   private received = 0n;
   private flushed = 0n;
+  /** `server_version` as the server reported it at login (`15.4 (Debian …)`). */
+  private serverVersion?: string;
   private reportedFlush = -1n;
   private stopping = false;
   /** `starting` until the server accepted START_REPLICATION; failures then reject `start()`. */
@@ -244,6 +246,11 @@ export class ReplicationStream extends EventEmitter<ReplicationStreamEvents> {
 
   /** Logs in and sends START_REPLICATION; resolves on the server's CopyBothResponse. */
   private async open(client: Client, startLsn: bigint): Promise<void> {
+    // The server reports its version at login (ParameterStatus); the Client does not keep it.
+    const login = (client as unknown as { connection: EventEmitter }).connection;
+    login.on('parameterStatus', (msg: { parameterName: string; parameterValue: string }) => {
+      if (msg.parameterName === 'server_version') this.serverVersion = msg.parameterValue;
+    });
     await client.connect();
     if (this.opts.temporarySlot) {
       await client.query(withIdentifiers(CREATE_TEMPORARY_SLOT_SQL, { slot: quoteIdent(this.opts.slot) }));
@@ -253,6 +260,7 @@ export class ReplicationStream extends EventEmitter<ReplicationStreamEvents> {
       slot: quoteIdent(this.opts.slot),
       start_lsn: formatLsn(startLsn),
       publication_names: quoteLiteral(quoteIdent(this.opts.publication)),
+      messages: supportsMessages(this.serverVersion) ? ", messages 'true'" : '',
     });
     // pg's Connection emits 'replicationStart' for the server's CopyBothResponse ('W'); the
     // Client ignores it, so listen on the Connection itself. The phase changes synchronously:
@@ -381,4 +389,14 @@ function wrap(err: unknown, what: string): PgceError {
   return new PgceError(ErrorCodes.REPLICATION, `${what}: ${e.message ?? String(err)}${detail}`, {
     retriable, cause: err, detail: e.code ? { sqlstate: e.code } : undefined,
   });
+}
+
+/**
+ * pgoutput's `messages` option (logical messages in the stream: application events) is new in
+ * PostgreSQL 14; 13 refuses it, so capture runs there without application events (check warns).
+ * An unreadable version is taken as recent: the server's answer then says what is wrong.
+ */
+export function supportsMessages(serverVersion: string | undefined): boolean {
+  const major = serverVersion === undefined ? NaN : parseInt(serverVersion, 10);
+  return Number.isNaN(major) || major >= 14;
 }

@@ -30,7 +30,7 @@ describe('config/load loadConfig', () => {
         retainedWalWarnBytes: 1024 * 1024 * 1024,
         retainedWalWarnFraction: 0.5,
       });
-      expect(config.events).to.deep.equal({ enabled: true, format: 'default', typePrefix: 'orm', schemaChanges: false, source: undefined, overrides: {} });
+      expect(config.events).to.deep.equal({ enabled: true, format: 'default', typePrefix: 'orm', schemaChanges: false, messagePrefix: 'pgcloudevents', source: undefined, overrides: {} });
       // http, never a quiet console: run and check refuse it without a sink URL (sinks/requireSink).
       expect(config.handler).to.equal('http');
       expect(config.sink).to.deep.equal({
@@ -162,7 +162,7 @@ describe('config/load loadConfig', () => {
       tables: ['a', { table: 'shop."B"', app: 'shop', model: 'b' }],
       capture: { slot: 'slot_1', publication: 'pub_1', statusInterval: 'PT2S', reconnectDelay: 'PT0.5S', reconnectMax: 'PT1M', heartbeatInterval: 'PT0S',
         retainedWalWarnBytes: 0, retainedWalWarnFraction: 0.25 },
-      events: { format: 'django', typePrefix: 'x.y', schemaChanges: true },
+      events: { format: 'django', typePrefix: 'x.y', schemaChanges: true, messagePrefix: 'app.events' },
       handler: './handlers/h.js#send',
       brokers: { cache: { type: 'redis', conn: { url: 'redis://127.0.0.1:6379' }, params: { channel: 'c' }, batchSize: 20 } },
       triggersTable: { enabled: false, reloadInterval: 'PT5S' },
@@ -187,7 +187,7 @@ describe('config/load loadConfig', () => {
       ],
       capture: { mode: 'logical', slot: 'slot_1', publication: 'pub_1', names: { slot: 'file', publication: 'file' }, statusIntervalMs: 2000, reconnectDelayMs: 500, reconnectMaxMs: 60_000, heartbeatIntervalMs: 0,
         retainedWalWarnBytes: 0, retainedWalWarnFraction: 0.25 },
-      events: { enabled: true, format: 'django', typePrefix: 'x.y', schemaChanges: true, source: '/s', overrides: {} },
+      events: { enabled: true, format: 'django', typePrefix: 'x.y', schemaChanges: true, messagePrefix: 'app.events', source: '/s', overrides: {} },
       handler: './handlers/h.js#send',
       brokers: { cache: { name: 'cache', type: 'redis', conn: { url: 'redis://127.0.0.1:6379' }, params: { channel: 'c' }, batchSize: 20 } },
       triggers: [],
@@ -224,7 +224,7 @@ describe('config/load loadConfig', () => {
         '    model: b',
         'capture: { slot: slot_1, publication: pub_1, statusInterval: PT2S, reconnectDelay: PT0.5S, reconnectMax: PT1M, heartbeatInterval: PT0S,',
         '  retainedWalWarnBytes: 0, retainedWalWarnFraction: 0.25 }',
-        'events: { format: django, typePrefix: x.y, schemaChanges: true }',
+        'events: { format: django, typePrefix: x.y, schemaChanges: true, messagePrefix: app.events }',
         'handler: "./handlers/h.js#send"',
         'brokers: { cache: { type: redis, conn: { url: "redis://127.0.0.1:6379" }, params: { channel: c }, batchSize: 20 } }',
         'triggersTable: { enabled: false, reloadInterval: PT5S }',

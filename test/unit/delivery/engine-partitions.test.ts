@@ -3,6 +3,7 @@ import { defaultPartitionKey } from '../../../src/delivery/partitions';
 import { getEventFormat } from '../../../src/events';
 import { auditLog, deleteOf, insertOf, orderLines, questions, questionsTable, tableOf, truncateOf, updateOf } from '../events/fixtures';
 import { harness, MemorySink, settle, until } from './engine-harness';
+import type { TableChange } from '../../../src/sources/change';
 
 const ctx = { source: '/s', typePrefix: 'orm', overrides: {}, table: questionsTable };
 const django = getEventFormat('django');
@@ -40,7 +41,7 @@ describe('DeliveryEngine partition keys (in-memory sink)', () => {
 
   it('delivers django-format rows in parallel and one row in order', async () => {
     const sink = new MemorySink();
-    const h = harness(sink, { policy: { maxInFlight: 4 }, buildEvent: (c) => django.build(c, ctx) });
+    const h = harness(sink, { policy: { maxInFlight: 4 }, buildEvent: (c) => django.build(c as TableChange, ctx) });
     h.engine.change({ ...insertOf(questions, { id: 1 }), commitLsn: 100n, ordinal: 0 });
     h.engine.change({ ...updateOf(questions, { id: 1, question_text: 'b' }), commitLsn: 100n, ordinal: 1 });
     h.engine.change({ ...insertOf(questions, { id: 2 }), commitLsn: 100n, ordinal: 2 });

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { CloudEvent } from 'cloudevents';
 import { getEventFormat } from '../../../src/events';
 import { diffColumns } from '../../../src/events/schema-change';
-import type { SchemaChange, SchemaColumn } from '../../../src/sources/change';
+import type { SchemaChange, SchemaColumn, TableChange } from '../../../src/sources/change';
 import { SchemaHistory, schemaColumns } from '../../../src/sources/logical/schema-changes';
 import { insertOf, questions, questionsTable, COMMIT_TIME } from '../events/fixtures';
 import { harness, MemorySink, settle, until, badRequest } from '../delivery/engine-harness';
@@ -116,7 +116,7 @@ describe('schema changes: delivery barrier (in-memory sink)', () => {
 
   it('holds the table\'s later rows until the schema change is delivered, then sends them in order', async () => {
     const sink = new MemorySink();
-    const h = harness(sink, { policy: { maxInFlight: 8 }, buildEvent: (c) => fmt.build(c, ctx) });
+    const h = harness(sink, { policy: { maxInFlight: 8 }, buildEvent: (c) => fmt.build(c as TableChange, ctx) });
     h.engine.change({ ...insertOf(questions, { id: 1 }), commitLsn: 100n, ordinal: 0 });
     h.engine.change({ ...schemaChangeOf(V1, V2, 1), commitLsn: 100n });
     h.engine.change({ ...insertOf(questions, { id: 2 }), commitLsn: 100n, ordinal: 1 });
@@ -139,7 +139,7 @@ describe('schema changes: delivery barrier (in-memory sink)', () => {
   it('a dead-lettered schema change releases the rows too', async () => {
     const sink = new MemorySink();
     sink.respond = (call) => (call.events[0].type === 'orm.schema_change' ? { ok: false, error: badRequest() } : { ok: true });
-    const h = harness(sink, { policy: { maxInFlight: 8 }, buildEvent: (c) => fmt.build(c, ctx) });
+    const h = harness(sink, { policy: { maxInFlight: 8 }, buildEvent: (c) => fmt.build(c as TableChange, ctx) });
     h.engine.change({ ...schemaChangeOf(V1, V2, 0), commitLsn: 100n });
     h.engine.change({ ...insertOf(questions, { id: 2 }), commitLsn: 100n, ordinal: 0 });
     h.engine.commit(100n);
@@ -152,7 +152,7 @@ describe('schema changes: delivery barrier (in-memory sink)', () => {
     const sink = new MemorySink();
     // Answered a little later, so that whatever is not held is in flight together.
     sink.respond = () => new Promise((resolve) => setTimeout(() => resolve({ ok: true }), 5));
-    const h = harness(sink, { policy: { maxInFlight: 8 }, buildEvent: (c) => fmt.build(c, ctx) });
+    const h = harness(sink, { policy: { maxInFlight: 8 }, buildEvent: (c) => fmt.build(c as TableChange, ctx) });
     h.engine.change({ ...schemaChangeOf(V1, V2, 0), commitLsn: 100n });
     h.engine.change({ ...insertOf(questions, { id: 1 }), commitLsn: 100n, ordinal: 0 });
     h.engine.change({ ...schemaChangeOf(V2, V3, 1), commitLsn: 100n });

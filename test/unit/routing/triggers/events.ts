@@ -3,7 +3,7 @@ import type { CloudEvent } from 'cloudevents';
 import { defaultFormat } from '../../../../src/events/default';
 import { djangoFormat } from '../../../../src/events/django';
 import { RawJson } from '../../../../src/events/json-text';
-import type { Change } from '../../../../src/sources/change';
+import type { Change, TableChange } from '../../../../src/sources/change';
 import { deleteOf, insertOf, OID, relation, tableOf, truncateOf, updateOf } from '../../events/fixtures';
 
 export const orders = relation('shop', 'orders', [
@@ -33,7 +33,7 @@ export function orderRow(over: Record<string, unknown> = {}): Record<string, unk
 }
 
 export function eventOf(change: Change, format = defaultFormat): CloudEvent<unknown> {
-  return format.build(change, { source: '/pg-cloudevents/shop', typePrefix: 'orm', overrides: { tenant: 'acme' }, table: tableOf(orders) });
+  return format.build(change as TableChange, { source: '/pg-cloudevents/shop', typePrefix: 'orm', overrides: { tenant: 'acme' }, table: tableOf(orders) });
 }
 
 export const inserted = (over: Record<string, unknown> = {}) => eventOf(insertOf(orders, orderRow(over)));

@@ -143,7 +143,7 @@ class RecordingConsumer implements ChangeConsumer {
       switch (c.kind) {
         case 'change':
         case 'undecodable':
-          return `${c.kind} ${c.change.kind} ${c.change.relation.table} #${c.change.ordinal}`;
+          return `${c.kind} ${c.change.kind} ${c.change.kind === 'message' ? c.change.prefix : c.change.relation?.table} #${c.change.ordinal}`;
         case 'commit':
         case 'position':
           return `${c.kind} ${c.lsn}`;
