@@ -131,7 +131,9 @@ async function list(config: Config, json: boolean): Promise<number> {
     }
     const { rule } = r;
     process.stdout.write(`${r.name}  (${r.origin})  ${rule.active ? 'active' : 'inactive'}\n`);
-    process.stdout.write(`    tables: ${rule.tables.map((t) => displayName(t)).join(', ')}   on: ${rule.on.join(', ')}\n`);
+    process.stdout.write(rule.types !== undefined
+      ? `    types: ${rule.types.join(', ')}\n`
+      : `    tables: ${rule.tables.map((t) => displayName(t)).join(', ')}   on: ${rule.on.join(', ')}\n`);
     rule.actions.forEach((action, i) => {
       process.stdout.write(`    ${actionDestinationName(r.name, i)}: ${actionSummary(action as unknown as Record<string, unknown>)}\n`);
     });

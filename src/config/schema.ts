@@ -159,6 +159,10 @@ export function describeError(err: ErrorObject): string {
       const hint = near ? `did you mean ${near}? ` : '';
       return `${keyPath(err.instancePath, key)}: unknown key (${hint}allowed: ${allowed.join(', ')})`;
     }
+    case 'dependencies': {
+      const { property, missingProperty } = err.params as { property: string; missingProperty: string };
+      return `${keyPath(err.instancePath, missingProperty)}: required with ${property}`;
+    }
     case 'enum':
       return `${keyPath(err.instancePath)}: must be one of ${(err.params as { allowedValues: unknown[] }).allowedValues.join(', ')} (got ${shown(err.data)})`;
     case 'format': {

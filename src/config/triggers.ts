@@ -1,6 +1,6 @@
 /**
  * Trigger rules (README, "Triggers"), from their written form to a TriggerConfig: tables resolved
- * like `tables`, `active` defaulted, actions checked by their kind (src/routing/triggers/actions), and the rule compiled once so that filters,
+ * like `tables` (or application event `types` instead), `active` defaulted, actions checked by their kind (src/routing/triggers/actions), and the rule compiled once so that filters,
  * JSONata and templates are reported by key path. The configuration file's rules come through
  * `resolveTriggers` (after config/schema.json checked the whole file); a rule from elsewhere (the
  * database table, the admin API) through `parseTriggerRule`, which applies the same schema first.
@@ -14,9 +14,10 @@ import { parseAction } from '../routing/triggers/actions';
 import type { BrokerConfig, LimitsConfig, TableConfig, TriggerConfig } from './types';
 
 /** A `triggers` entry as config/schema.json allows it (actions checked by their kind). */
-export type FileTrigger = Omit<TriggerConfig, 'active' | 'tables' | 'actions'> & {
+export type FileTrigger = Omit<TriggerConfig, 'active' | 'tables' | 'on' | 'actions'> & {
   active?: boolean;
-  tables: string[];
+  tables?: string[];
+  on?: TriggerConfig['on'];
   actions: Record<string, unknown>[];
 };
 
@@ -68,9 +69,28 @@ export function parseTriggerRule(raw: unknown, at: string, context: TriggerRules
   return problems.length > 0 ? { problems } : { rule, problems };
 }
 
+/**
+ * What a rule selects: table changes (`tables` with `on`, optionally `columns`) or application
+ * events (`types`), never both, so its templates read either a row or an application event's data.
+ * config/schema.json states the shapes (and `on` required with `tables`); the other combinations
+ * are checked here, by key path.
+ */
+function checkSelection(rule: FileTrigger, at: string, problems: string[]): void {
+  if (rule.tables !== undefined && rule.types !== undefined) {
+    problems.push(`${at}: tables and types are exclusive (a rule reads either table changes or application events); keep one, or write two rules`);
+  } else if (rule.tables === undefined && rule.types === undefined) {
+    problems.push(`${at}: required: tables (with on) for table changes, or types for application events`);
+  } else if (rule.types !== undefined) {
+    for (const key of ['on', 'columns'] as const) {
+      if (rule[key] !== undefined) problems.push(`${at}.${key}: does not apply to application events (types); remove it`);
+    }
+  }
+}
+
 function resolveTrigger(rule: FileTrigger, at: string, index: number, context: TriggerRulesContext, problems: string[]): TriggerConfig {
+  checkSelection(rule, at, problems);
   const capturedKeys = new Set(context.captured.map(tableKey));
-  const tables = rule.tables.flatMap((text, t) => {
+  const tables = (rule.tables ?? []).flatMap((text, t) => {
     try {
       const name = parseTableName(text);
       if (!capturedKeys.has(tableKey(name))) {
@@ -90,7 +110,8 @@ function resolveTrigger(rule: FileTrigger, at: string, index: number, context: T
     name: rule.name,
     active: rule.active ?? TRIGGER_DEFAULTS.active,
     tables,
-    on: rule.on,
+    on: rule.types !== undefined ? [] : rule.on ?? [],
+    ...(rule.types !== undefined && { types: rule.types }),
     ...(rule.columns !== undefined && { columns: rule.columns }),
     ...(rule.filters !== undefined && { filters: rule.filters }),
     ...(rule.when !== undefined && { when: rule.when }),

@@ -195,9 +195,12 @@ export type TriggerActionConfig = CloudEventActionConfig | WebhookActionConfig |
 export interface TriggerConfig {
   name: string;
   active: boolean;
-  /** Resolved like `tables`, each one of the captured tables. */
+  /** Resolved like `tables`, each one of the captured tables; empty for a rule over `types`. */
   tables: { schema: string; name: string }[];
+  /** Empty for a rule over `types` (operations do not apply to application events). */
   on: TriggerOperation[];
+  /** Application event types (README "Application events"); set instead of `tables`, never with it. */
+  types?: string[];
   columns?: string[];
   filters?: unknown[];
   when?: string;

@@ -67,5 +67,10 @@ export function checkRows(rows: readonly RuleRow[], context: RowContext): TableR
 
 /** A resolved rule in its written form (tables as `schema.name`), for listings. */
 export function writtenRule(rule: TriggerConfig): Record<string, unknown> {
+  if (rule.types !== undefined) {
+    // A rule over application events: tables and on do not apply (the schema refuses them empty).
+    const { tables: _tables, on: _on, ...rest } = rule;
+    return rest;
+  }
   return { ...rule, tables: rule.tables.map((t) => displayName(t)) };
 }

@@ -12,6 +12,7 @@ export function runContext(run: Pick<RunRequest, 'payload' | 'session' | 'instan
   return {
     data: run.payload,
     row: undefined,
+    appEvent: false,
     root: (name) => member(roots, name),
     names: () => ({ columns: [], roots: [...RUN_TEMPLATE_ROOTS] }),
   };

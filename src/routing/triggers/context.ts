@@ -17,6 +17,13 @@ export type Missing = typeof MISSING;
 export const ROOTS = ['instance', 'old', 'event', 'signal_kwargs'] as const;
 
 /**
+ * An application event's roots (README "Application events"): `data`, the value the application
+ * emitted, and `event`; they win over the members of `data`, which stand at the top level as a
+ * row's columns do.
+ */
+export const APP_EVENT_ROOTS = ['data', 'event'] as const;
+
+/**
  * The hook for relations through foreign keys (`customer.name` for a `customer_id` column): see
  * relations.ts. It answers a root name that is neither a root nor a column, synchronously: the
  * resolver fetches what the compiled payload's placeholders name before rendering, then answers
@@ -27,8 +34,13 @@ export type RelationLookup = (name: string, row: Row | undefined) => unknown;
 export interface TriggerContext {
   /** The event's `data`: the payload of a rule without one. */
   readonly data: unknown;
-  /** The changed row (`data.data`): the new row, the old one for a delete; undefined for a truncate. */
+  /**
+   * The changed row (`data.data`): the new row, the old one for a delete; undefined for a truncate.
+   * For an application event, its data when that is an object (its members are read by name).
+   */
   readonly row: Row | undefined;
+  /** The context of an application event (roots APP_EVENT_ROOTS), not of a table change. */
+  readonly appEvent: boolean;
   /** The value a path's first name stands for, or MISSING. */
   root(name: string): unknown;
   /** The names a path may start with, for error messages: the row's columns and the roots present. */
@@ -55,7 +67,14 @@ function attributesOf(event: CloudEvent<unknown>): Record<string, unknown> {
   return out;
 }
 
-export function triggerContext(event: CloudEvent<unknown>, options: { relation?: RelationLookup } = {}): TriggerContext {
+export interface ContextOptions {
+  relation?: RelationLookup;
+  /** The event is an application event's (a rule over `types`): its data is the application's, not a row's. */
+  appEvent?: boolean;
+}
+
+export function triggerContext(event: CloudEvent<unknown>, options: ContextOptions = {}): TriggerContext {
+  if (options.appEvent === true) return appEventContext(event);
   const data = event.data as EventData | undefined;
   const row = isRecord(data) && isRecord(data.data) ? data.data : undefined;
   let attributes: Record<string, unknown> | undefined;
@@ -76,6 +95,7 @@ export function triggerContext(event: CloudEvent<unknown>, options: { relation?:
   return {
     data: event.data,
     row,
+    appEvent: false,
     root(name) {
       const rootValue = roots(name);
       if (rootValue !== undefined) return rootValue;
@@ -85,6 +105,36 @@ export function triggerContext(event: CloudEvent<unknown>, options: { relation?:
     },
     names() {
       return { columns: row === undefined ? [] : Object.keys(row), roots: ROOTS.filter((r) => roots(r) !== MISSING) };
+    },
+  };
+}
+
+/** An application event's context: `data` and `event`, then the members of `data`; no relations. */
+function appEventContext(event: CloudEvent<unknown>): TriggerContext {
+  const data = event.data;
+  const members = isRecord(data) ? data : undefined;
+  let attributes: Record<string, unknown> | undefined;
+  const roots = (name: string): unknown => {
+    switch (name) {
+      case 'data':
+        return data === undefined ? MISSING : data;
+      case 'event':
+        return (attributes ??= attributesOf(event));
+      default:
+        return undefined;
+    }
+  };
+  return {
+    data,
+    row: members,
+    appEvent: true,
+    root(name) {
+      const rootValue = roots(name);
+      if (rootValue !== undefined) return rootValue;
+      return members === undefined ? MISSING : member(members, name);
+    },
+    names() {
+      return { columns: members === undefined ? [] : Object.keys(members), roots: APP_EVENT_ROOTS.filter((r) => roots(r) !== MISSING) };
     },
   };
 }

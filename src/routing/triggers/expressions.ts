@@ -30,7 +30,10 @@ export interface ExpressionLimits {
 
 export const DEFAULT_LIMITS: Readonly<ExpressionLimits> = Object.freeze({ timeoutMs: 1000, maxDepth: 500 });
 
-/** The object an expression reads: `data.quantity`, `old.status`, `event.type`, `signal_kwargs.created`. */
+/**
+ * The object an expression reads: `data.quantity`, `old.status`, `event.type`, `signal_kwargs.created`;
+ * for an application event, `data` (its data) and `event` only.
+ */
 export interface ExpressionInput {
   data?: unknown;
   instance?: unknown;
@@ -100,6 +103,14 @@ export function expressionInput(context: TriggerContext): ExpressionInput {
   if (cached !== undefined) return cached;
   const input: ExpressionInput = {};
   inputs.set(context, input);
+  if (context.appEvent) {
+    // An application event: `data` is what the application emitted; `event` its attributes.
+    for (const name of ['data', 'event'] as const) {
+      const value = context.root(name);
+      if (value !== MISSING) input[name] = jsonataValue(value);
+    }
+    return input;
+  }
   const row = context.root('instance');
   if (row !== MISSING) {
     input.data = jsonataValue(row);

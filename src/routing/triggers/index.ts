@@ -49,11 +49,13 @@ class ActionSink implements Sink {
   async send(event: CloudEvent<unknown>): Promise<SendResult | void> {
     // The change's event when routed in this process; else (a stored delivery event) the event itself.
     const change = changeEvents.get(event) ?? event;
-    let context = triggerContext(change);
+    // A rule over `types` reads application events only: their data is the application's, not a row.
+    const appEvent = this.rule.types !== undefined;
+    let context = triggerContext(change, { appEvent });
     if (this.rule.when !== undefined && !(await this.rule.when.evaluate(context))) return { skipped: true };
     const action = this.rule.actions[this.index];
-    // Relations ({{ customer.name }}) are read now, at delivery, then rendered from what was read.
-    const relation = await this.relations?.prepare(change, context.row, action.placeholders ?? this.rule.placeholders);
+    // Relations ({{ customer.name }}) are read now, at delivery, then rendered from what was read; an application event has none.
+    const relation = appEvent ? undefined : await this.relations?.prepare(change, context.row, action.placeholders ?? this.rule.placeholders);
     if (relation !== undefined) context = triggerContext(change, { relation });
     const payload = await (action.payload ?? this.rule.payload)(context);
     // Every attempt counts against the limit: a retry is a request too.

@@ -112,6 +112,11 @@ function resolve(context: TriggerContext, path: readonly string[], text: string,
   let value = context.root(path[0]);
   if (value === MISSING) {
     const name = path[0];
+    if (context.appEvent) {
+      const { columns, roots } = context.names();
+      fail(name === 'data' ? 'this application event has no data' : `the application event's data has no member ${name}`,
+        ` (members: ${columns.join(', ') || 'none'}; roots: ${roots.join(', ')})`);
+    }
     const relation = path.length > 1 && context.row !== undefined && member(context.row, `${name}_id`) !== MISSING;
     const why =
       name === 'old' ? 'this change has no previous row (only an update whose previous row PostgreSQL sent has one)' :

@@ -1,6 +1,6 @@
 /**
  * Trigger rules compiled: what the routing stage matches per change (synchronously: table,
- * operation, columns, filters) and what an action's destination evaluates when it sends (`when`,
+ * operation, columns, or an application event's type; filters) and what an action's destination evaluates when it sends (`when`,
  * then the payload or transform). README, "Triggers".
  */
 import type { TriggerActionConfig, TriggerConfig, TriggerOperation } from '../../config/types';
@@ -35,6 +35,8 @@ export interface ChangeSelector {
   readonly tables: ReadonlySet<string>;
   readonly kinds: ReadonlySet<Change['kind']>;
   readonly columns?: readonly string[];
+  /** Application event types; set, the selector reads application events only (its tables are empty). */
+  readonly types?: ReadonlySet<string>;
 }
 
 export interface CompiledAction {
@@ -63,13 +65,13 @@ export interface CompiledRule extends ChangeSelector {
 }
 
 /**
- * Whether `change` can fire `rule` before its event is looked at: active, one of its tables, one
- * of its operations, and for an update, one of `columns` changed. Without the whole previous row
- * (REPLICA IDENTITY DEFAULT: `old` absent or key-only) what changed is unknown, so the rule fires.
+ * Whether `change` can fire `rule` before its event is looked at: active, and for an application
+ * event one of its types; for a table change one of its tables, one of its operations, and for an
+ * update, one of `columns` changed. Without the whole previous row (REPLICA IDENTITY DEFAULT: `old`
+ * absent or key-only) what changed is unknown, so the rule fires.
  */
 export function matchesChange(rule: ChangeSelector, change: Change): boolean {
-  // Application events are selected by type (not yet: a rule selects table changes only).
-  if (change.kind === 'message') return false;
+  if (change.kind === 'message') return rule.active && rule.types !== undefined && rule.types.has(change.event.type);
   if (!rule.active || !rule.kinds.has(change.kind)) return false;
   if (!rule.tables.has(tableKey({ schema: change.relation.schema, name: change.relation.table }))) return false;
   if (rule.columns === undefined || change.kind !== 'update') return true;
@@ -119,6 +121,7 @@ export function compileRule(rule: TriggerConfig, index: number, typePrefix: stri
     tables: new Set(rule.tables.map(tableKey)),
     kinds: kindsOf(rule.on),
     columns: rule.columns,
+    ...(rule.types !== undefined && { types: new Set(rule.types) }),
     filter: filter!,
     when,
     payload: transform !== undefined ? (context) => transform.evaluate(context) : async (context) => template!.render(context),

@@ -100,4 +100,35 @@ triggers: [{ name: t, tables: [other], on: [delete], actions: [{ cloudevent: {} 
     expect(config.events.enabled).to.equal(false);
     expect(config.triggers![0].tables).to.deep.equal([{ schema: 'public', name: 'other' }]);
   });
+  it('types: a rule over application events, without tables or on', () => {
+    const config = load(`triggers:
+  - name: welcome
+    types: [com.example.signup, com.example.upgrade]
+    when: "data.plan = 'pro'"
+    payload: { plan: "{{ plan }}" }
+    actions: [{ cloudevent: {} }]
+`);
+    expect(config.triggers).to.deep.equal([{
+      name: 'welcome', active: true, tables: [], on: [], types: ['com.example.signup', 'com.example.upgrade'],
+      when: "data.plan = 'pro'", payload: { plan: '{{ plan }}' }, actions: [{ cloudevent: {} }],
+    }]);
+  });
+
+  it('types and tables are exclusive; one is required; on and columns do not go with types; on goes with tables', () => {
+    const rule = (select: string) => problems(`triggers:
+  - name: a
+${select}
+    actions: [{ cloudevent: {} }]
+`);
+    expect(rule('    tables: [shop.orders]\n    on: [insert]\n    types: [t]')).to.deep.equal([
+      'triggers[0]: tables and types are exclusive (a rule reads either table changes or application events); keep one, or write two rules',
+    ]);
+    expect(rule('    active: true')).to.deep.equal(['triggers[0]: required: tables (with on) for table changes, or types for application events']);
+    expect(rule('    types: [t]\n    on: [insert]\n    columns: [x]')).to.deep.equal([
+      'triggers[0].on: does not apply to application events (types); remove it',
+      'triggers[0].columns: does not apply to application events (types); remove it',
+    ]);
+    expect(rule('    tables: [shop.orders]')).to.deep.equal(['triggers[0].on: required with tables']);
+    expect(rule('    types: []')).to.deep.equal(['triggers[0].types: must NOT have fewer than 1 items']);
+  });
 });
