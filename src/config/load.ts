@@ -329,7 +329,7 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
   // No tables at all: a command that needs none (`workflows`), or a problem reported already.
   if (tables.length > 0) workflows.workflows.forEach((wf, i) => {
     for (const [input, selector] of Object.entries(wf.events)) {
-      if (selector.table.name !== '' && !capturedKeys.has(tableKey(selector.table))) {
+      if (selector.table !== undefined && selector.table.name !== '' && !capturedKeys.has(tableKey(selector.table))) {
         problems.push(`workflows[${i}].events.${input}.table: ${displayName(selector.table)} is not captured; add it to tables (or PG_CLOUDEVENTS_TABLES)`);
       }
     }

@@ -13,12 +13,13 @@ import { parseAction, type ActionParseContext } from '../routing/triggers/action
 import { compileTransform, compileWhen } from '../routing/triggers/expressions';
 import { compilePayload } from '../routing/triggers/payload';
 
-/** One named input's selector over the routed changes. */
-export interface WorkflowEventSelector {
-  table: QualifiedName;
-  on: string[];
-  when?: string;
-}
+/**
+ * One named input's selector over the routed changes: a table's rows (`table` with `on`) or an
+ * application event's `type` (README "Application events"), never both.
+ */
+export type WorkflowEventSelector =
+  | { table: QualifiedName; on: string[]; type?: undefined; when?: string }
+  | { type: string; table?: undefined; on?: undefined; when?: string };
 
 /**
  * What a task runs: a trigger action, checked by the action kinds' own parser (webhook, broker,
@@ -85,7 +86,7 @@ interface FileWorkflow {
   name: string;
   session: string;
   ttl?: string;
-  events: Record<string, { table: string; on: string[]; when?: string }>;
+  events: Record<string, { table?: string; on?: string[]; type?: string; when?: string }>;
   tasks: Record<string, FileTask>;
 }
 
@@ -156,14 +157,27 @@ function resolveWorkflow(wf: FileWorkflow, at: string, actions: ActionParseConte
     const where = `${at}.events.${name}`;
     if (name.startsWith('t_')) problems.push(`${where}: an event name must not start with t_ (task names do: a finished task is an input of that name)`);
     else if (!EVENT_NAME.test(name)) problems.push(`${where}: an event name is a letter or _, then letters, digits or _ (at most 63)`);
-    let table: QualifiedName = { schema: '', name: '' };
-    try {
-      table = parseTableName(selector.table);
-    } catch (err) {
-      problems.push(`${where}.table: ${errorMessage(err)}`);
-    }
     if (selector.when !== undefined) compileChecked(() => compileWhen(selector.when, `${where}.when`), problems);
-    events[name] = { table, on: selector.on, ...(selector.when !== undefined && { when: selector.when }) };
+    const when = selector.when !== undefined ? { when: selector.when } : {};
+    // The schema requires `on` with `table`; which of table and type is checked here.
+    if (selector.type !== undefined) {
+      if (selector.table !== undefined) problems.push(`${where}: table and type are exclusive (an input is a table's rows or an application event); keep one`);
+      else if (selector.on !== undefined) problems.push(`${where}.on: does not apply to application events (type); remove it`);
+      events[name] = { type: selector.type, ...when };
+      continue;
+    }
+    // A placeholder table for a selector with problems: the input's name still counts for the tasks.
+    let table: QualifiedName = { schema: '', name: '' };
+    if (selector.table === undefined) {
+      problems.push(`${where}: required: table (with on) for a table's rows, or type for application events`);
+    } else {
+      try {
+        table = parseTableName(selector.table);
+      } catch (err) {
+        problems.push(`${where}.table: ${errorMessage(err)}`);
+      }
+    }
+    events[name] = { table, on: selector.on ?? [], ...when };
   }
 
   const taskNames = Object.keys(wf.tasks);

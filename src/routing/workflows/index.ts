@@ -3,7 +3,7 @@
  * selects is one delivery to the workflow's destination, `workflow:<name>`, a lane of its own in
  * the delivery engine (ordered per row, retried, dead-lettered, acknowledged with the change).
  *
- * Matching table and operation is synchronous (the engine's hot path, the trigger rules' own
+ * Matching table and operation (or an application event's type) is synchronous (the engine's hot path, the trigger rules' own
  * matching); the destination's sink, when it sends, evaluates each matched input's `when`, then
  * the workflow's `session` (JSONata, asynchronous), and applies the inputs in order through the
  * store (`fire`: the Lua script, then the work pointers). It resolves only after both were
@@ -21,6 +21,7 @@ import { DeadlineExceeded, withDeadline } from '../../sinks/support/deadline';
 import type { WorkflowConfig } from '../../workflows/config';
 import { WorkflowStateError } from '../../workflows/errors';
 import type { InputEvent, WorkflowStore } from '../../workflows/store';
+import type { Change } from '../../sources/change';
 import type { RouteKind } from '../contract';
 import { triggerContext, type TriggerContext } from '../triggers/context';
 import { compileTransform, compileWhen, type CompiledExpression } from '../triggers/expressions';
@@ -53,22 +54,23 @@ export function compileWorkflow(wf: WorkflowConfig, index: number): CompiledWork
     inputs: Object.entries(wf.events).map(([name, selector]) => ({
       name,
       active: true,
-      tables: new Set([tableKey(selector.table)]),
-      kinds: kindsOf(selector.on as TriggerOperation[]),
+      ...(selector.type !== undefined
+        ? { tables: new Set<string>(), kinds: new Set<Change['kind']>(), types: new Set([selector.type]) }
+        : { tables: new Set([tableKey(selector.table)]), kinds: kindsOf(selector.on as TriggerOperation[]) }),
       ...(selector.when !== undefined && { when: compileWhen(selector.when, `${at}.events.${name}.when`) }),
     })),
   };
 }
 
 /** An input delivery's event → the change's event and the inputs the change matched. */
-const routedInputs = new WeakMap<CloudEvent<unknown>, { event: CloudEvent<unknown>; inputs: readonly CompiledInput[] }>();
+const routedInputs = new WeakMap<CloudEvent<unknown>, { event: CloudEvent<unknown>; inputs: readonly CompiledInput[]; appEvent: boolean }>();
 
 /**
  * The event an input delivery carries through the engine: the change event's attributes and data
  * under its own id (`<change event id>/workflow/<name>`) with the `workflow` extension, so a dead
  * letter of it is a row of its own, never mistaken for the change's default event.
  */
-function inputEvent(event: CloudEvent<unknown>, workflow: string, inputs: readonly CompiledInput[]): CloudEvent<unknown> {
+function inputEvent(event: CloudEvent<unknown>, workflow: string, inputs: readonly CompiledInput[], appEvent: boolean): CloudEvent<unknown> {
   const attributes: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(event)) {
     if (name !== 'data_base64' && value !== undefined) attributes[name] = value;
@@ -76,7 +78,7 @@ function inputEvent(event: CloudEvent<unknown>, workflow: string, inputs: readon
   attributes.id = inputEventId(event.id, workflow);
   attributes.workflow = workflow;
   const shell = createEvent(attributes) as CloudEvent<unknown>;
-  routedInputs.set(shell, { event, inputs });
+  routedInputs.set(shell, { event, inputs, appEvent });
   return shell;
 }
 
@@ -108,13 +110,14 @@ export class InputSink implements Sink {
         code: ErrorCodes.WORKFLOW_STATE,
       });
     }
-    const context = triggerContext(routed.event);
+    // An application event's `data` is the application's value, not a row (JSONata reads data and event).
+    const context = triggerContext(routed.event, { appEvent: routed.appEvent });
     const inputs: CompiledInput[] = [];
     for (const input of routed.inputs) if (input.when === undefined || (await input.when.evaluate(context))) inputs.push(input);
     if (inputs.length === 0) return { skipped: true };
     const session = await this.sessionOf(context);
-    // The changed row (the old row for a delete; null for a truncate) is the input's value.
-    const data = context.row ?? null;
+    // The input's value: the changed row (the old row for a delete; null for a truncate), or the application event's data.
+    const data = routed.appEvent ? context.data ?? null : context.row ?? null;
     for (const input of inputs) await this.fire(session, { input: input.name, eventId: inputKey(routed.event.id, input.name), data });
   }
 
@@ -187,7 +190,7 @@ export const workflowsRoute: RouteKind = (context) => {
         for (const input of workflows[w].inputs) if (matchesChange(input, change)) (matched ??= []).push(input);
         if (matched === undefined) continue;
         event ??= buildEvent(change);
-        deliver(destinations[w], inputEvent(event, workflows[w].name, matched));
+        deliver(destinations[w], inputEvent(event, workflows[w].name, matched, change.kind === 'message'));
       }
     },
   }];

@@ -188,4 +188,19 @@ workflows:
       rmSync(dir, { recursive: true, force: true });
     }
   });
+  it('an input selects an application event by type (not with table or on); one of table and type is required', () => {
+    const { workflows } = parseWorkflowsConfig({ redis: { url: 'redis://r:6379' }, workflows: [edited((wf) => {
+      wf.events.signup = { type: 'com.example.signup', when: "data.plan = 'pro'" };
+    })] }, {});
+    expect(workflows[0].events.signup).to.deep.equal({ type: 'com.example.signup', when: "data.plan = 'pro'" });
+    const redis = { url: 'redis://r:6379' };
+    expect(problems(edited((wf) => (wf.events.paid = { table: 'public.payments', on: ['insert'], type: 't' })), redis))
+      .to.deep.equal(['workflows[0].events.paid: table and type are exclusive (an input is a table\'s rows or an application event); keep one']);
+    expect(problems(edited((wf) => (wf.events.paid = { type: 't', on: ['insert'] })), redis))
+      .to.deep.equal(['workflows[0].events.paid.on: does not apply to application events (type); remove it']);
+    expect(problems(edited((wf) => (wf.events.paid = { when: 'true' })), redis))
+      .to.deep.equal(['workflows[0].events.paid: required: table (with on) for a table\'s rows, or type for application events']);
+    expect(problems(edited((wf) => (wf.events.paid = { table: 'public.payments' })), redis)).to.deep.equal(['workflows[0].events.paid.on: required with table']);
+    expect(problems(edited((wf) => (wf.events.paid = { type: '' })), redis)).to.deep.equal(['workflows[0].events.paid.type: must NOT have fewer than 1 characters']);
+  });
 });

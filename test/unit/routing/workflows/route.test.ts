@@ -5,7 +5,8 @@ import { DeliveryError, ErrorCodes } from '../../../../src/errors';
 import { createRouter } from '../../../../src/routing';
 import { workflowReplayRefusal } from '../../../../src/routing/workflows';
 import type { Destination, Sink } from '../../../../src/sinks/types';
-import type { Change } from '../../../../src/sources/change';
+import type { Change, MessageChange } from '../../../../src/sources/change';
+import { buildAppEvent } from '../../../../src/events/app-event';
 import { parseWorkflowsConfig } from '../../../../src/workflows/config';
 import type { InputEvent, WorkflowStore } from '../../../../src/workflows/store';
 import { deleteOf, insertOf, truncateOf, updateOf } from '../../events/fixtures';
@@ -26,6 +27,14 @@ function fakeStore(fail?: () => Error) {
   return { store, fired };
 }
 
+const signup = (data: unknown): MessageChange => ({
+  kind: 'message', prefix: 'pgcloudevents', event: { type: 'com.example.signup', subject: 'user/3', data, extensions: {} },
+  commitLsn: 0x16b3748n, commitTime: new Date('2024-05-01T10:00:00.000Z'), xid: 7, ordinal: 1,
+});
+
+const build = (c: Change): CloudEvent<unknown> =>
+  c.kind === 'message' ? buildAppEvent(c, { source: '/pg-cloudevents/shop', overrides: {} }) : eventOf(c);
+
 function routerOf(session = 'data.customer_id', fail?: () => Error) {
   const { workflows } = parseWorkflowsConfig({
     redis: { url: 'redis://127.0.0.1:6379' },
@@ -35,6 +44,7 @@ function routerOf(session = 'data.customer_id', fail?: () => Error) {
       events: {
         big: { table: 'shop.orders', on: ['post_save'], when: 'data.quantity > 10' },
         any: { table: 'shop.orders', on: ['insert', 'delete'] },
+        signup: { type: 'com.example.signup', when: "data.plan = 'pro'" },
       },
       tasks: { t_a: { after: ['big', 'any'], run: { cloudevent: {} } } },
     }],
@@ -45,7 +55,7 @@ function routerOf(session = 'data.customer_id', fail?: () => Error) {
   const config = {
     handler: 'http', events: { enabled: false, format: 'default', typePrefix: 'orm', overrides: {} }, workflows, delivery: { timeoutMs: 1000 },
   } as unknown as Config;
-  const router = createRouter({ config, buildEvent: (c) => eventOf(c), destination: () => handler, workflows: new Map([['orders-flow', store]]) });
+  const router = createRouter({ config, buildEvent: build, destination: () => handler, workflows: new Map([['orders-flow', store]]) });
   const route = (c: Change) => {
     const out: { destination: Destination; event: CloudEvent<unknown> }[] = [];
     router.route(c, (destination, event) => out.push({ destination, event }));
@@ -120,5 +130,21 @@ describe('routing: the workflow route kind', () => {
     const payload = { paid: { amount: 12 } };
     expect(template.render(runContext({ payload, session: '42', instance: 't_ship#0' }))).to.deep.equal({ order: '42', name: 't_ship#0', amount: 12, all: payload });
     expect(() => template.render(runContext({ payload: {}, session: '42', instance: 't_ship#0' }))).to.throw(/inputs has no paid/);
+  });
+
+  it('an input by type: an application event of that type, its when and the session over its data, valued by its data', async () => {
+    const { route, fired } = routerOf();
+    const [d, ...more] = route(signup({ customer_id: 3, plan: 'pro' }));
+    expect(more).to.deep.equal([]);
+    expect(d.destination.name).to.equal('workflow:orders-flow');
+    expect(await d.destination.sink.send(d.event)).to.equal(undefined);
+    const changeId = d.event.id.replace(/\/workflow\/orders-flow$/, '');
+    expect(fired.map((f) => [f.session, f.event.input, f.event.eventId, f.event.data]))
+      .to.deep.equal([['3', 'signup', `${changeId}/signup`, { customer_id: 3, plan: 'pro' }]]);
+    const [free] = route(signup({ customer_id: 3, plan: 'free' }));
+    expect(await free.destination.sink.send(free.event)).to.deep.equal({ skipped: true });
+    const other = signup({ customer_id: 3, plan: 'pro' });
+    other.event.type = 'com.example.other';
+    expect(route(other)).to.deep.equal([]);
   });
 });
