@@ -1,19 +1,34 @@
 /**
  * Application events routed by type (README "Application events"): `run` against real PostgreSQL
  * with a real CloudEvents receiver; a trigger rule over `types` sends its derived event, its
- * payload rendered from the application event's data, and a rolled-back emit fires nothing.
+ * payload rendered from the application event's data, and a rolled-back emit fires nothing; a
+ * workflow (real Redis) with one input from a row and one from an application event runs its task
+ * once both happened, in either order.
  */
 import { expect } from 'chai';
+import Redis from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { acknowledgedEverything, createTestDatabase } from './harness/postgres';
 import { spawnCli } from './harness/process';
 import { startReceiver } from './harness/receiver';
 import { FAST_DELIVERY_YAML, freePort, writeTempFile } from './support';
 
-/** Helper tag ht: every database, slot and schema of this file carries it. */
+/** Helper tag ht: every database, slot, schema and Redis key of this file carries it. */
 const unique = () => `pgce_ht_${randomBytes(4).toString('hex')}`;
+const REDIS_URL = 'redis://127.0.0.1:6379';
 
-describe('application events routed by type: trigger rules (real PostgreSQL 15, real HTTP receiver)', function () {
+/** Deletes every key under `prefix` (SCAN, never KEYS); only this file's names. */
+async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
+  if (!prefix.startsWith('pgce_ht_')) throw new Error(`refusing to delete keys outside this helper's names: ${prefix}`);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== '0');
+}
+
+describe('application events routed by type: trigger rules and workflow inputs (real PostgreSQL 15, Redis, HTTP receiver)', function () {
   this.timeout(120_000);
 
   it('a committed emit reaches the default sink and the rule over its type, payload from its data; a rolled-back one fires nothing', async () => {
@@ -65,6 +80,61 @@ triggers:
       cli.kill('SIGTERM');
       expect((await cli.exit()).code).to.equal(0);
       await receiver.close();
+      await db.drop();
+    }
+  });
+
+  it('a workflow input by type: the task runs once the row and the application event both happened, in either order', async () => {
+    const name = unique();
+    const prefix = `${name}:`;
+    const db = await createTestDatabase(name);
+    const receiver = await startReceiver();
+    const redis = new Redis(REDIS_URL);
+    await db.query('CREATE TABLE accounts (id int PRIMARY KEY, plan text NOT NULL)');
+    const config = writeTempFile('c.yaml', `${FAST_DELIVERY_YAML}
+capture: { slot: ${name}, publication: ${name}, statusInterval: PT0.2S }
+deadLetters: { schema: ${name}_dl, table: failed }
+events: { enabled: false }
+tables: [ accounts ]
+redis: { url: "${REDIS_URL}", prefix: "${prefix}", reclaimAfter: PT1S, heartbeatInterval: PT0.2S }
+workflows:
+  - name: onboarding
+    session: "$exists(data.account) ? data.account : data.id"
+    events:
+      account: { table: accounts, on: [insert] }
+      verified: { type: com.example.verified, when: "data.ok = true" }
+    tasks:
+      t_welcome:
+        after: [account, verified]
+        run: { cloudevent: { type: com.example.onboarded } }
+`);
+    const cli = spawnCli(['run'], { DATABASE_URL: db.url, K_SINK: receiver.url, PG_CLOUDEVENTS_CONFIG: config, PORT: String(await freePort()) });
+    const emit = `${name}_dl.emit`;
+    try {
+      await cli.waitForLine(/capturing/, 30_000);
+      // Account 1: the row, then (after it is in Redis) the event; account 2: the event first.
+      await db.query("INSERT INTO accounts VALUES (1, 'pro')");
+      await db.query(`SELECT ${emit}('com.example.verified', 'account/2', '{"account":2,"ok":true}')`);
+      // ok false: not the input (when), so account 3 never runs.
+      await db.query(`SELECT ${emit}('com.example.verified', 'account/3', '{"account":3,"ok":false}')`);
+      await db.query("INSERT INTO accounts VALUES (3, 'free')");
+      await acknowledgedEverything(db, name);
+      expect(receiver.accepted.filter((e) => e.type === 'com.example.onboarded'), 'one input each: nothing runs').to.deep.equal([]);
+      await db.query(`SELECT ${emit}('com.example.verified', 'account/1', '{"account":1,"ok":true}')`);
+      await db.query("INSERT INTO accounts VALUES (2, 'free')");
+      await receiver.waitFor((events) => events.filter((e) => e.type === 'com.example.onboarded').length >= 2, 30_000);
+      await acknowledgedEverything(db, name);
+      const done = receiver.accepted.filter((e) => e.type === 'com.example.onboarded');
+      expect(done.map((e) => e.subject).sort()).to.deep.equal(['onboarding/1/t_welcome#0', 'onboarding/2/t_welcome#0']);
+      const one = done.find((e) => e.subject === 'onboarding/1/t_welcome#0')!;
+      // The inputs: the row, and the application event's data.
+      expect(one.data).to.deep.equal({ account: { id: 1, plan: 'pro' }, verified: { account: 1, ok: true } });
+    } finally {
+      cli.kill('SIGTERM');
+      expect((await cli.exit()).code).to.equal(0);
+      await receiver.close();
+      await deleteKeys(redis, prefix);
+      await redis.quit();
       await db.drop();
     }
   });
