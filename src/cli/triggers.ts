@@ -261,6 +261,8 @@ async function test(options: CommandOptions & { table?: string; row?: Row; old?:
     const at = found.origin === 'file' ? `triggers[${(config.triggers ?? []).findIndex((t) => t.name === name)}]` : ruleKeyPath(name);
     const compiled = compileRule({ ...found.rule, active: true }, 0, config.events.typePrefix, at);
     const notMatched = !found.rule.active ? 'the rule is inactive (active: false)'
+      // Testing a rule over application events (a --type/--data change) is not offered yet.
+      : found.rule.types !== undefined ? `the rule selects application events (types: ${found.rule.types.join(', ')}), not table changes`
       : !matchesChange(compiled, change) ? `the rule does not match ${op} on ${displayName(qualified)} (tables: ${found.rule.tables.map((t) => displayName(t)).join(', ')}; on: ${found.rule.on.join(', ')}${found.rule.columns ? `; columns: ${found.rule.columns.join(', ')}` : ''})`
         : !compiled.filter(event) ? 'the filters do not match the change event' : undefined;
     const outcomes: ActionOutcome[] = [];
