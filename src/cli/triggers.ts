@@ -23,6 +23,8 @@ import { compileRule, matchesChange } from '../routing/triggers/rules';
 import type { KindContext } from '../routing/contract';
 import type { Destination, PlainMessage, Sink } from '../sinks/types';
 import type { Change, ColumnInfo, RelationInfo, ReplicaIdentity, Row } from '../sources/change';
+import { DEFAULT_MESSAGE_PREFIX } from '../sources/app-event';
+import { parseJsonLossless } from '../events/json-text';
 import { checkRows, rowContext, RuleStore, ruleKeyPath, writtenRule, type InvalidRule } from '../trigger-rules';
 import { isMissingTable } from '../trigger-rules/store';
 import type { Command, CommandOptions } from './command';
@@ -52,6 +54,30 @@ function jsonObject(text: string): Row {
   return value as Row;
 }
 
+/** Any JSON value given on the command line (--data), numbers exact. */
+function jsonValue(text: string): unknown {
+  try {
+    return parseJsonLossless(text);
+  } catch (err) {
+    throw new Error(`must be JSON, e.g. '{"plan": "pro"}' (${errorMessage(err)})`);
+  }
+}
+
+/** What a rule selects, for "does not match" messages. */
+function selectorSummary(rule: TriggerConfig): string {
+  if (rule.types !== undefined) return `types: ${rule.types.join(', ')}`;
+  return `tables: ${rule.tables.map((t) => displayName(t)).join(', ')}; on: ${rule.on.join(', ')}${rule.columns ? `; columns: ${rule.columns.join(', ')}` : ''}`;
+}
+
+/** An application event as capture hands it over (position 0: nothing is sent, no id is kept). */
+function appEventChange(config: Config, type: string, subject: string | undefined, data: unknown): Change {
+  return {
+    kind: 'message', prefix: config.events.messagePrefix ?? DEFAULT_MESSAGE_PREFIX,
+    event: { type, subject: subject ?? null, data: data ?? {}, extensions: {} },
+    commitLsn: 0n, commitTime: new Date(), xid: 0, ordinal: 0,
+  };
+}
+
 function operation(text: string): Operation {
   if (!(OPERATIONS as readonly string[]).includes(text)) throw new Error(`must be one of ${OPERATIONS.join(', ')}`);
   return text as Operation;
@@ -73,6 +99,9 @@ export const triggersCommand: Command = {
         { flags: '--row <json>', description: 'the row as a JSON object (the new row; the deleted one with --op delete)', parse: jsonObject },
         { flags: '--old <json>', description: 'the previous row, for an update', parse: jsonObject },
         { flags: '--op <operation>', description: `${OPERATIONS.join(' | ')} (default: update with --old, else insert)`, parse: operation },
+        { flags: '--type <type>', description: 'instead of --table/--row: an application event of this type (a rule over types)' },
+        { flags: '--data <json>', description: 'with --type: the event\'s data, any JSON value (default {})', parse: jsonValue },
+        { flags: '--subject <subject>', description: 'with --type: the event\'s subject (default none)' },
         { flags: '--json', description: 'machine-readable output' },
       ],
       run: (options) => test(options),
@@ -228,18 +257,32 @@ interface ActionOutcome {
   sends: Recorded[];
 }
 
-async function test(options: CommandOptions & { table?: string; row?: Row; old?: Row; op?: Operation; json: boolean }): Promise<number> {
+type TestOptions = CommandOptions & {
+  table?: string; row?: Row; old?: Row; op?: Operation; type?: string; data?: unknown; subject?: string; json: boolean;
+};
+
+async function test(options: TestOptions): Promise<number> {
   const { name } = options;
-  if (name === undefined) options.usage('test needs the rule name: triggers test NAME --table T --row JSON');
-  if (options.table === undefined) options.usage('test needs --table <schema.name>');
-  if (options.row === undefined) options.usage('test needs --row <json>');
+  if (name === undefined) options.usage('test needs the rule name: triggers test NAME --table T --row JSON (or --type T --data JSON)');
+  // An application event (README "Application events") instead of a row change.
+  const appEvent = options.type !== undefined;
+  if (appEvent) {
+    const rowOptions = (['table', 'row', 'old', 'op'] as const).filter((k) => options[k] !== undefined);
+    if (rowOptions.length > 0) options.usage(`--type tests an application event: leave out ${rowOptions.map((k) => `--${k}`).join(', ')}`);
+  } else {
+    if (options.data !== undefined || options.subject !== undefined) options.usage('--data and --subject go with --type');
+    if (options.table === undefined) options.usage('test needs --table <schema.name> (or --type for an application event)');
+    if (options.row === undefined) options.usage('test needs --row <json>');
+  }
   const op: Operation = options.op ?? (options.old !== undefined ? 'update' : 'insert');
   if (options.old !== undefined && op !== 'update') options.usage('--old goes with --op update');
   const config = configure(options);
-  const qualified = parseTableName(options.table!);
-  if (!config.tables.some((t) => tableKey(t) === tableKey(qualified))) {
+  const qualified = appEvent ? undefined : parseTableName(options.table!);
+  if (qualified && !config.tables.some((t) => tableKey(t) === tableKey(qualified))) {
     throw new Error(`--table: ${displayName(qualified)} is not captured (tables: ${config.tables.map((t) => displayName(t)).join(', ')})`);
   }
+  /** What was tested, in messages: `insert on public.sales`, or `application event com.example.signup`. */
+  const what = qualified ? `${op} on ${displayName(qualified)}` : `application event ${options.type}`;
   const cleanups: (() => Promise<void>)[] = [];
   return withDatabase(config, async (client) => {
     try {
@@ -255,15 +298,15 @@ async function test(options: CommandOptions & { table?: string; row?: Row; old?:
     if (!found) throw new Error(`no trigger rule ${JSON.stringify(name)} (rules: ${rules.map((r) => r.name).join(', ') || 'none'})`);
     if (!found.rule) throw new Error(`trigger rule ${JSON.stringify(name)} in the table is invalid, and ignored by run:\n  - ${found.problems!.join('\n  - ')}`);
     const { rows: [{ db }] } = await client.query('SELECT current_database() AS db');
-    const change = changeOf(await relationOf(client, qualified.schema, qualified.name), op, options.row!, options.old);
+    const change: Change = qualified
+      ? changeOf(await relationOf(client, qualified.schema, qualified.name), op, options.row!, options.old)
+      : appEventChange(config, options.type!, options.subject, options.data);
     const buildEvent = eventBuilder(config, options.env, db as string);
     const event = buildEvent(change);
     const at = found.origin === 'file' ? `triggers[${(config.triggers ?? []).findIndex((t) => t.name === name)}]` : ruleKeyPath(name);
     const compiled = compileRule({ ...found.rule, active: true }, 0, config.events.typePrefix, at);
     const notMatched = !found.rule.active ? 'the rule is inactive (active: false)'
-      // Testing a rule over application events (a --type/--data change) is not offered yet.
-      : found.rule.types !== undefined ? `the rule selects application events (types: ${found.rule.types.join(', ')}), not table changes`
-      : !matchesChange(compiled, change) ? `the rule does not match ${op} on ${displayName(qualified)} (tables: ${found.rule.tables.map((t) => displayName(t)).join(', ')}; on: ${found.rule.on.join(', ')}${found.rule.columns ? `; columns: ${found.rule.columns.join(', ')}` : ''})`
+      : !matchesChange(compiled, change) ? `the rule does not match ${what} (${selectorSummary(found.rule)})`
         : !compiled.filter(event) ? 'the filters do not match the change event' : undefined;
     const outcomes: ActionOutcome[] = [];
     if (notMatched === undefined) {
@@ -300,13 +343,13 @@ async function test(options: CommandOptions & { table?: string; row?: Row; old?:
     const failed = outcomes.some((o) => o.error !== undefined);
     if (options.json) {
       process.stdout.write(`${JSON.stringify({
-        rule: name, origin: found.origin, operation: op, table: displayName(qualified), fires: notMatched === undefined, ...(notMatched && { reason: notMatched }),
+        rule: name, origin: found.origin, ...(qualified ? { operation: op, table: displayName(qualified) } : { applicationEvent: options.type }), fires: notMatched === undefined, ...(notMatched && { reason: notMatched }),
         event, actions: outcomes,
       }, null, 2)}\n`);
       return failed ? 1 : 0;
     }
     const out = (line: string) => process.stdout.write(`${line}\n`);
-    out(`rule ${name} (${found.origin}), ${op} on ${displayName(qualified)}; the change's event: ${event.type} ${event.id}`);
+    out(`rule ${name} (${found.origin}), ${what}; the change's event: ${event.type} ${event.id}`);
     if (notMatched !== undefined) {
       out(`does not fire: ${notMatched}`);
       return 0;

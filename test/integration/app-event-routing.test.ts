@@ -76,6 +76,21 @@ triggers:
       expect(receiver.accepted.some((e) => JSON.stringify(e.data ?? null).includes('gone@example.com')), 'rolled back').to.equal(false);
       const { rows } = await db.query(`SELECT count(*)::int AS n FROM ${name}_dl.failed`);
       expect(rows[0].n).to.equal(0);
+
+      // `triggers test` over an application event: renders what run rendered, sends nothing.
+      const before = receiver.requests.length;
+      const env = { DATABASE_URL: db.url, K_SINK: receiver.url, PG_CLOUDEVENTS_CONFIG: config, LOG_LEVEL: 'warn' };
+      const dry = spawnCli(['triggers', 'test', 'welcome', '--type', 'com.example.signup', '--subject', 'user/7', '--data', '{"plan":"pro","profile":{"email":"eve@example.com"}}'], env);
+      expect((await dry.exit()).code, dry.stderr()).to.equal(0);
+      expect(dry.stdout()).to.include('rule welcome (file), application event com.example.signup');
+      expect(dry.stdout()).to.include('data: {"user":"user/7","plan":"pro","email":"eve@example.com"}');
+      const other = spawnCli(['triggers', 'test', 'welcome', '--type', 'com.example.other', '--data', '{}'], env);
+      expect((await other.exit()).code, other.stderr()).to.equal(0);
+      expect(other.stdout()).to.include('does not fire: the rule does not match application event com.example.other (types: com.example.signup)');
+      const mixed = spawnCli(['triggers', 'test', 'welcome', '--type', 'com.example.signup', '--table', 'accounts'], env);
+      expect((await mixed.exit()).code).to.equal(2);
+      expect(mixed.stderr()).to.include('--type tests an application event: leave out --table');
+      expect(receiver.requests.length, 'triggers test sends nothing').to.equal(before);
     } finally {
       cli.kill('SIGTERM');
       expect((await cli.exit()).code).to.equal(0);
