@@ -7,6 +7,7 @@
 import Redis from 'ioredis';
 import { parseWorkflowsConfig } from '../src/workflows/config';
 import { WorkflowStore } from '../src/workflows/store';
+import { deleteKeysUnder } from '../test/integration/harness/redis';
 
 const SESSIONS = 1000;
 
@@ -45,12 +46,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${SESSIONS} sessions, two inputs of ${rowBytes} B of JSON each, one instance scheduled: ` +
       `MEMORY USAGE per session min ${sizes[0]} B, median ${at(0.5)} B, p99 ${at(0.99)} B, max ${sizes[sizes.length - 1]} B\n`);
   } finally {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
+    await deleteKeysUnder(redis, prefix);
     await redis.quit();
   }
 }

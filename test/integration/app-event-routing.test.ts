@@ -12,6 +12,7 @@ import { acknowledgedEverything, createTestDatabase } from './harness/postgres';
 import { spawnCli } from './harness/process';
 import { startReceiver } from './harness/receiver';
 import { FAST_DELIVERY_YAML, freePort, writeTempFile } from './support';
+import { deleteKeysUnder } from './harness/redis';
 
 /** Helper tag ht: every database, slot, schema and Redis key of this file carries it. */
 const unique = () => `pgce_ht_${randomBytes(4).toString('hex')}`;
@@ -20,12 +21,7 @@ const REDIS_URL = 'redis://127.0.0.1:6379';
 /** Deletes every key under `prefix` (SCAN, never KEYS); only this file's names. */
 async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
   if (!prefix.startsWith('pgce_ht_')) throw new Error(`refusing to delete keys outside this helper's names: ${prefix}`);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
+  await deleteKeysUnder(redis, prefix);
 }
 
 describe('application events routed by type: trigger rules and workflow inputs (real PostgreSQL 15, Redis, HTTP receiver)', function () {

@@ -18,6 +18,7 @@ import { spawnCli, type CliProcess } from '../harness/process';
 import { startReceiver, type Receiver } from '../harness/receiver';
 import { startWebhookReceiver, type WebhookReceiver } from '../harness/webhook-receiver';
 import { FAST_DELIVERY_YAML, freePort, writeTempFile } from '../support';
+import { deleteKeysUnder } from '../harness/redis';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const WORKFLOW = 'order-fulfilment';
@@ -149,12 +150,7 @@ const YAML_PARSE = (text: string): Record<string, unknown> => (require('yaml') a
 /** Deletes every key under `prefix` (SCAN, never KEYS); only this file's names. */
 async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
   if (!prefix.startsWith('pgce_hx_')) throw new Error(`refusing to delete keys outside this helper's names: ${prefix}`);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
+  await deleteKeysUnder(redis, prefix);
 }
 
 const ofType = (events: CloudEvent<unknown>[], type: string) => events.filter((e) => e.type === type);

@@ -3,6 +3,7 @@ import Redis from 'ioredis';
 import { parseWorkflowsConfig, type WorkflowConfig } from '../../../src/workflows/config';
 import { isPlainObject } from '../../../src/workflows/merge';
 import type { Execute, RunRequest } from '../../../src/workflows/runner';
+import { deleteKeysUnder } from '../harness/redis';
 
 export const REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -14,12 +15,7 @@ export function uniquePrefix(tag = 'hw'): string {
 /** Deletes every key under `prefix` (SCAN, never KEYS). */
 export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
   if (!/^pgce_[a-z0-9]+_[0-9a-f]{12}:$/.test(prefix)) throw new Error(`refusing to delete keys outside a test run's own prefix: ${prefix}`);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
+  await deleteKeysUnder(redis, prefix);
 }
 
 export interface TaskSpec {
