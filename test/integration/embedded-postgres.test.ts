@@ -4,7 +4,6 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, type Notification } from 'pg';
-import { serialize } from 'pg-protocol';
 import { createPool } from '../../src/pg/db';
 import { LeaderElector } from '../../src/pg/leader';
 import { migrateSchema } from '../../src/pg/schema/migrate';
@@ -45,6 +44,34 @@ async function connect(url: string): Promise<Client> {
   await c.connect();
   return c;
 }
+
+/** Frontend messages written by hand (protocol 3.0, §55.7), for a client that sends them in pieces. */
+const wire = {
+  frame: (type: string, ...parts: Buffer[]) => {
+    const body = Buffer.concat(parts);
+    const head = Buffer.alloc(5);
+    head.write(type, 0, 'latin1');
+    head.writeInt32BE(4 + body.length, 1);
+    return Buffer.concat([head, body]);
+  },
+  cstr: (s: string) => Buffer.from(`${s}\0`, 'utf8'),
+  int16: (n: number) => Buffer.from([n >> 8, n & 0xff]),
+  startup() {
+    const body = Buffer.concat([Buffer.from([0, 3, 0, 0]), this.cstr('user'), this.cstr('postgres'), this.cstr('database'), this.cstr('postgres'), Buffer.from([0])]);
+    const len = Buffer.alloc(4);
+    len.writeInt32BE(4 + body.length);
+    return Buffer.concat([len, body]);
+  },
+  /** Parse and Bind of the unnamed statement and portal, no parameters. */
+  parseBind(sql: string) {
+    return Buffer.concat([this.frame('P', this.cstr(''), this.cstr(sql), this.int16(0)),
+      this.frame('B', this.cstr(''), this.cstr(''), this.int16(0), this.int16(0), this.int16(0))]);
+  },
+  /** Describe and Execute of the unnamed portal, then Sync. */
+  executeSync() {
+    return Buffer.concat([this.frame('D', Buffer.from('P'), this.cstr('')), this.frame('E', this.cstr(''), Buffer.alloc(4)), this.frame('S')]);
+  },
+};
 
 /** Resolves with the value, or with `late` if `p` has not settled within `ms` (p goes on). */
 function within<T>(p: Promise<T>, ms: number, late: T): Promise<T> {
@@ -141,14 +168,14 @@ describe('embedded PostgreSQL (scripts/pglite-server.js)', function () {
     a.on('data', (d: Buffer) => { received = Buffer.concat([received, d]); });
     try {
       await new Promise((resolve) => a.once('connect', resolve));
-      a.write(serialize.startup({ user: 'postgres', database: 'postgres' }));
+      a.write(wire.startup());
       await waitFor(async () => received.includes(Buffer.from('Z\0\0\0\x05I', 'latin1')), { timeoutMs: 5_000, what: 'startup answer' });
       received = Buffer.alloc(0);
-      a.write(Buffer.concat([serialize.parse({ text: `SELECT 'from-A' AS who` }), serialize.bind({})]));
+      a.write(wire.parseBind(`SELECT 'from-A' AS who`));
       await waitFor(async () => received.length > 0, { timeoutMs: 5_000, what: 'ParseComplete and BindComplete' });
       const other = b.query('SELECT $1::text AS who', ['from-B']);
       expect(await within(other.then(() => 'answered'), 300, 'waiting'), 'B during A\'s exchange').to.equal('waiting');
-      a.write(Buffer.concat([serialize.describe({ type: 'P' }), serialize.execute({}), serialize.sync()]));
+      a.write(wire.executeSync());
       expect((await other).rows[0].who).to.equal('from-B');
       await waitFor(async () => received.includes(Buffer.from('Z\0\0\0\x05I', 'latin1')), { timeoutMs: 5_000, what: 'A\'s ReadyForQuery' });
       expect(received.toString('latin1')).to.contain('from-A').and.not.contain('ERROR');
