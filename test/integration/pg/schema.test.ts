@@ -140,7 +140,7 @@ describe('pg/schema: knex migrations of the pgcloudevents schema (real PostgreSQ
     await db.query(`INSERT INTO pre_dest.dead_letters (event_id, event, error, attempts, first_attempt_at, last_attempt_at, destination)
       VALUES ('d2', $1, 'refused', 1, now(), now(), 'r')`, [EVENT('d2')]);
     const m = MIGRATIONS.find((x) => x.name === '000004_dead_letters_destination')!;
-    await m.up(knex, { schema: 'pre_dest', deadLetters: 'dead_letters', slotRecord: 'capture_slots', triggerRules: 'triggers' });
+    await m.up(knex, { schema: 'pre_dest', deadLetters: 'dead_letters', slotRecord: 'capture_slots', triggerRules: 'triggers', journal: 'journal' });
     expect((await db.query('SELECT event_id, destination FROM pre_dest.dead_letters ORDER BY id')).rows).to.deep.equal([
       { event_id: 'd1', destination: 'default' }, { event_id: 'd2', destination: 'r' },
     ]);
