@@ -40,7 +40,8 @@ export function fromJournalValue(value: unknown, typeOid: number, registry: Type
   const base = registry.baseOf(typeOid);
   if (JSON_TYPES.has(base)) return value;
   const element = registry.elementOf(base);
-  if (element !== undefined && Array.isArray(value)) return value.map((v) => fromJournalValue(v, element, registry));
+  // A multi-dimensional array nests JSON arrays: an inner array is still of the array type.
+  if (element !== undefined && Array.isArray(value)) return value.map((v) => fromJournalValue(v, Array.isArray(v) ? typeOid : element, registry));
   let text: string;
   if (typeof value === 'string') {
     text = base === TIMESTAMP || base === TIMESTAMPTZ ? isoTimestamp(value, base === TIMESTAMPTZ) : value;

@@ -37,7 +37,7 @@ CREATE TABLE every_type (
   id int PRIMARY KEY, b bool, i2 int2, i8_small int8, i8_big int8, f4 float4, f8 float8, n numeric(30,4), p price,
   t text, vc varchar(10), ch char(3), u uuid, j json, jb jsonb, by bytea, d date, ts timestamp, tstz timestamptz,
   tm time, tmtz timetz, iv interval, ia int[], iaa int[][], ta text[], tsa timestamptz[], m mood, nul text,
-  mo money, bi bit(3), ip inet, rng tstzrange, ja jsonb[]);
+  mo money, bi bit(3), ip inet, rng tstzrange, ja jsonb[], tsaa timestamp[][]);
 CREATE TABLE counter (id int PRIMARY KEY, v int);
 CREATE TABLE late (id int PRIMARY KEY, note text);
 `;
@@ -69,7 +69,7 @@ const CASES: Case[] = [
       '2020-12-01', '2020-12-01 09:43:00.123456', '2020-12-01 09:43:00.5+02', '09:00:00.25', '09:00:00+05:30',
       '1 day 02:03:04.5', '{1,NULL,3}', '{{1,2},{3,4}}', '{"a,b","c\\"d",NULL,""}',
       '{"2020-01-01 00:00:00+00","2021-06-01 12:00:00.25+03"}', 'happy', NULL, 12.34, B'101', '10.0.0.1/8',
-      '[2020-01-01 00:00+00,2021-01-01 00:00+00)', ARRAY['{"k": 1.10}'::jsonb])`,
+      '[2020-01-01 00:00+00,2021-01-01 00:00+00)', ARRAY['{"k": 1.10}'::jsonb], '{{"2020-01-01 10:00:00.5",NULL},{"infinity","2021-01-01 00:00:00"}}')`,
     `INSERT INTO every_type (id, f4, f8, n, d, ts, tstz, ia, ta, i8_big, t) VALUES (2, 'NaN', '-Infinity', 'NaN', '0044-03-15 BC',
       '0044-03-15 09:00:00 BC', 'infinity', '{}', '{}', -9223372036854775808, '')`,
     `INSERT INTO every_type (id, f8, tstz, d, ts) VALUES (3, 1e100, '0044-03-15 09:00:00+00 BC', '-infinity', '294276-12-31 23:59:59.999999')`] },
