@@ -119,8 +119,10 @@ describe('capture.mode trigger: a trigger-written journal, against logical mode 
   };
   const triggerConfig = configYaml(TRIGGER, { mode: 'trigger', pollInterval: 'PT1H' });
 
+  let triggerPort = 0;
   const startTrigger = async (config: string) => {
-    const cli = spawnCli(['run'], { DATABASE_URL: roleUrl(), K_SINK: triggerReceiver.url, PG_CLOUDEVENTS_CONFIG: config, PORT: String(await freePort()) });
+    triggerPort = await freePort();
+    const cli = spawnCli(['run'], { DATABASE_URL: roleUrl(), K_SINK: triggerReceiver.url, PG_CLOUDEVENTS_CONFIG: config, PORT: String(triggerPort) });
     await cli.waitForLine(/capturing/, 30_000);
     return cli;
   };
@@ -220,7 +222,7 @@ describe('capture.mode trigger: a trigger-written journal, against logical mode 
     triggerReceiver.respondWith(undefined);
   });
 
-  it('status shows the journal depth and the age of its oldest row', async () => {
+  it('status and GET /status show the journal depth and the age of its oldest row', async () => {
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
     triggerReceiver.respondWith((req) => (req.headers['ce-subject'] === 'DCE:public.plain/21' ? { status: 202, after: held } : undefined));
@@ -233,6 +235,10 @@ describe('capture.mode trigger: a trigger-written journal, against logical mode 
     expect(report.journal.depth).to.equal(1);
     expect(report.journal.oldestAgeSeconds).to.be.a('number').and.at.least(0);
     expect(report.journal.triggers).to.have.length(TABLES.length * 2);
+    const live = await (await fetch(`http://127.0.0.1:${triggerPort}/status`)).json() as { journal: { depth: number; oldestAgeSeconds: number }; slot: unknown };
+    expect(live.journal.depth, 'GET /status').to.equal(1);
+    expect(live.journal.oldestAgeSeconds).to.be.a('number');
+    expect(live.slot).to.equal(null);
     release();
     await waitFor(async () => (await journalRows()) === 0 || undefined, { timeoutMs: 10_000, intervalMs: 50, what: 'the row delivered and deleted' });
     triggerReceiver.respondWith(undefined);
