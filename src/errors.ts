@@ -34,6 +34,7 @@ export const ErrorCodes = {
   WORKFLOW_STATE: 'PGCE_ERR_WORKFLOW_STATE',
   WORKFLOW_SESSION: 'PGCE_ERR_WORKFLOW_SESSION',
   WORKFLOW_REDIS: 'PGCE_ERR_WORKFLOW_REDIS',
+  BACKFILL: 'PGCE_ERR_BACKFILL',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

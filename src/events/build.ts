@@ -22,6 +22,7 @@ export function eventBuilder(config: Config, env: NodeJS.ProcessEnv, database?: 
   const source = eventSource(config, env, database);
   const tables = new Map<string, TableConfig>(config.tables.map((t) => [`${t.schema}.${t.name}`, t]));
   const contexts = new Map<string, Parameters<typeof format.build>[1]>();
+  const backfillContexts = new Map<string, Parameters<typeof format.build>[1]>();
   const appContext = { source, overrides: config.events.overrides };
   return (change) => {
     if (change.kind === 'message') return buildAppEvent(change, appContext);
@@ -34,6 +35,12 @@ export function eventBuilder(config: Config, env: NodeJS.ProcessEnv, database?: 
       };
       ctx = { source, typePrefix: config.events.typePrefix, overrides: config.events.overrides, table };
       contexts.set(key, ctx);
+    }
+    if (change.kind === 'insert' && change.backfill) {
+      // A row that already existed: Django's `raw: true`, as loaddata sets it.
+      let backfillCtx = backfillContexts.get(key);
+      if (!backfillCtx) backfillContexts.set(key, backfillCtx = { ...ctx, backfill: true });
+      return format.build(change, backfillCtx);
     }
     return format.build(change, ctx);
   };

@@ -47,6 +47,16 @@ export interface InsertChange extends ChangeBase {
   new: Row;
   /** Columns whose value was not sent (unchanged TOAST); absent from `new`, never faked. */
   missingColumns: string[];
+  /** A row that already existed, read by a backfill (README "Backfill"), not a live insert. */
+  backfill?: BackfillMark;
+}
+
+/** What marks a backfilled row: its backfill, and its event id, the same on every redelivery. */
+export interface BackfillMark {
+  /** The backfill's id (the backfills table). */
+  id: string;
+  /** Deterministic for the (backfill, row) pair. */
+  eventId: string;
 }
 
 export interface UpdateChange extends ChangeBase {
@@ -161,7 +171,9 @@ export function parseLsn(text: string): bigint {
  * Position of a change in the stream, string-sortable: 16 hex digits of the commit LSN, then the
  * 8-digit ordinal. Equal on every redelivery, so it doubles as the event id.
  */
-export function changeSequence(change: Pick<ChangePosition, 'commitLsn' | 'ordinal'> & { kind?: string }): string {
+export function changeSequence(change: Pick<ChangePosition, 'commitLsn' | 'ordinal'> & { kind?: string; backfill?: BackfillMark }): string {
+  // A backfilled row is not a position in the stream: its id names the (backfill, row) pair.
+  if (change.backfill) return change.backfill.eventId;
   const sequence = `${change.commitLsn.toString(16).toUpperCase().padStart(16, '0')}-${String(change.ordinal).padStart(8, '0')}`;
   // A schema change shares its position with the first change in the new shape: its own id.
   return change.kind === 'schema' ? `${sequence}-schema` : sequence;

@@ -41,6 +41,12 @@ export interface ChangeConsumer {
    * source moving while captured tables are idle and others are busy.
    */
   position(position: Position): void;
+  /**
+   * A watermark this term's source was asked to write (`ChangeSource.writeWatermark`) reached the
+   * stream at `position`: every change committed before it was handed over before this call, none
+   * committed after it. The backfill (src/sources/backfill/) opens and closes its chunk windows on them.
+   */
+  watermark?(token: string, position: Position): void;
   /** The source restarts from its last acknowledged position: drop queued work that has not started. */
   reset(): Promise<void>;
   /**
@@ -74,6 +80,12 @@ export interface ChangeSource extends SourceFeedback {
    * deliver is acknowledged), abandon the rest, confirm the final position, close.
    */
   stop(graceMs?: number): Promise<void>;
+  /**
+   * Writes `token` into the stream at the current end of the WAL (logical: a non-transactional
+   * logical message), outside any transaction's fate; the consumer's `watermark` is called when
+   * the stream reaches it. Absent when the mode cannot (then backfill is refused).
+   */
+  writeWatermark?(token: string): Promise<void>;
 }
 
 /** What a source is built from (src/sources/index.ts picks the factory by `capture.mode`). */

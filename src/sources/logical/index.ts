@@ -1,6 +1,11 @@
 import type { ChangeSource, ChangeSourceOptions } from '../contract';
+import { join } from 'node:path';
+import { loadSql } from '../../pg/sql-file';
 import { Heartbeat } from './heartbeat';
-import { CaptureSource } from './source';
+import { CaptureSource, WATERMARK_PREFIX } from './source';
+
+/** A backfill's watermark (sql/watermark.sql): a non-transactional message, at its own position. */
+const WATERMARK_SQL = loadSql(join(__dirname, 'sql'), 'watermark.sql');
 
 /**
  * The logical-replication source (`capture.mode: logical`): the slot's pgoutput stream, decoded
@@ -25,5 +30,8 @@ export function createLogicalSource(options: ChangeSourceOptions): ChangeSource 
     },
     acknowledge: (position, idle) => capture.acknowledge(position, idle),
     setPressure: (full) => capture.setPressure(full),
+    async writeWatermark(token) {
+      await options.pool.query(WATERMARK_SQL, [WATERMARK_PREFIX, token]);
+    },
   };
 }

@@ -52,6 +52,9 @@ interface Txn {
 
 const WAL_END_REPORT_MS = 100;
 
+/** The prefix of backfill watermarks (sql/watermark.sql): non-transactional messages. */
+export const WATERMARK_PREFIX = 'pg-cloudevents.watermark';
+
 type Pending = { kind: 'message'; msg: PgOutputMessage } | { kind: 'keepalive'; lsn: bigint };
 
 /**
@@ -334,11 +337,22 @@ export class CaptureSource implements ChangeSource {
         }
         return;
       case 'message':
-        this.appEvent(msg);
+        if (msg.prefix === WATERMARK_PREFIX) this.watermark(msg);
+        else this.appEvent(msg);
         return;
       default:
         return; // type and origin messages carry nothing to emit
     }
+  }
+
+  /**
+   * A backfill's watermark: decoded outside every transaction, so everything committed before it
+   * was handed over already. Tokens of other pipelines (or of an earlier term) are the
+   * consumer's to ignore.
+   */
+  private watermark(msg: Extract<PgOutputMessage, { tag: 'message' }>): void {
+    if (msg.transactional || this.txn) return;
+    this.opts.consumer.watermark?.(msg.content.toString('utf8'), msg.lsn);
   }
 
   // --- Application events (README "Application events") ---------------------------------------
