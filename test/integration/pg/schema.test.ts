@@ -119,7 +119,7 @@ describe('pg/schema: knex migrations of the pgcloudevents schema (real PostgreSQ
       before.dead.map((r) => ({ ...r, destination: DEFAULT_DESTINATION_NAME })));
     expect((await db.query('SELECT * FROM old_v2.capture_slots')).rows).to.deep.equal(before.slots);
     expect(await columns(db, 'old_v2', 'dead_letters')).to.deep.equal([...before.dl, 'destination text NO']);
-    expect(await indexes(db, 'old_v2')).to.deep.equal(['backfills_active', 'backfills_pkey', ...before.idx, 'triggers_pkey'], 'the trigger rules (000005) and backfills (000006) tables are new');
+    expect(await indexes(db, 'old_v2')).to.deep.equal(['backfills_active', 'backfills_pkey', ...before.idx, 'journal_capture_txid', 'journal_pkey', 'triggers_pkey'], 'the trigger rules (000005), backfills (000006) and journal (000007) tables are new');
     expect(await recorded(db, 'old_v2')).to.deep.equal(ALL);
   });
 
