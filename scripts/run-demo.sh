@@ -43,7 +43,8 @@ readonly TICK_SQL=(
        AND (SELECT count(*) FROM public.demo_orders) > 3"
 )
 
-readonly EMBEDDED_DATA_DIR=.tmp/pglite
+# The embedded database's files; PGCE_DEMO_DATA_DIR moves them (the tests use a directory of their own).
+readonly EMBEDDED_DATA_DIR=${PGCE_DEMO_DATA_DIR:-.tmp/pglite}
 readonly EMBEDDED_START_SECONDS=120
 
 # SQL through node and pg, not psql: the embedded database's machine may have no PostgreSQL client.
@@ -56,20 +57,23 @@ embedded_pid=
 
 # The embedded database (PGlite on a loopback port): started in the background, stopped on exit.
 start_embedded() {
-  mkdir -p .tmp
-  node scripts/pglite-server.js --data-dir "$EMBEDDED_DATA_DIR" --port 0 >.tmp/pglite.json 2>.tmp/pglite.log &
+  mkdir -p "$(dirname "$EMBEDDED_DATA_DIR")"
+  rm -f "$EMBEDDED_DATA_DIR.json"
+  # A session of its own: Ctrl-C stops run, which still needs the database to stop cleanly; the
+  # EXIT trap stops the server after it.
+  setsid node scripts/pglite-server.js --data-dir "$EMBEDDED_DATA_DIR" --port 0 >"$EMBEDDED_DATA_DIR.json" 2>"$EMBEDDED_DATA_DIR.log" &
   embedded_pid=$!
   local waited=0
-  until [[ -s .tmp/pglite.json ]]; do
+  until [[ -s "$EMBEDDED_DATA_DIR.json" ]]; do
     if ! kill -0 "$embedded_pid" 2>/dev/null || ((waited >= EMBEDDED_START_SECONDS * 10)); then
-      echo "make run: the embedded PostgreSQL did not start; its log (.tmp/pglite.log):" >&2
-      tail -n 20 .tmp/pglite.log >&2 || true
+      echo "make run: the embedded PostgreSQL did not start; its log ($EMBEDDED_DATA_DIR.log):" >&2
+      tail -n 20 "$EMBEDDED_DATA_DIR.log" >&2 || true
       exit 1
     fi
     sleep 0.1
     waited=$((waited + 1))
   done
-  DATABASE_URL=$(node -p 'JSON.parse(require("fs").readFileSync(".tmp/pglite.json", "utf8").split("\n")[0]).url')
+  DATABASE_URL=$(node -p 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").split("\n")[0]).url' "$EMBEDDED_DATA_DIR.json")
   export DATABASE_URL
 }
 
