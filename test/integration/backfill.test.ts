@@ -151,7 +151,8 @@ describe('backfill: DBLog watermarks in the running leader (real PostgreSQL 15, 
       }
       const superseded = done.rowsDone - done.rowsEmitted;
       expect(done.rowsDone, 'rows read').to.be.at.most(ROWS);
-      console.log(`      backfill ${done.rowsDone} rows read, ${done.rowsEmitted} emitted, ${superseded} superseded by live changes; ${writes} live writes`);
+      const seconds = (done.finishedAt!.getTime() - done.startedAt!.getTime()) / 1000;
+      console.log(`      backfill ${done.rowsDone} rows read in ${seconds} s, ${done.rowsEmitted} emitted, ${superseded} superseded by live changes; ${writes} live writes`);
     } finally {
       await p.close();
     }
