@@ -37,7 +37,7 @@ describe('make run: the demo on the embedded database (PGlite, trigger mode)', f
   });
 
   it('prints the demo table\'s changes as CloudEvents, then Ctrl-C stops run and the embedded server', async () => {
-    const env: NodeJS.ProcessEnv = { ...process.env, PGCE_DEMO_DB: 'embedded', PGCE_DEMO_DATA_DIR: path.join(dir, 'pglite'), PORT: String(await closedPort()) };
+    const env: NodeJS.ProcessEnv = { ...process.env, PGCE_DEMO_DB: 'embedded', PGCE_DEMO_DATA_DIR: path.join(dir, 'pglite'), PORT: String(await closedPort()), LOG_LEVEL: 'info' };
     for (const name of ['DATABASE_URL', 'K_SINK', 'CLOUDEVENTS_HANDLER', 'PG_CLOUDEVENTS_TABLES', 'PG_CLOUDEVENTS_CONFIG']) delete env[name];
     // Its own process group: Ctrl-C at a terminal reaches the whole group, as this signal does.
     demo = spawn(path.join(REPO_ROOT, 'scripts', 'run-demo.sh'), [], { cwd: REPO_ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -64,7 +64,7 @@ describe('make run: the demo on the embedded database (PGlite, trigger mode)', f
 
     process.kill(-demo.pid!, 'SIGINT');
     const code = await exited;
-    expect(stderr).to.include('"msg":"stopped"');
+    expect(stderr, `code ${code}: ${stderr.slice(-2500)}`).to.include('"msg":"stopped"');
     expect(code, stderr.slice(-2000)).to.equal(0);
     expect(alive(serverPid), 'the embedded server stopped with the demo').to.equal(false);
   });
