@@ -25,6 +25,8 @@ import { applySteps, planSetup } from './sources/logical/setup';
 import { inspectAndVerify, withDatabase } from './sources/logical/database';
 import { knexOn } from './pg/schema/knex';
 import { migrateSchema } from './pg/schema/migrate';
+import { schemaNames } from './pg/schema/names';
+import { BackfillStore } from './sources/backfill/store';
 import { startTableRules, triggersStatus, type TableRulesRuntime } from './trigger-rules';
 import { WorkflowsRuntime } from './workflow-runs';
 import { connectOperations, type WorkflowOperations } from './workflows/operations';
@@ -145,7 +147,6 @@ async function runUntilStopped(loaded: Config, options: PipelineOptions, closers
   // The admin API's /api/workflows has a Redis connection of its own.
   const workflowOps = config.server.adminToken !== undefined && (config.workflows ?? []).length > 0 ? adminWorkflowOperations(config) : undefined;
   if (workflowOps) closers.push(async () => workflowOps.redis.disconnect());
-  if (config.server.adminToken !== undefined && !tableRules && !workflowOps) log.warn('ADMIN_TOKEN is set but triggersTable.enabled is false and no workflows are configured: the admin API is off');
 
   // Workflows: one Redis connection; runners on every replica (the work stream's consumer group
   // runs each instance once, whichever replica takes it), inputs from the leader's routing.
@@ -163,11 +164,13 @@ async function runUntilStopped(loaded: Config, options: PipelineOptions, closers
   metrics.bindDeliveryStats(deliveryStats);
   if (workflows) metrics.bindWorkflowStats(() => workflows.workflowStats());
   const slotHealth = new SlotHealth({ config, pool, lifecycle, metrics, deadLetters, delivery: deliveryStats });
-  const admin: AdminOptions | undefined = config.server.adminToken !== undefined && (tableRules || workflowOps)
+  // With ADMIN_TOKEN the admin API is on: backfills (/api/backfills) are always there to serve.
+  const admin: AdminOptions | undefined = config.server.adminToken !== undefined
     ? {
       token: config.server.adminToken, config,
       ...(tableRules && { triggers: { store: tableRules.store, context: tableRules.context } }),
       ...(workflowOps && { workflows: workflowOps }),
+      backfills: { store: new BackfillStore(knexOn(pool), schemaNames(config), config.capture.slot), pool, config },
     }
     : undefined;
   const extraStatus = async () => ({

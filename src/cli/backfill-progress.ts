@@ -147,7 +147,7 @@ export function barText(s: ProgressSnapshot, bar: string, tableWidth: number): s
   const { row } = s;
   const percent = row.state === 'pending' ? '    ' : `${String(Math.floor(fraction(row) * 100)).padStart(3)}%`;
   const rows = row.state === 'pending' ? '' : `  ${rowsText(row)}`;
-  return `${`${row.id} ${tableOf(row)}`.padEnd(tableWidth)}  [${bar}] ${percent}${rows}  ${statusText(s)}`;
+  return `${`#${row.id} ${tableOf(row)}`.padEnd(tableWidth)}  [${bar}] ${percent}${rows}  ${statusText(s)}`;
 }
 
 /** One cli-progress bar per backfill, in the order first seen. */
@@ -168,7 +168,7 @@ export class BarsView implements ProgressView {
   }
 
   update(snapshots: ProgressSnapshot[]): void {
-    this.tableWidth = Math.max(this.tableWidth, ...snapshots.map((s) => `${s.row.id} ${tableOf(s.row)}`.length));
+    this.tableWidth = Math.max(this.tableWidth, ...snapshots.map((s) => `#${s.row.id} ${tableOf(s.row)}`.length));
     for (const s of snapshots) {
       // value/total are cli-progress's own bookkeeping; the text is drawn from the snapshot.
       const total = Math.max(s.row.rowsEstimated ?? 0, s.row.rowsDone, 1);
