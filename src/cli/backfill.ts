@@ -9,6 +9,7 @@ import type { Client } from 'pg';
 import type { Config } from '../config/types';
 import { knexOn } from '../pg/schema/knex';
 import { schemaNames } from '../pg/schema/names';
+import { sleep } from '../retry';
 import { parseChunk, parseRate, validateBackfill } from '../sources/backfill/request';
 import { BackfillError, BackfillStore, DEFAULT_CHUNK_SIZE, DEFAULT_LIST_LIMIT, type BackfillRow } from '../sources/backfill/store';
 import { backfillJson, tableOf } from '../sources/backfill/view';
@@ -79,6 +80,9 @@ const err = (line: string) => process.stderr.write(`${line}\n`);
 
 /** The slot's backfills on one connection; needs only DATABASE_URL (and the slot's name). */
 async function withStore(options: CommandOptions, use: (store: BackfillStore, config: Config) => Promise<number>): Promise<number> {
+  // commander lets a sub-command's arguments fill its parent's options: say they do not apply.
+  const misplaced = (['table', 'where', 'chunk', 'rate', 'detach'] as const).filter((k) => (options as BackfillOptions)[k] !== undefined);
+  if (misplaced.length > 0) options.usage(`${misplaced.map((k) => `--${k}`).join(', ')} ${misplaced.length === 1 ? 'goes' : 'go'} with a request (backfill --table T ...), not here`);
   const config = configure(options, { tables: false });
   return withDatabase(config, (client, resolved) => use(storeOn(client, resolved), resolved));
 }
@@ -151,7 +155,7 @@ async function follow(store: BackfillStore, requested: BackfillRow[], view: Prog
       const active = rows.some((r) => r.state === 'pending') ? await store.active() : [];
       view.update(rows.map((row) => snapshot(row, meters.get(row.id)!, active)), now);
       if (rows.every((r) => r.state !== 'pending' && r.state !== 'running')) return { rows };
-      if (await sleep(POLL_INTERVAL_MS, stop.signal)) break;
+      if (await sleep(POLL_INTERVAL_MS, stop.signal).then(() => false, () => true)) break;
     }
   } finally {
     for (const name of ['SIGINT', 'SIGTERM'] as const) process.off(name, onSignal);
@@ -169,22 +173,6 @@ function snapshot(row: BackfillRow, meter: RateMeter, active: BackfillRow[]): Pr
   // The leader performs a running (interrupted) one first, else the oldest pending: see NEXT_SQL.
   const first = active.find((a) => a.state === 'running') ?? active[0];
   return { row, ...(first && first.id !== row.id && { behind: `${first.id} (${tableOf(first)})` }) };
-}
-
-/** True when stopped before the time was up. */
-function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(false);
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve(true);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 async function list(store: BackfillStore, options: BackfillOptions): Promise<number> {

@@ -86,7 +86,16 @@ function parser(commandPath: string, output: ParserOutput): Parser {
       outputError: (text, write) => write(`${commandPath}: ${text.replace(/^error: /, '')}`),
     })
     .showHelpAfterError(`see: ${commandPath} --help`)
-    .configureHelp({ showGlobalOptions: true })
+    .configureHelp({
+      showGlobalOptions: true,
+      // The program's options (--config) apply everywhere; a command that also runs by itself
+      // (`backfill --table T`) keeps its own options away from its sub-commands' help.
+      visibleGlobalOptions: (cmd) => {
+        let root = cmd;
+        while (root.parent) root = root.parent;
+        return root === cmd ? [] : root.options.filter((o) => !o.hidden);
+      },
+    })
     .allowExcessArguments(false);
 }
 
