@@ -107,7 +107,9 @@ function define(parentPath: string, name: string, command: Command, output: Pars
   for (const [childName, child] of Object.entries(command.commands ?? {})) {
     sub.addCommand(define(commandPath, childName, child, output, result));
   }
-  // A command with sub-commands may also run by itself (`backfill --table T` beside `backfill list`).
+  // A command with sub-commands may also run by itself (`backfill --table T` beside `backfill list`);
+  // commander drops `help <sub-command>` for such a command unless asked to keep it.
+  if (command.run && command.commands) sub.helpCommand(true);
   if (command.run) {
     sub.action(async (...args: unknown[]) => {
       // commander passes the positional argument (when declared) first, then the values, then itself.
