@@ -19,6 +19,7 @@ import { SlotHealth } from './server/slot-health';
 import { StatusTracker } from './server/status';
 import { DEFAULT_DESTINATION, Destinations } from './sinks';
 import { createChangeSource } from './sources';
+import { BackfillRuntime, requestOnAdd, tablesJoining } from './sources/backfill';
 import { REPLICATION_SESSION_OPTIONS } from './sources/logical/stream';
 import type { ChangeSource } from './sources/contract';
 import { applySteps, planSetup } from './sources/logical/setup';
@@ -95,6 +96,8 @@ interface Running {
   tableRules?: TableRulesRuntime;
   /** Workflows (README "Workflows"): their stores, which the leader's routing fires inputs into, and the runners of every replica. */
   workflows?: WorkflowsRuntime;
+  /** Backfills (README "Backfill"): requested in the table, performed by the leader's term. */
+  backfill: BackfillRuntime;
   elector?: LeaderElector;
   stopping: AbortSignal;
 }
@@ -155,8 +158,14 @@ async function runUntilStopped(loaded: Config, options: PipelineOptions, closers
   });
   if (workflows) closers.push(() => workflows.close());
 
+  // Backfills read chunks with the replication session's settings too: values decode as a live row's.
+  const backfillPool = createPool(config.databaseUrl, 2, REPLICATION_SESSION_OPTIONS);
+  closers.push(() => backfillPool.end());
+  const backfill = new BackfillRuntime(config, knexOn(pool), backfillPool, lifecycle);
+  metrics.bindBackfills(() => backfill.status());
+
   const app: Running = {
-    config, env: options.env, database, lifecycle, pool, sourcePool, relations, destinations, deadLetters, deadLetter, stopping, tableRules, workflows,
+    config, env: options.env, database, lifecycle, pool, sourcePool, relations, destinations, deadLetters, deadLetter, stopping, tableRules, workflows, backfill,
   };
 
   // Health, metrics and /status, and the slot's health (retained WAL, the named gap on loss).
@@ -176,6 +185,7 @@ async function runUntilStopped(loaded: Config, options: PipelineOptions, closers
   const extraStatus = async () => ({
     ...(await slotHealth.status()),
     triggers: triggersStatus(config, tableRules),
+    backfills: backfill.status(),
     ...(workflows && { workflows: await workflows.status() }),
   });
   const server = await unlessStopped(startServer({ port: config.server.port, metrics, status, extraStatus, admin }), stopping);
@@ -233,10 +243,13 @@ async function leadershipTerm(app: Running): Promise<boolean> {
   await unlessStopped(withDatabase(config, async (client) => {
     const { state } = await inspectAndVerify(client, config);
     const steps = planSetup(state, config);
+    const joining = tablesJoining(config, state.publication);
     // The product's own tables first (knex migrations, with their own lock), then slot and publication.
     await migrateSchema(config, log);
     await applySteps(client, steps);
     for (const s of steps) log.info(`set-up: ${s.description}`);
+    // tables[].backfill: onAdd — after the publication lists them, so their live changes are watched.
+    for (const r of await requestOnAdd(app.backfill.store, joining)) log.info(`set-up: requested ${r} (backfill: onAdd)`);
   }), stopping);
   // The table's rules as they are now (the migrations above may just have made the table), before
   // any change is routed: unacknowledged changes meet the rules read at start.
@@ -254,12 +267,18 @@ async function leadershipTerm(app: Running): Promise<boolean> {
   });
   // Delivery: per-(destination, key) order, retries, dead letters; it acknowledges to the source.
   let source: ChangeSource | undefined;
+  // eslint-disable-next-line prefer-const -- the engine's feedback needs it before it exists
+  let backfillTerm: ReturnType<BackfillRuntime['beginTerm']> | undefined;
   const engine = new DeliveryEngine({
     router,
     policy: config.delivery,
     lifecycle,
     feedback: {
-      acknowledge: (position, idle) => source?.acknowledge(position, idle),
+      acknowledge: (position, idle) => {
+        source?.acknowledge(position, idle);
+        // A backfill chunk's progress is recorded once this passes its high watermark.
+        backfillTerm?.acknowledged(position);
+      },
       setPressure: (full) => source?.setPressure(full),
     },
     deadLetter: app.deadLetter,
@@ -268,8 +287,10 @@ async function leadershipTerm(app: Running): Promise<boolean> {
     },
   });
   app.engine = engine;
+  // Backfill: the DBLog window around the engine (docs/backfill.md); every call passes through.
+  backfillTerm = app.backfill.beginTerm(engine);
   // Source: the change stream of `capture.mode`, handed to the engine in commit order.
-  source = createChangeSource({ config, pool: app.pool, ownPool: app.sourcePool, consumer: engine, lifecycle });
+  source = createChangeSource({ config, pool: app.pool, ownPool: app.sourcePool, consumer: backfillTerm.window, lifecycle });
 
   let lostLeadership = false;
   // Listeners of this term only: removed when it ends, so terms do not pile them up.
@@ -293,10 +314,13 @@ async function leadershipTerm(app: Running): Promise<boolean> {
     const started = await Promise.race([starting, interrupted.then(() => undefined)]);
     if (started) {
       log.info({ sink: router.destinations.map((d) => d.sink.describe()).join(', '), tables: config.tables.map((t) => t.table) }, 'capturing');
+      app.backfill.startTerm(backfillTerm, source);
       await Promise.race([interrupted, started.done]);
     }
   } finally {
     for (const cleanup of cleanups) cleanup();
+    // No watermark is written once capture stops; the backfill in progress stays running in its table.
+    await app.backfill.endTerm(backfillTerm);
     const graceMs = stopping.aborted && !lostLeadership ? config.delivery.shutdownGracePeriodMs ?? 0 : 0;
     await source.stop(graceMs).catch((err) => log.warn({ err: errorMessage(err) }, 'stopping capture'));
     // The trigger actions' own connections (webhooks, brokers): each term makes its own.

@@ -71,6 +71,17 @@ export interface LifecycleEventMap {
   'workflow:runStarted': RunStartedEvent;
   /** A workflow run ended: finished, failed, replayed (failed, and retried as a new instance) or stale. */
   'workflow:runEnded': RunEndedEvent;
+  /** The leader started (or, `resumed`, continued after a restart or takeover) a backfill (README "Backfill"). */
+  'backfill:started': { id: string; table: string; rowsEstimated: number | null; resumed: boolean };
+  /**
+   * A backfill chunk was delivered and its progress recorded: `read` rows, of which `emitted` were
+   * sent and `superseded` dropped because a live change of the row came while the chunk was open.
+   */
+  'backfill:chunk': { id: string; table: string; read: number; emitted: number; superseded: number };
+  /** A chunk is read again: the stream restarted, the table was truncated or changed shape (docs/backfill.md). */
+  'backfill:redo': { id: string; table: string; reason: string };
+  /** A backfill ended: done, cancelled, or failed (with why). */
+  'backfill:finished': { id: string; table: string; state: 'done' | 'cancelled' | 'failed'; error?: string };
 }
 
 type Listener<K extends keyof LifecycleEventMap> = (payload: LifecycleEventMap[K]) => void;

@@ -250,7 +250,7 @@ function resolveAllTables(data: unknown, envTables: TableEntry[] | undefined, re
   const fromFile = new Map(fileTables.map((t) => [tableKey(t), t]));
   return resolveTables(envTables, (i) => `PG_CLOUDEVENTS_TABLES[${i}]`, problems).map((t) => {
     const configured = fromFile.get(tableKey(t));
-    return configured ? { ...t, app: configured.app, model: configured.model } : t;
+    return configured ? { ...t, app: configured.app, model: configured.model, ...(configured.backfill && { backfill: configured.backfill }) } : t;
   });
 }
 
@@ -261,9 +261,12 @@ function fileTableEntries(data: unknown): Array<TableEntry | undefined> {
   return tables.map((item: unknown) => {
     if (typeof item === 'string') return { table: item };
     if (typeof item !== 'object' || item === null) return undefined;
-    const { table, app, model } = item as Record<string, unknown>;
+    const { table, app, model, backfill } = item as Record<string, unknown>;
     if (typeof table !== 'string') return undefined;
-    return { table, app: typeof app === 'string' ? app : undefined, model: typeof model === 'string' ? model : undefined };
+    return {
+      table, app: typeof app === 'string' ? app : undefined, model: typeof model === 'string' ? model : undefined,
+      backfill: backfill === 'onAdd' ? 'onAdd' : undefined,
+    };
   });
 }
 

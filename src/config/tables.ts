@@ -16,6 +16,7 @@ export interface TableEntry {
   table: string;
   app?: string;
   model?: string;
+  backfill?: 'onAdd';
 }
 
 export const DEFAULT_SCHEMA = 'public';
@@ -136,6 +137,7 @@ export function resolveTables(
       name: qualified.name,
       app: entry.app ?? qualified.schema,
       model: entry.model ?? qualified.name,
+      ...(entry.backfill && { backfill: entry.backfill }),
     });
   });
   return tables;

@@ -16,6 +16,8 @@ export interface TableConfig {
   app: string;
   /** CloudEvent `model` extension; defaults to the table name. */
   model: string;
+  /** `onAdd`: backfill the table when it first joins the publication (README "Backfill"). */
+  backfill?: 'onAdd';
 }
 
 export interface CaptureConfig {

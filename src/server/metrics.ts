@@ -23,6 +23,8 @@ export interface PipelineMetrics {
   bindDeliveryStats(stats: () => DeliveryStats): void;
   /** Where the workflow gauges (open sessions, instances by status) read from, at scrape time. */
   bindWorkflowStats(stats: () => Promise<ReadonlyMap<string, WorkflowGauges>>): void;
+  /** Where the running backfills' gauges (rows done, remaining, rate) read from, at scrape time. */
+  bindBackfills(running: () => readonly BackfillGauges[]): void;
   /** Unsubscribe from the lifecycle (the registry keeps its last values). */
   dispose(): void;
 }
@@ -40,6 +42,15 @@ export interface DeliveryStats {
 export interface WorkflowGauges {
   sessionsOpen: number;
   instances: Record<InstanceStatus, number>;
+}
+
+/** One running backfill as its gauges read it (src/sources/backfill/coordinator.ts, status). */
+export interface BackfillGauges {
+  id: string;
+  table: string;
+  rowsDone: number;
+  remaining: number | null;
+  rate: number;
 }
 
 const PREFIX = 'pgce_';
@@ -239,6 +250,44 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
       for (const [workflow, s] of all) for (const status of INSTANCE_STATUSES) this.set({ workflow, status }, s.instances[status]);
     },
   });
+  // --- backfill (README "Backfill") ---
+  const backfillRows = new Counter({
+    name: `${PREFIX}backfill_rows_total`,
+    help: 'Rows read by backfills in delivered chunks, by table and outcome (emitted; superseded: a live change of the row came while its chunk was open, so the live event carries it).',
+    labelNames: ['table', 'outcome'] as const,
+    registers,
+  });
+  const backfillRedone = new Counter({
+    name: `${PREFIX}backfill_chunks_redone_total`,
+    help: 'Backfill chunks read again (the stream restarted, the table was truncated or changed shape), by table.',
+    labelNames: ['table'] as const,
+    registers,
+  });
+  const backfillsFinished = new Counter({
+    name: `${PREFIX}backfills_finished_total`,
+    help: 'Backfills that ended on this replica, by state (done, cancelled, failed).',
+    labelNames: ['state'] as const,
+    registers,
+  });
+  let backfills: (() => readonly BackfillGauges[]) | undefined;
+  const backfillGauge = (name: string, help: string, read: (b: BackfillGauges) => number | null) => new Gauge({
+    name: `${PREFIX}${name}`,
+    help,
+    labelNames: ['id', 'table'] as const,
+    registers,
+    collect() {
+      // Only the backfills running now: a finished one drops out.
+      this.reset();
+      for (const b of backfills?.() ?? []) {
+        const v = read(b);
+        if (v !== null) this.set({ id: b.id, table: b.table }, v);
+      }
+    },
+  });
+  backfillGauge('backfill_rows_done', 'Rows a running backfill has read and delivered so far.', (b) => b.rowsDone);
+  backfillGauge('backfill_rows_remaining', "A running backfill's rows left, from the planner's estimate.", (b) => b.remaining);
+  backfillGauge('backfill_rows_per_second', 'Rows per second a running backfill reads (since this leader took it up).', (b) => b.rate);
+  // --- end backfill ---
   let stats: (() => DeliveryStats) | undefined;
   const fromStats = (name: string, help: string, read: (s: DeliveryStats) => number) =>
     new Gauge({
@@ -321,6 +370,12 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
       if (attempt === 1) workflowWait.observe({ workflow, task }, Math.max(0, sinceFirstInputMs) / 1000);
     },
     'workflow:runEnded': ({ workflow, task, outcome }) => workflowRuns.inc({ workflow, task, outcome }),
+    'backfill:chunk': ({ table, emitted, superseded }) => {
+      backfillRows.inc({ table, outcome: 'emitted' }, emitted);
+      backfillRows.inc({ table, outcome: 'superseded' }, superseded);
+    },
+    'backfill:redo': ({ table }) => backfillRedone.inc({ table }),
+    'backfill:finished': ({ state }) => backfillsFinished.inc({ state }),
     'delivery:attemptFailed': ({ destination, error, status }) => {
       countAnswer(destination, status, 'network');
       failures.inc({ destination, status: status === undefined ? 'network' : String(status), retriable: String(isRetriable(error)) });
@@ -341,6 +396,9 @@ export function createMetrics(lifecycle: Lifecycle): PipelineMetrics {
     },
     bindWorkflowStats: (fn) => {
       workflowStats = fn;
+    },
+    bindBackfills: (fn) => {
+      backfills = fn;
     },
     dispose: () => unsubscribe(lifecycle, handlers),
   };
