@@ -26,8 +26,6 @@ import { applySteps, planSetup } from './sources/logical/setup';
 import { inspectAndVerify, withDatabase } from './sources/logical/database';
 import { knexOn } from './pg/schema/knex';
 import { migrateSchema } from './pg/schema/migrate';
-import { schemaNames } from './pg/schema/names';
-import { BackfillStore } from './sources/backfill/store';
 import { startTableRules, triggersStatus, type TableRulesRuntime } from './trigger-rules';
 import { WorkflowsRuntime } from './workflow-runs';
 import { connectOperations, type WorkflowOperations } from './workflows/operations';
@@ -179,7 +177,7 @@ async function runUntilStopped(loaded: Config, options: PipelineOptions, closers
       token: config.server.adminToken, config,
       ...(tableRules && { triggers: { store: tableRules.store, context: tableRules.context } }),
       ...(workflowOps && { workflows: workflowOps }),
-      backfills: { store: new BackfillStore(knexOn(pool), schemaNames(config), config.capture.slot), pool, config },
+      backfills: { store: backfill.store, pool, config },
     }
     : undefined;
   const extraStatus = async () => ({
