@@ -3,6 +3,8 @@ import { describeGap, lastKnownPosition } from '../sources/logical/slot-guard';
 import { inspectSlotRecord, slotRecordTableName } from '../pg/slot-record';
 import { knexOn } from '../pg/schema/knex';
 import { migrateSchema, pendingMigrations } from '../pg/schema/migrate';
+import { schemaNames } from '../pg/schema/names';
+import { BackfillStore, requestOnAdd, tablesJoining } from '../sources/backfill';
 import type { Command } from './command';
 import { configure, inspectAndVerify, withDatabase } from './context';
 
@@ -22,20 +24,28 @@ export const setupCommand: Command = {
       const { state, verdict } = await inspectAndVerify(client, config, { acceptSlotLoss: recreateSlot });
       for (const w of verdict.warnings) options.report.warn(w);
       const steps = planSetup(state, config, { recreateSlot });
+      // tables[].backfill: onAdd — the tables this set-up adds to the publication.
+      const joining = tablesJoining(config, state.publication);
       const gap = recreateSlot ? acceptedGap(state) : undefined;
       const schema = config.deadLetters.schema;
       if (options.dryRun) {
         // Migrations are knex code, not SQL text: named, in the order they would run.
         const pending = await pendingMigrations(knexOn(client), config);
         const migrations = pending.map((name) => `-- migrate schema ${schema}: ${name}\n`).join('');
-        const text = steps.length || pending.length ? `${migrations}${steps.map((s) => `${renderStep(s)}\n`).join('')}` : '-- nothing to do: set-up is complete\n';
+        const backfills = joining.map((t) => `-- request a backfill of ${t.schema}.${t.name} (backfill: onAdd)\n`).join('');
+        const text = steps.length || pending.length ? `${migrations}${steps.map((s) => `${renderStep(s)}\n`).join('')}${backfills}` : '-- nothing to do: set-up is complete\n';
         process.stdout.write(gap ? `-- accepts the gap: ${gap}\n${text}` : text);
         return 0;
       }
       // The schema first: the steps record the slot in its table.
       const { ran } = await migrateSchema(config, QUIET);
       await applySteps(client, steps);
-      const done = [...ran.map((name) => `migrate schema ${schema}: ${name}`), ...steps.map((s) => s.description)];
+      // After the publication lists them: the leader watches their live changes while it backfills.
+      const requested = await requestOnAdd(new BackfillStore(knexOn(client), schemaNames(config), config.capture.slot), joining);
+      const done = [
+        ...ran.map((name) => `migrate schema ${schema}: ${name}`), ...steps.map((s) => s.description),
+        ...requested.map((r) => `requested ${r} (backfill: onAdd)`),
+      ];
       process.stdout.write(
         done.length
           ? `${done.map((d) => `done: ${d}`).join('\n')}\n`

@@ -1,6 +1,7 @@
 import { applySteps, inspect, planTeardown, renderStep } from '../sources/logical/setup';
 import { deadLetterTeardownWarning } from '../delivery/dead-letters/table';
 import { triggerRulesTeardownWarning } from '../pg/schema/trigger-rules-table';
+import { backfillsTeardownWarning } from '../pg/schema/backfills-table';
 import type { Command } from './command';
 import { configure, withDatabase } from './context';
 
@@ -12,7 +13,7 @@ export const teardownCommand: Command = {
     return withDatabase(configure(options, { tables: false }), async (client, config) => {
       const state = await inspect(client, config);
       const steps = planTeardown(state, config);
-      for (const kept of [deadLetterTeardownWarning(state.deadLetters, config), triggerRulesTeardownWarning(state.triggerRules, config)]) {
+      for (const kept of [deadLetterTeardownWarning(state.deadLetters, config), triggerRulesTeardownWarning(state.triggerRules, config), backfillsTeardownWarning(state.backfills, config)]) {
         if (kept) options.report.warn(kept);
       }
       if (options.dryRun) {

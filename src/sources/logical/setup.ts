@@ -1,5 +1,6 @@
 import { emitFunctionWarning, inspectEmitFunction, planEmitFunctionSetup, planEmitFunctionTeardown, type EmitFunctionState } from '../../pg/schema/emit-function';
 import { inspectTriggerRulesTable, planTriggerRulesTeardown, type TriggerRulesTableState } from '../../pg/schema/trigger-rules-table';
+import { backfillsTableDropped, inspectBackfillsTable, planBackfillsTeardown, type BackfillsTableState } from '../../pg/schema/backfills-table';
 import { join } from 'node:path';
 import type { Client } from 'pg';
 import type { Config, TableConfig } from '../../config/types';
@@ -79,6 +80,8 @@ export interface Inspection {
   slotRecord: SlotRecordState;
   deadLetters: DeadLetterTableState;
   triggerRules: TriggerRulesTableState;
+  /** Backfill requests and progress (README "Backfill"). */
+  backfills: BackfillsTableState;
   /** pgcloudevents.emit() and the server version application events need (README "Application events"). */
   emitFunction?: EmitFunctionState;
 }
@@ -140,6 +143,7 @@ export async function inspect(client: Client, config: Config): Promise<Inspectio
     slotRecord: await inspectSlotRecord(knex, config),
     deadLetters: await inspectDeadLetterTable(knex, config),
     triggerRules: await inspectTriggerRulesTable(knex, config),
+    backfills: await inspectBackfillsTable(knex, config),
     emitFunction: await inspectEmitFunction(knex, config),
   };
 }
@@ -305,9 +309,10 @@ export function planTeardown(state: Inspection, config: Config): SetupStep[] {
   steps.push(...planSlotRecordTeardown(state.slotRecord, config));
   const rulesSteps = planTriggerRulesTeardown(state.triggerRules, config);
   steps.push(...rulesSteps);
-  // The slot record and trigger rules tables share the schema: once dropped they no longer keep it.
+  steps.push(...planBackfillsTeardown(state.backfills, config));
+  // The slot record, trigger rules and backfills tables share the schema: once dropped they no longer keep it.
   const recordTableDropped = state.slotRecord.tableExists && state.slotRecord.otherRecords === 0;
-  const dropped = (recordTableDropped ? 1 : 0) + (rulesSteps.length > 0 ? 1 : 0);
+  const dropped = (recordTableDropped ? 1 : 0) + (rulesSteps.length > 0 ? 1 : 0) + (backfillsTableDropped(state.backfills) ? 1 : 0);
   steps.push(...planDeadLetterTeardown({
     ...state.deadLetters,
     otherObjectsInSchema: state.deadLetters.otherObjectsInSchema - dropped,

@@ -1,4 +1,5 @@
 import { triggerRulesTeardownWarning } from '../../../src/pg/schema/trigger-rules-table';
+import { backfillsTeardownWarning } from '../../../src/pg/schema/backfills-table';
 import { expect } from 'chai';
 import { planSetup, planTeardown, renderStep, verify, type Inspection, type SlotState } from '../../../src/sources/logical/setup';
 import type { SlotRecordState } from '../../../src/pg/slot-record';
@@ -29,9 +30,10 @@ function state(over: Partial<Inspection> = {}): Inspection {
     slot: SLOT,
     slotElsewhere: null,
     slotRecord: RECORDED,
-    // The schema's other relations are the slot record table and the trigger rules table (empty).
-    deadLetters: { schemaExists: true, tableExists: true, empty: true, otherObjectsInSchema: 2 },
+    // The schema's other relations are the slot record, trigger rules and backfills tables.
+    deadLetters: { schemaExists: true, tableExists: true, empty: true, otherObjectsInSchema: 3 },
     triggerRules: { tableExists: true, rules: 0 },
+    backfills: { tableExists: true, own: 2, active: 0, others: 0 },
     ...over,
   };
 }
@@ -86,6 +88,8 @@ describe('pg/slot-record: setup with the slot record', () => {
       'drop slot record table pgcloudevents.capture_slots (empty)',
       'drop trigger rules table pgcloudevents.triggers (empty)',
       'drop function "pgcloudevents"."triggers_notify"()',
+      'drop backfills table pgcloudevents.backfills',
+      'drop function "pgcloudevents"."backfills_notify"()',
       'drop dead-letter table pgcloudevents.dead_letters (empty)',
       'drop the migration record pgcloudevents.knex_migrations',
       'drop schema pgcloudevents (empty)',
@@ -93,6 +97,7 @@ describe('pg/slot-record: setup with the slot record', () => {
     // Another source's slot is recorded in the same table: the table and the schema stay.
     const shared = planTeardown(state({
       slotRecord: { ...RECORDED, otherRecords: 1 },
+      backfills: { tableExists: true, own: 2, active: 1, others: 3 },
     }), config);
     expect(descriptions(shared)).to.deep.equal([
       'drop replication slot pg_cloudevents',
@@ -100,8 +105,10 @@ describe('pg/slot-record: setup with the slot record', () => {
       'forget replication slot pg_cloudevents (pgcloudevents.capture_slots)',
       'drop trigger rules table pgcloudevents.triggers (empty)',
       'drop function "pgcloudevents"."triggers_notify"()',
+      'forget the backfills of slot pg_cloudevents (pgcloudevents.backfills)',
       'drop dead-letter table pgcloudevents.dead_letters (empty)',
     ]);
+    expect(backfillsTeardownWarning({ tableExists: true, own: 2, active: 1, others: 3 }, config)).to.match(/1 backfill\(s\) of slot pg_cloudevents are pending or running/);
     // Trigger rules are a user's own: a table that holds some stays, and so does the schema.
     const withRules = planTeardown(state({ triggerRules: { tableExists: true, rules: 3 } }), config);
     expect(descriptions(withRules)).to.deep.equal([
@@ -109,6 +116,8 @@ describe('pg/slot-record: setup with the slot record', () => {
       'drop publication pg_cloudevents',
       'forget replication slot pg_cloudevents (pgcloudevents.capture_slots)',
       'drop slot record table pgcloudevents.capture_slots (empty)',
+      'drop backfills table pgcloudevents.backfills',
+      'drop function "pgcloudevents"."backfills_notify"()',
       'drop dead-letter table pgcloudevents.dead_letters (empty)',
     ]);
     expect(triggerRulesTeardownWarning({ tableExists: true, rules: 3 }, config)).to.match(/holds 3 rule\(s\) and is kept/);

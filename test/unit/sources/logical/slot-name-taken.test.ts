@@ -15,6 +15,7 @@ function state(over: Partial<Inspection>): Inspection {
     slotRecord: { tableExists: true, record: null, otherRecords: 0 },
     deadLetters: { schemaExists: true, tableExists: true, empty: true, otherObjectsInSchema: 2 },
     triggerRules: { tableExists: true, rules: 0 },
+    backfills: { tableExists: false, own: 0, active: 0, others: 0 },
     ...over,
   };
 }
