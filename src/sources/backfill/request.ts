@@ -110,6 +110,8 @@ export function whereShapeProblem(where: string): string | undefined {
       if (j >= where.length) return `has an unterminated ${ch === "'" ? 'string' : 'quoted identifier'} starting at position ${i + 1}`;
       i = j;
     } else if (ch === '$' && !/[\w$]/.test(where[i - 1] ?? '')) {
+      // $1 would bind to the chunk query's own parameters (the last key).
+      if (/[0-9]/.test(where[i + 1] ?? '')) return `contains a parameter ($${where[i + 1]}…) at position ${i + 1}: write the value itself`;
       const tag = /^\$([A-Za-z_][\w]*)?\$/.exec(where.slice(i));
       if (!tag) continue;
       const end = where.indexOf(tag[0], i + tag[0].length);

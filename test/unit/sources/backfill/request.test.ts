@@ -65,6 +65,7 @@ describe('sources/backfill/request: what a backfill request may ask', () => {
       ["note = 'open", /unterminated string starting at position 8/],
       ['"open = 1', /unterminated quoted identifier/],
       ['note = $$ x', /unterminated dollar-quoted string/],
+      ['id > $1', /contains a parameter \(\$1…\) at position 6: write the value itself/],
       ['   ', /is empty; leave it out to backfill every row/],
     ];
     for (const [where, problem] of cases) expect(whereShapeProblem(where), where).to.match(problem);
