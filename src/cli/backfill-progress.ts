@@ -40,7 +40,12 @@ export interface ProgressSnapshot {
   rate?: number;
   /** The active backfill of the slot that runs before this pending one, if any. */
   behind?: string;
+  /** Pending with nothing ahead of it for this long: no leader may be running. */
+  waitedMs?: number;
 }
+
+/** A pending backfill with nothing ahead of it gets a hint after this long. */
+export const NO_LEADER_HINT_MS = 30_000;
 
 export function formatDuration(seconds: number): string {
   const s = Math.max(0, Math.round(seconds));
@@ -81,7 +86,8 @@ export function statusText(s: ProgressSnapshot): string {
     case 'pending':
       return s.behind !== undefined
         ? `pending: waiting for backfill ${s.behind}, which the leader of slot ${row.slot} performs first`
-        : `pending: waiting for the leader of slot ${row.slot}`;
+        : `pending: waiting for the leader of slot ${row.slot}${(s.waitedMs ?? 0) >= NO_LEADER_HINT_MS
+          ? ` (nothing started it in ${formatDuration((s.waitedMs ?? 0) / 1000)}: is \`pg-cloudevents run\` running for this slot?)` : ''}`;
     case 'running': {
       const eta = etaSeconds(row, s.rate);
       return `running, ${s.rate === undefined ? '- rows/s' : `${Math.round(s.rate)} rows/s`}, ETA ${eta === undefined ? '-' : formatDuration(eta)}`;
@@ -120,18 +126,20 @@ export interface Writable {
 
 /** Plain lines, throttled per backfill; a change of state always prints. */
 export class LinesView implements ProgressView {
-  private readonly last = new Map<string, { at: number; state: string; done: number }>();
+  private readonly last = new Map<string, { at: number; state: string; done: number; line: string }>();
 
   constructor(private readonly out: Writable, private readonly intervalMs = LINE_INTERVAL_MS) {}
 
   update(snapshots: ProgressSnapshot[], now: number): void {
     for (const s of snapshots) {
       const seen = this.last.get(s.row.id);
-      const changed = seen === undefined || seen.state !== s.row.state;
+      const line = progressLine(s);
+      // A pending line changes only when what it waits for does (another backfill, or no leader).
+      const changed = seen === undefined || seen.state !== s.row.state || (s.row.state === 'pending' && seen.line !== line);
       const due = seen !== undefined && now - seen.at >= this.intervalMs && seen.done !== s.row.rowsDone;
       if (!changed && !due) continue;
-      this.last.set(s.row.id, { at: now, state: s.row.state, done: s.row.rowsDone });
-      this.out.write(`${progressLine(s)}\n`);
+      this.last.set(s.row.id, { at: now, state: s.row.state, done: s.row.rowsDone, line });
+      this.out.write(`${line}\n`);
     }
   }
 

@@ -145,6 +145,7 @@ async function follow(store: BackfillStore, requested: BackfillRow[], view: Prog
   };
   for (const name of ['SIGINT', 'SIGTERM'] as const) process.once(name, onSignal);
   let rows = requested;
+  const since = Date.now();
   try {
     for (;;) {
       const fresh: BackfillRow[] = [];
@@ -153,7 +154,7 @@ async function follow(store: BackfillStore, requested: BackfillRow[], view: Prog
       const now = Date.now();
       for (const r of rows) if (r.state === 'running') meters.get(r.id)!.add(now, r.rowsDone);
       const active = rows.some((r) => r.state === 'pending') ? await store.active() : [];
-      view.update(rows.map((row) => snapshot(row, meters.get(row.id)!, active)), now);
+      view.update(rows.map((row) => snapshot(row, meters.get(row.id)!, active, now - since)), now);
       if (rows.every((r) => r.state !== 'pending' && r.state !== 'running')) return { rows };
       if (await sleep(POLL_INTERVAL_MS, stop.signal).then(() => false, () => true)) break;
     }
@@ -168,11 +169,12 @@ async function follow(store: BackfillStore, requested: BackfillRow[], view: Prog
 }
 
 /** The row with its measured rate, and for a pending one the backfill the leader performs first. */
-function snapshot(row: BackfillRow, meter: RateMeter, active: BackfillRow[]): ProgressSnapshot {
+function snapshot(row: BackfillRow, meter: RateMeter, active: BackfillRow[], watchedMs: number): ProgressSnapshot {
   if (row.state !== 'pending') return { row, rate: meter.rate() };
   // The leader performs a running (interrupted) one first, else the oldest pending: see NEXT_SQL.
   const first = active.find((a) => a.state === 'running') ?? active[0];
-  return { row, ...(first && first.id !== row.id && { behind: `${first.id} (${tableOf(first)})` }) };
+  if (first && first.id !== row.id) return { row, behind: `${first.id} (${tableOf(first)})` };
+  return { row, waitedMs: watchedMs };
 }
 
 async function list(store: BackfillStore, options: BackfillOptions): Promise<number> {

@@ -44,6 +44,8 @@ describe('cli/backfill-progress: what `backfill` shows while it follows', () => 
   it('one plain line per state: why it waits, how fast it goes, how it ended', () => {
     const pending = row({ state: 'pending', rowsDone: 0, rowsEmitted: 0, rowsEstimated: null, startedAt: null });
     expect(progressLine({ row: pending })).to.equal('backfill 12 public.orders: pending: waiting for the leader of slot pgce_orders');
+    expect(progressLine({ row: pending, waitedMs: 29_000 })).to.equal('backfill 12 public.orders: pending: waiting for the leader of slot pgce_orders');
+    expect(progressLine({ row: pending, waitedMs: 95_000 })).to.equal('backfill 12 public.orders: pending: waiting for the leader of slot pgce_orders (nothing started it in 1m35s: is `pg-cloudevents run` running for this slot?)');
     expect(progressLine({ row: pending, behind: '11 (public.items)' })).to.equal('backfill 12 public.orders: pending: waiting for backfill 11 (public.items), which the leader of slot pgce_orders performs first');
     expect(progressLine({ row: row(), rate: 2000 })).to.equal('backfill 12 public.orders: 4000/~10000 rows (40%), running, 2000 rows/s, ETA 3s');
     expect(progressLine({ row: row() })).to.equal('backfill 12 public.orders: 4000/~10000 rows (40%), running, - rows/s, ETA -');
@@ -55,23 +57,27 @@ describe('cli/backfill-progress: what `backfill` shows while it follows', () => 
     expect(progressLine({ row: row({ schema: 'My Schema', table: 'Orders' }), rate: 1 })).to.match(/^backfill 12 "My Schema"\."Orders": /);
   });
 
-  it('off a terminal: a line at each change of state, else at most one per backfill every interval, and only when it moved', () => {
+  it('off a terminal: a line at each change of state (and of what a pending one waits for), else at most one per backfill every interval, and only when it moved', () => {
     let text = '';
     const view = new LinesView({ write: (t: string) => (text += t) }, 5000);
     const lines = () => text.trimEnd().split('\n');
     view.update([{ row: row({ state: 'pending', rowsDone: 0 }) }], 0);
     view.update([{ row: row({ state: 'pending', rowsDone: 0 }) }], 10_000);
     expect(lines()).to.have.length(1);
+    view.update([{ row: row({ state: 'pending', rowsDone: 0 }), waitedMs: 30_000 }], 10_050);
+    view.update([{ row: row({ state: 'pending', rowsDone: 0 }), waitedMs: 30_000 }], 10_060);
+    expect(lines(), 'the no-leader hint is said once').to.have.length(2);
+    expect(lines()[1]).to.match(/is `pg-cloudevents run` running for this slot\?\)$/);
     view.update([{ row: row({ rowsDone: 100 }) }], 10_100);
     view.update([{ row: row({ rowsDone: 200 }) }], 12_000);
-    expect(lines()).to.have.length(2);
-    view.update([{ row: row({ rowsDone: 300 }) }], 15_100);
     expect(lines()).to.have.length(3);
-    expect(lines()[2]).to.match(/: 300\/~10000 rows \(3%\), running/);
+    view.update([{ row: row({ rowsDone: 300 }) }], 15_100);
+    expect(lines()).to.have.length(4);
+    expect(lines()[3]).to.match(/: 300\/~10000 rows \(3%\), running/);
     view.update([{ row: row({ rowsDone: 300 }) }], 30_000);
-    expect(lines(), 'no new line when nothing moved').to.have.length(3);
+    expect(lines(), 'no new line when nothing moved').to.have.length(4);
     view.update([{ row: row({ state: 'done', rowsDone: 10000, rowsEmitted: 10000, finishedAt: at(9) }) }], 30_100);
-    expect(lines()[3]).to.match(/done in 9s: 10000 events$/);
+    expect(lines()[4]).to.match(/done in 9s: 10000 events$/);
   });
 
   it('on a terminal: one cli-progress bar per backfill, drawn with the rows, state, rate and ETA', () => {
