@@ -35,7 +35,7 @@ test: deps build services ## all tests (unit + integration, specs from .mocharc.
 test-unit: build ## unit tests only (.mocharc.unit.json); a connection to a service fails them
 	npx mocha --config .mocharc.unit.json
 
-run: deps build services ## run against DATABASE_URL/K_SINK, or a local demo database printing events to the console
+run: deps build ## run against DATABASE_URL/K_SINK, or a local demo database printing events to the console (PostgreSQL, else an embedded one)
 	scripts/run-demo.sh
 
 bench: build services ## full benchmark (~7 min on 2 cores): bench/results/<date>.json and BENCHMARKS.md

@@ -2,7 +2,10 @@
 # `make run`: runs `pg-cloudevents run`, filling in a local demo for whatever is not configured.
 #
 #   DATABASE_URL unset            → local PostgreSQL, database pgce_demo with table public.demo_orders,
-#                                   plus a loop that changes a demo row every 2 seconds
+#                                   plus a loop that changes a demo row every 2 seconds; where no
+#                                   PostgreSQL server runs or can be installed (or PGCE_DEMO_DB=embedded),
+#                                   an embedded one (PGlite, scripts/pglite-server.js) with
+#                                   capture.mode: trigger
 #   K_SINK and CLOUDEVENTS_HANDLER unset → CLOUDEVENTS_HANDLER=console (events printed to stdout)
 #   PG_CLOUDEVENTS_TABLES and PG_CLOUDEVENTS_CONFIG unset → PG_CLOUDEVENTS_TABLES=public.demo_orders
 #
@@ -40,19 +43,66 @@ readonly TICK_SQL=(
        AND (SELECT count(*) FROM public.demo_orders) > 3"
 )
 
-psql_quiet() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+readonly EMBEDDED_DATA_DIR=.tmp/pglite
+readonly EMBEDDED_START_SECONDS=120
+
+# SQL through node and pg, not psql: the embedded database's machine may have no PostgreSQL client.
+sql() { node scripts/demo-sql.js "$@"; }
 
 choices=()
 demo_db=0
+embedded=0
+embedded_pid=
+
+# The embedded database (PGlite on a loopback port): started in the background, stopped on exit.
+start_embedded() {
+  mkdir -p .tmp
+  node scripts/pglite-server.js --data-dir "$EMBEDDED_DATA_DIR" --port 0 >.tmp/pglite.json 2>.tmp/pglite.log &
+  embedded_pid=$!
+  local waited=0
+  until [[ -s .tmp/pglite.json ]]; do
+    if ! kill -0 "$embedded_pid" 2>/dev/null || ((waited >= EMBEDDED_START_SECONDS * 10)); then
+      echo "make run: the embedded PostgreSQL did not start; its log (.tmp/pglite.log):" >&2
+      tail -n 20 .tmp/pglite.log >&2 || true
+      exit 1
+    fi
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  DATABASE_URL=$(node -p 'JSON.parse(require("fs").readFileSync(".tmp/pglite.json", "utf8").split("\n")[0]).url')
+  export DATABASE_URL
+}
+
+stop_embedded() {
+  if [[ -n "$embedded_pid" ]]; then
+    kill -TERM "$embedded_pid" 2>/dev/null || true
+    wait "$embedded_pid" 2>/dev/null || true
+  fi
+}
 
 if [[ -z "${DATABASE_URL:-}" ]]; then
   demo_db=1
-  export DATABASE_URL=$DEMO_URL
-  if [[ -z "$(psql_quiet "$DEMO_ADMIN_URL" -c "SELECT 1 FROM pg_database WHERE datname = '${DEMO_DB}'")" ]]; then
-    psql_quiet "$DEMO_ADMIN_URL" -c "CREATE DATABASE ${DEMO_DB}"
+  embedded_reason=
+  if [[ "${PGCE_DEMO_DB:-}" == embedded ]]; then
+    embedded_reason="PGCE_DEMO_DB=embedded"
+  elif ! scripts/ensure-services.sh postgres; then
+    embedded_reason="no PostgreSQL server runs here and none could be installed (see the lines above)"
   fi
-  psql_quiet "$DATABASE_URL" -c "$CREATE_TABLE_SQL"
-  choices+=("database  ${DATABASE_URL} (local demo database; DATABASE_URL was not set)")
+  if [[ -n "$embedded_reason" ]]; then
+    embedded=1
+    trap stop_embedded EXIT
+    start_embedded
+    sql "$DATABASE_URL" "$CREATE_TABLE_SQL" >/dev/null
+    choices+=("database  embedded PostgreSQL (PGlite) at ${DATABASE_URL}, data in ${EMBEDDED_DATA_DIR}: ${embedded_reason}")
+    choices+=("capture   trigger mode (a journal written by triggers): the embedded database has no logical replication")
+  else
+    export DATABASE_URL=$DEMO_URL
+    if [[ -z "$(sql "$DEMO_ADMIN_URL" "SELECT 1 FROM pg_database WHERE datname = '${DEMO_DB}'")" ]]; then
+      sql "$DEMO_ADMIN_URL" "CREATE DATABASE ${DEMO_DB}" >/dev/null
+    fi
+    sql "$DATABASE_URL" "$CREATE_TABLE_SQL" >/dev/null
+    choices+=("database  ${DATABASE_URL} (local demo database; DATABASE_URL was not set)")
+  fi
 else
   choices+=("database  DATABASE_URL from your environment")
 fi
@@ -78,9 +128,13 @@ fi
 if [[ $demo_db == 1 && -z "${PG_CLOUDEVENTS_CONFIG:-}" ]]; then
   # Slot names are cluster-wide: the demo keeps its own, so it never takes the default one.
   mkdir -p .tmp
-  printf 'capture: { slot: pgce_demo, publication: pgce_demo }\n' > .tmp/demo.yaml
+  if ((embedded)); then
+    printf 'capture: { mode: trigger, slot: pgce_demo }\n' > .tmp/demo.yaml
+  else
+    printf 'capture: { slot: pgce_demo, publication: pgce_demo }\n' > .tmp/demo.yaml
+    choices+=("slot      pgce_demo (drop it with: DATABASE_URL=$DATABASE_URL PG_CLOUDEVENTS_CONFIG=.tmp/demo.yaml PG_CLOUDEVENTS_TABLES=$PG_CLOUDEVENTS_TABLES node dist/src/cli/main.js teardown)")
+  fi
   export PG_CLOUDEVENTS_CONFIG=$PWD/.tmp/demo.yaml
-  choices+=("slot      pgce_demo (drop it with: DATABASE_URL=$DATABASE_URL PG_CLOUDEVENTS_CONFIG=.tmp/demo.yaml PG_CLOUDEVENTS_TABLES=$PG_CLOUDEVENTS_TABLES node dist/src/cli/main.js teardown)")
 fi
 
 {
@@ -93,7 +147,10 @@ fi
   echo
   echo "  Make a change yourself:"
   if ((demo_db)); then
-    echo "    psql ${DATABASE_URL} -c \"insert into demo_orders (customer, total, status) values ('you', 9.99, 'new')\""
+    echo "    node scripts/demo-sql.js ${DATABASE_URL} \"insert into demo_orders (customer, total, status) values ('you', 9.99, 'new')\""
+    if command -v psql >/dev/null 2>&1; then
+      echo "    psql ${DATABASE_URL} -c \"insert into demo_orders (customer, total, status) values ('you', 9.99, 'new')\""
+    fi
   else
     # Your URL may hold a password: it is not printed.
     echo "    psql \"\$DATABASE_URL\" -c \"insert into <your table> ...\""
@@ -114,7 +171,7 @@ if ((demo_db)); then
     tick=0
     while kill -0 "$run_pid" 2>/dev/null; do
       sleep "$DEMO_INTERVAL_SECONDS"
-      psql_quiet "$DATABASE_URL" -c "${TICK_SQL[tick % 3]}" >/dev/null 2>&1 || true
+      sql "$DATABASE_URL" "${TICK_SQL[tick % 3]}" >/dev/null 2>&1 || true
       tick=$((tick + 1))
     done
   ) &
@@ -122,4 +179,13 @@ fi
 
 # The heap limit the container image ships with (see Dockerfile).
 export NODE_OPTIONS="${NODE_OPTIONS:-$(sed -n 's/^ENV .*NODE_OPTIONS=\([^ ]*\).*/\1/p' Dockerfile)}"
+if ((embedded)); then
+  # Trigger mode's journal and triggers are made by setup (run makes only the product's tables).
+  node dist/src/cli/main.js setup >&2
+  # Not exec: this shell stays to stop the embedded server (trap) when run ends. Signals reach
+  # run directly (same process group); its exit status is this script's.
+  status=0
+  node dist/src/cli/main.js run || status=$?
+  exit "$status"
+fi
 exec node dist/src/cli/main.js run

@@ -265,7 +265,6 @@ async function leadershipTerm(app: Running): Promise<boolean> {
   });
   // Delivery: per-(destination, key) order, retries, dead letters; it acknowledges to the source.
   let source: ChangeSource | undefined;
-  // eslint-disable-next-line prefer-const -- the engine's feedback needs it before it exists
   let backfillTerm: ReturnType<BackfillRuntime['beginTerm']> | undefined;
   const engine = new DeliveryEngine({
     router,

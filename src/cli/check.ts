@@ -4,6 +4,7 @@ import { createSink, requireSink } from '../sinks';
 import { knexOn } from '../pg/schema/knex';
 import { pendingMigrations, schemaBehindWarning } from '../pg/schema/migrate';
 import { resolveBrokerConn } from '../config/broker-conn';
+import { journalNames } from '../sources/journal/names';
 import type { Command } from './command';
 import { configure, inspectAndVerify, withDatabase } from './context';
 
@@ -19,11 +20,22 @@ export const checkCommand: Command = {
     // The slot and publication names as resolved on the connection (their default is per database).
     const warnings = await withDatabase(config, async (client, config) => {
       const { state, verdict } = await inspectAndVerify(client, config);
-      out(`ok   database "${state.database}": wal_level = logical, replication allowed`);
-      for (const t of config.tables) out(`ok   table ${t.schema}.${t.name} → ${t.app}.${t.model}`);
-      out(`${state.publication.exists ? 'ok  ' : 'todo'} publication ${config.capture.publication}${state.publication.exists ? '' : ' (created by setup or run)'}`);
-      // A lost slot (dropped, invalidated) is an error above; warnings below name retained WAL.
-      out(`${state.slot ? 'ok  ' : 'todo'} replication slot ${config.capture.slot}${state.slot ? ` (${slotSummary(state.slot)})` : ' (created by setup or run)'}`);
+      if (config.capture.mode === 'trigger') {
+        // The journal needs neither wal_level = logical nor REPLICATION (README "Capture modes").
+        out(`ok   database "${state.database}": capture.mode trigger (wal_level ${state.walLevel}; no replication needed)`);
+        for (const t of config.tables) out(`ok   table ${t.schema}.${t.name} → ${t.app}.${t.model}`);
+        const j = journalNames(config);
+        const journal = state.journal!;
+        out(`${journal.functionCurrent ? 'ok  ' : 'todo'} journal function ${j.schema.schema}.${j.function}()${journal.functionCurrent ? '' : ' (created by setup or run)'}`);
+        const missing = journal.tables.filter((t) => !journal.triggers.some((tr) => tr.relid === t.relid && tr.trigger === j.rowTrigger));
+        out(`${missing.length ? 'todo' : 'ok  '} journal triggers ${j.rowTrigger}${missing.length ? ` (missing on ${missing.map((t) => `${t.schema}.${t.name}`).join(', ')}: created by setup or run)` : ` on ${journal.tables.length} table(s)`}`);
+      } else {
+        out(`ok   database "${state.database}": wal_level = logical, replication allowed`);
+        for (const t of config.tables) out(`ok   table ${t.schema}.${t.name} → ${t.app}.${t.model}`);
+        out(`${state.publication.exists ? 'ok  ' : 'todo'} publication ${config.capture.publication}${state.publication.exists ? '' : ' (created by setup or run)'}`);
+        // A lost slot (dropped, invalidated) is an error above; warnings below name retained WAL.
+        out(`${state.slot ? 'ok  ' : 'todo'} replication slot ${config.capture.slot}${state.slot ? ` (${slotSummary(state.slot)})` : ' (created by setup or run)'}`);
+      }
       const pending = await pendingMigrations(knexOn(client), config);
       out(`${pending.length ? 'todo' : 'ok  '} schema ${config.deadLetters.schema}${pending.length ? ` (${pending.length} migration(s) pending: applied by setup or run)` : ' (current)'}`);
       const behind = schemaBehindWarning(pending, config);

@@ -1,4 +1,8 @@
-import { checkNames, inspect } from '../sources/logical/setup';
+import type { Client } from 'pg';
+import type { Config } from '../config/types';
+import { checkNames, inspect, verify, type Inspection } from '../sources/logical/setup';
+import { journalDepth } from '../sources/journal/setup';
+import { journalNames } from '../sources/journal/names';
 import { diagnoseSlot, formatBytes } from '../sources/logical/slot-guard';
 import { DeadLetterStore } from '../delivery/dead-letters';
 import { knexOn } from '../pg/schema/knex';
@@ -13,7 +17,7 @@ const num = (text: string | null) => (text === null ? null : Number(text));
  * Exits 1 when the slot is lost (the same PGCE_ERR_SLOT_LOST that stops `run`), after the report.
  */
 export const statusCommand: Command = {
-  summary: 'capture mode, slot lag, WAL status, last acknowledged position, dead-letter count',
+  summary: 'capture mode, slot lag, WAL status, last acknowledged position (trigger mode: journal depth and age), dead-letter count',
   options: [{ flags: '--json', description: 'print the report as JSON' }],
   async run(options) {
     // Needs only DATABASE_URL: without tables the report lists none.
@@ -24,6 +28,7 @@ export const statusCommand: Command = {
       const diagnosis = diagnoseSlot(slot, record, state.database, config);
       const names = checkNames(state, config);
       const schemaBehind = schemaBehindWarning(await pendingMigrations(knexOn(client), config), config);
+      if (config.capture.mode === 'trigger') return journalReport(client, config, state, schemaBehind);
       return {
         mode: config.capture.mode,
         database: state.database,
@@ -66,6 +71,10 @@ export const statusCommand: Command = {
       process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       return exitCode;
     }
+    if ('journal' in report) {
+      process.stdout.write(`${journalLines(report as JournalReport).join('\n')}\n`);
+      return exitCode;
+    }
     const s = report.slot as Record<string, unknown>;
     const missing = s.exists === false;
     const lines = [
@@ -97,3 +106,53 @@ export const statusCommand: Command = {
     return exitCode;
   },
 };
+
+// --- capture.mode: trigger ---------------------------------------------------------------------
+
+type JournalReport = Awaited<ReturnType<typeof journalReport>>;
+
+/** The journal's state instead of a slot's: its function, triggers, depth and the age of its oldest row. */
+async function journalReport(client: Client, config: Config, state: Inspection, schemaBehind: string | undefined) {
+  const names = journalNames(config);
+  const journal = state.journal!;
+  const depth = journal.tableExists ? await journalDepth((sql, params) => client.query(sql, params), config) : null;
+  const verdict = verify(state, config);
+  return {
+    mode: config.capture.mode,
+    database: state.database,
+    walLevel: state.walLevel,
+    journal: {
+      table: `${names.schema.schema}.${names.schema.journal}`,
+      exists: journal.tableExists,
+      capture: names.capture,
+      function: journal.functionExists ? `${names.schema.schema}.${names.function}()` : null,
+      channel: names.channel,
+      triggers: journal.triggers.map((t) => `${t.schema}.${t.name}: ${t.trigger}`),
+      depth: depth?.depth ?? null,
+      oldestAgeSeconds: depth?.oldestAgeSeconds ?? null,
+    },
+    problems: verdict.errors.map((e) => ({ code: e.code, message: e.message })),
+    warnings: [...verdict.warnings, ...(schemaBehind ? [schemaBehind] : [])],
+    tables: config.tables.map((t) => `${t.schema}.${t.name}`),
+    deadLetters: {
+      table: `${config.deadLetters.schema}.${config.deadLetters.table}`,
+      count: state.deadLetters.tableExists ? await new DeadLetterStore(knexOn(client), config.deadLetters).count() : null,
+    },
+  };
+}
+
+function journalLines(report: JournalReport): string[] {
+  const j = report.journal;
+  const lines = [
+    `capture mode:        trigger (journal)`,
+    `database:            ${report.database} (wal_level ${report.walLevel}; not needed in trigger mode)`,
+    `journal:             ${j.table}${j.exists ? '' : ' (missing: run setup)'}, capture ${j.capture}`,
+    `journal function:    ${j.function ?? 'missing: run setup'} (NOTIFY channel ${j.channel})`,
+    `journal triggers:    ${j.triggers.length ? j.triggers.join(', ') : 'none: run setup'}`,
+    `journal depth:       ${j.depth === null ? 'unknown' : `${j.depth} change(s) waiting`}${j.oldestAgeSeconds === null ? '' : `, the oldest ${j.oldestAgeSeconds.toFixed(1)} s old`}`,
+    `dead letters:        ${report.deadLetters.count === null ? 'table missing: run setup' : report.deadLetters.count} (${report.deadLetters.table})`,
+  ];
+  for (const w of report.warnings) lines.push(`warning:             ${w}`);
+  for (const p of report.problems) lines.push(`problem:             ${p.message} [${p.code}]`);
+  return lines;
+}

@@ -19,7 +19,11 @@ export const tailCommand: Command = {
     const { config, database } = await withDatabase(configure(options), async (client, config) => {
       // tail reads a temporary slot of its own: a lost capture slot does not concern it.
       const { state } = await inspectAndVerify(client, config, { acceptSlotLoss: true });
-      if (!state.publication.exists) {
+      // Trigger mode reads the journal without deleting: the triggers must exist to write it.
+      if (config.capture.mode === 'trigger' && !state.journal?.functionExists) {
+        throw new PgceError(ErrorCodes.JOURNAL, `the journal's function for capture ${config.capture.slot} does not exist yet: run \`pg-cloudevents setup\` first`);
+      }
+      if (config.capture.mode !== 'trigger' && !state.publication.exists) {
         throw new PgceError(ErrorCodes.REPLICATION,
           `publication ${config.capture.publication} does not exist yet: run \`pg-cloudevents setup\` first`);
       }

@@ -62,7 +62,7 @@ export interface FileConfig {
 /** Defaults in the file's own terms (ISO 8601 durations); config/schema.json repeats them as `default`. */
 export const DEFAULTS = {
   capture: {
-    mode: 'logical' as const,
+    mode: 'logical' as 'logical' | 'trigger',
     // No slot or publication: the default is per database (src/config/capture-names.ts).
     statusInterval: 'PT10S',
     reconnectDelay: 'PT1S',
@@ -70,6 +70,8 @@ export const DEFAULTS = {
     heartbeatInterval: 'PT30S',
     retainedWalWarnBytes: 1024 * 1024 * 1024,
     retainedWalWarnFraction: 0.5,
+    pollInterval: 'PT1S',
+    batchSize: 500,
   },
   events: { enabled: true, format: 'default' as 'default' | 'django', schemaChanges: false, messagePrefix: DEFAULT_MESSAGE_PREFIX },
   sink: { mode: 'binary' as 'binary' | 'structured' | 'batch', batchSize: 100, caCertsDir: '/knative-custom-certs', oidcTokenPath: '/oidc/token' },
@@ -301,6 +303,11 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
   const backoffMaxMs = parseDuration(delivery.backoffMax);
   const fileTimeoutMs = parseDuration(delivery.timeout);
   if (statusIntervalMs <= 0) problems.push(`capture.statusInterval: must be longer than zero (got ${capture.statusInterval})`);
+  if (parseDuration(capture.pollInterval) <= 0) problems.push(`capture.pollInterval: must be longer than zero (got ${capture.pollInterval})`);
+  // A trigger sees rows, not DDL: schema-change events need the replication stream's Relation messages.
+  if (capture.mode === 'trigger' && file.events?.schemaChanges) {
+    problems.push('events.schemaChanges: schema-change events need capture.mode: logical (a trigger sees rows, not ALTER TABLE)');
+  }
   if (reconnectMaxMs < reconnectDelayMs) {
     problems.push(`capture.reconnectMax: ${capture.reconnectMax} is shorter than capture.reconnectDelay (${capture.reconnectDelay})`);
   }
@@ -360,6 +367,8 @@ function build(file: FileConfig, env: EnvValues, tables: TableConfig[], names: C
       heartbeatIntervalMs: parseDuration(capture.heartbeatInterval),
       retainedWalWarnBytes: capture.retainedWalWarnBytes,
       retainedWalWarnFraction: capture.retainedWalWarnFraction,
+      pollIntervalMs: parseDuration(capture.pollInterval),
+      batchSize: capture.batchSize,
     },
     events: {
       enabled,

@@ -21,7 +21,8 @@ export interface TableConfig {
 }
 
 export interface CaptureConfig {
-  mode: 'logical';
+  /** logical: the slot's pgoutput stream; trigger: a trigger-written journal (src/sources/journal/). */
+  mode: 'logical' | 'trigger';
   /**
    * The slot and publication names. Configured (PG_CLOUDEVENTS_SLOT, capture.slot, ...) or, when
    * not, '' until src/sources/logical/names.ts resolves the per-database default on a connection.
@@ -44,6 +45,10 @@ export interface CaptureConfig {
   retainedWalWarnBytes: number;
   /** Warn when the slot retains more than this share of max_slot_wal_keep_size (when set); 0 = never. */
   retainedWalWarnFraction: number;
+  /** trigger mode: read the journal at least this often, NOTIFY or not (ms). */
+  pollIntervalMs: number;
+  /** trigger mode: journal rows read per query. */
+  batchSize: number;
 }
 
 export interface CaptureNames {

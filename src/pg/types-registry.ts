@@ -149,6 +149,17 @@ export class TypeRegistry {
     return BUILTIN_ARRAY_ELEMENTS.get(oid) ?? this.user.get(oid)?.elementOid;
   }
 
+  /** The type a domain constrains, through domains over domains; any other OID is its own base. */
+  baseOf(oid: number): number {
+    let current = oid;
+    for (let depth = 0; depth < MAX_DEPTH; depth++) {
+      const info = this.user.get(current);
+      if (info?.kind !== 'domain' || !info.baseOid) return current;
+      current = info.baseOid;
+    }
+    return current;
+  }
+
   /** The decoder for `oid` (cached; unknown OIDs read as strings). */
   decoder(oid: number): Decoder {
     let decoder = this.decoders.get(oid);

@@ -11,6 +11,7 @@ import type { DeadLetterStore } from '../delivery/dead-letters';
 import { ErrorCodes, PgceError, errorMessage } from '../errors';
 import type { Lifecycle } from '../lifecycle';
 import { logger } from '../logger';
+import { journalDepth } from '../sources/journal/setup';
 import type { DeliveryStats, PipelineMetrics } from './metrics';
 
 /** How often `run` reads the slot from PostgreSQL for the metrics and the warnings. */
@@ -53,7 +54,8 @@ export class SlotHealth {
   }
 
   start(): void {
-    this.acks.start();
+    // Trigger mode has no slot: no acknowledged LSN to record.
+    if (this.opts.config.capture.mode !== 'trigger') this.acks.start();
     void this.status().catch(() => undefined);
     this.timer = setInterval(() => this.status().catch(() => undefined), this.opts.pollIntervalMs ?? SLOT_POLL_MS);
     this.timer.unref();
@@ -76,6 +78,11 @@ export class SlotHealth {
       inFlight: stats.inFlight, buffered: stats.buffered, bufferedBytes: stats.bufferedBytes,
       oldestUndeliveredAgeSeconds: oldest ? (Date.now() - oldest.getTime()) / 1000 : null,
     };
+    if (config.capture.mode === 'trigger') {
+      // The journal's depth and the age of its oldest row, instead of a slot's figures.
+      const journal = await journalDepth((sql, params) => pool.query(sql, params), config).catch(() => null);
+      return { deadLetters: deadLetterCount, delivery: deliveryReport, slot: null, journal };
+    }
     const slot = rows[0] as SlotState | undefined;
     // A missing or invalidated slot holds no WAL back: 0, not the last figure seen.
     const retained = num(slot?.retained_bytes);

@@ -1,5 +1,6 @@
 import { ConfigError } from '../errors';
 import type { ChangeSource, ChangeSourceFactory, ChangeSourceOptions } from './contract';
+import { createJournalSource } from './journal';
 import { createLogicalSource } from './logical';
 
 /**
@@ -9,6 +10,7 @@ import { createLogicalSource } from './logical';
  */
 const SOURCES: Record<string, ChangeSourceFactory> = {
   logical: createLogicalSource,
+  trigger: createJournalSource,
 };
 
 export function knownSources(): string[] {

@@ -159,7 +159,7 @@ describe('backfill: DBLog watermarks in the running leader (real PostgreSQL 15, 
   });
 
   it('kill -9 in the middle: the new process resumes from the last delivered chunk, no row lost, at most one chunk repeated, with the same ids', async () => {
-    const ROWS = 20_000;
+    const ROWS = 10_000;
     const CHUNK = 500;
     const p = await pipeline('kill', '[ public.items ]', [
       'CREATE TABLE items (id int PRIMARY KEY, label text NOT NULL)',

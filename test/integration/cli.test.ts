@@ -134,13 +134,13 @@ describe('commands: setup, teardown, check, status, tail and bad configuration (
     // Before any set-up: the schema's migrations are all pending, which check names as a warning.
     const before = await cli(['check'], env);
     expect(before.code, before.all).to.equal(0);
-    expect(before.stdout).to.include('todo schema pgcloudevents (5 migration(s) pending: applied by setup or run)');
+    expect(before.stdout).to.include('todo schema pgcloudevents (7 migration(s) pending: applied by setup or run)');
     expect(before.stderr).to.include(
       'warning: schema pgcloudevents is behind: migrations 000001_dead_letters, 000002_dead_letters_exact_events, ' +
-      '000003_capture_slots, 000004_dead_letters_destination, 000005_trigger_rules pending (pg-cloudevents setup, or run at start, applies them)');
+      '000003_capture_slots, 000004_dead_letters_destination, 000005_trigger_rules, 000006_backfills, 000007_journal pending (pg-cloudevents setup, or run at start, applies them)');
     const dry = await cli(['setup', '--dry-run'], env);
     expect(dry.code, dry.all).to.equal(0);
-    expect(dry.stdout).to.match(/^-- migrate schema pgcloudevents: 000001_dead_letters\n-- migrate schema pgcloudevents: 000002_dead_letters_exact_events\n-- migrate schema pgcloudevents: 000003_capture_slots\n-- migrate schema pgcloudevents: 000004_dead_letters_destination\n-- migrate schema pgcloudevents: 000005_trigger_rules\n/);
+    expect(dry.stdout).to.match(/^-- migrate schema pgcloudevents: 000001_dead_letters\n-- migrate schema pgcloudevents: 000002_dead_letters_exact_events\n-- migrate schema pgcloudevents: 000003_capture_slots\n-- migrate schema pgcloudevents: 000004_dead_letters_destination\n-- migrate schema pgcloudevents: 000005_trigger_rules\n-- migrate schema pgcloudevents: 000006_backfills\n-- migrate schema pgcloudevents: 000007_journal\n/);
     expect((await db.query(`SELECT 1 FROM pg_namespace WHERE nspname = 'pgcloudevents'`)).rowCount, 'dry run').to.equal(0);
     expect(dry.stdout).to.include('CREATE PUBLICATION "pgce_cli" FOR TABLE "public"."items"');
     expect(dry.stdout).to.include(`pg_create_logical_replication_slot('pgce_cli', 'pgoutput')`);
@@ -158,7 +158,7 @@ describe('commands: setup, teardown, check, status, tail and bad configuration (
     expect(made.stdout).to.include('done: migrate schema pgcloudevents: 000005_trigger_rules');
     expect((await db.query('SELECT name FROM pgcloudevents.knex_migrations ORDER BY id')).rows.map((r) => r.name)).to.deep.equal([
       '000001_dead_letters', '000002_dead_letters_exact_events', '000003_capture_slots', '000004_dead_letters_destination',
-      '000005_trigger_rules',
+      '000005_trigger_rules', '000006_backfills', '000007_journal',
     ]);
     const again = await cli(['setup'], env);
     expect(again.code).to.equal(0);

@@ -13,6 +13,8 @@ export interface SchemaNames {
   triggerRules: string;
   /** Backfill requests and their progress (migration 000006). */
   backfills: string;
+  /** The trigger-written journal of `capture.mode: trigger` (migration 000007). */
+  journal: string;
 }
 
 /** The slot record's table: which replication slot this source reads, how far it acknowledged. */
@@ -21,12 +23,14 @@ export const SLOT_RECORD_TABLE = 'capture_slots';
 export const TRIGGER_RULES_TABLE = 'triggers';
 /** Backfill requests and their progress, one row per (request, table) (README "Backfill"). */
 export const BACKFILLS_TABLE = 'backfills';
+/** The journal `capture.mode: trigger` reads: one row per captured change (docs/journal.md). */
+export const JOURNAL_TABLE = 'journal';
 /** knex's migrator records applied migrations here and keeps its lock row in `<this>_lock`. */
 export const MIGRATIONS_TABLE = 'knex_migrations';
 export const MIGRATIONS_LOCK_TABLE = `${MIGRATIONS_TABLE}_lock`;
 
 export function schemaNames(config: Pick<Config, 'deadLetters'>): SchemaNames {
-  return { schema: config.deadLetters.schema, deadLetters: config.deadLetters.table, slotRecord: SLOT_RECORD_TABLE, triggerRules: TRIGGER_RULES_TABLE, backfills: BACKFILLS_TABLE };
+  return { schema: config.deadLetters.schema, deadLetters: config.deadLetters.table, slotRecord: SLOT_RECORD_TABLE, triggerRules: TRIGGER_RULES_TABLE, backfills: BACKFILLS_TABLE, journal: JOURNAL_TABLE };
 }
 
 /** `<table><suffix>` within PostgreSQL's 63 bytes: cutting the table part keeps the suffix readable. */

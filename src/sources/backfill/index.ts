@@ -68,11 +68,11 @@ export class BackfillTerm {
 
 /**
  * The tables with `backfill: onAdd` that join the publication by the set-up about to run (the
- * publication is created, or does not list them yet). A FOR ALL TABLES publication lists every
- * table already: nothing joins it.
+ * publication is created, or does not list them yet).
  */
 export function tablesJoining(config: Config, publication: { exists: boolean; allTables: boolean; tables: string[] }): TableConfig[] {
-  if (publication.allTables) return [];
+  // Trigger mode has no publication (and cannot backfill: no watermarks); FOR ALL TABLES lists every table already.
+  if (config.capture.mode !== 'logical' || publication.allTables) return [];
   const listed = new Set(publication.exists ? publication.tables : []);
   return config.tables.filter((t) => t.backfill === 'onAdd' && !listed.has(`${t.schema}.${t.name}`));
 }

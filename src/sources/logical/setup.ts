@@ -17,10 +17,14 @@ import {
   TABLES_SQL, WAL_LEVEL_SQL, quoteIdent, quoteLiteral, quoteTable,
 } from '../../pg/catalog-sql';
 import { loadSql, withIdentifiers } from '../../pg/sql-file';
+import { inspectJournal, journalWarnings, planJournalSetup, planJournalTeardown, type JournalState } from '../journal/setup';
 
 /**
  * What logical capture needs in the database (a publication over the configured tables and a
  * pgoutput slot), inspected, planned as SQL steps, then applied. `setup --dry-run` prints the plan.
+ * `capture.mode: trigger` needs the journal's function and triggers instead (src/sources/journal/setup.ts):
+ * the same inspection, verification and plan branch on the mode; teardown removes whatever of
+ * either exists under the capture's names.
  */
 
 const SQL_DIR = join(__dirname, 'sql');
@@ -84,6 +88,8 @@ export interface Inspection {
   backfills: BackfillsTableState;
   /** pgcloudevents.emit() and the server version application events need (README "Application events"). */
   emitFunction?: EmitFunctionState;
+  /** The trigger journal's objects under the capture's name (capture.mode: trigger). */
+  journal?: JournalState;
 }
 
 export interface VerifyOptions {
@@ -145,11 +151,13 @@ export async function inspect(client: Client, config: Config): Promise<Inspectio
     triggerRules: await inspectTriggerRulesTable(knex, config),
     backfills: await inspectBackfillsTable(knex, config),
     emitFunction: await inspectEmitFunction(knex, config),
+    journal: await inspectJournal(client, config),
   };
 }
 
 /** Problems that stop capture, and warnings worth a log line, for the configured tables. */
 export function verify(state: Inspection, config: Config, options: VerifyOptions = {}): Verdict {
+  if (config.capture.mode === 'trigger') return verifyJournal(state, config);
   const errors: PgceError[] = [];
   const warnings: string[] = [];
   const slotDiagnosis = diagnoseSlot(state.slot, state.slotRecord.record, state.database, config);
@@ -178,6 +186,35 @@ export function verify(state: Inspection, config: Config, options: VerifyOptions
       `replication slot "${config.capture.slot}" exists with plugin ${state.slot.plugin}, not pgoutput; ` +
       `choose another capture.slot or drop it`));
   }
+  const tables = verifyTables(state, config);
+  errors.push(...tables.errors);
+  warnings.push(...tables.warnings);
+  if (state.publication.allTables) {
+    warnings.push(`publication "${config.capture.publication}" is FOR ALL TABLES; it is left as it is`);
+  }
+  return { errors, warnings };
+}
+
+/**
+ * capture.mode: trigger needs no wal_level, REPLICATION or slot: the configured tables, as in
+ * logical mode (events need a key the same way), and the journal's objects. A slot of the
+ * capture's name left by logical mode keeps holding WAL: said, since nothing reads it now.
+ */
+function verifyJournal(state: Inspection, config: Config): Verdict {
+  const { errors, warnings } = verifyTables(state, config);
+  if (state.journal) warnings.push(...journalWarnings(state.journal, config));
+  if (state.slot) {
+    warnings.push(`replication slot "${config.capture.slot}" exists, but capture.mode is trigger: nothing reads it and PostgreSQL keeps WAL for it; ` +
+      `\`teardown\` (or SELECT pg_drop_replication_slot('${config.capture.slot}')) removes it`);
+  }
+  return { errors, warnings };
+}
+
+/** The configured tables: they exist, are tables, have a key (or REPLICA IDENTITY FULL). */
+function verifyTables(state: Inspection, config: Config): Verdict {
+  const errors: PgceError[] = [];
+  const warnings: string[] = [];
+  const trigger = config.capture.mode === 'trigger';
   const unknown = config.tables.filter((t) => !state.tables.has(tableKey(t.schema, t.name)));
   if (unknown.length) {
     errors.push(new PgceError(ErrorCodes.UNKNOWN_TABLE,
@@ -192,11 +229,12 @@ export function verify(state: Inspection, config: Config, options: VerifyOptions
       errors.push(new PgceError(ErrorCodes.UNKNOWN_TABLE,
         `${where} is not a table (relkind ${s.kind}); only tables and partitioned tables can be captured`));
     } else if (s.replident === 'n' || (s.replident === 'd' && !s.hasPk)) {
-      // PostgreSQL itself then rejects UPDATE and DELETE on the table once it is published.
+      // PostgreSQL itself then rejects UPDATE and DELETE on the table once it is published; the
+      // journal would take them, but its events (subject, per-row order) need the same key.
       errors.push(new PgceError(ErrorCodes.UNKNOWN_TABLE,
         `${where} has no replica identity (REPLICA IDENTITY ${s.replident === 'n' ? 'NOTHING' : 'DEFAULT without a primary key'}); ` +
-        `PostgreSQL would reject UPDATE and DELETE on it once published. Add a primary key or ` +
-        `ALTER TABLE ${quoteTable(t.schema, t.name)} REPLICA IDENTITY FULL`));
+        (trigger ? 'its events would have no key (subject, partition key, per-row order). ' : 'PostgreSQL would reject UPDATE and DELETE on it once published. ') +
+        `Add a primary key or ALTER TABLE ${quoteTable(t.schema, t.name)} REPLICA IDENTITY FULL`));
     } else if (s.replident !== 'f') {
       warnings.push(
         `${where} has REPLICA IDENTITY ${s.replident === 'd' ? 'DEFAULT' : 'USING INDEX'}: updates carry no ` +
@@ -211,10 +249,7 @@ export function verify(state: Inspection, config: Config, options: VerifyOptions
     // with publish_generated_columns, which setup does not set): say so rather than let them vanish.
     warnings.push(
       `${t.schema}.${t.name} has generated columns (${columns.join(', ')}): logical replication does not ` +
-      `publish generated columns, so its events never carry them; consumers recompute them from the other columns`);
-  }
-  if (state.publication.allTables) {
-    warnings.push(`publication "${config.capture.publication}" is FOR ALL TABLES; it is left as it is`);
+      `publish generated columns, so its events never carry them${trigger ? ' (trigger mode leaves them out the same way)' : ''}; consumers recompute them from the other columns`);
   }
   return { errors, warnings };
 }
@@ -253,6 +288,8 @@ function tableList(tables: readonly TableConfig[]): string {
  * migrations' (src/pg/schema/), which `setup` and `run` apply before these steps.
  */
 export function planSetup(state: Inspection, config: Config, options: PlanOptions = {}): SetupStep[] {
+  // Trigger mode: the journal's function and triggers (the journal table is a migration's).
+  if (config.capture.mode === 'trigger') return state.journal ? planJournalSetup(state.journal, config) : [];
   const steps: SetupStep[] = [];
   const pub = quoteIdent(config.capture.publication);
   const wanted = config.tables.map((t) => tableKey(t.schema, t.name)).sort();
@@ -306,13 +343,15 @@ export function planTeardown(state: Inspection, config: Config): SetupStep[] {
     });
   }
   if (state.emitFunction) steps.push(...planEmitFunctionTeardown(state.emitFunction, config));
+  const journal = state.journal ? planJournalTeardown(state.journal, config) : { steps: [], tableDropped: false };
+  steps.push(...journal.steps);
   steps.push(...planSlotRecordTeardown(state.slotRecord, config));
   const rulesSteps = planTriggerRulesTeardown(state.triggerRules, config);
   steps.push(...rulesSteps);
   steps.push(...planBackfillsTeardown(state.backfills, config));
-  // The slot record, trigger rules and backfills tables share the schema: once dropped they no longer keep it.
+  // The slot record, trigger rules, journal and backfills tables share the schema: once dropped they no longer keep it.
   const recordTableDropped = state.slotRecord.tableExists && state.slotRecord.otherRecords === 0;
-  const dropped = (recordTableDropped ? 1 : 0) + (rulesSteps.length > 0 ? 1 : 0) + (backfillsTableDropped(state.backfills) ? 1 : 0);
+  const dropped = (recordTableDropped ? 1 : 0) + (rulesSteps.length > 0 ? 1 : 0) + (journal.tableDropped ? 1 : 0) + (backfillsTableDropped(state.backfills) ? 1 : 0);
   steps.push(...planDeadLetterTeardown({
     ...state.deadLetters,
     otherObjectsInSchema: state.deadLetters.otherObjectsInSchema - dropped,

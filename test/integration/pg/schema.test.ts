@@ -119,7 +119,7 @@ describe('pg/schema: knex migrations of the pgcloudevents schema (real PostgreSQ
       before.dead.map((r) => ({ ...r, destination: DEFAULT_DESTINATION_NAME })));
     expect((await db.query('SELECT * FROM old_v2.capture_slots')).rows).to.deep.equal(before.slots);
     expect(await columns(db, 'old_v2', 'dead_letters')).to.deep.equal([...before.dl, 'destination text NO']);
-    expect(await indexes(db, 'old_v2')).to.deep.equal(['backfills_active', 'backfills_pkey', ...before.idx, 'triggers_pkey'], 'the trigger rules (000005) and backfills (000006) tables are new');
+    expect(await indexes(db, 'old_v2')).to.deep.equal(['backfills_active', 'backfills_pkey', ...before.idx, 'journal_capture_txid', 'journal_pkey', 'triggers_pkey'], 'the trigger rules (000005), backfills (000006) and journal (000007) tables are new');
     expect(await recorded(db, 'old_v2')).to.deep.equal(ALL);
   });
 
@@ -140,7 +140,7 @@ describe('pg/schema: knex migrations of the pgcloudevents schema (real PostgreSQ
     await db.query(`INSERT INTO pre_dest.dead_letters (event_id, event, error, attempts, first_attempt_at, last_attempt_at, destination)
       VALUES ('d2', $1, 'refused', 1, now(), now(), 'r')`, [EVENT('d2')]);
     const m = MIGRATIONS.find((x) => x.name === '000004_dead_letters_destination')!;
-    await m.up(knex, { schema: 'pre_dest', deadLetters: 'dead_letters', slotRecord: 'capture_slots', triggerRules: 'triggers', backfills: 'backfills' });
+    await m.up(knex, { schema: 'pre_dest', deadLetters: 'dead_letters', slotRecord: 'capture_slots', triggerRules: 'triggers', backfills: 'backfills', journal: 'journal' });
     expect((await db.query('SELECT event_id, destination FROM pre_dest.dead_letters ORDER BY id')).rows).to.deep.equal([
       { event_id: 'd1', destination: 'default' }, { event_id: 'd2', destination: 'r' },
     ]);

@@ -25,7 +25,7 @@ function config(broker: BrokerConfig, timeoutMs = 5000): Config {
   return {
     databaseUrl: 'postgres://127.0.0.1/unused',
     tables: [],
-    capture: { mode: 'logical', slot: 's', publication: 'p', names: { slot: 'file', publication: 'file' }, statusIntervalMs: 1000, reconnectDelayMs: 100, reconnectMaxMs: 1000, heartbeatIntervalMs: 0, retainedWalWarnBytes: 0, retainedWalWarnFraction: 0 },
+    capture: { mode: 'logical', slot: 's', publication: 'p', names: { slot: 'file', publication: 'file' }, statusIntervalMs: 1000, reconnectDelayMs: 100, reconnectMaxMs: 1000, heartbeatIntervalMs: 0, retainedWalWarnBytes: 0, retainedWalWarnFraction: 0, pollIntervalMs: 1000, batchSize: 500 },
     events: { format: 'default', typePrefix: 'orm', overrides: {} },
     handler: broker.name,
     brokers: { [broker.name]: broker },

@@ -29,6 +29,8 @@ describe('config/load loadConfig', () => {
         heartbeatIntervalMs: 30_000,
         retainedWalWarnBytes: 1024 * 1024 * 1024,
         retainedWalWarnFraction: 0.5,
+        pollIntervalMs: 1000,
+        batchSize: 500,
       });
       expect(config.events).to.deep.equal({ enabled: true, format: 'default', typePrefix: 'orm', schemaChanges: false, messagePrefix: 'pgcloudevents', source: undefined, overrides: {} });
       // http, never a quiet console: run and check refuse it without a sink URL (sinks/requireSink).
@@ -186,7 +188,7 @@ describe('config/load loadConfig', () => {
         { table: 'shop."B"', schema: 'shop', name: 'B', app: 'shop', model: 'b' },
       ],
       capture: { mode: 'logical', slot: 'slot_1', publication: 'pub_1', names: { slot: 'file', publication: 'file' }, statusIntervalMs: 2000, reconnectDelayMs: 500, reconnectMaxMs: 60_000, heartbeatIntervalMs: 0,
-        retainedWalWarnBytes: 0, retainedWalWarnFraction: 0.25 },
+        retainedWalWarnBytes: 0, retainedWalWarnFraction: 0.25, pollIntervalMs: 1000, batchSize: 500 },
       events: { enabled: true, format: 'django', typePrefix: 'x.y', schemaChanges: true, messagePrefix: 'app.events', source: '/s', overrides: {} },
       handler: './handlers/h.js#send',
       brokers: { cache: { name: 'cache', type: 'redis', conn: { url: 'redis://127.0.0.1:6379' }, params: { channel: 'c' }, batchSize: 20 } },

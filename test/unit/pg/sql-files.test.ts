@@ -12,7 +12,7 @@ import { quoteIdent } from '../../../src/pg/catalog-sql';
 
 const DIST_SRC = path.join(__dirname, '..', '..', '..', 'src');
 /** Directories whose .sql files follow the contract; slot-record.sql is DDL with its own header. */
-const DIRS = [path.join(DIST_SRC, 'pg', 'sql'), path.join(DIST_SRC, 'sources', 'logical', 'sql'), path.join(DIST_SRC, 'routing', 'triggers', 'sql'), path.join(DIST_SRC, 'sources', 'backfill', 'sql')];
+const DIRS = [path.join(DIST_SRC, 'pg', 'sql'), path.join(DIST_SRC, 'sources', 'logical', 'sql'), path.join(DIST_SRC, 'sources', 'journal', 'sql'), path.join(DIST_SRC, 'routing', 'triggers', 'sql'), path.join(DIST_SRC, 'sources', 'backfill', 'sql')];
 const NOT_CONTRACT = new Set(['slot-record.sql']);
 
 function contractFiles(): { dir: string; file: string }[] {

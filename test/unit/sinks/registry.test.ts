@@ -11,7 +11,7 @@ function config(url?: string): Config {
   return {
     databaseUrl: 'postgres://localhost/x',
     tables: [],
-    capture: { mode: 'logical', slot: 's', publication: 'p', names: { slot: 'file', publication: 'file' }, statusIntervalMs: 1000, reconnectDelayMs: 100, reconnectMaxMs: 1000, heartbeatIntervalMs: 0, retainedWalWarnBytes: 0, retainedWalWarnFraction: 0 },
+    capture: { mode: 'logical', slot: 's', publication: 'p', names: { slot: 'file', publication: 'file' }, statusIntervalMs: 1000, reconnectDelayMs: 100, reconnectMaxMs: 1000, heartbeatIntervalMs: 0, retainedWalWarnBytes: 0, retainedWalWarnFraction: 0, pollIntervalMs: 1000, batchSize: 500 },
     events: { format: 'default', typePrefix: 'orm', overrides: {} },
     handler: 'http',
     brokers: {},

@@ -20,6 +20,7 @@ function options(mode: string): ChangeSourceOptions {
     databaseUrl: 'postgres://127.0.0.1:9/x',
     tables: [],
     capture: { mode, slot: 's', publication: 'p', heartbeatIntervalMs: 0 },
+    deadLetters: { schema: 'pgcloudevents', table: 'dead_letters' },
   } as unknown as Config;
   // Never connected: building a source opens nothing until `start()`.
   const pool = new Pool({ connectionString: config.databaseUrl });
@@ -27,11 +28,13 @@ function options(mode: string): ChangeSourceOptions {
 }
 
 describe('sources registry (capture.mode → a ChangeSource)', () => {
-  it('knows logical, and builds it as a ChangeSource without connecting', () => {
-    expect(knownSources()).to.deep.equal(['logical']);
-    const source = createChangeSource(options('logical'));
-    for (const method of ['start', 'stop', 'acknowledge', 'setPressure'] as const) {
-      expect(source[method], method).to.be.a('function');
+  it('knows logical and trigger, and builds each as a ChangeSource without connecting', () => {
+    expect(knownSources()).to.deep.equal(['logical', 'trigger']);
+    for (const mode of ['logical', 'trigger']) {
+      const source = createChangeSource(options(mode));
+      for (const method of ['start', 'stop', 'acknowledge', 'setPressure'] as const) {
+        expect(source[method], `${mode}: ${method}`).to.be.a('function');
+      }
     }
   });
 
@@ -44,7 +47,7 @@ describe('sources registry (capture.mode → a ChangeSource)', () => {
     }
     expect(error).to.be.instanceOf(ConfigError);
     expect((error as ConfigError).code).to.equal(ErrorCodes.CONFIG_INVALID);
-    expect((error as ConfigError).problems).to.deep.equal(['capture.mode: "journal" is not a known capture mode; known: logical']);
+    expect((error as ConfigError).problems).to.deep.equal(['capture.mode: "journal" is not a known capture mode; known: logical, trigger']);
   });
 
   it('a name inherited from Object.prototype is no mode either', () => {

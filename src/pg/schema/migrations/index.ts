@@ -4,6 +4,7 @@ import { captureSlots } from './000003-capture-slots';
 import { deadLettersDestination } from './000004-dead-letters-destination';
 import { triggerRules } from './000005-trigger-rules';
 import { backfills } from './000006-backfills';
+import { journal } from './000007-journal';
 import type { SchemaMigration } from './types';
 
 export type { SchemaMigration } from './types';
@@ -13,4 +14,4 @@ export type { SchemaMigration } from './types';
  * compiled code (dist/, .js) runs exactly what the tests ran (.ts). A new one is a module beside
  * these and one line at the end (docs/schema.md).
  */
-export const MIGRATIONS: readonly SchemaMigration[] = [deadLetters, exactEvents, captureSlots, deadLettersDestination, triggerRules, backfills];
+export const MIGRATIONS: readonly SchemaMigration[] = [deadLetters, exactEvents, captureSlots, deadLettersDestination, triggerRules, backfills, journal];

@@ -20,7 +20,7 @@ describe('pg/schema: the migrations list', () => {
     const names = MIGRATIONS.map((m) => m.name);
     expect(names).to.deep.equal([...names].sort());
     expect(new Set(names).size).to.equal(names.length);
-    expect(names).to.deep.equal(['000001_dead_letters', '000002_dead_letters_exact_events', '000003_capture_slots', '000004_dead_letters_destination', '000005_trigger_rules', '000006_backfills']);
+    expect(names).to.deep.equal(['000001_dead_letters', '000002_dead_letters_exact_events', '000003_capture_slots', '000004_dead_letters_destination', '000005_trigger_rules', '000006_backfills', '000007_journal']);
   });
 
   it('derives index and constraint names within PostgreSQL\'s 63 bytes, never cutting a character', () => {
