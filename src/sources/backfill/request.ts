@@ -138,7 +138,7 @@ export function whereShapeProblem(where: string): string | undefined {
 export async function validateBackfill(db: Queryable, config: Config, ask: BackfillAsk, origin: BackfillOrigin, style: FieldStyle = 'cli'): Promise<BackfillRequest[]> {
   const tableField = fieldName(style, 'table');
   if (config.capture.mode !== 'logical') {
-    throw invalid(`capture mode ${String(config.capture.mode)} cannot backfill: backfill needs logical replication (capture.mode: logical)`);
+    throw invalid(`capture.mode is ${config.capture.mode}: backfill needs logical replication (capture.mode: logical), whose stream carries the watermarks that keep a backfilled row from overwriting a newer live change`);
   }
   if (ask.tables.length === 0) throw invalid(`${tableField}: name at least one captured table (${capturedList(config)})`);
   const chunkSize = ask.chunk === undefined ? DEFAULT_CHUNK_SIZE : parseChunk(ask.chunk, style);

@@ -92,6 +92,12 @@ describe('sources/backfill/request: what a backfill request may ask', () => {
       expect(await refused({ tables: [] })).to.match(/^--table: name at least one captured table \(public\.orders\)/);
     });
 
+    it('trigger capture mode cannot backfill', async () => {
+      const trigger = { ...config, capture: { mode: 'trigger', slot: 's' } } as unknown as Config;
+      const message = await validateBackfill(db, trigger, { tables: ['orders'] }, 'cli').then(() => 'accepted', (err: BackfillError) => err.message);
+      expect(message).to.equal('capture.mode is trigger: backfill needs logical replication (capture.mode: logical), whose stream carries the watermarks that keep a backfilled row from overwriting a newer live change');
+    });
+
     it('a bad where, chunk or rate is refused before the tables are looked up', async () => {
       expect(await refused({ tables: ['orders'], where: '1); SELECT (1' })).to.match(/^--where "1\); SELECT \(1" closes a parenthesis/);
       expect(await refused({ tables: ['orders'], chunk: 0 }, 'api')).to.match(/^chunk: /);
