@@ -2,7 +2,8 @@
 # Makes sure the local services the tests need are installed, running and configured.
 #
 #   scripts/ensure-services.sh postgres   PostgreSQL only (default)
-#   scripts/ensure-services.sh all        PostgreSQL, Redis, RabbitMQ, NATS (JetStream), Mosquitto
+#   scripts/ensure-services.sh all        PostgreSQL, Redis, RabbitMQ, NATS (JetStream), Mosquitto,
+#                                         and tmux (a terminal for the tests)
 #
 # Idempotent and quiet when everything is already fine; says what it does when it acts.
 # It installs a missing tool with apt-get (this script is the record of what the machine needs),
@@ -23,7 +24,7 @@ usage() {
   cat >&2 <<'EOF'
 usage: scripts/ensure-services.sh [postgres|all]
   postgres  make sure PostgreSQL runs on 127.0.0.1:5432 with wal_level = logical (default)
-  all       also Redis 6379, RabbitMQ 5672, NATS 4222 (JetStream), Mosquitto 1883
+  all       also Redis 6379, RabbitMQ 5672, NATS 4222 (JetStream), Mosquitto 1883, and tmux
 EOF
 }
 
@@ -181,11 +182,17 @@ ensure_brokers() {
   ensure_port Mosquitto 1883 30 mosquitto -d -c /etc/mosquitto/mosquitto.conf
 }
 
+# Tools the tests drive (not services): tmux gives a command a real terminal (the backfill
+# command's progress bars are tested on one).
+ensure_tools() {
+  require_commands tmux:tmux
+}
+
 main() {
   local what=${1:-postgres}
   case "$what" in
     postgres) ensure_postgres ;;
-    all) ensure_postgres; ensure_brokers ;;
+    all) ensure_postgres; ensure_brokers; ensure_tools ;;
     -h | --help) usage ;;
     *) usage; exit 2 ;;
   esac

@@ -148,7 +148,6 @@ async function runUntilStopped(loaded: Config, options: PipelineOptions, closers
   // The admin API's /api/workflows has a Redis connection of its own.
   const workflowOps = config.server.adminToken !== undefined && (config.workflows ?? []).length > 0 ? adminWorkflowOperations(config) : undefined;
   if (workflowOps) closers.push(async () => workflowOps.redis.disconnect());
-  if (config.server.adminToken !== undefined && !tableRules && !workflowOps) log.warn('ADMIN_TOKEN is set but triggersTable.enabled is false and no workflows are configured: the admin API is off');
 
   // Workflows: one Redis connection; runners on every replica (the work stream's consumer group
   // runs each instance once, whichever replica takes it), inputs from the leader's routing.
@@ -172,11 +171,13 @@ async function runUntilStopped(loaded: Config, options: PipelineOptions, closers
   metrics.bindDeliveryStats(deliveryStats);
   if (workflows) metrics.bindWorkflowStats(() => workflows.workflowStats());
   const slotHealth = new SlotHealth({ config, pool, lifecycle, metrics, deadLetters, delivery: deliveryStats });
-  const admin: AdminOptions | undefined = config.server.adminToken !== undefined && (tableRules || workflowOps)
+  // With ADMIN_TOKEN the admin API is on: backfills (/api/backfills) are always there to serve.
+  const admin: AdminOptions | undefined = config.server.adminToken !== undefined
     ? {
       token: config.server.adminToken, config,
       ...(tableRules && { triggers: { store: tableRules.store, context: tableRules.context } }),
       ...(workflowOps && { workflows: workflowOps }),
+      backfills: { store: backfill.store, pool, config },
     }
     : undefined;
   const extraStatus = async () => ({

@@ -14,7 +14,10 @@ export interface Command {
   options?: OptionSpec[];
   /** One required positional argument (`triggers test NAME`), given to `run` as `options.name`. */
   argument?: { name: string; description: string };
-  /** Sub-commands (`dead-letters list|replay|purge`); a command has either these or `run`. */
+  /**
+   * Sub-commands (`dead-letters list|replay|purge`). A command has these, `run`, or both: then
+   * `run` is what it does without a sub-command (`backfill --table T`, `backfill list`).
+   */
   commands?: Record<string, Command>;
   /** Resolves to the exit code; throws for failures (main prints them and picks the code). */
   run?(options: CommandOptions): Promise<number>;
@@ -25,8 +28,11 @@ export interface OptionSpec {
   /** commander's flags: `--dry-run`, `--retry <n>`. The value lands under the camelCase name. */
   flags: string;
   description: string;
-  /** Turns the text into the value; throws an Error whose message says what a valid value is. */
-  parse?: (text: string) => unknown;
+  /**
+   * Turns the text into the value; throws an Error whose message says what a valid value is.
+   * `previous` is the value so far, for an option given several times (`--table a --table b`).
+   */
+  parse?: (text: string, previous: unknown) => unknown;
   /** camelCase names of options it cannot be given with. */
   conflicts?: string[];
 }

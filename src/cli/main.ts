@@ -6,6 +6,7 @@ import { findPackageRoot } from '../config/schema';
 import { ConfigError, PgceError, errorMessage } from '../errors';
 import { configureLogger, scrubSecrets } from '../logger';
 import type { Command, CommandOptions, OptionSpec } from './command';
+import { backfillCommand } from './backfill';
 import { checkCommand } from './check';
 import { logFormat } from './context';
 import { deadLettersCommand } from './dead-letters';
@@ -26,6 +27,7 @@ const COMMANDS: Record<string, Command> = {
   status: statusCommand,
   check: checkCommand,
   tail: tailCommand,
+  backfill: backfillCommand,
   'dead-letters': deadLettersCommand,
   triggers: triggersCommand,
   workflows: workflowsCommand,
@@ -84,7 +86,16 @@ function parser(commandPath: string, output: ParserOutput): Parser {
       outputError: (text, write) => write(`${commandPath}: ${text.replace(/^error: /, '')}`),
     })
     .showHelpAfterError(`see: ${commandPath} --help`)
-    .configureHelp({ showGlobalOptions: true })
+    .configureHelp({
+      showGlobalOptions: true,
+      // The program's options (--config) apply everywhere; a command that also runs by itself
+      // (`backfill --table T`) keeps its own options away from its sub-commands' help.
+      visibleGlobalOptions: (cmd) => {
+        let root = cmd;
+        while (root.parent) root = root.parent;
+        return root === cmd ? [] : root.options.filter((o) => !o.hidden);
+      },
+    })
     .allowExcessArguments(false);
 }
 
@@ -93,11 +104,13 @@ function define(parentPath: string, name: string, command: Command, output: Pars
   const sub = parser(commandPath, output).description(command.summary);
   for (const spec of command.options ?? []) sub.addOption(option(spec));
   if (command.argument) sub.argument(`<${command.argument.name}>`, command.argument.description);
-  if (command.commands) {
-    for (const [childName, child] of Object.entries(command.commands)) {
-      sub.addCommand(define(commandPath, childName, child, output, result));
-    }
-  } else {
+  for (const [childName, child] of Object.entries(command.commands ?? {})) {
+    sub.addCommand(define(commandPath, childName, child, output, result));
+  }
+  // A command with sub-commands may also run by itself (`backfill --table T` beside `backfill list`);
+  // commander drops `help <sub-command>` for such a command unless asked to keep it.
+  if (command.run && command.commands) sub.helpCommand(true);
+  if (command.run) {
     sub.action(async (...args: unknown[]) => {
       // commander passes the positional argument (when declared) first, then the values, then itself.
       const self = args[args.length - 1] as Parser;
@@ -113,9 +126,9 @@ function option(spec: OptionSpec): Option {
   if (spec.conflicts) opt.conflicts(spec.conflicts);
   const parse = spec.parse;
   if (parse) {
-    opt.argParser((text: string) => {
+    opt.argParser((text: string, previous: unknown) => {
       try {
-        return parse(text);
+        return parse(text, previous);
       } catch (err) {
         throw new InvalidArgumentError(errorMessage(err));
       }

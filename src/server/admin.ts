@@ -5,7 +5,8 @@
  * (`Authorization: Bearer …`, compared in constant time). Writes go to the table, whose NOTIFY
  * makes every replica (this one included) reload; a body is checked like a row of the table, by
  * the file's own schema and messages (by key path), as an untrusted rule (the allow-lists apply).
- * `/api/workflows` (./admin-workflows.ts) sits behind the same check and answers its errors here.
+ * `/api/workflows` (./admin-workflows.ts) and `/api/backfills` (./admin-backfills.ts) sit behind
+ * the same check and answer their errors here.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -14,8 +15,10 @@ import { ErrorCodes, PgceError, errorMessage } from '../errors';
 import { logger, scrubSecrets } from '../logger';
 import { isTransientDbError } from '../pg/db-errors';
 import { checkRule, RuleWriteError, writtenRule, type RowContext, type RuleRow, type RuleStore } from '../trigger-rules';
+import { BackfillError } from '../sources/backfill/store';
 import { WorkflowNotFoundError, WorkflowStateError } from '../workflows/errors';
 import type { WorkflowOperations } from '../workflows/operations';
+import { backfillsRouter, type BackfillsAdmin } from './admin-backfills';
 import { workflowsRouter } from './admin-workflows';
 
 /** A request body larger than this is refused (413): a rule is a few kilobytes. */
@@ -28,6 +31,8 @@ export interface AdminOptions {
   triggers?: { store: RuleStore; context: RowContext };
   /** `/api/workflows`: the configured workflows on their Redis; absent, those paths answer 404. */
   workflows?: WorkflowOperations;
+  /** `/api/backfills`: the slot's backfills; `run` always serves them with the admin API. */
+  backfills?: BackfillsAdmin;
 }
 
 /** One rule as the API shows it. */
@@ -62,6 +67,7 @@ export function adminRouter(opts: AdminOptions): express.Router {
   });
   // Before the JSON parser: workflow bodies are parsed keeping exact numbers.
   router.use('/workflows', opts.workflows ? workflowsRouter(opts.workflows, ADMIN_BODY_LIMIT) : off('no workflows are configured (workflows: in the configuration file)'));
+  router.use('/backfills', opts.backfills ? backfillsRouter(opts.backfills, ADMIN_BODY_LIMIT) : off('backfills are not served by this process'));
   if (!opts.triggers) {
     router.use('/triggers', off('the trigger rules table is off (triggersTable.enabled: false)'));
   } else {
@@ -170,6 +176,10 @@ function digest(text: string): Buffer {
 function errorAnswer(err: unknown): { status: number; body: Record<string, unknown> } {
   if (err instanceof WorkflowNotFoundError) return { status: 404, body: { error: err.message } };
   if (err instanceof WorkflowStateError) return { status: 409, body: { error: err.message } };
+  if (err instanceof BackfillError) {
+    const status = { invalid: 400, missing: 404, finished: 409 }[err.reason];
+    return { status, body: err.reason === 'invalid' ? { errors: [scrubSecrets(err.message)] } : { error: err.message } };
+  }
   if (err instanceof RuleWriteError) {
     const status = { exists: 409, file: 409, missing: 404, name: 400 }[err.reason];
     return { status, body: err.reason === 'name' ? { errors: [err.message] } : { error: err.message } };

@@ -153,8 +153,8 @@ export class BackfillStore {
 export type BackfillErrorReason = 'missing' | 'finished' | 'invalid';
 
 export class BackfillError extends PgceError {
-  constructor(readonly reason: BackfillErrorReason, message: string) {
-    super(ErrorCodes.BACKFILL, message, { retriable: false, detail: { reason } });
+  constructor(readonly reason: BackfillErrorReason, message: string, cause?: unknown) {
+    super(ErrorCodes.BACKFILL, message, { retriable: false, detail: { reason }, cause });
     this.name = 'BackfillError';
   }
 }

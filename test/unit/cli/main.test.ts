@@ -27,7 +27,7 @@ describe('cli/main: the command line (commander)', () => {
   it('--help lists every command; no command at all is bad usage (help on stderr, exit 2)', async () => {
     const help = await cli('--help');
     expect(help.code).to.equal(0);
-    for (const name of ['run', 'setup', 'teardown', 'status', 'check', 'tail', 'dead-letters', 'help']) {
+    for (const name of ['run', 'setup', 'teardown', 'status', 'check', 'tail', 'backfill', 'dead-letters', 'help']) {
       expect(help.out).to.match(new RegExp(`^  ${name}\\b`, 'm'));
     }
     expect(help.out).to.include('Exit codes: 0 done, 1 a runtime failure, 2 bad usage or configuration.');
@@ -48,8 +48,11 @@ describe('cli/main: the command line (commander)', () => {
       'dead-letters list': ['--json'],
       'dead-letters replay': ['--id <id>', '--all', '--retry <n>', '--json'],
       'dead-letters purge': ['--id <id>', '--before <time>'],
+      backfill: ['--table <table>', '--where <condition>', '--chunk <rows>', '--rate <rate>', '--detach', '--json'],
+      'backfill list': ['--limit <n>', '--json'],
+      'backfill cancel': ['--json'],
     };
-    const every = ['--dry-run', '--recreate-slot', '--json', '--id', '--all', '--retry', '--before'];
+    const every = ['--dry-run', '--recreate-slot', '--json', '--id', '--all', '--retry', '--before', '--table', '--where', '--chunk', '--rate', '--detach', '--limit'];
     for (const [command, options] of Object.entries(own)) {
       const words = command.split(' ');
       const viaFlag = await cli(...words, '--help');
@@ -82,6 +85,11 @@ describe('cli/main: the command line (commander)', () => {
       [['dead-letters', 'replay', '--all', '--retry', '101'], "argument '101' is invalid. must be a whole number from 0 to 100", 'see: pg-cloudevents dead-letters replay --help'],
       [['dead-letters', 'replay', '--all', '--retry'], "option '--retry <n>' argument missing", 'see: pg-cloudevents dead-letters replay --help'],
       [['dead-letters', 'purge', '--before', 'yesterday'], "argument 'yesterday' is invalid. --before: \"yesterday\" is neither", 'see: pg-cloudevents dead-letters purge --help'],
+      [['backfill'], 'pg-cloudevents backfill: backfill needs --table <schema.table> (or a sub-command: list, show, cancel)', 'see: pg-cloudevents backfill --help'],
+      [['backfill', '--table', 'orders', '--chunk', '0'], "option '--chunk <rows>' argument '0' is invalid. --chunk: must be a whole number of rows from 1 to 100000", 'see: pg-cloudevents backfill --help'],
+      [['backfill', '--table', 'orders', '--rate', '100/m'], "argument '100/m' is invalid. --rate: 100/m is 1.67 rows per second", 'see: pg-cloudevents backfill --help'],
+      [['backfill', 'cancel'], "pg-cloudevents backfill cancel: missing required argument 'id'", 'see: pg-cloudevents backfill cancel --help'],
+      [['backfill', 'list', '--table', 'x'], 'pg-cloudevents backfill list: --table goes with a request (backfill --table T ...), not here', 'see: pg-cloudevents backfill list --help'],
       [['dead-letters', 'purge', '--id', '1', '--before', 'P7D'], "option '--before <time>' cannot be used with option '--id <id>'", 'see: pg-cloudevents dead-letters purge --help'],
     ];
     for (const [argv, message, hint] of cases) {
