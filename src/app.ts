@@ -241,7 +241,7 @@ async function leadershipTerm(app: Running): Promise<boolean> {
   await unlessStopped(withDatabase(config, async (client) => {
     const { state } = await inspectAndVerify(client, config);
     const steps = planSetup(state, config);
-    const joining = tablesJoining(config, state.publication);
+    const joining = tablesJoining(config, state);
     // The product's own tables first (knex migrations, with their own lock), then slot and publication.
     await migrateSchema(config, log);
     await applySteps(client, steps);

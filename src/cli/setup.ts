@@ -25,7 +25,7 @@ export const setupCommand: Command = {
       for (const w of verdict.warnings) options.report.warn(w);
       const steps = planSetup(state, config, { recreateSlot });
       // tables[].backfill: onAdd — the tables this set-up adds to the publication.
-      const joining = tablesJoining(config, state.publication);
+      const joining = tablesJoining(config, state);
       const gap = recreateSlot ? acceptedGap(state) : undefined;
       const schema = config.deadLetters.schema;
       if (options.dryRun) {

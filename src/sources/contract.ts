@@ -4,8 +4,8 @@ import type { Lifecycle } from '../lifecycle';
 import type { Change, UndecodableChange } from './change';
 
 /**
- * The contract every change source keeps (logical replication today; a backfill and a trigger
- * journal next). A source reads changes in commit order and hands them to a `ChangeConsumer`; the
+ * The contract every change source keeps (logical replication, src/sources/logical/; the
+ * trigger-written journal, src/sources/journal/). A source reads changes in commit order and hands them to a `ChangeConsumer`; the
  * consumer answers through `SourceFeedback`: which position is done, and whether to pause.
  *
  *   source ──change/undecodable/commit/position──▶ consumer (the delivery engine; `tail`'s printer)
@@ -43,8 +43,18 @@ export interface ChangeConsumer {
   position(position: Position): void;
   /**
    * A watermark this term's source was asked to write (`ChangeSource.writeWatermark`) reached the
-   * stream at `position`: every change committed before it was handed over before this call, none
-   * committed after it. The backfill (src/sources/backfill/) opens and closes its chunk windows on them.
+   * stream at `position`, between two changes. The backfill (src/sources/backfill/) opens and
+   * closes its chunk windows on them; what it relies on, which both sources keep:
+   * - a change of a transaction visible to a snapshot taken before `writeWatermark` was called is
+   *   handed over before this call (logical: it committed before the message in the WAL; trigger:
+   *   it was in an earlier round, or earlier in id order in the watermark's round);
+   * - a change handed over before `writeWatermark` was called belongs to a transaction visible to
+   *   every snapshot taken after it resolved (with the chunk reader's check for commits written but
+   *   not yet visible, src/sources/backfill/chunks.ts, in logical mode).
+   * Not promised: that a change committed after the watermark's write comes after it. Logical mode
+   * keeps that too; the journal does not (a round hands over in id order the transactions that
+   * became visible between two snapshots), which is why the window keeps each transaction's keys
+   * and asks the chunk's snapshot about them (docs/backfill.md, "Trigger mode").
    */
   watermark?(token: string, position: Position): void;
   /** The source restarts from its last acknowledged position: drop queued work that has not started. */
@@ -81,9 +91,10 @@ export interface ChangeSource extends SourceFeedback {
    */
   stop(graceMs?: number): Promise<void>;
   /**
-   * Writes `token` into the stream at the current end of the WAL (logical: a non-transactional
-   * logical message), outside any transaction's fate; the consumer's `watermark` is called when
-   * the stream reaches it. Absent when the mode cannot (then backfill is refused).
+   * Writes `token` into the stream, outside any user transaction's fate (logical: a
+   * non-transactional logical message at the end of the WAL; trigger: a journal row of its own, in
+   * its own transaction); the consumer's `watermark` is called when the stream reaches it, and no
+   * change is handed over for it. Absent when the mode cannot (then backfill is refused).
    */
   writeWatermark?(token: string): Promise<void>;
 }

@@ -211,9 +211,10 @@ export class BackfillCoordinator {
   private async check(row: BackfillRow): Promise<void> {
     const { config, source, reader } = this.opts;
     const table = `${row.schema}.${row.table}`;
-    if (!source.writeWatermark) throw new Refused(`capture mode ${config.capture.mode} cannot write watermarks: backfill needs logical replication`);
-    const version = await reader.serverVersion();
-    if (version < MIN_SERVER_VERSION) {
+    if (!source.writeWatermark) throw new Refused(`capture mode ${config.capture.mode} cannot write watermarks, which backfill needs`);
+    // Logical mode's watermarks are pgoutput messages (14+); trigger mode's are journal rows.
+    const version = config.capture.mode === 'logical' ? await reader.serverVersion() : undefined;
+    if (version !== undefined && version < MIN_SERVER_VERSION) {
       throw new Refused(`backfill needs PostgreSQL 14 or later (this server is ${Math.floor(version / 10000)}): pgoutput sends the logical messages backfill uses as watermarks only from version 14 on`);
     }
     if (!config.tables.some((t) => t.schema === row.schema && t.name === row.table)) {

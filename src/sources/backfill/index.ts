@@ -3,6 +3,8 @@ import type { Pool } from 'pg';
 import type { Config, TableConfig } from '../../config/types';
 import type { Lifecycle } from '../../lifecycle';
 import { schemaNames } from '../../pg/schema/names';
+import { journalNames } from '../journal/names';
+import type { Inspection } from '../logical/setup';
 import type { ChangeConsumer, ChangeSource, Position } from '../contract';
 import { ChunkReader } from './chunks';
 import { BackfillCoordinator, type BackfillRunning } from './coordinator';
@@ -67,14 +69,27 @@ export class BackfillTerm {
 }
 
 /**
- * The tables with `backfill: onAdd` that join the publication by the set-up about to run (the
- * publication is created, or does not list them yet).
+ * The tables with `backfill: onAdd` that join capture by the set-up about to run. Logical mode:
+ * the publication is created, or does not list them yet. Trigger mode: the table exists and lacks
+ * its journal trigger (the trigger is created by this set-up; the first set-up creates them all).
  */
-export function tablesJoining(config: Config, publication: { exists: boolean; allTables: boolean; tables: string[] }): TableConfig[] {
-  // Trigger mode has no publication (and cannot backfill: no watermarks); FOR ALL TABLES lists every table already.
+export function tablesJoining(config: Config, state: Pick<Inspection, 'publication' | 'journal'>): TableConfig[] {
+  const onAdd = config.tables.filter((t) => t.backfill === 'onAdd');
+  if (onAdd.length === 0) return [];
+  if (config.capture.mode === 'trigger') {
+    const journal = state.journal;
+    if (!journal) return [];
+    const { rowTrigger } = journalNames(config);
+    const joining = new Set(journal.tables
+      .filter((t) => !journal.triggers.some((tr) => tr.relid === t.relid && tr.trigger === rowTrigger))
+      .map((t) => `${t.schema}.${t.name}`));
+    return onAdd.filter((t) => joining.has(`${t.schema}.${t.name}`));
+  }
+  // FOR ALL TABLES lists every table already.
+  const { publication } = state;
   if (config.capture.mode !== 'logical' || publication.allTables) return [];
   const listed = new Set(publication.exists ? publication.tables : []);
-  return config.tables.filter((t) => t.backfill === 'onAdd' && !listed.has(`${t.schema}.${t.name}`));
+  return onAdd.filter((t) => !listed.has(`${t.schema}.${t.name}`));
 }
 
 /**

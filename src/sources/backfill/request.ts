@@ -2,8 +2,9 @@
  * A backfill request checked before it is stored (README "Backfill"), the same for the
  * `backfill` command and `POST /api/backfills`: each table is captured, exists and has a key;
  * `where` is one boolean condition on the table that PostgreSQL accepts; chunk and rate are in
- * range; and the capture mode can perform a backfill. Anything else is refused with a
- * BackfillError('invalid') whose message names the problem and what to do.
+ * range; and, in logical mode, the server can send the messages its watermarks are (PostgreSQL
+ * 14+). Anything else is refused with a BackfillError('invalid') whose message names the problem
+ * and what to do.
  */
 import { join } from 'node:path';
 import type { Config } from '../../config/types';
@@ -137,9 +138,6 @@ export function whereShapeProblem(where: string): string | undefined {
  */
 export async function validateBackfill(db: Queryable, config: Config, ask: BackfillAsk, origin: BackfillOrigin, style: FieldStyle = 'cli'): Promise<BackfillRequest[]> {
   const tableField = fieldName(style, 'table');
-  if (config.capture.mode !== 'logical') {
-    throw invalid(`capture.mode is ${config.capture.mode}: backfill needs logical replication (capture.mode: logical), whose stream carries the watermarks that keep a backfilled row from overwriting a newer live change`);
-  }
   if (ask.tables.length === 0) throw invalid(`${tableField}: name at least one captured table (${capturedList(config)})`);
   const chunkSize = ask.chunk === undefined ? DEFAULT_CHUNK_SIZE : parseChunk(ask.chunk, style);
   const rate = ask.rate === undefined ? undefined : parseRate(ask.rate, style);
@@ -169,7 +167,8 @@ export async function validateBackfill(db: Queryable, config: Config, ask: Backf
   for (const name of names) {
     const { rows: [row] } = await db.query(BACKFILL_TABLE_SQL, [name.schema, name.name]);
     const version = row.server_version as string;
-    if (!supportsMessages(version)) {
+    // Logical mode's watermarks are pgoutput messages; trigger mode writes its own in the journal.
+    if (config.capture.mode === 'logical' && !supportsMessages(version)) {
       throw invalid(`PostgreSQL ${version.split(' ')[0]} cannot backfill: backfill marks its reads in the change stream with pgoutput messages, which need PostgreSQL 14 or later`);
     }
     const shown = displayName(name);

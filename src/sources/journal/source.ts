@@ -21,6 +21,7 @@ const SQL_DIR = join(__dirname, 'sql');
 const READ_SQL = loadSql(SQL_DIR, 'journal-read.sql');
 const SNAPSHOT_SQL = loadSql(SQL_DIR, 'journal-snapshot.sql');
 const DELETE_SQL = loadSql(SQL_DIR, 'journal-delete.sql');
+const WATERMARK_SQL = loadSql(SQL_DIR, 'journal-watermark.sql');
 
 /** A snapshot in which no transaction is visible yet: the first round reads every row still there. */
 export const NOTHING_SEEN = '1:1:';
@@ -42,7 +43,8 @@ interface JournalRecord {
   id: string;
   txid: string;
   relid: number;
-  op: 'I' | 'U' | 'D' | 'T';
+  /** W: a backfill's watermark (no table: relid 0, the token in new_row), never a change. */
+  op: 'I' | 'U' | 'D' | 'T' | 'W';
   old_row: string | null;
   new_row: string | null;
   written_at: Date;
@@ -67,7 +69,7 @@ export class JournalSource implements ChangeSource {
   private readonly names: JournalNames;
   private readonly registry = new TypeRegistry();
   private readonly relations: Relations;
-  private readonly sql: { read: string; delete: string };
+  private readonly sql: { read: string; delete: string; watermark: string };
   /** The snapshot the last finished round read up to. */
   private previous = NOTHING_SEEN;
   /** The round in progress: its upper snapshot and the last id handed over in it. */
@@ -93,7 +95,9 @@ export class JournalSource implements ChangeSource {
     this.names = journalNames(opts.config);
     this.relations = new Relations(opts.pool, this.registry);
     const journal = quoteTable(this.names.schema.schema, this.names.schema.journal);
-    this.sql = { read: withIdentifiers(READ_SQL, { journal }), delete: withIdentifiers(DELETE_SQL, { journal }) };
+    this.sql = {
+      read: withIdentifiers(READ_SQL, { journal }), delete: withIdentifiers(DELETE_SQL, { journal }), watermark: withIdentifiers(WATERMARK_SQL, { journal }),
+    };
   }
 
   async start(): Promise<{ done: Promise<void> }> {
@@ -115,6 +119,17 @@ export class JournalSource implements ChangeSource {
       this.deleteTimer = undefined;
       void this.flushDeletes();
     }, DELETE_INTERVAL_MS);
+  }
+
+  /**
+   * A backfill's watermark: a journal row of its own (op W), written in its own short transaction
+   * on the source's connections; `consumer.watermark` is called when the rounds reach it, at its
+   * place in hand-over order (docs/journal.md, "Watermarks"). A round starts at once rather than
+   * at the next NOTIFY or poll.
+   */
+  async writeWatermark(token: string): Promise<void> {
+    await this.opts.pool.query(this.sql.watermark, [this.names.capture, token]);
+    this.wake();
   }
 
   setPressure(full: boolean): void {
@@ -232,7 +247,7 @@ export class JournalSource implements ChangeSource {
   private async describeTables(rows: JournalRecord[]): Promise<void> {
     const stale = new Set<number>();
     for (const row of rows) {
-      if (stale.has(row.relid)) continue;
+      if (row.op === WATERMARK || stale.has(row.relid)) continue;
       const members = memberNames(row);
       if (!this.relations.get(row.relid, members)) stale.add(row.relid);
     }
@@ -246,8 +261,16 @@ export class JournalSource implements ChangeSource {
 
   private handOver(row: JournalRecord): void {
     const consumer = this.opts.consumer;
-    const relation = this.relations.get(row.relid)!;
     const position = ++this.handedOver;
+    if (row.op === WATERMARK) {
+      // No change: the consumer learns where the watermark is in the order, then the position,
+      // so acknowledging it deletes the row like any other (tokens not ours are ignored there).
+      this.handed.push({ position, id: row.id });
+      consumer.watermark?.(watermarkToken(row), position);
+      consumer.position(position);
+      return;
+    }
+    const relation = this.relations.get(row.relid)!;
     // The event id comes from the journal row's id: the same on every redelivery of the row.
     const base = {
       relation, commitLsn: BigInt(row.id), commitTime: row.written_at, xid: Number(BigInt(row.txid) & 0xffffffffn), ordinal: 0,
@@ -372,6 +395,13 @@ export class JournalSource implements ChangeSource {
 }
 
 const KIND: Record<string, Change['kind']> = { I: 'insert', U: 'update', D: 'delete', T: 'truncate' };
+const WATERMARK = 'W';
+
+function watermarkToken(row: JournalRecord): string {
+  const token: unknown = row.new_row === null ? null : JSON.parse(row.new_row);
+  if (typeof token !== 'string') throw new PgceError(ErrorCodes.JOURNAL, `journal row ${row.id} is a watermark without its token`);
+  return token;
+}
 
 function memberNames(row: JournalRecord): string[] {
   const json = row.new_row ?? row.old_row;

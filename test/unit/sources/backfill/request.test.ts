@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import type { Config } from '../../../../src/config/types';
 import { ErrorCodes } from '../../../../src/errors';
 import { MAX_CHUNK_SIZE, parseChunk, parseRate, validateBackfill, whereShapeProblem } from '../../../../src/sources/backfill/request';
-import { BackfillError } from '../../../../src/sources/backfill/store';
+import { BackfillError, DEFAULT_CHUNK_SIZE } from '../../../../src/sources/backfill/store';
 import { askOf } from '../../../../src/server/admin-backfills';
 
 function refusal(fn: () => unknown): BackfillError {
@@ -92,10 +92,14 @@ describe('sources/backfill/request: what a backfill request may ask', () => {
       expect(await refused({ tables: [] })).to.match(/^--table: name at least one captured table \(public\.orders\)/);
     });
 
-    it('trigger capture mode cannot backfill', async () => {
+    it('PostgreSQL 13: refused in logical mode (watermarks are pgoutput messages), accepted in trigger mode (journal rows) — database answers faked', async () => {
+      const pg13 = { query: async () => ({ rows: [{ server_version: '13.14', kind: 'r', key_columns: ['id'] }] }) };
+      const logical = await validateBackfill(pg13, config, { tables: ['orders'] }, 'cli').then(() => 'accepted', (err: BackfillError) => err.message);
+      expect(logical).to.match(/^PostgreSQL 13\.14 cannot backfill: .*PostgreSQL 14 or later$/);
       const trigger = { ...config, capture: { mode: 'trigger', slot: 's' } } as unknown as Config;
-      const message = await validateBackfill(db, trigger, { tables: ['orders'] }, 'cli').then(() => 'accepted', (err: BackfillError) => err.message);
-      expect(message).to.equal('capture.mode is trigger: backfill needs logical replication (capture.mode: logical), whose stream carries the watermarks that keep a backfilled row from overwriting a newer live change');
+      expect(await validateBackfill(pg13, trigger, { tables: ['orders'] }, 'cli')).to.deep.equal([
+        { schema: 'public', table: 'orders', where: undefined, chunkSize: DEFAULT_CHUNK_SIZE, rate: undefined, origin: 'cli' },
+      ]);
     });
 
     it('a bad where, chunk or rate is refused before the tables are looked up', async () => {
