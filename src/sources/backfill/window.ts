@@ -13,9 +13,10 @@ import type { SnapshotVisibility } from './snapshot';
  * - between the low and the high watermark, a live change of a row removes that row's key from
  *   the chunk: the live event carries the row as new as (or newer than) what the SELECT read;
  * - between arming and the low watermark, the keys each transaction touched are kept: a
- *   transaction that committed before the low watermark yet was not visible to the chunk's
- *   snapshot (PostgreSQL makes a commit visible a moment after writing it to the WAL) has its
- *   keys removed too, else the chunk would carry the row older than that live change;
+ *   transaction met before the low watermark yet not visible to the chunk's snapshot has its keys
+ *   removed too, else the chunk would carry the row older than that live change (logical: PostgreSQL
+ *   makes a commit visible a moment after writing it to the WAL; trigger: a round hands over in id
+ *   order, so a transaction that committed after the snapshot may precede the watermark);
  * - a truncate or a change of the table's columns anywhere in the window, or a restart of the
  *   stream (`reset`), abandons the chunk: the coordinator reads it again;
  * - at the high watermark what remains goes to the engine as inserts at the watermark's position
