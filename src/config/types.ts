@@ -16,7 +16,7 @@ export interface TableConfig {
   app: string;
   /** CloudEvent `model` extension; defaults to the table name. */
   model: string;
-  /** `onAdd`: backfill the table when it first joins the publication (README "Backfill"). */
+  /** `onAdd`: backfill the table when it first joins capture: the publication, or (trigger mode) gets its journal triggers (README "Backfill"). */
   backfill?: 'onAdd';
 }
 
