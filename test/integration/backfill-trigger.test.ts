@@ -220,6 +220,14 @@ describe('backfill in trigger mode: watermarks in the journal (real PostgreSQL 1
           wrong.push(`${id}: final ${JSON.stringify(row)}, last event ${e.type}${isBackfill(e) ? ' (backfilled)' : ''} ${JSON.stringify(payload(e).data)}`);
         }
       }
+      if (wrong.length) {
+        // What it takes to tell a window fault from a delivery one.
+        const history = (id: number) => p.receiver.events.filter((e) => payload(e).data.id === id).map((e) => `${e.id} ${e.type} ${JSON.stringify(payload(e).data)}${p.receiver.accepted.includes(e) ? '' : ' (not accepted)'}`);
+        const { rows: [dl] } = await p.db.query('SELECT count(*)::int AS n FROM pgcloudevents.dead_letters');
+        const notable = `${p.cli.stdout()}\n${p.cli.stderr()}`.split('\n').filter((l) => /"level":(40|50)|leader|redo|read again|restart/.test(l)).slice(0, 20);
+        console.log(`      run said:\n${notable.join('\n')}`);
+        console.log(`      ${dl.n} dead letters, ${p.receiver.errors.length} receiver errors; ${wrong.slice(0, 5).map((w) => `${w}; received: ${history(Number(w.split(':')[0])).join(' | ')}`).join('\n      ')}`);
+      }
       expect(wrong.slice(0, 10), `${wrong.length} rows whose last event is not their final state`).to.deep.equal([]);
       expect(deleted, 'the writers deleted rows').to.be.greaterThan(0);
       const backfilled = p.receiver.accepted.filter(isBackfill);
