@@ -132,7 +132,7 @@ describe('trigger rules table: rules at runtime (real PostgreSQL, real receiver)
       expect((await store.list()).map((r) => r.name)).to.deep.equal(['a', 'b']);
       const snapshot = await store.snapshot();
       expect(snapshot.rows.map((r) => r.name)).to.deep.equal(['a', 'b']);
-      expect(snapshot.lsn > 0n).to.equal(true);
+      expect(snapshot.position > 0n).to.equal(true);
 
       await store.delete('a');
       const none = await store.delete('a').catch((err) => err);
