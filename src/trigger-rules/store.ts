@@ -8,7 +8,7 @@ import type { Knex } from 'knex';
 import { ErrorCodes, PgceError } from '../errors';
 import { quoteIdent } from '../pg/catalog-sql';
 import { sqlstateOf } from '../pg/db-errors';
-import type { SchemaNames } from '../pg/schema/names';
+import { JOURNAL_TABLE, type SchemaNames } from '../pg/schema/names';
 import { formatLsn, parseLsn } from '../sources/change';
 import { CREATE_SQL, DELETE_SQL, GET_SQL, JOURNAL_SNAPSHOT_SQL, LIST_SQL, REPLACE_SQL, SNAPSHOT_SQL } from './sql';
 
@@ -61,7 +61,7 @@ export class RuleStore {
     this.table = `${quoteIdent(names.schema)}.${quoteIdent(names.triggerRules)}`;
     this.snapshotSql = journalCapture === undefined
       ? SNAPSHOT_SQL(this.table)
-      : JOURNAL_SNAPSHOT_SQL(this.table, `${quoteIdent(names.schema)}.${quoteIdent(names.journal ?? 'journal')}`);
+      : JOURNAL_SNAPSHOT_SQL(this.table, `${quoteIdent(names.schema)}.${quoteIdent(names.journal ?? JOURNAL_TABLE)}`);
   }
 
   /** A position of `snapshot()` as /status and the log show it: an LSN, or a journal id. */
