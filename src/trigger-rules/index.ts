@@ -1,8 +1,8 @@
 /**
  * Trigger rules kept in the database (README "Rules at runtime"), as a running process holds
  * them: the table (store.ts), the rule sets in force by commit LSN (trigger mode: journal id;
- * schedule.ts), and the watcher that keeps them current (watcher.ts). Every replica runs one (its /status and admin API read
- * it); the leader's router routes with its schedule.
+ * schedule.ts), and the watcher that keeps them current (watcher.ts). Every replica runs one
+ * (its /status and admin API read it); the leader's router routes with its schedule.
  */
 import type { Pool } from 'pg';
 import type { Config, TriggerConfig } from '../config/types';
