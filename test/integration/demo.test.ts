@@ -8,19 +8,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
-import { REPO_ROOT } from './harness/process';
+import { alive, REPO_ROOT } from './harness/process';
 import { closedPort } from './harness/net';
 
 const EVENT_DEADLINE_MS = 120_000;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('make run: the demo on the embedded database (PGlite, trigger mode)', function () {
   this.timeout(EVENT_DEADLINE_MS + 60_000);

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { Client, type QueryResult } from 'pg';
 import { freePort } from '../support';
+import { alive } from './process';
 
 const run = promisify(execFile);
 
@@ -46,15 +47,6 @@ let exitHookInstalled = false;
 function asPostgres(program: string, args: string[]): [string, string[]] {
   const bin = path.join(postgresBin(), program);
   return process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', bin, ...args]] : [bin, args];
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export async function startPrivatePostgres(options: PrivatePostgresOptions = {}): Promise<PrivatePostgres> {

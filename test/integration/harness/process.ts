@@ -8,6 +8,16 @@ import * as path from 'node:path';
 
 /** Compiled to dist/test/integration/harness/, four levels below the repository root. */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..', '..');
+/** Whether a process of this PID still exists (signal 0 checks without sending anything). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export const CLI_PATH = path.join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
 
 /**
