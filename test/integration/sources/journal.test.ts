@@ -327,7 +327,7 @@ describe('capture.mode trigger: a trigger-written journal, against logical mode 
     const before = triggerReceiver.accepted.length;
     try {
       await db.query(`INSERT INTO plain (id, name, qty) SELECT g, repeat('x', ${WIDE}), 1 FROM generate_series(1001, 1000 + $1) g`, [N]);
-      await waitFor(async () => (await gauge(triggerPort, 'pgce_delivery_buffered_events')) >= bound - BATCH || undefined,
+      await waitFor(async () => (await gauge(triggerPort, 'pgce_delivery_buffered_bytes')) >= 65536 || undefined,
         { timeoutMs: 20_000, intervalMs: 50, what: 'the buffer to fill' });
       // Paused: however long the sink holds, what was read stays within the budget.
       const samples: number[] = [];
