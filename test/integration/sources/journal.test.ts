@@ -283,7 +283,8 @@ describe('capture.mode trigger: a trigger-written journal, against logical mode 
     expect(receivers.map((r, i) => r.accepted.length - before[i].accepted), 'nothing accepted while down').to.deep.equal([0, 0]);
     expect(await journalRows(), 'every undelivered change stays in the journal').to.equal(changes);
     down = false;
-    for (const [i, r] of receivers.entries()) await r.waitFor((all) => new Set(all.slice(before[i].accepted).map((e) => e.id)).size >= changes, 30_000);
+    await waitFor(async () => receivers.every((r, i) => new Set(r.accepted.slice(before[i].accepted).map((e) => e.id)).size >= changes) || undefined,
+      { timeoutMs: 30_000, intervalMs: 50, what: 'every change accepted in both modes' });
     const expected = Object.fromEntries(Array.from({ length: ROWS }, (_, i) => [`DCE:public.counter/${101 + i}`, Array.from({ length: STEPS + 1 }, (_, v) => v)]));
     expect(valuesByRow(logicalReceiver.accepted.slice(before[0].accepted)), 'logical: per-row order').to.deep.equal(expected);
     expect(valuesByRow(triggerReceiver.accepted.slice(before[1].accepted)), 'trigger: per-row order').to.deep.equal(expected);
@@ -341,7 +342,8 @@ describe('capture.mode trigger: a trigger-written journal, against logical mode 
       open();
       triggerReceiver.respondWith(undefined);
     }
-    await triggerReceiver.waitFor((all) => new Set(all.slice(before).map((e) => e.subject)).size >= N, 30_000);
+    await waitFor(async () => new Set(triggerReceiver.accepted.slice(before).map((e) => e.subject)).size >= N || undefined,
+      { timeoutMs: 30_000, intervalMs: 50, what: 'the whole burst accepted' });
     await waitFor(async () => (await journalRows()) === 0 || undefined, { timeoutMs: 20_000, intervalMs: 50, what: 'the journal drained' });
   });
 
