@@ -24,8 +24,12 @@ export interface LifecycleEventMap {
   'capture:undecodable': { change: UndecodableChange };
   /** A change was decoded from the stream. */
   'capture:change': { change: Change };
-  /** A standby status update confirmed `lsn` as flushed to the slot. */
-  'capture:acknowledged': { lsn: bigint };
+  /**
+   * A standby status update confirmed `lsn` as flushed to the slot (trigger mode: the journal
+   * rows handed over up to position `lsn` are done, and `through`: every row handed over whose
+   * id is at or below it is delivered or dead-lettered).
+   */
+  'capture:acknowledged': { lsn: bigint; through?: bigint };
   /** The server's current WAL end, from XLogData/keepalive headers (for lag). */
   'capture:walEnd': { lsn: bigint };
   /**

@@ -55,8 +55,10 @@ export interface ChangeConsumer {
    * keeps that too; the journal does not (a round hands over in id order the transactions that
    * became visible between two snapshots), which is why the window keeps each transaction's keys
    * and asks the chunk's snapshot about them (docs/backfill.md, "Trigger mode").
+   * `commitLsn`: where the watermark sits among the changes' `commitLsn` (trigger rules are chosen
+   * by it): the position itself when left out (logical: the LSN); trigger mode: the journal row's id.
    */
-  watermark?(token: string, position: Position): void;
+  watermark?(token: string, position: Position, commitLsn?: bigint): void;
   /** The source restarts from its last acknowledged position: drop queued work that has not started. */
   reset(): Promise<void>;
   /**

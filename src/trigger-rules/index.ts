@@ -1,8 +1,8 @@
 /**
  * Trigger rules kept in the database (README "Rules at runtime"), as a running process holds
- * them: the table (store.ts), the rule sets in force by commit LSN (schedule.ts), and the watcher
- * that keeps them current (watcher.ts). Every replica runs one (its /status and admin API read
- * it); the leader's router routes with its schedule.
+ * them: the table (store.ts), the rule sets in force by commit LSN (trigger mode: journal id;
+ * schedule.ts), and the watcher that keeps them current (watcher.ts). Every replica runs one
+ * (its /status and admin API read it); the leader's router routes with its schedule.
  */
 import type { Pool } from 'pg';
 import type { Config, TriggerConfig } from '../config/types';
@@ -10,6 +10,7 @@ import type { Lifecycle } from '../lifecycle';
 import { connect } from '../pg/db';
 import { knexOn } from '../pg/schema/knex';
 import { schemaNames } from '../pg/schema/names';
+import { journalNames } from '../sources/journal/names';
 import { RuleSchedule } from './schedule';
 import { isMissingTable, RuleStore } from './store';
 import { checkRows, type RowContext } from './validate';
@@ -42,14 +43,16 @@ export function rowContext(config: Config): RowContext {
 
 /** Starts watching the table (`triggersTable.enabled`); the caller stops it before ending `pool`. */
 export function startTableRules(config: Config, pool: Pool, lifecycle: Lifecycle): TableRulesRuntime {
-  const store = new RuleStore(knexOn(pool), schemaNames(config));
+  // Trigger mode: a change's position is its journal row id, so the activation point is one too.
+  const store = new RuleStore(knexOn(pool), schemaNames(config), config.capture.mode === 'trigger' ? journalNames(config).capture : undefined);
   const schedule = new RuleSchedule();
   const context = rowContext(config);
   const watcher = new RuleWatcher({
     connectionString: config.databaseUrl, store, schedule, context, lifecycle, reloadIntervalMs: config.triggersTable?.reloadIntervalMs ?? 30_000,
   });
-  // Rule sets the stream has passed for good are dropped as the slot's position advances.
-  const onAcknowledged = ({ lsn }: { lsn: bigint }) => schedule.acknowledged(lsn);
+  // Rule sets the stream has passed for good are dropped as the acknowledged position advances
+  // (trigger mode: the journal ids done, `through`, since its acknowledged positions are counts).
+  const onAcknowledged = ({ lsn, through }: { lsn: bigint; through?: bigint }) => schedule.acknowledged(through ?? lsn);
   lifecycle.on('capture:acknowledged', onAcknowledged);
   watcher.start();
   return {

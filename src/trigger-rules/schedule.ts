@@ -12,6 +12,11 @@
  *
  * Sets stay until the acknowledged position passes the next one's start (a restart of the stream
  * re-routes only changes after it), at most MAX_SETS of them.
+ *
+ * In capture.mode trigger a change's commitLsn is its journal row's id, and a set's position is
+ * one more than the largest id committed at the read (store.ts): rows written after the read meet
+ * the new set. Ids are taken when a row is written, not at commit, so a transaction already
+ * writing during the read meets the old set with the rows it wrote before it (docs/journal.md).
  */
 import type { TableRules } from './validate';
 

@@ -3,13 +3,25 @@
  * jsonb, created_at, updated_at), around its quoted name; every value is a binding (`?`).
  */
 
+/** Every row as JSON, by name: the second column of both snapshots below. */
+const ROWS = (table: string) => `coalesce((SELECT json_agg(json_build_object('name', name, 'rule', rule, 'created_at', created_at, 'updated_at', updated_at) ORDER BY name)
+              FROM ${table}), '[]'::json) AS rows`;
+
 /**
  * One snapshot: every row and the WAL position, read by one statement, so the rows are exactly
  * those committed before the position (README "Rules at runtime", the activation point).
  */
-export const SNAPSHOT_SQL = (table: string) => `SELECT pg_current_wal_lsn()::text AS lsn,
-  coalesce((SELECT json_agg(json_build_object('name', name, 'rule', rule, 'created_at', created_at, 'updated_at', updated_at) ORDER BY name)
-              FROM ${table}), '[]'::json) AS rows`;
+export const SNAPSHOT_SQL = (table: string) => `SELECT pg_current_wal_lsn()::text AS position,
+  ${ROWS(table)}`;
+
+/**
+ * The same in capture.mode trigger, where a change's position is its journal row's id: every row
+ * and one more than the largest id of the capture's journal rows committed (visible) at the read,
+ * one statement. A change written after the read has a larger id (identity values only grow).
+ * ? the capture.
+ */
+export const JOURNAL_SNAPSHOT_SQL = (table: string, journal: string) => `SELECT (coalesce((SELECT max(id) FROM ${journal} WHERE capture = ?), 0) + 1)::text AS position,
+  ${ROWS(table)}`;
 
 export const LIST_SQL = (table: string) => `SELECT name, rule, created_at, updated_at FROM ${table} ORDER BY name`;
 

@@ -8,9 +8,9 @@ import type { Knex } from 'knex';
 import { ErrorCodes, PgceError } from '../errors';
 import { quoteIdent } from '../pg/catalog-sql';
 import { sqlstateOf } from '../pg/db-errors';
-import type { SchemaNames } from '../pg/schema/names';
-import { parseLsn } from '../sources/change';
-import { CREATE_SQL, DELETE_SQL, GET_SQL, LIST_SQL, REPLACE_SQL, SNAPSHOT_SQL } from './sql';
+import { JOURNAL_TABLE, type SchemaNames } from '../pg/schema/names';
+import { formatLsn, parseLsn } from '../sources/change';
+import { CREATE_SQL, DELETE_SQL, GET_SQL, JOURNAL_SNAPSHOT_SQL, LIST_SQL, REPLACE_SQL, SNAPSHOT_SQL } from './sql';
 
 /** A row as stored: `rule` is whatever JSON the row holds (validated by the reader, not here). */
 export interface RuleRow {
@@ -20,9 +20,12 @@ export interface RuleRow {
   updatedAt: Date;
 }
 
-/** Every row, and the WAL position they were read at (one statement, one snapshot). */
+/**
+ * Every row, and the position they were read at (one statement, one snapshot): a WAL position in
+ * logical mode, a journal row id in trigger mode (a change's commitLsn in each mode).
+ */
 export interface RuleSnapshot {
-  lsn: bigint;
+  position: bigint;
   rows: RuleRow[];
 }
 
@@ -47,9 +50,23 @@ export function isMissingTable(err: unknown): boolean {
 
 export class RuleStore {
   private readonly table: string;
+  private readonly snapshotSql: string;
 
-  constructor(private readonly knex: Knex, private readonly names: Pick<SchemaNames, 'schema' | 'triggerRules'>) {
+  /**
+   * `journalCapture`: capture.mode trigger, this capture's name: positions are journal row ids
+   * (what the journal source gives a change as its commitLsn), not WAL positions.
+   */
+  constructor(private readonly knex: Knex, private readonly names: Pick<SchemaNames, 'schema' | 'triggerRules'> & Partial<Pick<SchemaNames, 'journal'>>,
+    private readonly journalCapture?: string) {
     this.table = `${quoteIdent(names.schema)}.${quoteIdent(names.triggerRules)}`;
+    this.snapshotSql = journalCapture === undefined
+      ? SNAPSHOT_SQL(this.table)
+      : JOURNAL_SNAPSHOT_SQL(this.table, `${quoteIdent(names.schema)}.${quoteIdent(names.journal ?? JOURNAL_TABLE)}`);
+  }
+
+  /** A position of `snapshot()` as /status and the log show it: an LSN, or a journal id. */
+  formatPosition(position: bigint): string {
+    return this.journalCapture === undefined ? formatLsn(position) : String(position);
   }
 
   /** `schema.table`, as messages name it. */
@@ -58,11 +75,13 @@ export class RuleStore {
   }
 
   async snapshot(): Promise<RuleSnapshot> {
-    const { rows: [row] } = await this.query(SNAPSHOT_SQL(this.table), []);
+    const bindings = this.journalCapture === undefined ? [] : [this.journalCapture];
+    const { rows: [row] } = await this.query(this.snapshotSql, bindings);
     const rows = (row.rows as { name: string; rule: unknown; created_at: string; updated_at: string }[]).map((r) => ({
       name: r.name, rule: r.rule, createdAt: new Date(r.created_at), updatedAt: new Date(r.updated_at),
     }));
-    return { lsn: parseLsn(row.lsn as string), rows };
+    const position = this.journalCapture === undefined ? parseLsn(row.position as string) : BigInt(row.position as string);
+    return { position, rows };
   }
 
   async list(): Promise<RuleRow[]> {

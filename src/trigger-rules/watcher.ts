@@ -16,7 +16,6 @@ import { quoteIdent } from '../pg/catalog-sql';
 import { CONNECT_TIMEOUT_MS } from '../pg/db';
 import { TRIGGER_RULES_CHANNEL } from '../pg/schema/migrations/000005-trigger-rules';
 import { Backoff, sleep } from '../retry';
-import { formatLsn } from '../sources/change';
 import type { RuleSchedule, RuleSet } from './schedule';
 import { isMissingTable, type RuleStore } from './store';
 import { checkRows, type InvalidRule, type RowContext, type TableRules } from './validate';
@@ -45,7 +44,7 @@ export interface TableRulesStatus {
   tableExists: boolean | null;
   lastReadAt: string | null;
   lastError: string | null;
-  /** The newest rule set: its version, the commit LSN it applies from, its rules. */
+  /** The newest rule set: its version, the commit LSN (trigger mode: journal id) it applies from, its rules. */
   version: number | null;
   appliesFrom: string | null;
   rules: string[];
@@ -113,7 +112,7 @@ export class RuleWatcher {
       lastReadAt: this.lastReadAt?.toISOString() ?? null,
       lastError: this.lastError,
       version: set?.version ?? null,
-      appliesFrom: set === undefined ? null : formatLsn(set.from),
+      appliesFrom: set === undefined ? null : this.opts.store.formatPosition(set.from),
       rules: set?.rules.valid.map((r) => r.name) ?? [],
       invalid: set?.rules.invalid ?? [],
     };
@@ -128,7 +127,7 @@ export class RuleWatcher {
       this.lastReadAt = new Date();
       const rules = checkRows(snapshot.rows, context);
       this.report(rules);
-      this.installed(schedule.install(rules, snapshot.lsn, this.lastReadAt));
+      this.installed(schedule.install(rules, snapshot.position, this.lastReadAt));
       this.firstRead();
     } catch (err) {
       if (isMissingTable(err)) {
@@ -151,7 +150,7 @@ export class RuleWatcher {
   private installed(set: RuleSet | undefined): void {
     if (!set) return;
     this.log.info({
-      version: set.version, appliesFrom: formatLsn(set.from), rules: set.rules.valid.map((r) => r.name), invalid: set.rules.invalid.map((r) => r.name),
+      version: set.version, appliesFrom: this.opts.store.formatPosition(set.from), rules: set.rules.valid.map((r) => r.name), invalid: set.rules.invalid.map((r) => r.name),
     }, 'trigger rules from the table: a new rule set is in force for changes committed from appliesFrom on');
   }
 

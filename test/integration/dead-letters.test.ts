@@ -140,9 +140,9 @@ describe('dead letters against real PostgreSQL', function () {
       ]);
       const idx = await db.query(`SELECT indexdef FROM pg_indexes WHERE schemaname = 'pgcloudevents' AND indexname = 'dead_letters_created_at_idx'`);
       expect(idx.rows[0].indexdef).to.include('(created_at)');
-      // The schema's other relations: the slot record and the trigger rules tables.
+      // The schema's other relations: the slot record, trigger rules, backfills and journal tables.
       expect(await inspectDeadLetterTable(knexOn(pool), config)).to.deep.equal({
-        schemaExists: true, tableExists: true, empty: true, otherObjectsInSchema: 2,
+        schemaExists: true, tableExists: true, empty: true, otherObjectsInSchema: 4,
       });
       await store.insert(failed(1));
       expect((await inspectDeadLetterTable(knexOn(pool), config)).empty).to.equal(false);

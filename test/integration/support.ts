@@ -7,15 +7,34 @@ import { join } from 'node:path';
 import { waitFor } from './harness/postgres';
 
 /** A free TCP port on loopback for a spawned process's health server. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Ports handed out below Linux's ephemeral range (32768–60999): the kernel never gives these to an
+ * outgoing connection or to another process's listen(0), so a port chosen here stays free until
+ * the test uses it, even with test files running in parallel (mocha --parallel).
+ */
+const PORT_RANGE = { min: 20_000, max: 32_000 };
+const handedOut = new Set<number>();
+
+/** A loopback port where nothing listens now, chosen at random in PORT_RANGE and checked by binding it. */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = PORT_RANGE.min + Math.floor(Math.random() * (PORT_RANGE.max - PORT_RANGE.min));
+    if (handedOut.has(port)) continue;
+    if (await bindable(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no free port in ${PORT_RANGE.min}-${PORT_RANGE.max} after 200 attempts`);
+}
+
+/** Whether the port can be bound on every interface (the product listens on 0.0.0.0). */
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '0.0.0.0', () => srv.close(() => resolve(true)));
   });
 }
 

@@ -65,15 +65,15 @@ interface Running {
   stop(): Promise<void>;
 }
 
-/** A database with table sales, a receiver, and `run` with `yaml` added to the configuration. */
-async function startRun(yaml: string, env: Record<string, string> = {}, deliveryYaml = ''): Promise<Running> {
+/** A database with table sales, a receiver, and `run` with `yaml` added to the configuration (in capture mode `mode`). */
+async function startRun(yaml: string, env: Record<string, string> = {}, deliveryYaml = '', mode: 'logical' | 'trigger' = 'logical'): Promise<Running> {
   const name = `pgce_${suffix()}`;
   const db = await createTestDatabase(name);
   const receiver = await startReceiver();
   await db.query('CREATE TABLE sales (id int PRIMARY KEY, qty int NOT NULL DEFAULT 1, note text)');
   const schema = `${name}_s`;
   const config = writeTempFile('c.yaml', `${FAST_DELIVERY_YAML}${deliveryYaml}
-capture: { slot: ${name}, publication: ${name}, statusInterval: PT0.2S }
+capture: { slot: ${name}, publication: ${name}, statusInterval: PT0.2S, mode: ${mode} }
 deadLetters: { schema: ${schema}, table: failed }
 tables: [ sales ]
 ${yaml}`);
@@ -132,7 +132,7 @@ describe('trigger rules table: rules at runtime (real PostgreSQL, real receiver)
       expect((await store.list()).map((r) => r.name)).to.deep.equal(['a', 'b']);
       const snapshot = await store.snapshot();
       expect(snapshot.rows.map((r) => r.name)).to.deep.equal(['a', 'b']);
-      expect(snapshot.lsn > 0n).to.equal(true);
+      expect(snapshot.position > 0n).to.equal(true);
 
       await store.delete('a');
       const none = await store.delete('a').catch((err) => err);
@@ -243,33 +243,42 @@ describe('trigger rules table: rules at runtime (real PostgreSQL, real receiver)
     }
   });
 
-  it('the activation point: a change committed before the rule was read is not sent to it even when routed after; one committed after is', async () => {
-    // Reading pauses once 64 KiB of events wait: one big row, held by the receiver, pauses the stream.
-    const run = await startRun('triggersTable: { reloadInterval: PT1H }\n', {}, '  maxBufferBytes: 65536\n');
-    const { db, receiver, port, schema } = run;
-    let open!: () => void;
-    const gate = new Promise<void>((resolve) => (open = resolve));
-    receiver.respondWith((_req, n) => (n === 1 ? { status: 202, after: gate } : undefined));
-    try {
-      const start = await tableStatus(port);
-      await db.query(`INSERT INTO sales (id, note) VALUES (1, repeat('x', 100000))`);
-      await waitFor(async () => receiver.requests.length >= 1 || receiver.events.length >= 1, { timeoutMs: 20_000, what: 'the big row to reach the receiver' });
-      // Committed now; the stream is paused, so it is routed only after the gate opens.
-      await db.query('INSERT INTO sales (id) VALUES (2)');
-      const { rows: [{ lsn: committedBefore }] } = await db.query('SELECT pg_current_wal_lsn()::text AS lsn');
-      await insertRule(db, schema, rule('fresh', 'com.example.fresh'));
-      const s = await ruleSet(port, start.version!, (x) => x.rules.includes('fresh'));
-      expect((await db.query('SELECT $1::pg_lsn > $2::pg_lsn AS later', [s.appliesFrom, committedBefore])).rows[0].later).to.equal(true);
-      await db.query('INSERT INTO sales (id) VALUES (3)');
-      open();
-      await acknowledgedEverything(db, run.name);
-      expect(receiver.accepted.filter((e) => e.type === 'orm.post_save').map(rowOf)).to.have.members([1, 2, 3]);
-      expect(ofType(receiver, 'com.example.fresh').map(rowOf), 'only the change committed after the read').to.deep.equal([3]);
-    } finally {
-      open();
-      await run.stop();
-    }
-  });
+  // In trigger mode a change's position is its journal row's id, and so is the activation point.
+  for (const mode of ['logical', 'trigger'] as const) {
+    it(`the activation point (${mode} mode): a change committed before the rule was read is not sent to it even when routed after; one committed after is`, async () => {
+      // Reading pauses once 64 KiB of events wait: one big row, held by the receiver, pauses the stream.
+      const run = await startRun('triggersTable: { reloadInterval: PT1H }\n', {}, '  maxBufferBytes: 65536\n', mode);
+      const { db, receiver, port, schema } = run;
+      let open!: () => void;
+      const gate = new Promise<void>((resolve) => (open = resolve));
+      receiver.respondWith((_req, n) => (n === 1 ? { status: 202, after: gate } : undefined));
+      try {
+        const start = await tableStatus(port);
+        await db.query(`INSERT INTO sales (id, note) VALUES (1, repeat('x', 100000))`);
+        await waitFor(async () => receiver.requests.length >= 1 || receiver.events.length >= 1, { timeoutMs: 20_000, what: 'the big row to reach the receiver' });
+        // Committed now; the stream is paused, so it is routed only after the gate opens.
+        await db.query('INSERT INTO sales (id) VALUES (2)');
+        const committedBefore = mode === 'logical'
+          ? (await db.query('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0].lsn as string
+          : (await db.query(`SELECT id::text FROM ${schema}.journal WHERE new_row->>'id' = '2'`)).rows[0].id as string;
+        await insertRule(db, schema, rule('fresh', 'com.example.fresh'));
+        const s = await ruleSet(port, start.version!, (x) => x.rules.includes('fresh'));
+        const later = mode === 'logical'
+          ? (await db.query('SELECT $1::pg_lsn > $2::pg_lsn AS later', [s.appliesFrom, committedBefore])).rows[0].later
+          : BigInt(s.appliesFrom!) > BigInt(committedBefore);
+        expect(later, `appliesFrom ${s.appliesFrom} after ${committedBefore}`).to.equal(true);
+        await db.query('INSERT INTO sales (id) VALUES (3)');
+        open();
+        if (mode === 'logical') await acknowledgedEverything(db, run.name);
+        else await waitFor(async () => (await db.query(`SELECT count(*)::int AS n FROM ${schema}.journal`)).rows[0].n === 0 || undefined, { timeoutMs: 30_000, what: 'the journal drained' });
+        expect(receiver.accepted.filter((e) => e.type === 'orm.post_save').map(rowOf)).to.have.members([1, 2, 3]);
+        expect(ofType(receiver, 'com.example.fresh').map(rowOf), 'only the change committed after the read').to.deep.equal([3]);
+      } finally {
+        open();
+        await run.stop();
+      }
+    });
+  }
 
   it('the admin API: off without ADMIN_TOKEN, 401 without or with a wrong token, CRUD through the table, schema errors by key path, file rules read-only', async () => {
     const run = await startRun(`triggersTable: { reloadInterval: PT1H }

@@ -187,15 +187,15 @@ export class BackfillWindow implements ChangeConsumer {
     this.inner.position(position);
   }
 
-  watermark(token: string, position: Position): void {
-    this.inner.watermark?.(token, position);
+  watermark(token: string, position: Position, commitLsn: bigint = position): void {
+    this.inner.watermark?.(token, position, commitLsn);
     const chunk = this.chunk;
     if (!chunk) return;
     if (token === chunk.low && chunk.phase === 'armed') {
       chunk.phase = 'open';
     } else if (token === chunk.high && chunk.phase === 'open') {
       this.chunk = undefined;
-      chunk.resolve(this.close(chunk, position));
+      chunk.resolve(this.close(chunk, position, commitLsn));
     }
   }
 
@@ -214,8 +214,12 @@ export class BackfillWindow implements ChangeConsumer {
     for (const w of this.ackWaiters.splice(0)) w.resolve(false);
   }
 
-  /** At the high watermark: what the window left of the chunk, handed to the engine. */
-  private close(chunk: OpenChunk, position: Position): ChunkOutcome {
+  /**
+   * At the high watermark: what the window left of the chunk, handed to the engine at `position`;
+   * the rows carry `commitLsn` (the watermark's place among the changes' own), so trigger rules
+   * choose their rule set as for a live change met there.
+   */
+  private close(chunk: OpenChunk, position: Position, commitLsn: bigint): ChunkOutcome {
     if (chunk.redo !== undefined) {
       this.inner.position(position);
       return { kind: 'redo', reason: chunk.redo };
@@ -240,7 +244,7 @@ export class BackfillWindow implements ChangeConsumer {
       }
       const change: InsertChange = {
         kind: 'insert', relation, new: row, missingColumns: [],
-        commitLsn: position, commitTime: read.readAt, xid: 0, ordinal: ordinal++,
+        commitLsn, commitTime: read.readAt, xid: 0, ordinal: ordinal++,
         backfill: { id: backfillId, eventId: backfillEventId(backfillId, key) },
       };
       this.inner.change(change);

@@ -75,6 +75,9 @@ export class JournalSource implements ChangeSource {
   /** The round in progress: its upper snapshot and the last id handed over in it. */
   private round?: { current: string; after: string };
   private handedOver = 0n;
+  /** The largest id handed over, and the largest position acknowledged. */
+  private largestHanded = 0n;
+  private acknowledged = 0n;
   /** Rows handed over and not acknowledged yet, in hand-over order. */
   private handed: { position: bigint; id: string }[] = [];
   private toDelete: string[] = [];
@@ -113,7 +116,7 @@ export class JournalSource implements ChangeSource {
   acknowledge(position: bigint, idle: boolean): void {
     while (this.handed.length && this.handed[0].position <= position) this.toDelete.push(this.handed.shift()!.id);
     if (this.opts.preview || !this.toDelete.length) return;
-    this.opts.lifecycle.emit('capture:acknowledged', { lsn: position });
+    if (position > this.acknowledged) this.acknowledged = position;
     if (idle) void this.flushDeletes();
     else this.deleteTimer ??= setTimeout(() => {
       this.deleteTimer = undefined;
@@ -262,18 +265,20 @@ export class JournalSource implements ChangeSource {
   private handOver(row: JournalRecord): void {
     const consumer = this.opts.consumer;
     const position = ++this.handedOver;
+    const id = BigInt(row.id);
+    if (id > this.largestHanded) this.largestHanded = id;
     if (row.op === WATERMARK) {
       // No change: the consumer learns where the watermark is in the order, then the position,
       // so acknowledging it deletes the row like any other (tokens not ours are ignored there).
       this.handed.push({ position, id: row.id });
-      consumer.watermark?.(watermarkToken(row), position);
+      consumer.watermark?.(watermarkToken(row), position, id);
       consumer.position(position);
       return;
     }
     const relation = this.relations.get(row.relid)!;
     // The event id comes from the journal row's id: the same on every redelivery of the row.
     const base = {
-      relation, commitLsn: BigInt(row.id), commitTime: row.written_at, xid: Number(BigInt(row.txid) & 0xffffffffn), ordinal: 0,
+      relation, commitLsn: id, commitTime: row.written_at, xid: Number(BigInt(row.txid) & 0xffffffffn), ordinal: 0,
     };
     const kind = KIND[row.op];
     if (!kind) throw new PgceError(ErrorCodes.JOURNAL, `journal row ${row.id} has an unknown operation ${JSON.stringify(row.op)}`);
@@ -332,6 +337,8 @@ export class JournalSource implements ChangeSource {
     if (this.opts.preview || !this.toDelete.length) return Promise.resolve();
     clearTimeout(this.deleteTimer);
     this.deleteTimer = undefined;
+    // Here rather than per acknowledgement: `through` scans the rows in flight.
+    this.opts.lifecycle.emit('capture:acknowledged', { lsn: this.acknowledged, through: this.doneThrough() });
     const ids = this.toDelete;
     this.toDelete = [];
     this.deleting = this.opts.pool.query(this.sql.delete, [ids]).then(
@@ -346,6 +353,21 @@ export class JournalSource implements ChangeSource {
       },
     ).finally(() => (this.deleting = undefined));
     return this.deleting;
+  }
+
+  /**
+   * The largest id at or below which every row handed over is done (trigger rules retire the rule
+   * sets before it): one less than the smallest id in flight. Ids are not in hand-over order, so
+   * the rows in flight are scanned (at most every DELETE_INTERVAL_MS). A transaction committing
+   * late may still hand over a smaller id; it meets the oldest rule set kept.
+   */
+  private doneThrough(): bigint {
+    let smallest = this.largestHanded + 1n;
+    for (const { id } of this.handed) {
+      const n = BigInt(id);
+      if (n < smallest) smallest = n;
+    }
+    return smallest - 1n;
   }
 
   // --- the wake-up: LISTEN on a dedicated knex connection -----------------------------------

@@ -1,13 +1,9 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { freePort } from '../support';
 
-/** A loopback port where nothing listens (taken, then released): a broker that is down. */
+/** A loopback port where nothing listens: a broker that is down (see freePort). */
 export function closedPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
+  return freePort();
 }
 
 /** A loopback server that accepts connections and never answers: a broker that hangs. */

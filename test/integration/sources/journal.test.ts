@@ -3,9 +3,11 @@
  *
  * Both change sources run side by side, each its own `run` under its own capture name, over the
  * same tables: the conformance cases (insert, update, delete, truncate, every common type,
- * composite keys, per-row order) write once and expect the same events from both, table-driven.
- * The trigger-mode process runs as a role with neither REPLICATION nor superuser. Then the
- * journal's own guarantees: a transaction committing after a later one is not skipped, journal
+ * composite keys, per-row order) write once and expect the same events from both, table-driven;
+ * so do a sink outage (503 for a while: nothing lost, per-row order kept) and a poison event (400:
+ * dead-lettered with its reason, the rest go on). The trigger-mode process runs as a role with
+ * neither REPLICATION nor superuser. Then the journal's own guarantees: backpressure (the source
+ * reads no further than the delivery buffer), a transaction committing after a later one is not skipped, journal
  * rows go only once delivered, kill -9 loses nothing, a lost NOTIFY is made up by the poll, and
  * teardown leaves no trigger behind.
  */
@@ -94,10 +96,30 @@ function bySubject(events: CloudEvent<unknown>[]): Record<string, Record<string,
   return out;
 }
 
-/** Each capture its own product schema: the trigger-mode role owns its own (its journal). */
-function configYaml(capture: string, overrides: Record<string, string> = {}): string {
+/** Each row's `v` values in arrival order (events by their id once: a redelivery counts once). */
+function valuesByRow(events: CloudEvent<unknown>[]): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  const seen = new Set<string>();
+  for (const e of events) {
+    if (seen.has(e.id)) continue;
+    seen.add(e.id);
+    (out[String(e.subject)] ??= []).push((e.data as { data: { v: number } }).data.v);
+  }
+  return out;
+}
+
+/** A gauge of run's /metrics, e.g. pgce_delivery_buffered_events. */
+async function gauge(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const match = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+  if (!match) throw new Error(`no ${name} in /metrics`);
+  return Number(match[1]);
+}
+
+/** Each capture its own product schema: the trigger-mode role owns its own (its journal). `delivery`: lines added under delivery. */
+function configYaml(capture: string, overrides: Record<string, string> = {}, delivery = ''): string {
   const settings = { slot: capture, publication: capture, statusInterval: 'PT1S', reconnectDelay: 'PT0.2S', reconnectMax: 'PT1S', ...overrides };
-  return writeTempFile(`${capture}.yaml`, `${FAST_DELIVERY_YAML}
+  return writeTempFile(`${capture}.yaml`, `${FAST_DELIVERY_YAML}${delivery}
 capture: { ${Object.entries(settings).map(([k, v]) => `${k}: ${v}`).join(', ')} }
 deadLetters: { schema: ${capture} }
 tables: [${TABLES.join(', ')}]
@@ -242,6 +264,87 @@ describe('capture.mode trigger: a trigger-written journal, against logical mode 
     release();
     await waitFor(async () => (await journalRows()) === 0 || undefined, { timeoutMs: 10_000, intervalMs: 50, what: 'the row delivered and deleted' });
     triggerReceiver.respondWith(undefined);
+  });
+
+  it('both modes: the sink answers 503 for a while, then recovers: nothing lost, per-row order kept, journal rows kept until delivered', async () => {
+    const receivers = [logicalReceiver, triggerReceiver];
+    await waitFor(async () => (await journalRows()) === 0 || undefined, { timeoutMs: 10_000, intervalMs: 50, what: 'the journal emptied' });
+    const before = receivers.map((r) => ({ accepted: r.accepted.length, requests: r.requests.length }));
+    let down = true;
+    for (const r of receivers) r.respondWith(() => (down ? { status: 503 } : undefined));
+    const ROWS = 4;
+    const STEPS = 3;
+    const changes = ROWS * (STEPS + 1);
+    await db.query('INSERT INTO counter SELECT g, 0 FROM generate_series(101, 100 + $1) g', [ROWS]);
+    // One transaction per step, every row in each: rows compete for the sink once it is back.
+    for (let step = 1; step <= STEPS; step++) await db.query('UPDATE counter SET v = $1 WHERE id > 100', [step]);
+    await waitFor(async () => receivers.every((r, i) => r.requests.length >= before[i].requests + 3 * ROWS) || undefined,
+      { timeoutMs: 20_000, intervalMs: 50, what: 'both modes retrying against the failing sink' });
+    expect(receivers.map((r, i) => r.accepted.length - before[i].accepted), 'nothing accepted while down').to.deep.equal([0, 0]);
+    expect(await journalRows(), 'every undelivered change stays in the journal').to.equal(changes);
+    down = false;
+    await waitFor(async () => receivers.every((r, i) => new Set(r.accepted.slice(before[i].accepted).map((e) => e.id)).size >= changes) || undefined,
+      { timeoutMs: 30_000, intervalMs: 50, what: 'every change accepted in both modes' });
+    const expected = Object.fromEntries(Array.from({ length: ROWS }, (_, i) => [`DCE:public.counter/${101 + i}`, Array.from({ length: STEPS + 1 }, (_, v) => v)]));
+    expect(valuesByRow(logicalReceiver.accepted.slice(before[0].accepted)), 'logical: per-row order').to.deep.equal(expected);
+    expect(valuesByRow(triggerReceiver.accepted.slice(before[1].accepted)), 'trigger: per-row order').to.deep.equal(expected);
+    await waitFor(async () => (await journalRows()) === 0 || undefined, { timeoutMs: 10_000, intervalMs: 50, what: 'the delivered rows deleted' });
+    for (const r of receivers) r.respondWith(undefined);
+  });
+
+  it('both modes: a poison event (400, for good) is dead-lettered with its reason, the others go on, the journal drains', async () => {
+    const receivers = [logicalReceiver, triggerReceiver];
+    const POISON = 'DCE:public.plain/51';
+    for (const r of receivers) r.respondWith((req) => (req.headers['ce-subject'] === POISON ? { status: 400, body: 'row 51 is refused' } : undefined));
+    for (const id of [50, 51, 52]) await db.query(`INSERT INTO plain VALUES ($1, 'p', 1)`, [id]);
+    await db.query('UPDATE plain SET qty = 2 WHERE id = 52');
+    for (const r of receivers) {
+      await r.waitFor((all) => all.filter((e) => e.subject === 'DCE:public.plain/52').length >= 2 && all.some((e) => e.subject === 'DCE:public.plain/50'), 20_000);
+      expect(r.accepted.some((e) => e.subject === POISON)).to.equal(false);
+    }
+    for (const schema of [LOGICAL, TRIGGER]) {
+      const dead = await waitFor(async () => (await db.query(`SELECT subject, status, error, destination FROM ${schema}.dead_letters WHERE subject = $1`, [POISON])).rows[0],
+        { timeoutMs: 10_000, intervalMs: 50, what: `the dead letter in ${schema}` });
+      expect(dead, schema).to.include({ status: 400, destination: 'default' });
+      expect(dead.error, schema).to.include('row 51 is refused');
+    }
+    // Dead-lettered counts as done: its journal row goes too.
+    await waitFor(async () => (await journalRows()) === 0 || undefined, { timeoutMs: 10_000, intervalMs: 50, what: 'the journal drained' });
+    for (const r of receivers) r.respondWith(undefined);
+  });
+
+  it('trigger mode backpressure: a burst is delivered whole while the source holds no more than the buffer (and one page)', async () => {
+    trigger.kill('SIGTERM');
+    expect((await trigger.exit()).code).to.equal(0);
+    const BATCH = 10;
+    trigger = await startTrigger(configYaml(TRIGGER, { mode: 'trigger', pollInterval: 'PT1H', batchSize: String(BATCH) }, '  maxBufferBytes: 65536\n'));
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    triggerReceiver.respondWith(() => ({ status: 202, after: gate }));
+    const N = 300;
+    const WIDE = 2000;
+    // Each event is more than WIDE bytes: the byte budget is full after 65536 / WIDE events at most.
+    const bound = Math.ceil(65536 / WIDE) + BATCH;
+    const before = triggerReceiver.accepted.length;
+    try {
+      await db.query(`INSERT INTO plain (id, name, qty) SELECT g, repeat('x', ${WIDE}), 1 FROM generate_series(1001, 1000 + $1) g`, [N]);
+      await waitFor(async () => (await gauge(triggerPort, 'pgce_delivery_buffered_bytes')) >= 65536 || undefined,
+        { timeoutMs: 20_000, intervalMs: 50, what: 'the buffer to fill' });
+      // Paused: however long the sink holds, what was read stays within the budget.
+      const samples: number[] = [];
+      await waitFor(async () => {
+        samples.push(await gauge(triggerPort, 'pgce_delivery_buffered_events'));
+        return samples.length >= 10 || undefined;
+      }, { timeoutMs: 20_000, intervalMs: 100, what: 'ten samples' });
+      expect(Math.max(...samples), `buffered events (N = ${N})`).to.be.at.most(bound);
+      expect(await journalRows()).to.equal(N);
+    } finally {
+      open();
+      triggerReceiver.respondWith(undefined);
+    }
+    await waitFor(async () => new Set(triggerReceiver.accepted.slice(before).map((e) => e.subject)).size >= N || undefined,
+      { timeoutMs: 30_000, intervalMs: 50, what: 'the whole burst accepted' });
+    await waitFor(async () => (await journalRows()) === 0 || undefined, { timeoutMs: 20_000, intervalMs: 50, what: 'the journal drained' });
   });
 
   it('kill -9 with a delivery in flight loses nothing: the restarted source reads the journal again', async () => {

@@ -20,13 +20,16 @@
 --   new_row     text         row_to_json(NEW) as written, or null
 --   written_at  timestamptz  the writing transaction's start
 
-SELECT id::text AS id, txid::text AS txid, relid::int AS relid, op::text AS op,
-  old_row::text AS old_row, new_row::text AS new_row, written_at
-FROM :journal
-WHERE capture = $1
-  AND txid >= pg_snapshot_xmin($2::pg_snapshot)
-  AND NOT pg_visible_in_snapshot(txid, $2::pg_snapshot)
-  AND pg_visible_in_snapshot(txid, $3::pg_snapshot)
-  AND id > $4::bigint
-ORDER BY id
+-- The table is qualified (j.): a bare `id` in ORDER BY would name the output column, id as text,
+-- and order the pages as strings (1, 10, 100, 2, …), which the `id > $4` cursor would then skip.
+
+SELECT j.id::text AS id, j.txid::text AS txid, j.relid::int AS relid, j.op::text AS op,
+  j.old_row::text AS old_row, j.new_row::text AS new_row, j.written_at
+FROM :journal AS j
+WHERE j.capture = $1
+  AND j.txid >= pg_snapshot_xmin($2::pg_snapshot)
+  AND NOT pg_visible_in_snapshot(j.txid, $2::pg_snapshot)
+  AND pg_visible_in_snapshot(j.txid, $3::pg_snapshot)
+  AND j.id > $4::bigint
+ORDER BY j.id
 LIMIT $5

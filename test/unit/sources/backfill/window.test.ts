@@ -59,6 +59,18 @@ describe('sources/backfill/window: the DBLog window around the engine', () => {
     expect(again.inserts[0].backfill!.eventId).to.equal(inserts[0].backfill!.eventId);
   });
 
+  it('trigger mode: the rows carry the watermark\'s own commitLsn (its journal id), and are committed at its position', async () => {
+    const { calls, inserts, consumer } = recorder();
+    const w = new BackfillWindow(consumer);
+    const armed = w.arm({ backfillId: '3', chunkNo: 0, relation });
+    w.watermark(armed.low, 5n, 901n);
+    w.supply({ rows: rows(1), snapshot: SNAPSHOT, readAt: new Date(5) });
+    w.watermark(armed.high, 6n, 903n);
+    expect(await armed.outcome).to.include({ position: 6n, emitted: 1 });
+    expect(inserts.map((c) => c.commitLsn)).to.deep.equal([903n]);
+    expect(calls).to.deep.equal(['backfill:1', 'commit:6']);
+  });
+
   it('before the low watermark: drops only the keys of transactions the chunk\'s snapshot did not see', async () => {
     const { calls, consumer } = recorder();
     const w = new BackfillWindow(consumer);
