@@ -23,14 +23,12 @@ import { REPLICATION_SESSION_OPTIONS } from '../../src/sources/logical/stream';
 import { createTestDatabase, waitFor, type TestDatabase } from './harness/postgres';
 import { exitWithin, spawnCli, type CliProcess } from './harness/process';
 import { startReceiver, type Receiver } from './harness/receiver';
+import { expectResumeAfterKill, isBackfill, payload, until } from './harness/backfill';
 import { FAST_DELIVERY_YAML, freePort, writeTempFile } from './support';
 
 /** Unique per run (`bfj`: this feature's tag): worktrees share the server. */
 const unique = (tag: string) => `pgce_bfj_${tag}_${randomBytes(3).toString('hex')}`;
 
-type Payload = { data: Record<string, unknown>; signal_kwargs: Record<string, unknown>; db_table: string };
-const payload = (e: CloudEvent<unknown>) => e.data as Payload;
-const isBackfill = (e: CloudEvent<unknown>) => e.id.startsWith('backfill-');
 
 const configFile = (name: string, capture: string, tables: string, extra = '') => writeTempFile('c.yaml', `${FAST_DELIVERY_YAML}
 capture: { mode: trigger, slot: ${name}, ${capture} reconnectDelay: PT0.2S, reconnectMax: PT1S }
@@ -157,11 +155,6 @@ describe('backfill in trigger mode: watermarks in the journal (real PostgreSQL 1
     return p;
   }
 
-  const until = (store: BackfillStore, id: string, states: string[], timeoutMs = 60_000) => waitFor(async () => {
-    const row = await store.get(id);
-    return row && states.includes(row.state) ? row : undefined;
-  }, { timeoutMs, intervalMs: 50, what: `backfill ${id} to be ${states.join(' or ')}` });
-
   it('15,000 rows while 6 writers update and delete rows, most of them just ahead of the backfill: the last event of every row is its final state, nothing missing, the journal emptied', async () => {
     const ROWS = 15_000;
     const CHUNK = 500;
@@ -249,27 +242,7 @@ describe('backfill in trigger mode: watermarks in the journal (real PostgreSQL 1
     const p = await pipeline('kill', `CREATE TABLE orders (id int PRIMARY KEY, label text NOT NULL);
       INSERT INTO orders SELECT g, 'item ' || g FROM generate_series(1, ${ROWS}) g`);
     try {
-      const [bf] = await p.store.request([{ schema: 'public', table: 'orders', chunkSize: CHUNK, rate: 4000, origin: 'cli' }]);
-      await waitFor(async () => ((await p.store.get(bf.id))?.rowsDone ?? 0) >= 4 * CHUNK || undefined, { timeoutMs: 30_000, intervalMs: 20, what: 'four chunks done' });
-      p.cli.kill('SIGKILL');
-      await p.cli.exit();
-      const atKill = await p.store.get(bf.id);
-      expect(atKill!.state).to.equal('running');
-      expect(atKill!.rowsDone).to.be.lessThan(ROWS);
-      const seenBefore = new Map(p.receiver.events.filter(isBackfill).map((e) => [e.id, JSON.stringify(payload(e).data)]));
-      const countBefore = p.receiver.events.length;
-
-      await p.start();
-      const done = await until(p.store, bf.id, ['done', 'failed']);
-      expect(done.state, String(done.error)).to.equal('done');
-      await journalEmpty(p.db, p.capture);
-      const ids = new Set(p.receiver.accepted.filter(isBackfill).map((e) => payload(e).data.id as number));
-      const missing = Array.from({ length: ROWS }, (_, i) => i + 1).filter((id) => !ids.has(id));
-      expect(missing.slice(0, 10), `${missing.length} rows never delivered`).to.deep.equal([]);
-      const repeated = p.receiver.events.slice(countBefore).filter((e) => isBackfill(e) && seenBefore.has(e.id));
-      expect(repeated.length, 'rows sent again after the restart').to.be.at.most(CHUNK);
-      for (const e of repeated) expect(JSON.stringify(payload(e).data), `redelivered ${e.id} keeps its id and its row`).to.equal(seenBefore.get(e.id));
-      expect(done.rowsDone, 'rows recorded: each chunk once').to.equal(ROWS);
+      await expectResumeAfterKill(p, { table: 'orders', rows: ROWS, chunk: CHUNK, rate: 4000, drained: () => journalEmpty(p.db, p.capture) });
     } finally {
       await p.close();
     }

@@ -4,19 +4,17 @@ import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import type { Knex } from 'knex';
 import { createKnex } from '../../src/pg/schema/knex';
-import { BackfillStore, type BackfillRow } from '../../src/sources/backfill/store';
+import { BackfillStore } from '../../src/sources/backfill/store';
 import { formatLsn } from '../../src/sources/change';
 import { acknowledgedEverything, createTestDatabase, slotInfo, waitFor, type TestDatabase } from './harness/postgres';
 import { spawnCli, type CliProcess } from './harness/process';
 import { startReceiver, type Receiver } from './harness/receiver';
+import { expectResumeAfterKill, isBackfill, payload, until } from './harness/backfill';
 import { FAST_DELIVERY_YAML, freePort, writeTempFile } from './support';
 
 /** Unique per run (`bfc`: this feature's tag): slot names are cluster-wide, worktrees share the server. */
 const suffix = () => randomBytes(3).toString('hex');
 
-type Payload = { data: Record<string, unknown>; signal_kwargs: Record<string, unknown>; db_table: string };
-const payload = (e: CloudEvent<unknown>) => e.data as Payload;
-const isBackfill = (e: CloudEvent<unknown>) => e.id.startsWith('backfill-');
 
 interface Pipeline {
   db: TestDatabase;
@@ -60,13 +58,6 @@ tables: ${tablesYaml}
   };
   await p.start();
   return p;
-}
-
-async function until(store: BackfillStore, id: string, states: string[], timeoutMs = 60_000): Promise<BackfillRow> {
-  return waitFor(async () => {
-    const row = await store.get(id);
-    return row && states.includes(row.state) ? row : undefined;
-  }, { timeoutMs, intervalMs: 50, what: `backfill ${id} to be ${states.join(' or ')}` });
 }
 
 /** Per row id: the last accepted event, in arrival order (the receiver keeps it). */
@@ -166,30 +157,7 @@ describe('backfill: DBLog watermarks in the running leader (real PostgreSQL 15, 
       `INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, ${ROWS}) g`,
     ], 'sink: { mode: batch, batchSize: 200 }');
     try {
-      const [bf] = await p.store.request([{ schema: 'public', table: 'items', chunkSize: CHUNK, rate: 5000, origin: 'cli' }]);
-      await waitFor(async () => ((await p.store.get(bf.id))?.rowsDone ?? 0) >= 4 * CHUNK || undefined, { timeoutMs: 30_000, intervalMs: 20, what: 'four chunks done' });
-      p.cli.kill('SIGKILL');
-      await p.cli.exit();
-      const atKill = await p.store.get(bf.id);
-      expect(atKill!.state).to.equal('running');
-      expect(atKill!.rowsDone).to.be.lessThan(ROWS);
-      const seenBefore = new Map(p.receiver.events.filter(isBackfill).map((e) => [e.id, JSON.stringify(payload(e).data)]));
-      const countBefore = p.receiver.events.length;
-
-      await p.start();
-      const done = await until(p.store, bf.id, ['done', 'failed']);
-
-      expect(done.state, String(done.error)).to.equal('done');
-      await acknowledgedEverything(p.db, p.slot);
-      const ids = new Set(p.receiver.accepted.filter(isBackfill).map((e) => payload(e).data.id as number));
-      const missing = Array.from({ length: ROWS }, (_, i) => i + 1).filter((id) => !ids.has(id));
-      expect(missing.slice(0, 10), `${missing.length} rows never delivered`).to.deep.equal([]);
-      // After the restart: what the first process had sent already and is sent again.
-      const after = p.receiver.events.slice(countBefore).filter(isBackfill);
-      const repeated = after.filter((e) => seenBefore.has(e.id));
-      expect(repeated.length, 'rows sent again after the restart').to.be.at.most(CHUNK);
-      for (const e of repeated) expect(JSON.stringify(payload(e).data), `redelivered ${e.id} keeps its id and its row`).to.equal(seenBefore.get(e.id));
-      expect(done.rowsDone, 'rows recorded: each chunk once').to.equal(ROWS);
+      await expectResumeAfterKill(p, { table: 'items', rows: ROWS, chunk: CHUNK, rate: 5000, drained: () => acknowledgedEverything(p.db, p.slot) });
     } finally {
       await p.close();
     }
