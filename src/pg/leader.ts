@@ -80,6 +80,12 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
   /** Aborted by stop(): ends the wait between two polls at once. */
   private readonly stopSignal = new AbortController();
   private announcedStandby = false;
+  /**
+   * After losing the lock this replica does not contend again before this time (ms since epoch):
+   * the standby that kept its session takes over; the one whose session just died is the less
+   * likely to be healthy, and contending at once could win the lock straight back.
+   */
+  private contendAfter = 0;
   private readonly stopWaiters = new Set<() => void>();
 
   constructor(private readonly opts: LeaderElectorOptions) {
@@ -181,7 +187,8 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
       const client = this.client;
       try {
         if (this.current === 'leader') await withTimeout(client.query(ALIVE_SQL), this.checkTimeoutMs);
-        else await this.contend(client);
+        else if (Date.now() >= this.contendAfter) await this.contend(client);
+        else await withTimeout(client.query(ALIVE_SQL), this.checkTimeoutMs);
         this.setReachable(true);
       } catch (err) {
         this.sessionGone(client, err);
@@ -246,6 +253,8 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
       { retriable: true, cause: err },
     );
     this.log.warn({ err: error.message }, 'lost the leader lock; standing by');
+    // Two of our polls: a standby polling at the same interval tries at least once before us.
+    this.contendAfter = Date.now() + 2 * this.opts.pollIntervalMs;
     this.setRole('standby');
     this.emit('lost', error);
   }
