@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Pool, PoolClient } from 'pg';
 import { quoteIdent, quoteTable } from '../../pg/catalog-sql';
-import { Catalog } from '../../pg/catalog';
+import { Catalog, TABLE_KEYS_SQL } from '../../pg/catalog';
 import { loadSql } from '../../pg/sql-file';
 import { TypeRegistry } from '../../pg/types-registry';
 import type { ColumnInfo, RelationInfo, ReplicaIdentity, Row } from '../change';
@@ -25,7 +25,6 @@ const SQL_DIR = join(__dirname, 'sql');
 const RELATION_SQL = loadSql(SQL_DIR, 'relation.sql');
 const SNAPSHOT_SQL = loadSql(SQL_DIR, 'snapshot.sql');
 const VERSION_SQL = loadSql(SQL_DIR, 'version.sql');
-export const TABLE_KEYS_SQL = loadSql(join(__dirname, '..', '..', 'pg', 'sql'), 'table-keys.sql');
 
 const BEGIN_CHUNK_SQL = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY';
 const BEGIN_READ_ONLY_SQL = 'BEGIN READ ONLY';

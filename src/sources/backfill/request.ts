@@ -12,6 +12,7 @@ import { displayName, parseTableName, tableKey, type QualifiedName } from '../..
 import { errorMessage } from '../../errors';
 import { quoteIdent, quoteTable } from '../../pg/catalog-sql';
 import { isTransientDbError } from '../../pg/db-errors';
+import { TABLE_KEYS_SQL } from '../../pg/catalog';
 import { loadSql } from '../../pg/sql-file';
 import { supportsMessages } from '../logical/stream';
 import { BackfillError, DEFAULT_CHUNK_SIZE, type BackfillOrigin, type BackfillRequest } from './store';
@@ -174,8 +175,9 @@ export async function validateBackfill(db: Queryable, config: Config, ask: Backf
     const shown = displayName(name);
     if (row.kind === null) throw invalid(`${tableField}: ${shown} does not exist (it is in the configuration; was it dropped or renamed?)`);
     if (row.kind !== 'r' && row.kind !== 'p') throw invalid(`${tableField}: ${shown} is not a table (relkind ${String(row.kind)}), so it cannot be backfilled`);
-    const keys = row.key_columns as string[] | null;
-    if (!keys || keys.length === 0) {
+    const { rows: keyRows } = await db.query(TABLE_KEYS_SQL, [[row.relid]]);
+    const keys = keyRows.length ? keyRows[0].columns as string[] : [];
+    if (keys.length === 0) {
       throw invalid(`${tableField}: ${shown} has no primary key (nor a replica identity index; REPLICA IDENTITY FULL is not a key), so it cannot be backfilled: a backfill reads the table in key order, chunk by chunk, and matches live changes to the rows it read by their key, so that a row changed meanwhile is never overwritten by its older copy. Add a primary key (ALTER TABLE ${shown} ADD PRIMARY KEY (...)), or a unique index on NOT NULL columns with ALTER TABLE ${shown} REPLICA IDENTITY USING INDEX ..., then ask again`);
     }
     if (where !== undefined) await checkWhere(db, name, where, keys, style);

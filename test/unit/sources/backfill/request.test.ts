@@ -93,7 +93,8 @@ describe('sources/backfill/request: what a backfill request may ask', () => {
     });
 
     it('PostgreSQL 13: refused in logical mode (watermarks are pgoutput messages), accepted in trigger mode (journal rows) — database answers faked', async () => {
-      const pg13 = { query: async () => ({ rows: [{ server_version: '13.14', kind: 'r', key_columns: ['id'] }] }) };
+      // One row answers both lookups: the table (version, relid, kind) and its key (columns).
+      const pg13 = { query: async () => ({ rows: [{ server_version: '13.14', relid: 16384, kind: 'r', columns: ['id'] }] }) };
       const logical = await validateBackfill(pg13, config, { tables: ['orders'] }, 'cli').then(() => 'accepted', (err: BackfillError) => err.message);
       expect(logical).to.match(/^PostgreSQL 13\.14 cannot backfill: .*PostgreSQL 14 or later$/);
       const trigger = { ...config, capture: { mode: 'trigger', slot: 's' } } as unknown as Config;
