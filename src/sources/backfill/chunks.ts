@@ -32,9 +32,6 @@ const BEGIN_READ_ONLY_SQL = 'BEGIN READ ONLY';
 /** pg's type parsers off: every value stays PostgreSQL's text, for our own decoder. */
 const RAW_TEXT = { getTypeParser: () => (text: string) => text } as unknown as import('pg').CustomTypesConfig;
 
-/** Backfill needs pgoutput's logical messages (the watermarks): PostgreSQL 14 and later. */
-export const MIN_SERVER_VERSION = 140000;
-
 /** A snapshot that lists already-committed transactions in progress is taken again after this wait (ms)… */
 const SETTLE_WAIT_MS = 5;
 /** …for at most this long; then the chunk is given up and tried again later. */
@@ -66,9 +63,10 @@ export class ChunkReader {
     this.catalog = new Catalog(pool, this.registry);
   }
 
-  async serverVersion(): Promise<number> {
+  /** `server_version` as PostgreSQL prints it (supportsMessages reads it). */
+  async serverVersion(): Promise<string> {
     const { rows } = await this.pool.query(VERSION_SQL);
-    return rows[0].version as number;
+    return rows[0].version as string;
   }
 
   /** The table now; undefined when it does not exist. Its user types are registered for decoding. */

@@ -5,7 +5,8 @@ import { logger } from '../../logger';
 import { isRetriableDbError } from '../../pg/db-errors';
 import { Backoff, sleep } from '../../retry';
 import type { ChangeSource } from '../contract';
-import { MIN_SERVER_VERSION, type BackfillRelation, type Chunk, type ChunkReader } from './chunks';
+import { supportsMessages } from '../logical/stream';
+import type { BackfillRelation, Chunk, ChunkReader } from './chunks';
 import type { BackfillRow, BackfillStore } from './store';
 import type { BackfillWindow, ChunkOutcome } from './window';
 
@@ -214,8 +215,8 @@ export class BackfillCoordinator {
     if (!source.writeWatermark) throw new Refused(`capture mode ${config.capture.mode} cannot write watermarks, which backfill needs`);
     // Logical mode's watermarks are pgoutput messages (14+); trigger mode's are journal rows.
     const version = config.capture.mode === 'logical' ? await reader.serverVersion() : undefined;
-    if (version !== undefined && version < MIN_SERVER_VERSION) {
-      throw new Refused(`backfill needs PostgreSQL 14 or later (this server is ${Math.floor(version / 10000)}): pgoutput sends the logical messages backfill uses as watermarks only from version 14 on`);
+    if (version !== undefined && !supportsMessages(version)) {
+      throw new Refused(`backfill needs PostgreSQL 14 or later (this server is ${version.split(' ')[0]}): pgoutput sends the logical messages backfill uses as watermarks only from version 14 on`);
     }
     if (!config.tables.some((t) => t.schema === row.schema && t.name === row.table)) {
       throw new Refused(`${table} is not a captured table (tables[] of this pipeline): its live changes could not be watched, so a backfill could overwrite them`);
