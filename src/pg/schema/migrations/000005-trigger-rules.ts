@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { quoteIdent } from '../../catalog-sql';
-import { derivedName, type SchemaNames } from '../names';
+import type { SchemaNames } from '../names';
+import { notifiedTableObjects, notifyOnChangeSql, type NotifiedTableObjects } from '../notified-table';
 import type { SchemaMigration } from './types';
 
 /**
@@ -19,16 +20,13 @@ import type { SchemaMigration } from './types';
 export const TRIGGER_RULES_CHANNEL = 'pgcloudevents_triggers';
 
 /** The objects this migration makes, quoted (teardown drops them: src/pg/schema/trigger-rules-table.ts). */
-export function triggerRulesObjects(n: SchemaNames): { table: string; notify: string; trigger: string } {
-  return {
-    table: `${quoteIdent(n.schema)}.${quoteIdent(n.triggerRules)}`,
-    notify: `${quoteIdent(n.schema)}.${quoteIdent(derivedName(n.triggerRules, '_notify'))}`,
-    trigger: quoteIdent(derivedName(n.triggerRules, '_changed')),
-  };
+export function triggerRulesObjects(n: SchemaNames): NotifiedTableObjects {
+  return notifiedTableObjects(n.schema, n.triggerRules);
 }
 
 const SQL = (n: SchemaNames) => {
-  const { table, notify, trigger } = triggerRulesObjects(n);
+  const objects = triggerRulesObjects(n);
+  const { table } = objects;
   return [
     `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(n.schema)}`,
     `CREATE TABLE IF NOT EXISTS ${table} (
@@ -37,15 +35,7 @@ const SQL = (n: SchemaNames) => {
   created_at timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now()
 )`,
-    // The channel is a literal of this file (DDL takes no bindings), never user input.
-    `CREATE OR REPLACE FUNCTION ${notify}() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM pg_notify('${TRIGGER_RULES_CHANNEL}', '');
-  RETURN NULL;
-END
-$$`,
-    `DROP TRIGGER IF EXISTS ${trigger} ON ${table}`,
-    `CREATE TRIGGER ${trigger} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION ${notify}()`,
+    ...notifyOnChangeSql(objects, TRIGGER_RULES_CHANNEL, 'INSERT OR UPDATE OR DELETE OR TRUNCATE'),
   ];
 };
 

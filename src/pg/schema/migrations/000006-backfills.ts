@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { quoteIdent } from '../../catalog-sql';
 import { derivedName, type SchemaNames } from '../names';
+import { notifiedTableObjects, notifyOnChangeSql, type NotifiedTableObjects } from '../notified-table';
 import type { SchemaMigration } from './types';
 
 /**
@@ -30,16 +31,13 @@ import type { SchemaMigration } from './types';
 export const BACKFILLS_CHANNEL = 'pgcloudevents_backfills';
 
 /** The objects this migration makes, quoted. */
-export function backfillsObjects(n: SchemaNames): { table: string; notify: string; trigger: string } {
-  return {
-    table: `${quoteIdent(n.schema)}.${quoteIdent(n.backfills)}`,
-    notify: `${quoteIdent(n.schema)}.${quoteIdent(derivedName(n.backfills, '_notify'))}`,
-    trigger: quoteIdent(derivedName(n.backfills, '_changed')),
-  };
+export function backfillsObjects(n: SchemaNames): NotifiedTableObjects {
+  return notifiedTableObjects(n.schema, n.backfills);
 }
 
 const SQL = (n: SchemaNames) => {
-  const { table, notify, trigger } = backfillsObjects(n);
+  const objects = backfillsObjects(n);
+  const { table } = objects;
   return [
     `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(n.schema)}`,
     `CREATE TABLE IF NOT EXISTS ${table} (
@@ -63,15 +61,7 @@ const SQL = (n: SchemaNames) => {
   finished_at    timestamptz
 )`,
     `CREATE INDEX IF NOT EXISTS ${quoteIdent(derivedName(n.backfills, '_active'))} ON ${table} (slot_name, id) WHERE state IN ('pending', 'running')`,
-    // The channel is a literal of this file (DDL takes no bindings), never user input.
-    `CREATE OR REPLACE FUNCTION ${notify}() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM pg_notify('${BACKFILLS_CHANNEL}', '');
-  RETURN NULL;
-END
-$$`,
-    `DROP TRIGGER IF EXISTS ${trigger} ON ${table}`,
-    `CREATE TRIGGER ${trigger} AFTER INSERT OR UPDATE OF state OR DELETE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION ${notify}()`,
+    ...notifyOnChangeSql(objects, BACKFILLS_CHANNEL, 'INSERT OR UPDATE OF state OR DELETE'),
   ];
 };
 
